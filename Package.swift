@@ -1,0 +1,70 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Kiln",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kiln", targets: ["kiln"]),
+        .library(name: "KilnIR", targets: ["KilnIR"]),
+        .library(name: "KilnDriver", targets: ["KilnDriver"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(
+            name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+
+        // The graph IR: imports nothing of ours.
+        .target(name: "KilnIR", path: "Sources/KilnIR"),
+
+        // Frontends.
+        .target(
+            name: "KerasFrontend",
+            dependencies: ["KilnIR", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            path: "Sources/Frontends/Keras"),
+
+        // The pass library.
+        .target(name: "KilnPasses", dependencies: ["KilnIR"], path: "Passes"),
+
+        // The reference interpreter.
+        .target(name: "KilnInterpreter", dependencies: ["KilnIR", "CBLAS"], path: "Sources/Interpreter"),
+
+        // Backends.
+        .target(
+            name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/ONNXProto"),
+        .target(name: "ONNXBackend", dependencies: ["KilnIR", "ONNXProto"], path: "Sources/Backends/ONNX"),
+        .target(name: "SwiftBackend", dependencies: ["KilnIR"], path: "Sources/Backends/Swift"),
+
+        // Glue shared by the CLI and the tests: loading models by format, .npy files, verification.
+        .target(
+            name: "KilnDriver",
+            dependencies: [
+                "KilnIR", "KerasFrontend", "KilnPasses", "KilnInterpreter", "ONNXBackend", "SwiftBackend",
+            ],
+            path: "Sources/KilnDriver"),
+
+        .executableTarget(
+            name: "kiln",
+            dependencies: ["KilnDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Sources/kiln"),
+
+        // Tests.
+        .target(name: "KilnTestSupport", dependencies: ["KilnDriver"], path: "Tests/KilnTestSupport"),
+        .testTarget(name: "KilnIRTests", dependencies: ["KilnIR", "KilnTestSupport"]),
+        .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnTestSupport"]),
+        .testTarget(name: "PassesTests", dependencies: ["KilnPasses", "KilnTestSupport"]),
+        .testTarget(name: "BackendTests", dependencies: ["ONNXBackend", "SwiftBackend", "KilnTestSupport"]),
+        .testTarget(name: "DriverTests", dependencies: ["KilnDriver", "KilnTestSupport"]),
+    ]
+)

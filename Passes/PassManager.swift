@@ -1,0 +1,70 @@
+import KilnIR
+
+/// Runs a named list of passes in order, verifying the graph after each one when asked.
+public struct PassManager: Sendable {
+    /// Every pass Kiln has, by pipeline name.
+    public static let registry: [String: any Pass] = [:]
+
+    /// Named pipelines: `-O0`, `-O1`, `-O2`.
+    public static let presets: [String: [String]] = ["O0": [], "O1": [], "O2": []]
+
+    public var passes: [any Pass]
+    /// Verify the graph after every pass (on in debug builds and tests).
+    public var verifyEach: Bool
+    /// Called after each pass with its name and result, e.g. to print the IR after it.
+    public var observer: (@Sendable (_ pass: String, _ graph: Graph) -> Void)?
+
+    public init(passes: [any Pass], verifyEach: Bool = PassManager.isDebugBuild, observer: (@Sendable (String, Graph) -> Void)? = nil) {
+        self.passes = passes
+        self.verifyEach = verifyEach
+        self.observer = observer
+    }
+
+    /// A pipeline from pass names, e.g. `["fold-constants", "dce"]`.
+    public init(pipeline names: [String], verifyEach: Bool = PassManager.isDebugBuild) throws(PassError) {
+        var passes: [any Pass] = []
+        for name in names {
+            guard let pass = Self.registry[name] else { throw PassError.unknownPass(name, known: Self.registry.keys.sorted()) }
+            passes.append(pass)
+        }
+        self.init(passes: passes, verifyEach: verifyEach)
+    }
+
+    public func run(_ graph: Graph) throws -> Graph {
+        var graph = graph
+        for pass in passes {
+            let name = type(of: pass).name
+            graph = try pass.run(on: graph)
+            if verifyEach {
+                do {
+                    try graph.verify()
+                } catch {
+                    throw PassError.brokeGraph(pass: name, error)
+                }
+            }
+            observer?(name, graph)
+        }
+        return graph
+    }
+
+    public static var isDebugBuild: Bool {
+        #if DEBUG
+            true
+        #else
+            false
+        #endif
+    }
+}
+
+public enum PassError: Error, CustomStringConvertible {
+    case unknownPass(String, known: [String])
+    case brokeGraph(pass: String, VerificationError)
+
+    public var description: String {
+        switch self {
+        case .unknownPass(let name, let known):
+            "unknown pass '\(name)'" + (known.isEmpty ? "; no passes are registered yet" : "; known passes: \(known.joined(separator: ", "))")
+        case .brokeGraph(let pass, let error): "pass \(pass) produced an invalid graph: \(error)"
+        }
+    }
+}

@@ -1,0 +1,4 @@
+#ifndef KILN_CBLAS_SHIM_H
+#define KILN_CBLAS_SHIM_H
+#include <cblas.h>
+#endif

@@ -1,0 +1,234 @@
+/// A typed attribute value as written in the text form: `{axis = 1, alpha = 0.2, perm = [0, 2, 1]}`.
+public enum Attribute: Hashable, Sendable, CustomStringConvertible {
+    case int(Int)
+    case float(Float)
+    case bool(Bool)
+    case ints([Int])
+    case dtype(DType)
+
+    public var description: String {
+        switch self {
+        case .int(let v): String(v)
+        case .float(let v): formatFloat(v)
+        case .bool(let v): v ? "true" : "false"
+        case .ints(let v): "[" + v.map(String.init).joined(separator: ", ") + "]"
+        case .dtype(let v): v.textName
+        }
+    }
+}
+
+/// Shortest text that reads back as the same Float; always has a '.' or exponent so it parses as a float.
+func formatFloat(_ value: Float) -> String {
+    let text = value.description
+    if text.contains(".") || text.contains("e") || text.contains("n") || text.contains("i") { return text }
+    return text + ".0"
+}
+
+extension Op {
+    /// The op's name in the text form.
+    public var name: String {
+        switch self {
+        case .identity: "Identity"
+        case .activation(let activation): activation.name
+        case .add: "Add"
+        case .sub: "Sub"
+        case .mul: "Mul"
+        case .div: "Div"
+        case .matMul: "MatMul"
+        case .gemm: "Gemm"
+        case .softmax: "Softmax"
+        case .flatten: "Flatten"
+        case .reshape: "Reshape"
+        case .transpose: "Transpose"
+        case .cast: "Cast"
+        }
+    }
+
+    /// The attributes in their printed order.
+    public var attributes: [(name: String, value: Attribute)] {
+        switch self {
+        case .identity, .add, .sub, .mul, .div, .matMul: []
+        case .activation(let activation): activation.attributes
+        case .gemm(let transB): [("transB", .bool(transB))]
+        case .softmax(let axis): [("axis", .int(axis))]
+        case .flatten(let axis): [("axis", .int(axis))]
+        case .reshape(let shape): [("shape", .ints(shape))]
+        case .transpose(let perm): [("perm", .ints(perm))]
+        case .cast(let to): [("to", .dtype(to))]
+        }
+    }
+
+    /// How many inputs the op takes.
+    public var arity: ClosedRange<Int> {
+        switch self {
+        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast: 1...1
+        case .add, .sub, .mul, .div, .matMul: 2...2
+        case .gemm: 2...3
+        }
+    }
+
+    /// Every op name the text parser accepts.
+    public static let allNames: [String] = [
+        "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
+        "Cast",
+    ] + Activation.allNames
+
+    /// Builds an op from its text-form name and attributes.
+    public init(name: String, attributes: [String: Attribute]) throws(OpSyntaxError) {
+        var reader = AttributeReader(op: name, attributes: attributes)
+        switch name {
+        case "Identity": self = .identity
+        case "Add": self = .add
+        case "Sub": self = .sub
+        case "Mul": self = .mul
+        case "Div": self = .div
+        case "MatMul": self = .matMul
+        case "Gemm": self = .gemm(transB: try reader.bool("transB", default: false))
+        case "Softmax": self = .softmax(axis: try reader.int("axis", default: -1))
+        case "Flatten": self = .flatten(axis: try reader.int("axis", default: 1))
+        case "Reshape": self = .reshape(shape: try reader.ints("shape"))
+        case "Transpose": self = .transpose(perm: try reader.ints("perm"))
+        case "Cast": self = .cast(to: try reader.dtype("to"))
+        default:
+            guard let activation = try Activation(name: name, reader: &reader) else {
+                throw OpSyntaxError.unknownOp(name)
+            }
+            self = .activation(activation)
+        }
+        try reader.finish()
+    }
+}
+
+extension Activation {
+    public var name: String {
+        switch self {
+        case .relu: "Relu"
+        case .sigmoid: "Sigmoid"
+        case .tanh: "Tanh"
+        case .exp: "Exp"
+        case .softplus: "Softplus"
+        case .softsign: "Softsign"
+        case .elu: "Elu"
+        case .selu: "Selu"
+        case .gelu: "Gelu"
+        case .swish: "Swish"
+        case .hardSigmoid: "HardSigmoid"
+        case .leakyRelu: "LeakyRelu"
+        case .clip: "Clip"
+        }
+    }
+
+    static let allNames = [
+        "Relu", "Sigmoid", "Tanh", "Exp", "Softplus", "Softsign", "Elu", "Selu", "Gelu", "Swish", "HardSigmoid",
+        "LeakyRelu", "Clip",
+    ]
+
+    var attributes: [(name: String, value: Attribute)] {
+        switch self {
+        case .relu, .sigmoid, .tanh, .exp, .softplus, .softsign, .swish: []
+        case .elu(let alpha), .leakyRelu(let alpha): [("alpha", .float(alpha))]
+        case .selu(let alpha, let gamma): [("alpha", .float(alpha)), ("gamma", .float(gamma))]
+        case .gelu(let approximate): [("approximate", .bool(approximate))]
+        case .hardSigmoid(let alpha, let beta): [("alpha", .float(alpha)), ("beta", .float(beta))]
+        case .clip(let min, let max): [("min", .float(min)), ("max", .float(max))]
+        }
+    }
+
+    init?(name: String, reader: inout AttributeReader) throws(OpSyntaxError) {
+        switch name {
+        case "Relu": self = .relu
+        case "Sigmoid": self = .sigmoid
+        case "Tanh": self = .tanh
+        case "Exp": self = .exp
+        case "Softplus": self = .softplus
+        case "Softsign": self = .softsign
+        case "Swish": self = .swish
+        case "Elu": self = .elu(alpha: try reader.float("alpha", default: 1))
+        case "Selu":
+            self = .selu(
+                alpha: try reader.float("alpha", default: Activation.seluAlpha),
+                gamma: try reader.float("gamma", default: Activation.seluGamma))
+        case "Gelu": self = .gelu(approximate: try reader.bool("approximate", default: false))
+        case "HardSigmoid":
+            self = .hardSigmoid(alpha: try reader.float("alpha", default: 0.2), beta: try reader.float("beta", default: 0.5))
+        case "LeakyRelu": self = .leakyRelu(alpha: try reader.float("alpha", default: 0.01))
+        case "Clip": self = .clip(min: try reader.float("min"), max: try reader.float("max"))
+        default: return nil
+        }
+    }
+}
+
+/// Why an op could not be built from its text form.
+public enum OpSyntaxError: Error, Hashable, CustomStringConvertible {
+    case unknownOp(String)
+    case missingAttribute(op: String, name: String)
+    case wrongAttributeType(op: String, name: String, expected: String)
+    case unexpectedAttributes(op: String, names: [String])
+
+    public var description: String {
+        switch self {
+        case .unknownOp(let name):
+            "unknown op '\(name)'; known ops: \(Op.allNames.joined(separator: ", "))"
+        case .missingAttribute(let op, let name): "\(op) needs the attribute '\(name)'"
+        case .wrongAttributeType(let op, let name, let expected): "\(op) attribute '\(name)' must be \(expected)"
+        case .unexpectedAttributes(let op, let names): "\(op) has no attribute(s) \(names.joined(separator: ", "))"
+        }
+    }
+}
+
+/// Takes attributes out of a parsed dictionary by name and type, and reports any left over.
+struct AttributeReader {
+    let op: String
+    var attributes: [String: Attribute]
+
+    mutating func int(_ name: String, default fallback: Int? = nil) throws(OpSyntaxError) -> Int {
+        switch attributes.removeValue(forKey: name) {
+        case .int(let v): return v
+        case nil:
+            if let fallback { return fallback }
+            throw .missingAttribute(op: op, name: name)
+        default: throw .wrongAttributeType(op: op, name: name, expected: "an integer")
+        }
+    }
+
+    mutating func float(_ name: String, default fallback: Float? = nil) throws(OpSyntaxError) -> Float {
+        switch attributes.removeValue(forKey: name) {
+        case .float(let v): return v
+        case .int(let v): return Float(v)
+        case nil:
+            if let fallback { return fallback }
+            throw .missingAttribute(op: op, name: name)
+        default: throw .wrongAttributeType(op: op, name: name, expected: "a number")
+        }
+    }
+
+    mutating func bool(_ name: String, default fallback: Bool? = nil) throws(OpSyntaxError) -> Bool {
+        switch attributes.removeValue(forKey: name) {
+        case .bool(let v): return v
+        case nil:
+            if let fallback { return fallback }
+            throw .missingAttribute(op: op, name: name)
+        default: throw .wrongAttributeType(op: op, name: name, expected: "true or false")
+        }
+    }
+
+    mutating func ints(_ name: String) throws(OpSyntaxError) -> [Int] {
+        switch attributes.removeValue(forKey: name) {
+        case .ints(let v): return v
+        case nil: throw .missingAttribute(op: op, name: name)
+        default: throw .wrongAttributeType(op: op, name: name, expected: "a list of integers")
+        }
+    }
+
+    mutating func dtype(_ name: String) throws(OpSyntaxError) -> DType {
+        switch attributes.removeValue(forKey: name) {
+        case .dtype(let v): return v
+        case nil: throw .missingAttribute(op: op, name: name)
+        default: throw .wrongAttributeType(op: op, name: name, expected: "an element type")
+        }
+    }
+
+    func finish() throws(OpSyntaxError) {
+        if !attributes.isEmpty { throw .unexpectedAttributes(op: op, names: attributes.keys.sorted()) }
+    }
+}
