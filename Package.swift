@@ -55,12 +55,15 @@ let package = Package(
 
         .executableTarget(
             name: "kiln",
-            dependencies: ["KilnDriver", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "KilnDriver", "KilnIR", "KilnInterpreter",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/kiln"),
 
         // Tests.
         .target(name: "KilnTestSupport", dependencies: ["KilnDriver"], path: "Tests/KilnTestSupport"),
-        .testTarget(name: "KilnIRTests", dependencies: ["KilnIR", "KilnTestSupport"]),
+        .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
         .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnTestSupport"]),
         .testTarget(name: "PassesTests", dependencies: ["KilnPasses", "KilnTestSupport"]),

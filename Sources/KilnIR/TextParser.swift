@@ -33,6 +33,7 @@ public struct TextParser {
         var graph = Graph(name: try name())
         try expect("{")
         while !consume("}") {
+            guard peek() != nil else { throw error("expected '}' to close graph @\(graph.name)") }
             let start = pos
             if peek() == "%" {
                 graph.nodes.append(try node())
@@ -331,8 +332,10 @@ public struct TextParser {
     }
 
     private func error(_ message: String) -> ParseError {
+        var at = min(pos, chars.count)
+        while at < chars.count && chars[at].isWhitespace { at += 1 }
         var line = 1, column = 1
-        for ch in chars[0..<min(pos, chars.count)] {
+        for ch in chars[0..<at] {
             if ch == "\n" { line += 1; column = 1 } else { column += 1 }
         }
         return ParseError(line: line, column: column, message: message)

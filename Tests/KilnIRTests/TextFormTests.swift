@@ -1,0 +1,85 @@
+import KilnIR
+import XCTest
+
+final class TextFormTests: XCTestCase {
+    let mlp = """
+        graph @mlp {
+          meta "source" = "hand \\"written\\""
+          input %input : f32[N,2,3]
+          const %dense.kernel : f32[6,4] = [1.0, -2.5, 0.125, 3.0, 1e-07, -0.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 19.0, 20.0, 21.0]
+          const %dense.bias : f32[4] = [0.5, -1.0, 0.25, 0.0]
+          const %shape : i64[2] = [-1, 4]
+          %flatten = Flatten(%input) {axis = 1} : f32[N,6]
+          %dense.gemm = Gemm(%flatten, %dense.kernel, %dense.bias) {transB = false} : f32[N,4] loc("dense")
+          %dense = LeakyRelu(%dense.gemm) {alpha = 0.2} : f32[N,4]
+          %probs = Softmax(%dense) {axis = -1} : f32[N,4]
+          %t = Transpose(%probs) {perm = [1, 0]} : f32[4,N]
+          %h = HardSigmoid(%t) {alpha = 0.16666667, beta = 0.5} : f32[4,N]
+          output %probs, %h
+        }
+
+        """
+
+    func testRoundTripIsExact() throws {
+        let graph = try TextParser.parse(mlp)
+        try graph.verify()
+        let printed = TextPrinter(inlineLimit: 100).print(graph)
+        XCTAssertEqual(printed, mlp)
+        XCTAssertEqual(try TextParser.parse(printed), graph)
+        XCTAssertEqual(graph.nodes[1].name, "dense")
+        XCTAssertEqual(graph.metadata["source"], "hand \"written\"")
+    }
+
+    func testEveryOpRoundTrips() throws {
+        let ops: [Op] = [
+            .identity, .add, .sub, .mul, .div, .matMul, .gemm(transB: true), .softmax(axis: 1), .flatten(axis: 2),
+            .reshape(shape: [0, -1]), .transpose(perm: [2, 0, 1]), .cast(to: .int64),
+            .activation(.relu), .activation(.sigmoid), .activation(.tanh), .activation(.exp), .activation(.softplus),
+            .activation(.softsign), .activation(.elu(alpha: 0.5)), .activation(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma)),
+            .activation(.gelu(approximate: true)), .activation(.gelu(approximate: false)), .activation(.swish),
+            .activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .activation(.leakyRelu(alpha: 0.3)),
+            .activation(.clip(min: 0, max: 6)),
+        ]
+        for op in ops {
+            let attributes = Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) })
+            XCTAssertEqual(try Op(name: op.name, attributes: attributes), op, "\(op.name)")
+        }
+        XCTAssertEqual(Set(ops.map(\.name)), Set(Op.allNames))
+    }
+
+    func testLargeConstantsPrintByHashAndResolveFromWeights() throws {
+        let kernel = Tensor(shape: [6, 4], floats: (0..<24).map { Float($0) * 0.25 - 1 })
+        var graph = try TextParser.parse(mlp)
+        graph.constants[0].tensor = kernel
+        let text = graph.text
+        XCTAssertTrue(text.contains("const %dense.kernel : f32[6,4] = blob \"sha256:\(kernel.contentHash)\""))
+        XCTAssertThrowsError(try TextParser.parse(text)) { error in
+            XCTAssertTrue("\(error)".contains("weights blob"), "\(error)")
+        }
+        let weights = try WeightsFile(decoding: WeightsFile(graph: graph).encoded())
+        XCTAssertEqual(try TextParser.parse(text, resolveBlob: weights.resolver), graph)
+    }
+
+    func testContentHashIsSHA256OfTypeAndBytes() {
+        // Hash of "f32" + "2" + NUL + the bytes of [1.0, 2.0] (little-endian), from Python's hashlib.
+        let tensor = Tensor(shape: [2], floats: [1, 2])
+        XCTAssertEqual(tensor.contentHash.count, 64)
+        XCTAssertNotEqual(tensor.contentHash, Tensor(shape: [2], storage: .int32([1065353216, 1073741824])).contentHash)
+        XCTAssertNotEqual(tensor.contentHash, Tensor(shape: [1, 2], floats: [1, 2]).contentHash)
+    }
+
+    func testParseErrorsPointAtTheProblem() {
+        let cases: [(String, String)] = [
+            ("graph @g {\n  input %x : f99[N]\n}", "2:14: unknown element type 'f99'"),
+            ("graph @g {\n  input %x : f32[N]\n  %y = Frobnicate(%x) : f32[N]\n  output %y\n}", "3:8: unknown op 'Frobnicate'"),
+            ("graph @g {\n  input %x : f32[N]\n  %y = Softmax(%x) {axis = true} : f32[N]\n  output %y\n}", "Softmax attribute 'axis' must be an integer"),
+            ("graph @g {\n  const %c : f32[3] = [1.0, 2.0]\n}", "f32[3] needs 3 elements, found 2"),
+            ("graph @g {\n  input %x : f32[N]\n  %y = Relu(%x) {} : f32[N]\n  output %y\n", "5:1: expected '}' to close graph @g"),
+        ]
+        for (text, message) in cases {
+            XCTAssertThrowsError(try TextParser.parse(text)) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error) should contain \(message)")
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import KilnIR
+import XCTest
+
+final class VerifierTests: XCTestCase {
+    private func verifying(_ text: String) throws {
+        try TextParser.parse(text).verify()
+    }
+
+    private func assertRejects(_ body: String, _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        let text = "graph @g {\n  input %x : f32[N,4]\n  const %w : f32[4,3] = [1,2,3,4,5,6,7,8,9,10,11,12]\n\(body)\n}\n"
+        XCTAssertThrowsError(try verifying(text), file: file, line: line) { error in
+            XCTAssertTrue("\(error)".contains(message), "\(error) should contain \(message)", file: file, line: line)
+        }
+    }
+
+    func testAcceptsAWellFormedGraph() throws {
+        try verifying("graph @g {\n  input %x : f32[N,4]\n  %y = Relu(%x) : f32[N,4]\n  output %y\n}")
+    }
+
+    func testRejectsDoubleDefinition() {
+        assertRejects("  %y = Relu(%x) : f32[N,4]\n  %y = Tanh(%x) : f32[N,4]\n  output %y", "%y is defined more than once")
+        assertRejects("  %x = Relu(%x) : f32[N,4]\n  output %x", "%x is defined more than once")
+    }
+
+    func testRejectsUseBeforeDefinition() {
+        assertRejects("  %z = Relu(%y) : f32[N,4]\n  %y = Relu(%x) : f32[N,4]\n  output %z", "uses %y before it is defined")
+        assertRejects("  %z = Relu(%nowhere) : f32[N,4]\n  output %z", "uses %nowhere")
+    }
+
+    func testRejectsWrongDeclaredType() {
+        assertRejects("  %y = MatMul(%x, %w) : f32[N,4]\n  output %y", "declared f32[N,4] but the op produces f32[N,3]")
+        assertRejects("  %y = Relu(%x) : f32[4,4]\n  output %y", "declared f32[4,4] but the op produces f32[N,4]")
+    }
+
+    func testRejectsOpsThatCannotAcceptTheirInputs() {
+        assertRejects("  %y = MatMul(%w, %x) : f32[4,4]\n  output %y", "inner dimensions differ")
+        assertRejects("  %y = Add(%x, %w) : f32[N,4]\n  output %y", "do not broadcast")
+        assertRejects("  %y = Relu(%x, %w) : f32[N,4]\n  output %y", "takes 1 inputs, got 2")
+        assertRejects("  %y = Transpose(%x) {perm = [0, 0]} : f32[N,N]\n  output %y", "is not a permutation")
+        assertRejects("  %y = Softmax(%x) {axis = 2} : f32[N,4]\n  output %y", "axis 2 out of range")
+        assertRejects("  %y = Reshape(%x) {shape = [5, -1]} : f32[5,N]\n  output %y", "cannot reshape [N,4] to [5, -1]")
+        assertRejects("  %y = Reshape(%x) {shape = [2, -1]} : f32[2,N]\n  output %y", "cannot infer the -1")
+    }
+
+    func testRejectsMissingAndUndefinedOutputs() {
+        assertRejects("  %y = Relu(%x) : f32[N,4]", "has no outputs")
+        assertRejects("  %y = Relu(%x) : f32[N,4]\n  output %q", "output %q")
+    }
+
+    func testShapeInferenceWithSymbolicBatch() throws {
+        let input = TensorType(.float32, [.symbolic("N"), 28, 28])
+        XCTAssertEqual(try Op.flatten(axis: 1).inferTypes([input]), [TensorType(.float32, ["N", 784])])
+        XCTAssertEqual(try Op.reshape(shape: [-1, 784]).inferTypes([input]), [TensorType(.float32, ["N", 784])])
+        XCTAssertEqual(try Op.reshape(shape: [0, 14, 56]).inferTypes([input]), [TensorType(.float32, ["N", 14, 56])])
+        XCTAssertEqual(
+            try Op.matMul.inferTypes([input, TensorType(.float32, [28, 5])]), [TensorType(.float32, ["N", 28, 5])])
+    }
+}
