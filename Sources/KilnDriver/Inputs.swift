@@ -1,0 +1,79 @@
+import Foundation
+import KilnIR
+
+/// Graph inputs from `.npy` files or from a seeded generator.
+public enum Inputs {
+    /// Reads `[NAME=]FILE.npy` arguments. A bare file is matched to the graph input named like the file's
+    /// stem, or to the only input if there is one.
+    public static func load(_ arguments: [String], for graph: Graph) throws -> [String: Tensor] {
+        var result: [String: Tensor] = [:]
+        let names = graph.inputs.map(\.name)
+        for argument in arguments {
+            var name: String, path: String
+            if let eq = argument.firstIndex(of: "="), names.contains(String(argument[..<eq])) {
+                name = String(argument[..<eq])
+                path = String(argument[argument.index(after: eq)...])
+            } else {
+                path = argument
+                let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                if names.contains(stem) {
+                    name = stem
+                } else if names.count == 1 {
+                    name = names[0]
+                } else {
+                    throw InputError("cannot tell which input \(path) is for; write NAME=\(path) with NAME one of \(names.joined(separator: ", "))")
+                }
+            }
+            guard result[name] == nil else { throw InputError("input '\(name)' is given twice") }
+            result[name] = try NPY.read(contentsOf: URL(fileURLWithPath: path))
+        }
+        for name in names where result[name] == nil {
+            throw InputError("no file given for input '\(name)'; the model's inputs are \(names.joined(separator: ", "))")
+        }
+        return result
+    }
+
+    /// Inputs of the given batch size filled from a fixed-seed generator, uniform in [-1, 1).
+    public static func random(for graph: Graph, batchSize: Int, seed: UInt64 = 0x5eed) throws -> [String: Tensor] {
+        var generator = SplitMix64(seed: seed)
+        var result: [String: Tensor] = [:]
+        for input in graph.inputs {
+            let shape = input.type.shape.dims.map { dim -> Int in
+                switch dim {
+                case .fixed(let size): size
+                case .symbolic: batchSize
+                }
+            }
+            let count = shape.reduce(1, *)
+            guard input.type.dtype == .float32 else {
+                throw InputError("cannot make random values for input '\(input.name)' of type \(input.type); pass a .npy file")
+            }
+            result[input.name] = Tensor(shape: shape, floats: (0..<count).map { _ in generator.nextUnitFloat() * 2 - 1 })
+        }
+        return result
+    }
+}
+
+/// A small, fast, deterministic generator (Steele, Lea and Flood's SplitMix64).
+public struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    /// A float in [0, 1) with 24 random bits.
+    public mutating func nextUnitFloat() -> Float { Float(next() >> 40) / Float(1 << 24) }
+}
+
+public struct InputError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import KilnDriver
+import KilnIR
+import KilnInterpreter
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the generated Swift executor and the reference interpreter.",
+        discussion: """
+            The generated code is compiled with --swiftc-flags (default -O) and timed in its own process; \
+            the interpreter is timed in this one (build kiln with -c release for meaningful numbers). Each \
+            figure is the median of --runs runs after a warm-up. --json prints one JSON object per line.
+            """)
+
+    @OptionGroup var model: ModelArgument
+
+    @Option(help: "A batch size to time; repeat for several.")
+    var batch: [Int] = [1, 32]
+
+    @Option(help: "Timed runs per batch size.")
+    var runs: Int = 200
+
+    @Option(help: "Flags for swiftc when compiling the generated code, space-separated.")
+    var swiftcFlags: String = "-O"
+
+    @Flag(help: "Skip timing the interpreter.")
+    var noInterpreter = false
+
+    @Flag(help: "Print JSON lines instead of a table.")
+    var json = false
+
+    func run() throws {
+        try reportingErrors {
+            guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
+            let graph = try ModelLoader.load(model.url)
+            let flags = swiftcFlags.split(separator: " ").map(String.init)
+            let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
+            defer { compiled.remove() }
+            var results = try compiled.bench(batches: batch, runs: runs)
+            if !noInterpreter {
+                for size in batch {
+                    let inputs = try Inputs.random(for: graph, batchSize: size)
+                    let interpreter = Interpreter()
+                    _ = try interpreter.run(graph, inputs: inputs)
+                    var times: [Double] = []
+                    for _ in 0..<max(5, runs / 4) {
+                        let start = DispatchTime.now().uptimeNanoseconds
+                        _ = try interpreter.run(graph, inputs: inputs)
+                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+                    }
+                    results.append(BenchResult(engine: "interpreter", batch: size, medianMicroseconds: times.sorted()[times.count / 2]))
+                }
+            }
+            if json {
+                for r in results {
+                    print("{\"engine\": \"\(r.engine)\", \"batch\": \(r.batch), \"median_us\": \(r.medianMicroseconds), \"flags\": \"\(swiftcFlags)\"}")
+                }
+                return
+            }
+            print("model: \(model.model)   swiftc flags: \(swiftcFlags)   runs: \(runs)")
+            print("engine        batch    median µs   µs/example   vs swift")
+            for size in batch {
+                let swift = results.first { $0.engine == "swift" && $0.batch == size }?.medianMicroseconds ?? .nan
+                for r in results where r.batch == size {
+                    let cells = [
+                        r.engine.padding(toLength: 12, withPad: " ", startingAt: 0),
+                        String(size).leftPadded(6),
+                        format(r.medianMicroseconds).leftPadded(12),
+                        format(r.medianMicroseconds / Double(size)).leftPadded(12),
+                        (format(r.medianMicroseconds / swift) + "x").leftPadded(10),
+                    ]
+                    print(cells.joined(separator: " "))
+                }
+            }
+        }
+    }
+
+    private func format(_ x: Double) -> String {
+        guard x.isFinite else { return "-" }
+        return x >= 100 ? String(Int(x.rounded())) : String((x * 100).rounded() / 100)
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Foundation
+import KilnDriver
+import KilnIR
+import KilnInterpreter
+
+@main
+struct Kiln: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kiln",
+        abstract: "Compile Keras models to ONNX and native Swift.",
+        version: KilnVersion.current,
+        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self])
+}
+
+/// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch {
+        FileHandle.standardError.write(Data("kiln: error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+func printErr(_ text: String) {
+    FileHandle.standardError.write(Data(text.utf8))
+}
+
+struct ModelArgument: ParsableArguments {
+    @Argument(help: "The model: a Keras .h5 or .keras file, or a Kiln .kir file.")
+    var model: String
+
+    var url: URL { URL(fileURLWithPath: model) }
+}
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Convert a model to ONNX, Swift and/or Kiln IR.")
+
+    @OptionGroup var model: ModelArgument
+
+    @Option(name: .shortAndLong, help: "The directory to write into (created if needed).")
+    var output: String
+
+    @Option(help: "What to emit, comma-separated: onnx, swift, kir.")
+    var emit: String = "onnx,swift"
+
+    @Option(help: "The ONNX opset, 13 to 21.")
+    var opset: Int = 17
+
+    @Option(help: "Base name of the written files (default: the model file's name).")
+    var name: String?
+
+    func run() throws {
+        try reportingErrors {
+            var kinds: [EmitKind] = []
+            for word in emit.split(separator: ",") {
+                guard let kind = EmitKind(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("unknown --emit kind '\(word)'; choose from onnx, swift, kir")
+                }
+                if !kinds.contains(kind) { kinds.append(kind) }
+            }
+            let start = Date()
+            let graph = try ModelLoader.load(model.url)
+            let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
+            let artifacts = try converter.artifacts(for: graph)
+            try artifacts.write(to: URL(fileURLWithPath: output))
+            let elapsed = Date().timeIntervalSince(start)
+            printErr("converted \(model.model): \(graph.nodes.count) nodes, \(graph.parameterCount) parameters\n")
+            for file in artifacts.files {
+                print("wrote \((output as NSString).appendingPathComponent(file.name)) (\(file.bytes.count) bytes)")
+            }
+            printErr("in \(Int(elapsed * 1000)) ms\n")
+        }
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model in the reference interpreter and write one .npy per output.")
+
+    @OptionGroup var model: ModelArgument
+
+    @Option(name: .customLong("input"), help: "An input as [NAME=]FILE.npy; repeat for several inputs.")
+    var inputs: [String] = []
+
+    @Option(name: .shortAndLong, help: "The directory to write the outputs into.")
+    var output: String
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try ModelLoader.load(model.url)
+            let values = try Inputs.load(inputs, for: graph)
+            let results = try Interpreter().run(graph, inputs: values)
+            var artifacts = Artifacts()
+            for name in graph.outputs { artifacts.add(OutputFiles.fileName(for: name), NPY.encode(results[name]!)) }
+            try artifacts.write(to: URL(fileURLWithPath: output))
+            for name in graph.outputs {
+                print("wrote \((output as NSString).appendingPathComponent(OutputFiles.fileName(for: name))) \(results[name]!.type)")
+            }
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a summary of a model: nodes, shapes, parameters, bytes.")
+
+    @OptionGroup var model: ModelArgument
+
+    @Flag(help: "Print the model's Kiln IR instead of the summary.")
+    var ir = false
+
+    func run() throws {
+        try reportingErrors {
+            let graph = try ModelLoader.load(model.url)
+            print(ir ? graph.text : Summary.render(graph), terminator: "")
+        }
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the compiled generated Swift against the reference interpreter.",
+        discussion: """
+            Runs both on the given inputs (or seeded random ones), prints the max absolute and relative error \
+            of every output, and exits non-zero if any element is outside atol + rtol * |reference|. With \
+            --expected, both engines are compared with the expected outputs (e.g. Keras's own).
+            """)
+
+    @OptionGroup var model: ModelArgument
+
+    @Option(name: .customLong("input"), help: "An input as [NAME=]FILE.npy; repeat for several inputs.")
+    var inputs: [String] = []
+
+    @Option(help: "A directory of expected outputs, one OUTPUT.npy each.")
+    var expected: String?
+
+    @Option(help: "Batch size of the random inputs used when no --input is given.")
+    var batch: Int = 4
+
+    @Option(help: "Random seed for generated inputs.")
+    var seed: UInt64 = 0x5eed
+
+    @Option(help: "Absolute tolerance.")
+    var atol: Float = 1e-5
+
+    @Option(help: "Relative tolerance.")
+    var rtol: Float = 1e-4
+
+    func run() throws {
+        try reportingErrors {
+            guard atol >= 0, rtol >= 0 else { throw ValidationError("tolerances must not be negative") }
+            let graph = try ModelLoader.load(model.url)
+            let values = inputs.isEmpty ? try Inputs.random(for: graph, batchSize: batch, seed: seed) : try Inputs.load(inputs, for: graph)
+            var expectedValues: [String: Tensor]?
+            if let expected {
+                expectedValues = try Dictionary(uniqueKeysWithValues: graph.outputs.map { name in
+                    (name, try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(OutputFiles.fileName(for: name))))
+                })
+            }
+            let report = try EngineCheck.verify(graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
+            print(report.render(), terminator: "")
+            guard report.passed else {
+                printErr("kiln: verification failed: outputs differ beyond atol \(atol), rtol \(rtol)\n")
+                throw ExitCode.failure
+            }
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import KilnDriver
+import KilnTestSupport
+import XCTest
+
+/// The `kiln` executable itself: what users run.
+final class CommandLineTests: XCTestCase {
+    private var kiln: URL {
+        // swift build places the executable beside the test bundle.
+        Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("kiln")
+    }
+
+    private var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: kiln.path), "build the kiln product first (swift build)")
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: scratch)
+    }
+
+    @discardableResult
+    private func run(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = kiln
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    private func assertFails(_ arguments: [String], mentioning message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let output = scratch.appendingPathComponent("out")
+        let result = try run(arguments + ["-o", output.path])
+        XCTAssertNotEqual(result.status, 0, file: file, line: line)
+        XCTAssertTrue(result.stderr.contains(message), "stderr \(result.stderr) should mention \(message)", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "no output may be left behind", file: file, line: line)
+    }
+
+    func testConvertIsByteIdenticalRunToRun() throws {
+        let model = try Fixture.named("mnist_mlp_keras3_h5").model.path
+        let first = scratch.appendingPathComponent("a"), second = scratch.appendingPathComponent("b")
+        XCTAssertEqual(try run(["convert", model, "-o", first.path, "--emit", "onnx,swift,kir", "--name", "mlp"]).status, 0)
+        XCTAssertEqual(try run(["convert", model, "-o", second.path, "--emit", "onnx,swift,kir", "--name", "mlp"]).status, 0)
+        let files = try FileManager.default.contentsOfDirectory(atPath: first.path).sorted()
+        XCTAssertEqual(files, ["Mlp.swift", "Mlp.weights", "mlp.kir", "mlp.kir.weights", "mlp.onnx"])
+        for file in files {
+            let a = try Data(contentsOf: first.appendingPathComponent(file)), b = try Data(contentsOf: second.appendingPathComponent(file))
+            XCTAssertEqual(a, b, "\(file) differs between two runs")
+        }
+    }
+
+    func testRunWritesOneNPYPerOutput() throws {
+        let fixture = try Fixture.named("mnist_mlp_keras2_h5")
+        let output = scratch.appendingPathComponent("run")
+        let input = fixture.directory.appendingPathComponent("inputs/input.npy").path
+        let result = try run(["run", fixture.model.path, "--input", input, "-o", output.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let expected = try fixture.expected()
+        for (name, tensor) in expected {
+            let written = try NPY.read(contentsOf: output.appendingPathComponent("\(name).npy"))
+            XCTAssertTrue(Tolerance.standard.compare(name: name, actual: written, expected: tensor).withinTolerance)
+        }
+    }
+
+    func testInspectPrintsASummary() throws {
+        let result = try run(["inspect", try Fixture.named("mnist_mlp_keras2_h5").model.path])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("Params: 101,770"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("(Gemm)"), result.stdout)
+    }
+
+    func testVerifyPassesOnTheMLP() throws {
+        let fixture = try Fixture.named("mnist_mlp_keras3_keras")
+        let result = try run([
+            "verify", fixture.model.path, "--input", fixture.directory.appendingPathComponent("inputs/input.npy").path,
+            "--expected", fixture.directory.appendingPathComponent("expected").path,
+        ])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("swift"), result.stdout)
+    }
+
+    func testMissingFile() throws {
+        try assertFails(["convert", scratch.appendingPathComponent("nope.h5").path], mentioning: "nope.h5: no such file")
+    }
+
+    func testNotHDF5() throws {
+        try assertFails(
+            ["convert", TestPaths.testdata.appendingPathComponent("errors/not_hdf5.h5").path], mentioning: "not an HDF5 file")
+    }
+
+    func testUnknownLayer() throws {
+        try assertFails(
+            ["convert", TestPaths.testdata.appendingPathComponent("errors/unknown_layer.h5").path], mentioning: "SimpleRNN")
+    }
+
+    func testTruncatedH5() throws {
+        let source = try Data(contentsOf: try Fixture.named("mnist_mlp_keras2_h5").model)
+        let truncated = scratch.appendingPathComponent("truncated.h5")
+        try source.prefix(source.count / 2).write(to: truncated)
+        try assertFails(["convert", truncated.path], mentioning: "truncated.h5")
+    }
+
+    func testUnknownEmitKind() throws {
+        try assertFails(["convert", try Fixture.named("mnist_mlp_keras2_h5").model.path, "--emit", "tflite"], mentioning: "tflite")
+    }
+}

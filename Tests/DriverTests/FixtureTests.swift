@@ -1,0 +1,61 @@
+import Foundation
+import KilnDriver
+import KilnIR
+import KilnInterpreter
+import KilnTestSupport
+import XCTest
+
+/// Every Keras fixture, read by the frontend, through the interpreter and through the compiled generated
+/// Swift, against Keras's own outputs.
+final class FixtureTests: XCTestCase {
+    func testInterpreterMatchesKerasOnEveryFixture() throws {
+        let fixtures = try Fixture.all()
+        XCTAssertGreaterThan(fixtures.count, 20, "fixtures are missing; run testdata/generate_fixtures.py")
+        for fixture in fixtures {
+            let graph = try ModelLoader.load(fixture.model)
+            let outputs = try Interpreter().run(graph, inputs: try fixture.inputs())
+            let expected = try fixture.expected()
+            XCTAssertEqual(Set(expected.keys), Set(graph.outputs), fixture.name)
+            for comparison in Tolerance.standard.compare(actual: outputs, expected: expected) {
+                XCTAssertTrue(
+                    comparison.withinTolerance,
+                    "\(fixture.name) output \(comparison.name): max abs \(comparison.maxAbsoluteError), max rel \(comparison.maxRelativeError) \(comparison.mismatch ?? "")")
+            }
+        }
+    }
+
+    func testGeneratedSwiftMatchesKerasOnEveryFixture() throws {
+        for fixture in try Fixture.all() {
+            let graph = try ModelLoader.load(fixture.model)
+            let report = try EngineCheck.verify(graph, inputs: try fixture.inputs(), expected: try fixture.expected())
+            XCTAssertTrue(report.passed, "\(fixture.name):\n\(report.render())")
+            XCTAssertTrue(report.rows.contains { $0.engine == "swift" }, fixture.name)
+        }
+    }
+
+    func testGeneratedSwiftHandlesOtherBatchSizes() throws {
+        let graph = try ModelLoader.load(try Fixture.named("mnist_mlp_keras2_h5").model)
+        for batch in [1, 3, 33] {
+            let report = try EngineCheck.verify(graph, inputs: try Inputs.random(for: graph, batchSize: batch))
+            XCTAssertTrue(report.passed, "batch \(batch):\n\(report.render())")
+        }
+    }
+
+    func testGeluApproximateAndExactMatchKeras() throws {
+        let directory = TestPaths.fixtures.appendingPathComponent("gelu_approximate")
+        let x = try NPY.read(contentsOf: directory.appendingPathComponent("inputs/x.npy"))
+        for (approximate, file) in [(false, "exact"), (true, "approximate")] {
+            let text = """
+                graph @gelu {
+                  input %x : f32[N,\(x.shape[1])]
+                  %y = Gelu(%x) {approximate = \(approximate)} : f32[N,\(x.shape[1])]
+                  output %y
+                }
+                """
+            let graph = try TextParser.parse(text)
+            let expected = ["y": try NPY.read(contentsOf: directory.appendingPathComponent("expected/\(file).npy"))]
+            let report = try EngineCheck.verify(graph, inputs: ["x": x], expected: expected)
+            XCTAssertTrue(report.passed, "\(file):\n\(report.render())")
+        }
+    }
+}
