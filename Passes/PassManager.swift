@@ -2,11 +2,21 @@ import KilnIR
 
 /// Runs a named list of passes in order, verifying the graph after each one when asked.
 public struct PassManager: Sendable {
-    /// Every pass Kiln has, by pipeline name.
-    public static let registry: [String: any Pass] = [:]
+    /// Every pass Kiln has, by pipeline name. Constant folding evaluates nodes with `evaluator`.
+    public static func registry(evaluator: @escaping ConstantFolding.Evaluator) -> [String: any Pass] {
+        let passes: [any Pass] = [
+            DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
+            FuseMatMulAdd(), CollapseReshapes(),
+        ]
+        return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
+    }
 
-    /// Named pipelines: `-O0`, `-O1`, `-O2`.
-    public static let presets: [String: [String]] = ["O0": [], "O1": [], "O2": []]
+    /// Named pipelines: `O0` runs nothing, `O1` cleans up, `O2` cleans up and fuses.
+    public static let presets: [String: [String]] = [
+        "O0": [],
+        "O1": ["remove-noops", "fold-constants", "cse", "dce"],
+        "O2": ["remove-noops", "fold-constants", "cse", "collapse-reshapes", "fuse-matmul-add", "remove-noops", "dce"],
+    ]
 
     public var passes: [any Pass]
     /// Verify the graph after every pass (on in debug builds and tests).
@@ -21,10 +31,13 @@ public struct PassManager: Sendable {
     }
 
     /// A pipeline from pass names, e.g. `["fold-constants", "dce"]`.
-    public init(pipeline names: [String], verifyEach: Bool = PassManager.isDebugBuild) throws(PassError) {
+    public init(
+        pipeline names: [String], evaluator: @escaping ConstantFolding.Evaluator, verifyEach: Bool = PassManager.isDebugBuild
+    ) throws(PassError) {
+        let registry = Self.registry(evaluator: evaluator)
         var passes: [any Pass] = []
         for name in names {
-            guard let pass = Self.registry[name] else { throw PassError.unknownPass(name, known: Self.registry.keys.sorted()) }
+            guard let pass = registry[name] else { throw PassError.unknownPass(name, known: registry.keys.sorted()) }
             passes.append(pass)
         }
         self.init(passes: passes, verifyEach: verifyEach)

@@ -84,3 +84,11 @@ public struct Interpreter: Sendable {
         }
     }
 }
+
+extension Interpreter {
+    /// Runs one node on concrete inputs: what constant folding uses, so folded values are exactly what the
+    /// interpreter would compute at run time.
+    public static func evaluate(_ node: Node, _ inputs: [Tensor]) throws -> [Tensor] {
+        try Kernels.evaluate(node, inputs)
+    }
+}
