@@ -44,10 +44,18 @@ public struct PassManager: Sendable {
     }
 
     public func run(_ graph: Graph) throws -> Graph {
+        try runTracing(graph).graph
+    }
+
+    /// Runs the pipeline and records what each pass changed.
+    public func runTracing(_ graph: Graph) throws -> (graph: Graph, trace: [PassRecord]) {
         var graph = graph
+        var trace: [PassRecord] = []
         for pass in passes {
             let name = type(of: pass).name
+            let before = graph
             graph = try pass.run(on: graph)
+            trace.append(PassRecord(pass: name, before: before, after: graph))
             if verifyEach {
                 do {
                     try graph.verify()
@@ -57,7 +65,7 @@ public struct PassManager: Sendable {
             }
             observer?(name, graph)
         }
-        return graph
+        return (graph, trace)
     }
 
     public static var isDebugBuild: Bool {
@@ -79,5 +87,25 @@ public enum PassError: Error, CustomStringConvertible {
             "unknown pass '\(name)'" + (known.isEmpty ? "; no passes are registered yet" : "; known passes: \(known.joined(separator: ", "))")
         case .brokeGraph(let pass, let error): "pass \(pass) produced an invalid graph: \(error)"
         }
+    }
+}
+
+/// What one pass changed.
+public struct PassRecord: Sendable {
+    public var pass: String
+    public var nodesBefore: Int, nodesAfter: Int
+    public var constantsBefore: Int, constantsAfter: Int
+    public var parametersBefore: Int, parametersAfter: Int
+    public var changed: Bool
+
+    init(pass: String, before: Graph, after: Graph) {
+        self.pass = pass
+        nodesBefore = before.nodes.count
+        nodesAfter = after.nodes.count
+        constantsBefore = before.constants.count
+        constantsAfter = after.constants.count
+        parametersBefore = before.parameterCount
+        parametersAfter = after.parameterCount
+        changed = before != after
     }
 }

@@ -10,7 +10,7 @@ struct Kiln: ParsableCommand {
         commandName: "kiln",
         abstract: "Compile Keras models to ONNX and native Swift.",
         version: KilnVersion.current,
-        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self])
+        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self])
 }
 
 /// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.
@@ -53,6 +53,8 @@ struct Convert: ParsableCommand {
     @Option(help: "Base name of the written files (default: the model file's name).")
     var name: String?
 
+    @OptionGroup var optimization: OptimizationOptions
+
     func run() throws {
         try reportingErrors {
             var kinds: [EmitKind] = []
@@ -63,7 +65,7 @@ struct Convert: ParsableCommand {
                 if !kinds.contains(kind) { kinds.append(kind) }
             }
             let start = Date()
-            let graph = try ModelLoader.load(model.url)
+            let graph = try optimization.optimize(try ModelLoader.load(model.url))
             let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
             let artifacts = try converter.artifacts(for: graph)
             try artifacts.write(to: URL(fileURLWithPath: output))
