@@ -1,0 +1,238 @@
+"""Generates Kiln's test fixtures with real Keras 2 (tf_keras) and Keras 3.
+
+Usage:  python testdata/generate_fixtures.py            (from a venv with testdata/requirements.txt)
+
+Each fixture is a directory testdata/fixtures/<name>/ with
+    model.h5 or model.keras     the model as Keras saves it
+    inputs/<input name>.npy     a fixed input batch (float32)
+    expected/<output name>.npy  Keras's own predictions on it (float32)
+    meta.json                   Keras version, format, description, input and output names
+
+Keras 2 and Keras 3 run in separate child processes of this script so that they never share state.
+Everything is seeded, so running the script again gives the same numbers.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+FIXTURES = ROOT / "fixtures"
+ERRORS = ROOT / "errors"
+
+KERAS = None  # the Keras module of this child process
+
+ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh", "softmax", "softplus", "softsign", "elu", "selu", "gelu",
+               "swish", "exponential", "hard_sigmoid"]
+
+
+def setup_environment():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["TF_DETERMINISTIC_OPS"] = "1"
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ["PYTHONHASHSEED"] = "0"
+
+
+def digits_28x28():
+    """sklearn's 8x8 digits, scaled to [0, 1], upscaled 3x (24x24) and zero-padded to 28x28."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    big = np.kron(images, np.ones((1, 3, 3), dtype=np.float32))
+    padded = np.pad(big, ((0, 0), (2, 2), (2, 2)))
+    labels = digits.target.astype(np.int64)
+    held_out = 297
+    return (padded[:-held_out], labels[:-held_out]), (padded[-held_out:], labels[-held_out:])
+
+
+def write_fixture(name, model, save, inputs, outputs, keras_version, description, extra=None):
+    import numpy as np
+
+    directory = FIXTURES / name
+    if directory.exists():
+        shutil.rmtree(directory)
+    (directory / "inputs").mkdir(parents=True)
+    (directory / "expected").mkdir()
+    model_file = save(directory)
+    for key, value in inputs.items():
+        np.save(directory / "inputs" / f"{key}.npy", np.ascontiguousarray(value, dtype=np.float32))
+    for key, value in outputs.items():
+        np.save(directory / "expected" / f"{key}.npy", np.ascontiguousarray(value, dtype=np.float32))
+    meta = {
+        "keras": keras_version,
+        "format": model_file.suffix.lstrip("."),
+        "description": description,
+        "inputs": list(inputs),
+        "outputs": list(outputs),
+    }
+    meta.update(extra or {})
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    print(f"  {name:<34} {model_file.name:<12} {model_file.stat().st_size:>9} bytes")
+
+
+def predict(model, x):
+    out = model(x, training=False)
+    if isinstance(out, (list, tuple)):
+        return [o.numpy() for o in out]
+    return [out.numpy()]
+
+
+def seeded(keras_module, seed):
+    import numpy as np
+    import random
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    if hasattr(keras_module.utils, "set_random_seed"):
+        keras_module.utils.set_random_seed(seed)
+
+
+def build_fixtures(version):
+    setup_environment()
+    import numpy as np
+
+    if version == 2:
+        import tf_keras as keras
+        tag, kv = "keras2", keras.__version__
+    else:
+        import keras
+        tag, kv = "keras3", keras.__version__
+    global KERAS
+    KERAS = keras
+    layers = keras.layers
+    rng = np.random.default_rng(1234 + version)
+
+    # The Keras MNIST tutorial MLP, trained on sklearn's digits.
+    (x_train, y_train), (x_test, y_test) = digits_28x28()
+    seeded(keras, 7)
+    mlp = keras.Sequential([
+        keras.Input(shape=(28, 28), name="input"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(128, activation="relu", name="dense"),
+        layers.Dropout(0.2, name="dropout"),
+        layers.Dense(10, activation="softmax", name="dense_1"),
+    ], name="mnist_mlp")
+    mlp.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    mlp.fit(x_train, y_train, epochs=20, batch_size=32, shuffle=True, verbose=0)
+    accuracy = float(np.mean(np.argmax(predict(mlp, x_test)[0], axis=1) == y_test))
+    batch = x_test[:16]
+    expected = {"dense_1": predict(mlp, batch)[0]}
+    description = "Keras MNIST tutorial MLP trained on sklearn digits upscaled to 28x28"
+    extra = {"keras_test_accuracy": round(accuracy, 4)}
+    if version == 2:
+        write_fixture(f"mnist_mlp_{tag}_h5", mlp, lambda d: save_h5(mlp, d), {"input": batch}, expected, kv, description, extra)
+    else:
+        write_fixture(f"mnist_mlp_{tag}_h5", mlp, lambda d: save_h5(mlp, d), {"input": batch}, expected, kv, description, extra)
+        write_fixture(f"mnist_mlp_{tag}_keras", mlp, lambda d: save_keras(mlp, d), {"input": batch}, expected, kv,
+                      description, extra)
+        heldout = FIXTURES / "digits_heldout"
+        heldout.mkdir(parents=True, exist_ok=True)
+        np.save(heldout / "x.npy", x_test.astype(np.float32))
+        np.save(heldout / "labels.npy", y_test.astype(np.int64))
+
+    # One tiny model per activation string.
+    for activation in ACTIVATIONS:
+        name = activation
+        if version == 3 and activation == "swish":
+            name = "silu"
+        seeded(keras, 11)
+        model = keras.Sequential([
+            keras.Input(shape=(8,), name="input"),
+            layers.Dense(6, activation=name, name="dense"),
+        ], name=f"act_{name}")
+        kernel = rng.normal(0, 0.6, size=(8, 6)).astype(np.float32)
+        bias = rng.normal(0, 0.5, size=(6,)).astype(np.float32)
+        model.get_layer("dense").set_weights([kernel, bias])
+        x = rng.normal(0, 2, size=(32, 8)).astype(np.float32)
+        if activation == "exponential":
+            x = x / 2  # keep exp() in a range where float32 relative error is meaningful
+        fixture = f"act_{name}_{tag}_" + ("h5" if version == 2 else "keras")
+        saver = (lambda m: (lambda d: save_h5(m, d)))(model) if version == 2 else (lambda m: (lambda d: save_keras(m, d)))(model)
+        write_fixture(fixture, model, saver, {"input": x}, {"dense": predict(model, x)[0]}, kv,
+                      f"Dense(6, activation='{name}')")
+
+    # The activation layers themselves.
+    seeded(keras, 13)
+    model = keras.Sequential([
+        keras.Input(shape=(8,), name="input"),
+        layers.Dense(12, name="dense"),
+        layers.ReLU(name="relu"),
+        layers.Dense(12, name="dense_1"),
+        layers.Activation("tanh", name="activation"),
+        layers.Dense(5, name="dense_2"),
+        layers.Softmax(name="softmax"),
+    ], name="layers")
+    for layer_name in ["dense", "dense_1", "dense_2"]:
+        layer = model.get_layer(layer_name)
+        kernel, bias = layer.get_weights()
+        layer.set_weights([rng.normal(0, 0.5, size=kernel.shape).astype(np.float32),
+                           rng.normal(0, 0.3, size=bias.shape).astype(np.float32)])
+    x = rng.normal(0, 1.5, size=(16, 8)).astype(np.float32)
+    expected = {"softmax": predict(model, x)[0]}
+    description = "Dense -> ReLU -> Dense -> Activation(tanh) -> Dense -> Softmax layers"
+    if version == 2:
+        write_fixture(f"layers_{tag}_h5", model, lambda d: save_h5(model, d), {"input": x}, expected, kv, description)
+    else:
+        write_fixture(f"layers_{tag}_h5", model, lambda d: save_h5(model, d), {"input": x}, expected, kv, description)
+        write_fixture(f"layers_{tag}_keras", model, lambda d: save_keras(model, d), {"input": x}, expected, kv, description)
+
+    if version == 3:
+        # A layer Kiln does not read, for the error tests.
+        ERRORS.mkdir(parents=True, exist_ok=True)
+        seeded(keras, 17)
+        rnn = keras.Sequential([keras.Input(shape=(3, 2), name="input"), layers.SimpleRNN(4, name="simple_rnn")])
+        rnn.save(ERRORS / "unknown_layer.h5")
+        (ERRORS / "not_hdf5.h5").write_text("This is a text file, not an HDF5 model.\n")
+
+        # GELU, exact and tanh-approximated, for an IR-level test.
+        x = rng.normal(0, 3, size=(4, 16)).astype(np.float32)
+        gelu = FIXTURES / "gelu_approximate"
+        if gelu.exists():
+            shutil.rmtree(gelu)
+        (gelu / "inputs").mkdir(parents=True)
+        (gelu / "expected").mkdir()
+        np.save(gelu / "inputs" / "x.npy", x)
+        np.save(gelu / "expected" / "exact.npy", keras.activations.gelu(x, approximate=False).numpy())
+        np.save(gelu / "expected" / "approximate.npy", keras.activations.gelu(x, approximate=True).numpy())
+
+
+def without_optimizer(model):
+    """An uncompiled copy with the same weights, so the files hold no optimizer state."""
+    clone = KERAS.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    clone.optimizer = None
+    return clone
+
+
+def save_h5(model, directory):
+    path = directory / "model.h5"
+    without_optimizer(model).save(path, include_optimizer=False)
+    return path
+
+
+def save_keras(model, directory):
+    path = directory / "model.keras"
+    without_optimizer(model).save(path)
+    return path
+
+
+def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--keras":
+        build_fixtures(int(sys.argv[2]))
+        return
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for version in (2, 3):
+        print(f"Keras {version}:")
+        subprocess.run([sys.executable, __file__, "--keras", str(version)], check=True)
+
+
+if __name__ == "__main__":
+    main()
