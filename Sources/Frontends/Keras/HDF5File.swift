@@ -1,0 +1,180 @@
+import CHDF5
+import Foundation
+
+/// libhdf5's serial build is not thread-safe: every call goes through this lock.
+private let hdf5Lock = NSLock()
+
+/// A read-only HDF5 file, opened from disk or from bytes in memory, with just what the Keras reader needs:
+/// string attributes, float datasets and group listings.
+final class HDF5File {
+    private let file: hid_t
+    /// Where the file came from, for error messages.
+    let origin: String
+    /// Keeps the bytes of an in-memory file alive while HDF5 reads them.
+    private let image: Data?
+
+    private init(file: hid_t, origin: String, image: Data?) {
+        self.file = file
+        self.origin = origin
+        self.image = image
+    }
+
+    static func open(path: String) throws(HDF5Error) -> HDF5File {
+        try locked { () throws(HDF5Error) -> HDF5File in
+            kiln_H5_silence_errors()
+            let file = H5Fopen(path, kiln_H5F_ACC_RDONLY(), kiln_H5P_DEFAULT())
+            guard file >= 0 else { throw HDF5Error(origin: path, "HDF5 could not open the file (it is damaged or truncated)") }
+            return HDF5File(file: file, origin: path, image: nil)
+        }
+    }
+
+    /// Opens an HDF5 file image held in memory, without writing a temporary file.
+    static func open(image: Data, origin: String) throws(HDF5Error) -> HDF5File {
+        try locked { () throws(HDF5Error) -> HDF5File in
+            kiln_H5_silence_errors()
+            let access = H5Pcreate(kiln_H5P_FILE_ACCESS())
+            guard access >= 0 else { throw HDF5Error(origin: origin, "HDF5 could not create a file-access list") }
+            defer { H5Pclose(access) }
+            guard H5Pset_fapl_core(access, 1 << 16, false) >= 0 else { throw HDF5Error(origin: origin, "HDF5 has no in-memory driver") }
+            let status = image.withUnsafeBytes { H5Pset_file_image(access, UnsafeMutableRawPointer(mutating: $0.baseAddress), $0.count) }
+            guard status >= 0 else { throw HDF5Error(origin: origin, "HDF5 could not take the file image") }
+            let file = H5Fopen(origin, kiln_H5F_ACC_RDONLY(), access)
+            guard file >= 0 else { throw HDF5Error(origin: origin, "HDF5 could not open the file (it is damaged or truncated)") }
+            return HDF5File(file: file, origin: origin, image: image)
+        }
+    }
+
+    deinit {
+        Self.locked { () throws(HDF5Error) in _ = H5Fclose(file) }
+    }
+
+    private static func locked<T>(_ body: () throws(HDF5Error) -> T) throws(HDF5Error) -> T {
+        hdf5Lock.lock()
+        defer { hdf5Lock.unlock() }
+        return try body()
+    }
+
+    private static func locked(_ body: () throws(HDF5Error) -> Void) {
+        hdf5Lock.lock()
+        defer { hdf5Lock.unlock() }
+        try? body()
+    }
+
+    // MARK: - Objects
+
+    /// Whether an object exists at a slash-separated path from the root.
+    func exists(_ path: String) -> Bool {
+        (try? Self.locked { () throws(HDF5Error) -> Bool in
+            var prefix = ""
+            for component in path.split(separator: "/") {
+                prefix += "/" + component
+                guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
+            }
+            return true
+        }) ?? false
+    }
+
+    /// The names of the links in a group, in name order.
+    func children(of path: String) throws(HDF5Error) -> [String] {
+        try Self.locked { () throws(HDF5Error) -> [String] in
+            let group = H5Gopen2(file, path, kiln_H5P_DEFAULT())
+            guard group >= 0 else { throw HDF5Error(origin: origin, "there is no group \(path)") }
+            defer { H5Gclose(group) }
+            var info = H5G_info_t()
+            guard H5Gget_info(group, &info) >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
+            var names: [String] = []
+            for index in 0..<info.nlinks {
+                let length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, kiln_H5P_DEFAULT())
+                guard length >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
+                var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+                H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, kiln_H5P_DEFAULT())
+                names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            return names
+        }
+    }
+
+    // MARK: - Attributes
+
+    /// A string attribute (fixed or variable length, scalar or the first of an array); nil if absent.
+    func stringAttribute(_ name: String, of path: String = "/") throws(HDF5Error) -> String? {
+        try stringsAttribute(name, of: path)?.first
+    }
+
+    /// A string-array attribute such as `weight_names`; nil if absent, empty if it holds no strings.
+    func stringsAttribute(_ name: String, of path: String = "/") throws(HDF5Error) -> [String]? {
+        try Self.locked { () throws(HDF5Error) -> [String]? in
+            guard H5Aexists_by_name(file, path, name, kiln_H5P_DEFAULT()) > 0 else { return nil }
+            let attribute = H5Aopen_by_name(file, path, name, kiln_H5P_DEFAULT(), kiln_H5P_DEFAULT())
+            guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open attribute \(name) of \(path)") }
+            defer { H5Aclose(attribute) }
+            let type = H5Aget_type(attribute)
+            defer { H5Tclose(type) }
+            let space = H5Aget_space(attribute)
+            defer { H5Sclose(space) }
+            let count = Int(H5Sget_simple_extent_npoints(space))
+            // h5py writes an empty list as an empty float array.
+            guard H5Tget_class(type) == H5T_STRING else { return count == 0 ? [] : nil }
+            guard count > 0 else { return [] }
+
+            let memory = H5Tcopy(kiln_H5T_C_S1())
+            defer { H5Tclose(memory) }
+            if H5Tis_variable_str(type) > 0 {
+                H5Tset_size(memory, kiln_H5T_VARIABLE())
+                H5Tset_cset(memory, H5Tget_cset(type))
+                var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+                guard H5Aread(attribute, memory, &pointers) >= 0 else {
+                    throw HDF5Error(origin: origin, "cannot read attribute \(name) of \(path)")
+                }
+                defer { H5Dvlen_reclaim(memory, space, kiln_H5P_DEFAULT(), &pointers) }
+                return pointers.map { $0.map { String(cString: $0) } ?? "" }
+            }
+            let size = H5Tget_size(type)
+            H5Tset_size(memory, size)
+            var bytes = [UInt8](repeating: 0, count: count * size)
+            guard H5Aread(attribute, memory, &bytes) >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read attribute \(name) of \(path)")
+            }
+            return (0..<count).map { i in
+                String(decoding: bytes[i * size..<(i + 1) * size].prefix { $0 != 0 }, as: UTF8.self)
+            }
+        }
+    }
+
+    // MARK: - Datasets
+
+    /// A dataset's shape and its elements converted to float32 by HDF5.
+    func floatDataset(_ path: String) throws(HDF5Error) -> (shape: [Int], values: [Float]) {
+        try Self.locked { () throws(HDF5Error) -> (shape: [Int], values: [Float]) in
+            let dataset = H5Dopen2(file, path, kiln_H5P_DEFAULT())
+            guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
+            defer { H5Dclose(dataset) }
+            let space = H5Dget_space(dataset)
+            defer { H5Sclose(space) }
+            let rank = Int(H5Sget_simple_extent_ndims(space))
+            guard rank >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
+            var dims = [hsize_t](repeating: 0, count: rank)
+            H5Sget_simple_extent_dims(space, &dims, nil)
+            let shape = dims.map { Int($0) }
+            var values = [Float](repeating: 0, count: shape.reduce(1, *))
+            let status = values.withUnsafeMutableBytes {
+                H5Dread(dataset, kiln_H5T_NATIVE_FLOAT(), kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), $0.baseAddress)
+            }
+            guard status >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read dataset \(path) as float32 (the file may be truncated)")
+            }
+            return (shape, values)
+        }
+    }
+}
+
+/// A failure inside libhdf5.
+struct HDF5Error: Error {
+    var origin: String
+    var message: String
+
+    init(origin: String, _ message: String) {
+        self.origin = origin
+        self.message = message
+    }
+}

@@ -1,0 +1,147 @@
+/// A reference to a tensor produced by a layer: its `tensor`-th output at its `node`-th call.
+struct TensorRef: Hashable {
+    var layer: String
+    var node: Int
+    var tensor: Int
+}
+
+/// One layer of a model configuration and the calls that feed it.
+struct LayerSpec {
+    var className: String
+    var name: String
+    var config: JSON
+    /// For each call of the layer, the tensors it was called on, in argument order.
+    var calls: [[TensorRef]]
+}
+
+/// A Sequential or Functional model configuration, normalized to a graph of layer calls.
+struct ModelSpec {
+    var name: String
+    var layers: [LayerSpec]
+    var inputs: [TensorRef]
+    var outputs: [TensorRef]
+}
+
+/// Reads the `model_config` JSON of Keras 2 and Keras 3 files.
+struct KerasConfigParser {
+    let file: String
+
+    func parse(_ root: JSON) throws(KerasImportError) -> ModelSpec {
+        guard let className = root["class_name"]?.string, let config = root["config"] else {
+            throw bad("the top level has no class_name and config")
+        }
+        switch className {
+        case "Sequential": return try sequential(config)
+        case "Functional", "Model": return try functional(config)
+        default: throw bad("the model is a \(className); Kiln reads Sequential and Functional models")
+        }
+    }
+
+    private func bad(_ reason: String) -> KerasImportError { .badConfig(file: file, reason: reason) }
+
+    private func sequential(_ config: JSON) throws(KerasImportError) -> ModelSpec {
+        let name = config["name"]?.string ?? "sequential"
+        guard var layers = config["layers"]?.array else { throw bad("Sequential config has no layers") }
+        var specs: [LayerSpec] = []
+        // The input: an explicit InputLayer, or a shape recorded on the first layer or the model.
+        if let first = layers.first, first["class_name"]?.string == "InputLayer" {
+            layers.removeFirst()
+            specs.append(try layerSpec(first, calls: []))
+        } else {
+            let shape = layers.first?["config"]?["batch_input_shape"] ?? layers.first?["config"]?["batch_shape"]
+                ?? config["build_input_shape"]
+            guard let shape else { throw bad("the Sequential model has no input shape; build it with an Input before saving") }
+            let firstName = layers.first?["config"]?["name"]?.string ?? "sequential"
+            let dtype = layers.first?["config"]?["dtype"]
+            let inputConfig: JSON = .object([
+                "name": .string("\(firstName)_input"), "batch_shape": shape, "dtype": dtype?.string.map(JSON.string) ?? .string("float32"),
+            ])
+            specs.append(LayerSpec(className: "InputLayer", name: "\(firstName)_input", config: inputConfig, calls: []))
+        }
+        let input = TensorRef(layer: specs[0].name, node: 0, tensor: 0)
+        var previous = input
+        for layer in layers {
+            let spec = try layerSpec(layer, calls: [[previous]])
+            specs.append(spec)
+            previous = TensorRef(layer: spec.name, node: 0, tensor: 0)
+        }
+        return ModelSpec(name: name, layers: specs, inputs: [input], outputs: [previous])
+    }
+
+    private func functional(_ config: JSON) throws(KerasImportError) -> ModelSpec {
+        let name = config["name"]?.string ?? "model"
+        guard let layers = config["layers"]?.array else { throw bad("Functional config has no layers") }
+        var specs: [LayerSpec] = []
+        for layer in layers {
+            let calls = try inboundCalls(layer["inbound_nodes"] ?? .array([]), layer: layer["name"]?.string ?? "?")
+            specs.append(try layerSpec(layer, calls: calls))
+        }
+        guard let inputs = config["input_layers"], let outputs = config["output_layers"] else {
+            throw bad("Functional config has no input_layers or output_layers")
+        }
+        return ModelSpec(name: name, layers: specs, inputs: try refList(inputs), outputs: try refList(outputs))
+    }
+
+    private func layerSpec(_ json: JSON, calls: [[TensorRef]]) throws(KerasImportError) -> LayerSpec {
+        guard let className = json["class_name"]?.string, let config = json["config"] else {
+            throw bad("a layer has no class_name or config")
+        }
+        guard let name = json["name"]?.string ?? config["name"]?.string else { throw bad("a \(className) layer has no name") }
+        return LayerSpec(className: className, name: name, config: config, calls: calls)
+    }
+
+    /// `input_layers` / `output_layers`: `[name, node, tensor]` or a list of them.
+    private func refList(_ json: JSON) throws(KerasImportError) -> [TensorRef] {
+        guard let items = json.array else { throw bad("input_layers/output_layers is not a list") }
+        if items.first?.string != nil { return [try ref(json)] }
+        var refs: [TensorRef] = []
+        for item in items { refs.append(try ref(item)) }
+        return refs
+    }
+
+    private func ref(_ json: JSON) throws(KerasImportError) -> TensorRef {
+        guard let items = json.array, items.count >= 3, let layer = items[0].string, let node = items[1].int,
+            let tensor = items[2].int
+        else { throw bad("a tensor reference is not [layer, node, tensor]") }
+        return TensorRef(layer: layer, node: node, tensor: tensor)
+    }
+
+    /// The calls of a layer. Keras 2 writes `[[[name, node, tensor, kwargs], ...], ...]`; Keras 3 writes
+    /// `[{"args": [...], "kwargs": {...}}, ...]` with tensors as `__keras_tensor__` objects.
+    private func inboundCalls(_ json: JSON, layer: String) throws(KerasImportError) -> [[TensorRef]] {
+        guard let nodes = json.array else { throw bad("inbound_nodes of '\(layer)' is not a list") }
+        var calls: [[TensorRef]] = []
+        for node in nodes {
+            if let args = node["args"] {
+                var refs: [TensorRef] = []
+                collectKerasTensors(args, into: &refs)
+                if let kwargs = node["kwargs"] { collectKerasTensors(kwargs, into: &refs) }
+                calls.append(refs)
+            } else if let items = node.array {
+                var refs: [TensorRef] = []
+                for item in items { refs.append(try ref(item)) }
+                calls.append(refs)
+            } else {
+                throw bad("an inbound node of '\(layer)' has an unknown form")
+            }
+        }
+        return calls
+    }
+
+    private func collectKerasTensors(_ json: JSON, into refs: inout [TensorRef]) {
+        switch json {
+        case .object(let object):
+            if object["class_name"]?.string == "__keras_tensor__", let history = object["config"]?["keras_history"],
+                let ref = try? ref(history)
+            {
+                refs.append(ref)
+            } else {
+                for key in object.keys.sorted() { collectKerasTensors(object[key]!, into: &refs) }
+            }
+        case .array(let items):
+            for item in items { collectKerasTensors(item, into: &refs) }
+        case .null, .bool, .number, .string:
+            break
+        }
+    }
+}

@@ -1,0 +1,274 @@
+import KilnIR
+
+/// Lowers a model configuration and its weights to a graph, layer call by layer call.
+struct KerasLowering {
+    static let supportedLayers = ["Activation", "Dense", "Dropout", "Flatten", "InputLayer", "ReLU", "Softmax"]
+
+    let file: String
+    /// Keras 2 and Keras 3 differ in places (e.g. `hard_sigmoid`); this picks the definition.
+    let kerasMajorVersion: Int
+    let weights: KerasWeightSource
+
+    private(set) var graph = Graph(name: "model")
+    private var types: [String: TensorType] = [:]
+    private var produced: [TensorRef: String] = [:]
+    private var layerConstants: [String: [String]] = [:]
+
+    init(file: String, kerasMajorVersion: Int, weights: KerasWeightSource) {
+        self.file = file
+        self.kerasMajorVersion = kerasMajorVersion
+        self.weights = weights
+    }
+
+    mutating func lower(_ spec: ModelSpec) throws(KerasImportError) -> Graph {
+        graph.name = sanitize(spec.name)
+        let layers = Dictionary(spec.layers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for ref in spec.inputs {
+            guard let layer = layers[ref.layer], layer.className == "InputLayer" else {
+                throw .badConfig(file: file, reason: "model input '\(ref.layer)' is not an InputLayer")
+            }
+            try addInput(layer, ref: ref)
+        }
+        // Run each layer call once all its inputs exist; configs are usually in order already.
+        var pending: [(layer: LayerSpec, call: Int)] = spec.layers.filter { $0.className != "InputLayer" }
+            .flatMap { layer in layer.calls.indices.map { (layer, $0) } }
+        while !pending.isEmpty {
+            guard let next = pending.firstIndex(where: { $0.layer.calls[$0.call].allSatisfy { produced[$0] != nil } }) else {
+                let stuck = pending.map { "'\($0.layer.name)'" }.joined(separator: ", ")
+                throw .badConfig(file: file, reason: "layers \(stuck) read tensors no layer produces")
+            }
+            let (layer, call) = pending.remove(at: next)
+            let inputs = layer.calls[call].map { produced[$0]! }
+            let outputs = try lowerCall(layer, inputs: inputs, base: valueName(layer.name, call: call))
+            for (index, output) in outputs.enumerated() { produced[TensorRef(layer: layer.name, node: call, tensor: index)] = output }
+        }
+        for ref in spec.outputs {
+            guard let value = produced[ref] else {
+                throw .badConfig(file: file, reason: "model output '\(ref.layer)' is never computed")
+            }
+            // Outputs carry the name of the layer that produced them, as Keras names them.
+            let wanted = valueName(ref.layer, call: ref.node)
+            if value != wanted && types[wanted] == nil && !graph.outputs.contains(value) || graph.inputs.contains(where: { $0.name == value }) {
+                try emit(.identity, [value], name: types[wanted] == nil ? wanted : fresh(wanted), node: ref.layer)
+                graph.outputs.append(graph.nodes.last!.outputs[0].name)
+            } else {
+                graph.outputs.append(value)
+            }
+        }
+        return graph
+    }
+
+    // MARK: - Layers
+
+    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String) throws(KerasImportError) -> [String] {
+        let config = layer.config
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
+        let x = inputs[0]
+        var result: String
+        switch layer.className {
+        case "Dense":
+            result = try dense(layer, x, base: base)
+        case "Dropout":
+            result = x
+        case "Flatten":
+            let rank = types[x]!.shape.rank
+            if config["data_format"]?.string == "channels_first" && rank > 2 {
+                throw unsupported("data_format channels_first is not supported yet")
+            }
+            result = try emit(.flatten(axis: 1), [x], name: base, node: layer.name)
+        case "Activation":
+            result = try activation(config["activation"], x, base: base, layer: layer)
+        case "Softmax":
+            let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
+            if let axes = config["axis"]?.array, axes.count != 1 { throw unsupported("softmax over several axes is not supported") }
+            result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+        case "ReLU":
+            result = try relu(config, x, base: base, layer: layer)
+        default:
+            throw .unsupportedLayer(file: file, layer: layer.name, className: layer.className, supported: Self.supportedLayers)
+        }
+        return [finish(result, as: base, input: x)]
+    }
+
+    private mutating func dense(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        guard let units = layer.config["units"]?.int else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "Dense", reason: "config has no integer 'units'")
+        }
+        let inputType = types[x]!
+        guard let inFeatures = inputType.shape.dims.last?.fixedValue else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "Dense", reason: "input \(inputType) has no known last dimension")
+        }
+        let useBias = layer.config["use_bias"]?.bool ?? true
+        let constants = try constants(of: layer, shapes: useBias ? [[inFeatures, units], [units]] : [[inFeatures, units]], names: ["kernel", "bias"])
+        let linear = layer.config["activation"].map { Self.activationName($0) == "linear" } ?? true
+        let preActivation = linear ? base : "\(base).\(inputType.shape.rank == 2 ? "gemm" : "matmul")"
+        var value: String
+        if inputType.shape.rank == 2 {
+            value = try emit(.gemm(transB: false), [x] + constants, name: preActivation, node: layer.name)
+        } else {
+            value = try emit(.matMul, [x, constants[0]], name: useBias ? "\(base).matmul" : preActivation, node: layer.name)
+            if useBias { value = try emit(.add, [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name) }
+        }
+        return try activation(layer.config["activation"], value, base: base, layer: layer)
+    }
+
+    private mutating func relu(_ config: JSON, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+        let maxValue = config["max_value"]?.double
+        let slope = config["negative_slope"]?.double ?? 0
+        let threshold = config["threshold"]?.double ?? 0
+        guard threshold == 0 else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "ReLU", reason: "a nonzero threshold is not supported yet")
+        }
+        switch (maxValue, slope) {
+        case (nil, 0): return try emit(.activation(.relu), [x], name: base, node: layer.name)
+        case (let max?, 0): return try emit(.activation(.clip(min: 0, max: Float(max))), [x], name: base, node: layer.name)
+        case (nil, let slope): return try emit(.activation(.leakyRelu(alpha: Float(slope))), [x], name: base, node: layer.name)
+        default:
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "ReLU", reason: "max_value with negative_slope is not supported yet")
+        }
+    }
+
+    // MARK: - Activations
+
+    /// The activation's name whether Keras wrote a string or a serialized function object.
+    static func activationName(_ json: JSON) -> String? {
+        if let name = json.string { return name }
+        return json["config"]?.string ?? json["config"]?["name"]?.string ?? json["class_name"]?.string
+    }
+
+    static let supportedActivations = [
+        "linear", "relu", "sigmoid", "tanh", "softmax", "softplus", "softsign", "elu", "selu", "gelu", "swish", "silu",
+        "exponential", "hard_sigmoid", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
+    ]
+
+    private mutating func activation(_ json: JSON?, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+        guard let json, !json.isNull, let name = Self.activationName(json) else { return x }
+        func one(_ activation: Activation) throws(KerasImportError) -> String {
+            try emit(.activation(activation), [x], name: base, node: layer.name)
+        }
+        switch name {
+        case "linear": return x
+        case "relu": return try one(.relu)
+        case "sigmoid": return try one(.sigmoid)
+        case "tanh": return try one(.tanh)
+        case "softplus": return try one(.softplus)
+        case "softsign": return try one(.softsign)
+        case "exponential": return try one(.exp)
+        case "elu": return try one(.elu(alpha: 1))
+        case "selu": return try one(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma))
+        case "gelu": return try one(.gelu(approximate: json["config"]?["approximate"]?.bool ?? false))
+        case "swish", "silu": return try one(.swish)
+        case "relu6": return try one(.clip(min: 0, max: 6))
+        case "leaky_relu": return try one(.leakyRelu(alpha: Float(json["config"]?["negative_slope"]?.double ?? 0.2)))
+        case "hard_sigmoid": return try one(hardSigmoid)
+        case "softmax": return try emit(.softmax(axis: -1), [x], name: base, node: layer.name)
+        case "hard_silu", "hard_swish":
+            let gate = try emit(.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), [x], name: "\(base).hard_sigmoid", node: layer.name)
+            return try emit(.mul, [x, gate], name: base, node: layer.name)
+        case "mish":
+            let softplus = try emit(.activation(.softplus), [x], name: "\(base).softplus", node: layer.name)
+            let tanh = try emit(.activation(.tanh), [softplus], name: "\(base).tanh", node: layer.name)
+            return try emit(.mul, [x, tanh], name: base, node: layer.name)
+        default:
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className,
+                reason: "activation '\(name)' is not supported; supported: \(Self.supportedActivations.joined(separator: ", "))")
+        }
+    }
+
+    /// Keras 2: clip(0.2x + 0.5, 0, 1). Keras 3: relu6(x + 3) / 6, that is clip(x/6 + 0.5, 0, 1).
+    private var hardSigmoid: Activation {
+        kerasMajorVersion >= 3 ? .hardSigmoid(alpha: 1.0 / 6, beta: 0.5) : .hardSigmoid(alpha: 0.2, beta: 0.5)
+    }
+
+    // MARK: - Graph building
+
+    private mutating func addInput(_ layer: LayerSpec, ref: TensorRef) throws(KerasImportError) {
+        guard let shape = (layer.config["batch_shape"] ?? layer.config["batch_input_shape"])?.array, !shape.isEmpty else {
+            throw .badConfig(file: file, reason: "input '\(layer.name)' has no batch_shape")
+        }
+        var dims: [Dim] = [.symbolic("N")]
+        for dim in shape.dropFirst() {
+            guard let size = dim.int else {
+                throw .unsupportedConfig(
+                    file: file, layer: layer.name, className: "InputLayer",
+                    reason: "dimensions other than the batch must be known; save the model with a fixed input shape")
+            }
+            dims.append(.fixed(size))
+        }
+        let dtype = layer.config["dtype"]?.string ?? layer.config["dtype"]?["config"]?["name"]?.string ?? "float32"
+        guard dtype == "float32" else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "InputLayer", reason: "input dtype \(dtype) is not supported yet")
+        }
+        let name = sanitize(layer.name)
+        let type = TensorType(.float32, Shape(dims))
+        graph.inputs.append(Value(name, type))
+        types[name] = type
+        produced[ref] = name
+    }
+
+    /// Reads a layer's weights once (shared layers reuse them), checks their shapes, adds them as constants.
+    private mutating func constants(of layer: LayerSpec, shapes: [[Int]], names: [String]) throws(KerasImportError) -> [String] {
+        if let existing = layerConstants[layer.name] { return existing }
+        let loaded = try weights.weights(of: layer.name)
+        guard loaded.count == shapes.count else {
+            throw .missingWeights(file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(loaded.count)")
+        }
+        var result: [String] = []
+        for ((weightName, tensor), (shape, role)) in zip(loaded, zip(shapes, names)) {
+            guard tensor.shape == shape else {
+                throw .weightShape(file: file, layer: layer.name, weight: weightName, expected: shape, got: tensor.shape)
+            }
+            let name = fresh("\(sanitize(layer.name)).\(role)")
+            graph.constants.append(Constant(name, tensor))
+            types[name] = tensor.type
+            result.append(name)
+        }
+        layerConstants[layer.name] = result
+        return result
+    }
+
+    @discardableResult
+    private mutating func emit(_ op: Op, _ inputs: [String], name: String, node: String) throws(KerasImportError) -> String {
+        let inferred: [TensorType]
+        do {
+            inferred = try op.inferTypes(inputs.map { types[$0]! })
+        } catch {
+            throw .unsupportedConfig(file: file, layer: node, className: op.name, reason: "its input types do not fit: \(error.message)")
+        }
+        let valueName = types[name] == nil ? name : fresh(name)
+        graph.nodes.append(Node(name: sanitize(node), op: op, inputs: inputs, outputs: [Value(valueName, inferred[0])]))
+        types[valueName] = inferred[0]
+        return valueName
+    }
+
+    /// Gives a layer's last value the layer's name when it is a fresh node result.
+    private mutating func finish(_ value: String, as base: String, input: String) -> String {
+        guard value != base, value != input, types[base] == nil, let last = graph.nodes.indices.last,
+            graph.nodes[last].outputs[0].name == value
+        else { return value }
+        graph.nodes[last].outputs[0].name = base
+        types[base] = types.removeValue(forKey: value)
+        return base
+    }
+
+    private func valueName(_ layer: String, call: Int) -> String {
+        call == 0 ? sanitize(layer) : "\(sanitize(layer)).call\(call)"
+    }
+
+    private func fresh(_ base: String) -> String {
+        if types[base] == nil { return base }
+        var i = 1
+        while types["\(base).\(i)"] != nil { i += 1 }
+        return "\(base).\(i)"
+    }
+
+    /// Value names may hold ASCII letters, digits and `_ . - /`; anything else becomes `_`.
+    private func sanitize(_ name: String) -> String {
+        let cleaned = String(name.map { TextParser.isNameCharacter($0) ? $0 : "_" })
+        return cleaned.isEmpty ? "_" : cleaned
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import KilnIR
+import ZIPFoundation
+
+/// Reads Keras models without TensorFlow: Keras 2 and Keras 3 full-model `.h5` files and Keras 3 `.keras`
+/// archives, Sequential or Functional, lowered to a verified graph.
+public enum KerasReader {
+    private static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]
+    private static let zipSignature: [UInt8] = [0x50, 0x4b, 0x03, 0x04]
+
+    public static func read(contentsOf url: URL) throws(KerasImportError) -> Graph {
+        let path = url.path
+        guard FileManager.default.fileExists(atPath: path) else { throw .missingFile(path) }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .notAModel(file: path, reason: "the file cannot be opened for reading")
+        }
+        let head = [UInt8](handle.readData(ofLength: 8))
+        try? handle.close()
+        if head.starts(with: hdf5Signature) { return try readH5(path) }
+        if head.starts(with: zipSignature) { return try readArchive(path) }
+        throw .notAModel(file: path, reason: "not an HDF5 file or a zip archive")
+    }
+
+    private static func readH5(_ path: String) throws(KerasImportError) -> Graph {
+        let file: HDF5File
+        do throws(HDF5Error) {
+            file = try HDF5File.open(path: path)
+        } catch {
+            throw .damaged(file: path, reason: error.message)
+        }
+        let configText: String?
+        let version: String?
+        let backend: String?
+        do throws(HDF5Error) {
+            configText = try file.stringAttribute("model_config")
+            if let rootVersion = try file.stringAttribute("keras_version") {
+                version = rootVersion
+            } else {
+                version = try file.stringAttribute("keras_version", of: "/model_weights")
+            }
+            backend = try file.stringAttribute("backend")
+        } catch {
+            throw .damaged(file: path, reason: error.message)
+        }
+        guard let configText else { throw .missingConfig(file: path) }
+        let weights = H5ModelWeights(file: file, displayName: path)
+        return try lower(configText, version: version, backend: backend, format: "h5", weights: weights, file: path)
+    }
+
+    private static func readArchive(_ path: String) throws(KerasImportError) -> Graph {
+        let archive: Archive
+        do {
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+        } catch {
+            throw .damaged(file: path, reason: "the zip archive cannot be read (\(error))")
+        }
+        func member(_ name: String) throws(KerasImportError) -> Data {
+            guard let entry = archive[name] else {
+                throw .damaged(file: path, reason: "the archive has no \(name); it is not a Keras 3 .keras file")
+            }
+            var data = Data()
+            do {
+                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
+            } catch {
+                throw .damaged(file: path, reason: "\(name) cannot be extracted (\(error))")
+            }
+            return data
+        }
+        let config = String(decoding: try member("config.json"), as: UTF8.self)
+        var version: String?
+        if archive["metadata.json"] != nil, let metadata = try? JSON(parsing: String(decoding: try member("metadata.json"), as: UTF8.self)) {
+            version = metadata["keras_version"]?.string
+        }
+        let image = try member("model.weights.h5")
+        let file: HDF5File
+        do throws(HDF5Error) {
+            file = try HDF5File.open(image: image, origin: "\(path)#model.weights.h5")
+        } catch {
+            throw .damaged(file: path, reason: "model.weights.h5: \(error.message)")
+        }
+        let weights = try KerasArchiveWeights(file: file, displayName: path)
+        return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path)
+    }
+
+    private static func lower(
+        _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String
+    ) throws(KerasImportError) -> Graph {
+        let json: JSON
+        do {
+            json = try JSON(parsing: configText)
+        } catch {
+            throw .badConfig(file: file, reason: "model_config is not valid JSON")
+        }
+        let spec = try KerasConfigParser(file: file).parse(json)
+        let majorVersion = version.flatMap { Int($0.prefix { $0.isNumber }) } ?? 3
+        var lowering = KerasLowering(file: file, kerasMajorVersion: majorVersion, weights: weights)
+        var graph = try lowering.lower(spec)
+        graph.metadata["source"] = "keras \(version ?? "unknown")"
+        graph.metadata["source_format"] = format
+        if let backend { graph.metadata["keras_backend"] = backend }
+        do {
+            try graph.verify()
+        } catch {
+            throw .invalidGraph(file: file, error)
+        }
+        return graph
+    }
+}

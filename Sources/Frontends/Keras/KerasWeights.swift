@@ -1,0 +1,71 @@
+import KilnIR
+
+/// Where a model's weights live: the `model_weights` group of a full-model `.h5`, or the
+/// `model.weights.h5` of a `.keras` archive.
+protocol KerasWeightSource {
+    /// A layer's weights in Keras's order (`layer.weights`: kernel before bias, and so on), with names.
+    func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
+}
+
+/// `model_weights/<layer>` with its `weight_names` attribute (Keras 2 and Keras 3 legacy `.h5`).
+struct H5ModelWeights: KerasWeightSource {
+    let file: HDF5File
+    let displayName: String
+
+    func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
+        let group = "/model_weights/\(layer)"
+        guard file.exists(group) else { return [] }
+        do throws(HDF5Error) {
+            let names = try file.stringsAttribute("weight_names", of: group) ?? []
+            var result: [(String, Tensor)] = []
+            for name in names {
+                let (shape, values) = try file.floatDataset("\(group)/\(name)")
+                result.append((name, Tensor(shape: shape, floats: values)))
+            }
+            return result
+        } catch {
+            throw .missingWeights(file: displayName, layer: layer, reason: error.message)
+        }
+    }
+}
+
+/// `layers/<path>/vars/<i>` in a Keras 3 `model.weights.h5`. The group of a layer is found by the `name`
+/// attribute Keras writes on its `vars` group, falling back to a group named like the layer.
+struct KerasArchiveWeights: KerasWeightSource {
+    let file: HDF5File
+    let displayName: String
+    private let groups: [String: String]
+
+    init(file: HDF5File, displayName: String) throws(KerasImportError) {
+        self.file = file
+        self.displayName = displayName
+        var groups: [String: String] = [:]
+        if file.exists("/layers") {
+            do throws(HDF5Error) {
+                for child in try file.children(of: "/layers") {
+                    let path = "/layers/\(child)"
+                    let name = (try? file.stringAttribute("name", of: "\(path)/vars")) ?? nil
+                    groups[name ?? child] = path
+                }
+            } catch {
+                throw .damaged(file: displayName, reason: error.message)
+            }
+        }
+        self.groups = groups
+    }
+
+    func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
+        guard let path = groups[layer], file.exists("\(path)/vars") else { return [] }
+        do throws(HDF5Error) {
+            let count = try file.children(of: "\(path)/vars").count
+            var result: [(String, Tensor)] = []
+            for index in 0..<count {
+                let (shape, values) = try file.floatDataset("\(path)/vars/\(index)")
+                result.append(("\(layer)/vars/\(index)", Tensor(shape: shape, floats: values)))
+            }
+            return result
+        } catch {
+            throw .missingWeights(file: displayName, layer: layer, reason: error.message)
+        }
+    }
+}
