@@ -27,7 +27,7 @@ public struct Converter {
         for kind in emit {
             switch kind {
             case .onnx:
-                artifacts.add("\(name).onnx", try ONNXEmitter(opset: opset).emit(graph))
+                artifacts.add("\(name).onnx", try ONNXEmitter(opset: opset, producerVersion: KilnVersion.current).emit(graph))
             case .swift:
                 let emission = try SwiftEmitter().emit(graph, typeName: Converter.typeName(for: name))
                 artifacts.add("\(emission.typeName).swift", text: emission.source)
