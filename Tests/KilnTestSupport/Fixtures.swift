@@ -60,7 +60,7 @@ public enum Golden {
         guard let recorded else { return "missing golden \(name); run with KILN_UPDATE_GOLDENS=1 to record it" }
         let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
         let r = recorded.split(separator: "\n", omittingEmptySubsequences: false)
-        let line = zip(a, r).firstIndex { $0 != $1 } ?? min(a.count, r.count)
+        let line = (0..<min(a.count, r.count)).first { a[$0] != r[$0] } ?? min(a.count, r.count)
         return "output differs from golden \(name) at line \(line + 1):\n  golden: \(line < r.count ? String(r[line]) : "<end>")\n  actual: \(line < a.count ? String(a[line]) : "<end>")\n(KILN_UPDATE_GOLDENS=1 re-records)"
     }
 }

@@ -1,1 +1,146 @@
 import KilnIR
+
+/// Generated Swift for one model: a source file declaring the executor type, and its weights file.
+public struct SwiftEmission: Sendable {
+    public var typeName: String
+    public var source: String
+    public var weights: [UInt8]
+}
+
+/// Why a graph could not be compiled to Swift.
+public enum SwiftEmitError: Error, CustomStringConvertible {
+    case unsupported(node: String, reason: String)
+    case badTypeName(String)
+
+    public var description: String {
+        switch self {
+        case .unsupported(let node, let reason): "the Swift backend cannot compile '\(node)': \(reason)"
+        case .badTypeName(let name): "'\(name)' is not a valid Swift type name"
+        }
+    }
+}
+
+/// Compiles a graph to a self-contained Swift executor: one `public final class` with `init(weightsAt:)`
+/// and typed `predict` methods, depending only on the standard library and Foundation. Weights live in a
+/// separate file (never in the source, so swiftc compiles it in seconds); activations live in one arena
+/// planned at generation time and allocated once per batch size.
+public struct SwiftEmitter: Sendable {
+    public init() {}
+
+    public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
+        let typeName = typeName ?? Self.typeName(for: graph.name)
+        guard let first = typeName.first, first.isLetter || first == "_",
+            typeName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+        else { throw .badTypeName(typeName) }
+
+        for input in graph.inputs where input.type.dtype != .float32 {
+            throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32")
+        }
+        let (nodes, epilogues) = fuseEpilogues(graph)
+        var fused = graph
+        fused.nodes = nodes
+        var weights = WeightsWriter()
+        var packed: [Int: Int] = [:]
+        var raw: [String: Int] = [:]
+        let constants = graph.constantsByName
+        // Constants that feed a matrix product as B are stored packed; every other float constant raw.
+        for (index, node) in nodes.enumerated() {
+            if let (b, k, n, transposed) = try packedOperand(node, fused.valueTypes, constants) {
+                packed[index] = weights.add(packing: b, k: k, n: n, transposed: transposed)
+            }
+        }
+        for (index, node) in nodes.enumerated() {
+            for (position, input) in node.inputs.enumerated() where constants[input] != nil && raw[input] == nil {
+                if packed[index] != nil && position == 1 { continue }
+                guard let tensor = constants[input], tensor.dtype == .float32 else {
+                    throw .unsupported(node: node.name, reason: "constant %\(input) is not f32")
+                }
+                raw[input] = weights.add(tensor.floats)
+            }
+        }
+        for output in graph.outputs where constants[output] != nil && raw[output] == nil {
+            raw[output] = weights.add(constants[output]!.floats)
+        }
+        let plan = try SwiftPlan(graph: fused, weightOffsets: raw)
+        var body = CodePrinter()
+        var statics = CodePrinter()
+        for (index, node) in nodes.enumerated() {
+            try SwiftNodeEmitter(plan: plan, types: fused.valueTypes, staticPrefix: "s\(index)")
+                .emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics)
+        }
+        let file = SwiftFileWriter(
+            graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text)
+        return SwiftEmission(typeName: typeName, source: file.source(), weights: weights.fileBytes(fingerprint: file.fingerprint))
+    }
+
+    /// `mnist_mlp` -> `MnistMlp`.
+    public static func typeName(for name: String) -> String {
+        let words = name.split { !($0.isASCII && ($0.isLetter || $0.isNumber)) }
+        var result = words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+        if result.isEmpty { result = "Model" }
+        if result.first!.isNumber { result = "Model" + result }
+        return result
+    }
+
+    /// Folds Relu, Clip and LeakyRelu into the Gemm or MatMul before them when nothing else reads the product.
+    private func fuseEpilogues(_ graph: Graph) -> (nodes: [Node], epilogues: [Int: String]) {
+        var uses: [String: Int] = [:]
+        for node in graph.nodes { for input in node.inputs { uses[input, default: 0] += 1 } }
+        for output in graph.outputs { uses[output, default: 0] += 1 }
+        var producer: [String: Int] = [:]
+        var nodes: [Node] = []
+        var epilogues: [Int: String] = [:]
+        for node in graph.nodes {
+            if case .activation(let activation) = node.op, let epilogue = Self.epilogue(activation),
+                let p = producer[node.inputs[0]], uses[node.inputs[0]] == 1, epilogues[p] == nil,
+                nodes[p].outputs[0].type.shape.rank >= 2, Self.isMatrixProduct(nodes[p].op)
+            {
+                nodes[p].outputs = node.outputs
+                epilogues[p] = epilogue
+                producer[node.outputs[0].name] = p
+                continue
+            }
+            for output in node.outputs { producer[output.name] = nodes.count }
+            nodes.append(node)
+        }
+        return (nodes, epilogues)
+    }
+
+    private static func isMatrixProduct(_ op: Op) -> Bool {
+        if case .gemm = op { return true }
+        if case .matMul = op { return true }
+        return false
+    }
+
+    private static func epilogue(_ activation: Activation) -> String? {
+        switch activation {
+        case .relu: ".relu"
+        case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
+        case .leakyRelu(let alpha): ".leakyRelu(\(swiftFloat(alpha)))"
+        case .sigmoid, .tanh, .exp, .softplus, .softsign, .elu, .selu, .gelu, .swish, .hardSigmoid: nil
+        }
+    }
+
+    /// The constant B operand of a matrix product that the packed kernel can use, with its k and n.
+    private func packedOperand(_ node: Node, _ types: [String: TensorType], _ constants: [String: Tensor]) throws(SwiftEmitError)
+        -> (Tensor, Int, Int, Bool)?
+    {
+        guard node.inputs.count >= 2, let b = constants[node.inputs[1]], b.shape.count == 2, b.dtype == .float32 else { return nil }
+        switch node.op {
+        case .gemm(let transB):
+            return transB ? (b, b.shape[1], b.shape[0], true) : (b, b.shape[0], b.shape[1], false)
+        case .matMul:
+            return (b, b.shape[0], b.shape[1], false)
+        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast:
+            return nil
+        }
+    }
+}
+
+/// Swift source text for a Float literal that reads back exactly.
+func swiftFloat(_ value: Float) -> String {
+    if value.isNaN { return "Float.nan" }
+    if value.isInfinite { return value < 0 ? "-Float.infinity" : "Float.infinity" }
+    let text = "\(value)"
+    return text.contains(".") || text.contains("e") ? text : text + ".0"
+}

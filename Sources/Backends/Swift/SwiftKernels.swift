@@ -1,0 +1,354 @@
+/// The kernels every generated executor carries, as Swift source. They use only the standard library and
+/// Foundation's math functions, and are written for the default `-O` (products as `a * b + c`; with
+/// `-D KILN_FMA` and an FMA-capable `-target-cpu`, fused multiply-adds).
+enum SwiftKernels {
+    static let source = #"""
+        // MARK: - Kiln runtime kernels
+
+        fileprivate typealias KilnVector = SIMD8<Float>
+
+        /// What a matrix product applies to its results while they are still in registers.
+        fileprivate enum KilnEpilogue {
+            case none
+            case relu
+            case clip(Float, Float)
+            case leakyRelu(Float)
+        }
+
+        @inline(__always)
+        fileprivate func kilnMultiplyAdd(_ a: KilnVector, _ b: KilnVector, _ c: KilnVector) -> KilnVector {
+            #if KILN_FMA
+            return c.addingProduct(a, b)
+            #else
+            return a * b + c
+            #endif
+        }
+
+        @inline(__always)
+        fileprivate func kilnLoad(_ p: UnsafePointer<Float>) -> KilnVector {
+            UnsafeRawPointer(p).loadUnaligned(as: KilnVector.self)
+        }
+
+        @inline(__always)
+        fileprivate func kilnApply(_ v: KilnVector, _ epilogue: KilnEpilogue) -> KilnVector {
+            switch epilogue {
+            case .none:
+                return v
+            case .relu:
+                return v.replacing(with: 0, where: v .< 0)
+            case .clip(let low, let high):
+                return v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
+            case .leakyRelu(let alpha):
+                return v.replacing(with: v * alpha, where: v .< 0)
+            }
+        }
+
+        /// Stores the first `width` lanes of a row tile after adding the bias and applying the epilogue.
+        @inline(__always)
+        fileprivate func kilnStore(
+            _ lo: KilnVector, _ hi: KilnVector, _ c: UnsafeMutablePointer<Float>, _ biasLo: KilnVector, _ biasHi: KilnVector,
+            _ width: Int, _ epilogue: KilnEpilogue
+        ) {
+            let x = kilnApply(lo + biasLo, epilogue)
+            let y = kilnApply(hi + biasHi, epilogue)
+            if width == 16 {
+                UnsafeMutableRawPointer(c).storeBytes(of: x, as: KilnVector.self)
+                UnsafeMutableRawPointer(c + 8).storeBytes(of: y, as: KilnVector.self)
+            } else {
+                for j in 0..<min(width, 8) { c[j] = x[j] }
+                if width > 8 { for j in 8..<width { c[j] = y[j - 8] } }
+            }
+        }
+
+        @inline(__always)
+        fileprivate func kilnBias(_ bias: UnsafePointer<Float>?, _ column: Int, _ width: Int) -> (KilnVector, KilnVector) {
+            guard let bias else { return (KilnVector(), KilnVector()) }
+            if width == 16 { return (kilnLoad(bias + column), kilnLoad(bias + column + 8)) }
+            var lo = KilnVector(), hi = KilnVector()
+            for j in 0..<width { if j < 8 { lo[j] = bias[column + j] } else { hi[j - 8] = bias[column + j] } }
+            return (lo, hi)
+        }
+
+        /// Packs B, [k, n] row-major (or [n, k] when `transposed`), into panels of 16 columns: panel p holds
+        /// rows 0..<k of columns 16p..<16p+16, zero-padded, so the kernels stream it contiguously.
+        fileprivate func kilnPack(
+            _ b: UnsafePointer<Float>, k: Int, n: Int, transposed: Bool, into packed: UnsafeMutablePointer<Float>
+        ) {
+            for panel in 0..<((n + 15) / 16) {
+                let base = packed + panel * k * 16
+                for row in 0..<k {
+                    for j in 0..<16 {
+                        let column = panel * 16 + j
+                        base[row * 16 + j] = column < n ? (transposed ? b[column * k + row] : b[row * n + column]) : 0
+                    }
+                }
+            }
+        }
+
+        /// C[m, n] = epilogue(A[m, k] x B + bias), with B packed by `kilnPack`.
+        fileprivate func kilnGemm(
+            _ a: UnsafePointer<Float>, lda: Int, _ packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+            _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, epilogue: KilnEpilogue
+        ) {
+            let panels = (n + 15) / 16
+            var row = 0
+            while row + 4 <= m {
+                for panel in 0..<panels {
+                    kilnKernel4x16(
+                        a + row * lda, lda, packed + panel * k * 16, bias, c + row * ldc + panel * 16, ldc, panel * 16,
+                        min(16, n - panel * 16), k, epilogue)
+                }
+                row += 4
+            }
+            while row < m {
+                for panel in 0..<panels {
+                    kilnKernel1x16(
+                        a + row * lda, packed + panel * k * 16, bias, c + row * ldc + panel * 16, panel * 16,
+                        min(16, n - panel * 16), k, epilogue)
+                }
+                row += 1
+            }
+        }
+
+        @inline(__always)
+        fileprivate func kilnKernel4x16(
+            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ column: Int, _ width: Int, _ k: Int, _ epilogue: KilnEpilogue
+        ) {
+            var c00 = KilnVector(), c01 = KilnVector(), c10 = KilnVector(), c11 = KilnVector()
+            var c20 = KilnVector(), c21 = KilnVector(), c30 = KilnVector(), c31 = KilnVector()
+            let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
+            var p = b
+            for i in 0..<k {
+                let b0 = kilnLoad(p), b1 = kilnLoad(p + 8)
+                let x0 = KilnVector(repeating: a0[i]), x1 = KilnVector(repeating: a1[i])
+                c00 = kilnMultiplyAdd(x0, b0, c00)
+                c01 = kilnMultiplyAdd(x0, b1, c01)
+                c10 = kilnMultiplyAdd(x1, b0, c10)
+                c11 = kilnMultiplyAdd(x1, b1, c11)
+                let x2 = KilnVector(repeating: a2[i]), x3 = KilnVector(repeating: a3[i])
+                c20 = kilnMultiplyAdd(x2, b0, c20)
+                c21 = kilnMultiplyAdd(x2, b1, c21)
+                c30 = kilnMultiplyAdd(x3, b0, c30)
+                c31 = kilnMultiplyAdd(x3, b1, c31)
+                p += 16
+            }
+            let (lo, hi) = kilnBias(bias, column, width)
+            kilnStore(c00, c01, c, lo, hi, width, epilogue)
+            kilnStore(c10, c11, c + ldc, lo, hi, width, epilogue)
+            kilnStore(c20, c21, c + 2 * ldc, lo, hi, width, epilogue)
+            kilnStore(c30, c31, c + 3 * ldc, lo, hi, width, epilogue)
+        }
+
+        /// One row: the batch-1 path. Two k-steps per iteration keep four independent accumulators busy.
+        @inline(__always)
+        fileprivate func kilnKernel1x16(
+            _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+            _ c: UnsafeMutablePointer<Float>, _ column: Int, _ width: Int, _ k: Int, _ epilogue: KilnEpilogue
+        ) {
+            var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
+            var p = b
+            var i = 0
+            while i + 2 <= k {
+                let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
+                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
+                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+                t0 = kilnMultiplyAdd(y, kilnLoad(p + 16), t0)
+                t1 = kilnMultiplyAdd(y, kilnLoad(p + 24), t1)
+                p += 32
+                i += 2
+            }
+            if i < k {
+                let x = KilnVector(repeating: a[i])
+                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
+                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+            }
+            let (lo, hi) = kilnBias(bias, column, width)
+            kilnStore(s0 + t0, s1 + t1, c, lo, hi, width, epilogue)
+        }
+
+        /// Y[batch][m, n] = A[batch][m, k] x B[batch][k, n] for operands that are not constants; strides of 0
+        /// broadcast an operand over the batch.
+        fileprivate func kilnMatMul(
+            _ a: UnsafePointer<Float>, strideA: Int, _ b: UnsafePointer<Float>, strideB: Int, _ y: UnsafeMutablePointer<Float>,
+            batch: Int, m: Int, n: Int, k: Int, transposeB: Bool
+        ) {
+            for index in 0..<batch {
+                let pa = a + index * strideA, pb = b + index * strideB, py = y + index * m * n
+                for i in 0..<m {
+                    for j in 0..<n { py[i * n + j] = 0 }
+                    for l in 0..<k {
+                        let x = pa[i * k + l]
+                        if transposeB {
+                            for j in 0..<n { py[i * n + j] += x * pb[j * k + l] }
+                        } else {
+                            for j in 0..<n { py[i * n + j] += x * pb[l * n + j] }
+                        }
+                    }
+                }
+            }
+        }
+
+        fileprivate enum KilnUnary {
+            case relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh
+            case elu(Float)
+            case selu(Float, Float)
+            case hardSigmoid(Float, Float)
+            case leakyRelu(Float)
+            case clip(Float, Float)
+        }
+
+        fileprivate func kilnUnary(_ f: KilnUnary, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ count: Int) {
+            switch f {
+            case .relu: for i in 0..<count { y[i] = x[i] < 0 ? 0 : x[i] }
+            case .sigmoid: for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
+            case .tanh: for i in 0..<count { y[i] = Foundation.tanh(x[i]) }
+            case .exp: for i in 0..<count { y[i] = Foundation.exp(x[i]) }
+            case .softplus: for i in 0..<count { y[i] = Swift.max(x[i], 0) + Foundation.log1p(Foundation.exp(-Swift.abs(x[i]))) }
+            case .softsign: for i in 0..<count { y[i] = x[i] / (1 + Swift.abs(x[i])) }
+            case .swish: for i in 0..<count { y[i] = x[i] / (1 + Foundation.exp(-x[i])) }
+            case .geluExact: for i in 0..<count { y[i] = 0.5 * x[i] * (1 + Foundation.erf(x[i] * 0.70710678118654752)) }
+            case .geluTanh:
+                for i in 0..<count {
+                    let v = x[i]
+                    y[i] = 0.5 * v * (1 + Foundation.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
+                }
+            case .elu(let alpha): for i in 0..<count { y[i] = x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i]) }
+            case .selu(let alpha, let gamma):
+                for i in 0..<count { y[i] = gamma * (x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i])) }
+            case .hardSigmoid(let alpha, let beta): for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
+            case .leakyRelu(let alpha): for i in 0..<count { y[i] = x[i] >= 0 ? x[i] : alpha * x[i] }
+            case .clip(let low, let high): for i in 0..<count { y[i] = Swift.min(Swift.max(x[i], low), high) }
+            }
+        }
+
+        fileprivate enum KilnBinary { case add, sub, mul, div }
+
+        @inline(__always)
+        fileprivate func kilnCombine(_ op: KilnBinary, _ a: Float, _ b: Float) -> Float {
+            switch op {
+            case .add: return a + b
+            case .sub: return a - b
+            case .mul: return a * b
+            case .div: return a / b
+            }
+        }
+
+        /// y[i] = a[i % aCount] op b[i % bCount], for operands that repeat along leading dimensions.
+        fileprivate func kilnBinary(
+            _ op: KilnBinary, _ a: UnsafePointer<Float>, _ aCount: Int, _ b: UnsafePointer<Float>, _ bCount: Int,
+            _ y: UnsafeMutablePointer<Float>, _ count: Int
+        ) {
+            if aCount == count && bCount == count {
+                switch op {
+                case .add: for i in 0..<count { y[i] = a[i] + b[i] }
+                case .sub: for i in 0..<count { y[i] = a[i] - b[i] }
+                case .mul: for i in 0..<count { y[i] = a[i] * b[i] }
+                case .div: for i in 0..<count { y[i] = a[i] / b[i] }
+                }
+                return
+            }
+            var base = 0
+            let period = Swift.max(aCount, bCount)
+            while base < count {
+                for j in 0..<period { y[base + j] = kilnCombine(op, a[(base + j) % aCount], b[(base + j) % bCount]) }
+                base += period
+            }
+        }
+
+        /// Resolves a static shape whose -1 entries are the batch size.
+        @inline(__always)
+        fileprivate func kilnResolve(_ shape: [Int], _ batch: Int, _ into: UnsafeMutableBufferPointer<Int>) {
+            for d in 0..<shape.count { into[d] = shape[d] < 0 ? batch : shape[d] }
+        }
+
+        /// General NumPy broadcasting, walking the output index by index.
+        fileprivate func kilnBinaryStrided(
+            _ op: KilnBinary, _ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
+            _ y: UnsafeMutablePointer<Float>, _ shape: [Int], batch: Int
+        ) {
+            let rank = shape.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * rank + 1) { scratch in
+                let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+                let sa = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+                let sb = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+                let index = UnsafeMutableBufferPointer(rebasing: scratch[3 * rank..<4 * rank])
+                kilnResolve(shape, batch, dims)
+                func broadcastStrides(_ operand: [Int], _ strides: UnsafeMutableBufferPointer<Int>) {
+                    var step = 1
+                    for d in stride(from: rank - 1, through: 0, by: -1) {
+                        let od = d - (rank - operand.count)
+                        let size = od >= 0 ? (operand[od] < 0 ? batch : operand[od]) : 1
+                        strides[d] = size == 1 ? 0 : step
+                        step *= size
+                    }
+                }
+                broadcastStrides(aShape, sa)
+                broadcastStrides(bShape, sb)
+                var count = 1
+                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                for i in 0..<count {
+                    var oa = 0, ob = 0
+                    for d in 0..<rank { oa += index[d] * sa[d]; ob += index[d] * sb[d] }
+                    y[i] = kilnCombine(op, a[oa], b[ob])
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < dims[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
+        /// y = x transposed by `perm` (output dimension i is input dimension perm[i]).
+        fileprivate func kilnTranspose(
+            _ x: UnsafePointer<Float>, _ shape: [Int], _ perm: [Int], _ y: UnsafeMutablePointer<Float>, batch: Int
+        ) {
+            let rank = shape.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * rank + 1) { scratch in
+                let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+                let strides = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+                let outDims = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+                let index = UnsafeMutableBufferPointer(rebasing: scratch[3 * rank..<4 * rank])
+                kilnResolve(shape, batch, dims)
+                var step = 1
+                for d in stride(from: rank - 1, through: 0, by: -1) { strides[d] = step; step *= dims[d] }
+                var count = 1
+                for d in 0..<rank { outDims[d] = dims[perm[d]]; count *= outDims[d]; index[d] = 0 }
+                for i in 0..<count {
+                    var offset = 0
+                    for d in 0..<rank { offset += index[d] * strides[perm[d]] }
+                    y[i] = x[offset]
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < outDims[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
+        /// Softmax over the middle dimension of an [outer, size, inner] view, subtracting the maximum first.
+        fileprivate func kilnSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, size: Int, inner: Int) {
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * size * inner + i
+                    var maximum = -Float.infinity
+                    for j in 0..<size { maximum = Swift.max(maximum, x[base + j * inner]) }
+                    var sum: Float = 0
+                    for j in 0..<size {
+                        let e = Foundation.exp(x[base + j * inner] - maximum)
+                        y[base + j * inner] = e
+                        sum += e
+                    }
+                    let scale = 1 / sum
+                    for j in 0..<size { y[base + j * inner] *= scale }
+                }
+            }
+        }
+        """#
+}

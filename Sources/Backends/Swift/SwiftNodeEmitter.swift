@@ -1,0 +1,160 @@
+import KilnIR
+
+/// Writes the statements that run one node, with operands located by the plan.
+struct SwiftNodeEmitter {
+    let plan: SwiftPlan
+    let types: [String: TensorType]
+    /// Prefix for static arrays this node needs (shapes, permutations).
+    let staticPrefix: String
+
+    func emit(_ node: Node, packedOffset: Int?, epilogue: String?, into out: inout CodePrinter, statics: inout CodePrinter)
+        throws(SwiftEmitError)
+    {
+        let inputs = node.inputs, y = node.outputs[0].name
+        let p = { (value: String) in plan.pointer(value) }
+        let count = { (value: String) in plan.counts[value]!.expression }
+        out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))")
+        switch node.op {
+        case .identity, .flatten, .reshape:
+            try copyIfNeeded(inputs[0], y, &out)
+        case .cast(let to):
+            guard to == .float32, types[inputs[0]]?.dtype == .float32 else {
+                throw .unsupported(node: node.name, reason: "Cast between element types is not supported yet")
+            }
+            try copyIfNeeded(inputs[0], y, &out)
+        case .activation(let activation):
+            out.line("kilnUnary(\(unary(activation)), \(p(inputs[0])), \(p(y)), \(count(y)))")
+        case .add, .sub, .mul, .div:
+            try binary(node, &out, &statics)
+        case .softmax(let axis):
+            let dims = types[y]!.shape.dims
+            let axis = axis < 0 ? axis + dims.count : axis
+            out.line(
+                "kilnSoftmax(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<axis])), size: \(product(dims[axis...axis])), inner: \(product(dims[(axis + 1)...])))")
+        case .transpose(let perm):
+            let shape = "\(staticPrefix)Shape", permutation = "\(staticPrefix)Perm"
+            statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
+            statics.line("private static let \(permutation): [Int] = \(perm)")
+            out.line("kilnTranspose(\(p(inputs[0])), Self.\(shape), Self.\(permutation), \(p(y)), batch: batch)")
+        case .gemm(let transB):
+            try matrixProduct(node, transB: transB, packedOffset: packedOffset, epilogue: epilogue, &out)
+        case .matMul:
+            try matrixProduct(node, transB: false, packedOffset: packedOffset, epilogue: epilogue, &out)
+        }
+    }
+
+    /// Shape-only ops alias their input; only an output that needs its own storage is copied.
+    private func copyIfNeeded(_ x: String, _ y: String, _ out: inout CodePrinter) throws(SwiftEmitError) {
+        let from = plan.pointer(x), to = plan.pointer(y)
+        if from != to { out.line("(\(to)).update(from: \(from), count: \(plan.counts[y]!.expression))") }
+    }
+
+    private func matrixProduct(_ node: Node, transB: Bool, packedOffset: Int?, epilogue: String?, _ out: inout CodePrinter)
+        throws(SwiftEmitError)
+    {
+        let a = node.inputs[0], b = node.inputs[1], y = node.outputs[0].name
+        let aType = types[a]!, bType = types[b]!, yType = types[y]!
+        guard let k = aType.shape.dims.last?.fixedValue, let n = yType.shape.dims.last?.fixedValue else {
+            throw .unsupported(node: node.name, reason: "matrix products need known inner and output widths")
+        }
+        let rows = "\(plan.counts[y]!.expression) / \(n)"
+        var bias = "nil"
+        var postBias: String?
+        if node.inputs.count == 3 {
+            let c = node.inputs[2]
+            let cCount = plan.counts[c]!
+            if cCount.perBatch == 0 && cCount.fixed == n && (types[c]!.shape.rank == 1 || types[c]!.shape.dims.first == .fixed(1)) {
+                bias = plan.pointer(c)
+            } else {
+                postBias = c
+            }
+        }
+        if let packedOffset {
+            guard postBias == nil || epilogue == nil else {
+                throw .unsupported(node: node.name, reason: "a Gemm bias of shape \(types[node.inputs[2]]!) with a fused activation")
+            }
+            out.line(
+                "kilnGemm(\(plan.pointer(a)), lda: \(k), w + \(packedOffset), bias: \(bias), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), epilogue: \(epilogue ?? ".none"))")
+        } else {
+            guard epilogue == nil else { throw .unsupported(node: node.name, reason: "fused activation on a non-constant product") }
+            let m = aType.shape.dims[aType.shape.rank - 2]
+            guard let mSize = m.fixedValue ?? (aType.shape.rank == 2 ? 0 : nil) else {
+                throw .unsupported(node: node.name, reason: "batched product with a symbolic row count")
+            }
+            if bType.shape.rank == 2 {
+                // Every row of A (all leading dimensions together) times one B.
+                out.line(
+                    "kilnMatMul(\(plan.pointer(a)), strideA: 0, \(plan.pointer(b)), strideB: 0, \(plan.pointer(y)), batch: 1, m: \(rows), n: \(n), k: \(k), transposeB: \(transB))")
+            } else {
+                guard aType.shape.rank == bType.shape.rank, aType.shape.dims.dropLast(2) == bType.shape.dims.dropLast(2) else {
+                    throw .unsupported(node: node.name, reason: "MatMul with broadcast batch dimensions \(aType) x \(bType)")
+                }
+                out.line(
+                    "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(rows) / \(mSize), m: \(mSize), n: \(n), k: \(k), transposeB: false)")
+            }
+        }
+        if let postBias {
+            out.line(
+                "kilnBinary(.add, \(plan.pointer(y)), \(plan.counts[y]!.expression), \(plan.pointer(postBias)), \(plan.counts[postBias]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
+        }
+    }
+
+    private func binary(_ node: Node, _ out: inout CodePrinter, _ statics: inout CodePrinter) throws(SwiftEmitError) {
+        let a = node.inputs[0], b = node.inputs[1], y = node.outputs[0].name
+        let op: String
+        switch node.op {
+        case .add: op = ".add"
+        case .sub: op = ".sub"
+        case .mul: op = ".mul"
+        default: op = ".div"
+        }
+        let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
+        if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
+            out.line(
+                "kilnBinary(\(op), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
+            return
+        }
+        let names = ["A", "B", "Y"].map { "\(staticPrefix)Shape\($0)" }
+        for (name, shape) in zip(names, [sa, sb, sy]) { statics.line("private static let \(name): [Int] = \(staticDims(shape))") }
+        out.line(
+            "kilnBinaryStrided(\(op), \(plan.pointer(a)), Self.\(names[0]), \(plan.pointer(b)), Self.\(names[1]), \(plan.pointer(y)), Self.\(names[2]), batch: batch)")
+    }
+
+    /// Whether an operand of shape `s` broadcasts to `full` by repeating whole: its dimensions, after any
+    /// leading 1s, equal the trailing dimensions of `full`.
+    static func repeats(_ s: Shape, within full: Shape) -> Bool {
+        let dims = Array(s.dims.drop { $0 == .fixed(1) })
+        return dims.count <= full.rank && Array(full.dims.suffix(dims.count)) == dims
+    }
+
+    private func staticDims(_ shape: Shape) -> String {
+        "[" + shape.dims.map { $0.fixedValue.map(String.init) ?? "-1" }.joined(separator: ", ") + "]"
+    }
+
+    private func product(_ dims: ArraySlice<Dim>) -> String {
+        var fixed = 1
+        var batch = false
+        for dim in dims {
+            if let size = dim.fixedValue { fixed *= size } else { batch = true }
+        }
+        return batch ? (fixed == 1 ? "batch" : "\(fixed) * batch") : "\(fixed)"
+    }
+
+    private func unary(_ activation: Activation) -> String {
+        switch activation {
+        case .relu: ".relu"
+        case .sigmoid: ".sigmoid"
+        case .tanh: ".tanh"
+        case .exp: ".exp"
+        case .softplus: ".softplus"
+        case .softsign: ".softsign"
+        case .swish: ".swish"
+        case .gelu(let approximate): approximate ? ".geluTanh" : ".geluExact"
+        case .elu(let alpha): ".elu(\(swiftFloat(alpha)))"
+        case .selu(let alpha, let gamma): ".selu(\(swiftFloat(alpha)), \(swiftFloat(gamma)))"
+        case .hardSigmoid(let alpha, let beta): ".hardSigmoid(\(swiftFloat(alpha)), \(swiftFloat(beta)))"
+        case .leakyRelu(let alpha): ".leakyRelu(\(swiftFloat(alpha)))"
+        case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import KilnIR
+
+/// Lays out the floats the executor reads, each block 64-byte aligned, and writes the weights file:
+/// a 64-byte header (`KILNSWT1`, payload byte count, model fingerprint) followed by the payload.
+struct WeightsWriter {
+    static let magic = "KILNSWT1"
+    static let headerSize = 64
+
+    private(set) var floats: [Float] = []
+
+    /// Appends floats at the next 64-byte boundary and returns their offset in floats.
+    mutating func add(_ values: [Float]) -> Int {
+        while floats.count % 16 != 0 { floats.append(0) }
+        let offset = floats.count
+        floats += values
+        return offset
+    }
+
+    /// Appends B ([k, n], or [n, k] when `transposed`) packed in 16-column panels, as the kernels read it:
+    /// panel p holds rows 0..<k of columns 16p..<16p+16, zero-padded.
+    mutating func add(packing b: Tensor, k: Int, n: Int, transposed: Bool) -> Int {
+        let source = b.floats
+        let panels = (n + 15) / 16
+        var packed = [Float](repeating: 0, count: panels * k * 16)
+        for panel in 0..<panels {
+            for row in 0..<k {
+                for j in 0..<16 {
+                    let column = panel * 16 + j
+                    guard column < n else { continue }
+                    packed[panel * k * 16 + row * 16 + j] = transposed ? source[column * k + row] : source[row * n + column]
+                }
+            }
+        }
+        return add(packed)
+    }
+
+    var payloadBytes: Int { floats.count * 4 }
+
+    func fileBytes(fingerprint: UInt64) -> [UInt8] {
+        var out = Array(Self.magic.utf8)
+        withUnsafeBytes(of: UInt64(payloadBytes).littleEndian) { out += $0 }
+        withUnsafeBytes(of: fingerprint.littleEndian) { out += $0 }
+        out += [UInt8](repeating: 0, count: Self.headerSize - out.count)
+        floats.withUnsafeBytes { out += $0 }
+        return out
+    }
+
+    /// FNV-1a over the payload: ties a weights file to the source generated with it.
+    var payloadFingerprint: UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        floats.withUnsafeBytes { bytes in
+            for byte in bytes {
+                hash ^= UInt64(byte)
+                hash = hash &* 0x0000_0100_0000_01b3
+            }
+        }
+        return hash
+    }
+}
