@@ -5,9 +5,14 @@ import XCTest
 
 /// The `kiln` executable itself: what users run.
 final class CommandLineTests: XCTestCase {
+    /// The kiln executable: `$KILN_BINARY`, or the one `swift build` placed beside the test bundle.
     private var kiln: URL {
-        // swift build places the executable beside the test bundle.
-        Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("kiln")
+        if let explicit = ProcessInfo.processInfo.environment["KILN_BINARY"] { return URL(fileURLWithPath: explicit) }
+        let candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent()]
+            + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
+            + [TestPaths.root.appendingPathComponent(".build/debug")]
+        return candidates.map { $0.appendingPathComponent("kiln") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+            ?? candidates[0].appendingPathComponent("kiln")
     }
 
     private var scratch: URL!

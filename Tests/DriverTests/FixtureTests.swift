@@ -25,11 +25,26 @@ final class FixtureTests: XCTestCase {
     }
 
     func testGeneratedSwiftMatchesKerasOnEveryFixture() throws {
-        for fixture in try Fixture.all() {
-            let graph = try ModelLoader.load(fixture.model)
-            let report = try EngineCheck.verify(graph, inputs: try fixture.inputs(), expected: try fixture.expected())
-            XCTAssertTrue(report.passed, "\(fixture.name):\n\(report.render())")
-            XCTAssertTrue(report.rows.contains { $0.engine == "swift" }, fixture.name)
+        let fixtures = try Fixture.all()
+        // Each fixture compiles its own executor with swiftc; two at a time keeps both cores busy.
+        let results = ConcurrentResults<Result<VerificationReport, Error>>(count: fixtures.count)
+        DispatchQueue.concurrentPerform(iterations: fixtures.count) { index in
+            let fixture = fixtures[index]
+            results[index] = Result {
+                let graph = try ModelLoader.load(fixture.model)
+                return try EngineCheck.verify(graph, inputs: try fixture.inputs(), expected: try fixture.expected())
+            }
+        }
+        for (fixture, result) in zip(fixtures, results.values) {
+            switch result {
+            case .success(let report):
+                XCTAssertTrue(report.passed, "\(fixture.name):\n\(report.render())")
+                XCTAssertTrue(report.rows.contains { $0.engine == "swift" }, fixture.name)
+            case .failure(let error):
+                XCTFail("\(fixture.name): \(error)")
+            case nil:
+                XCTFail("\(fixture.name) did not run")
+            }
         }
     }
 

@@ -8,3 +8,18 @@ public enum TestPaths {
     public static let testdata = root.appendingPathComponent("testdata")
     public static let fixtures = testdata.appendingPathComponent("fixtures")
 }
+
+/// Slots filled from concurrent work, read after it finishes.
+public final class ConcurrentResults<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [T?]
+
+    public init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    public subscript(index: Int) -> T? {
+        get { lock.withLock { storage[index] } }
+        set { lock.withLock { storage[index] = newValue } }
+    }
+
+    public var values: [T?] { lock.withLock { storage } }
+}

@@ -49,7 +49,7 @@ final class PassCaseTests: XCTestCase {
             let graph = try TextParser.parse(source)
             try graph.verify()
             let result = try manager.run(graph)
-            actual.append("// " + (comment.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) } ?? "") + "\n" + result.text)
+            actual.append("// " + (comment.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) } ?? "") + "\n" + TextPrinter(inlineLimit: .max).print(result))
 
             let inputs = try Inputs.random(for: graph, batchSize: 3, seed: UInt64(index + 1))
             let before = try Interpreter().run(graph, inputs: inputs)

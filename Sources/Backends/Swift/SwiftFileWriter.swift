@@ -122,8 +122,9 @@ struct SwiftFileWriter {
                 guard UInt64(littleEndian: fingerprint) == Self.fingerprint else {
                     throw \(errorName).weightsMismatch("\\(url.path) was generated for another model")
                 }
-                weights = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(Self.weightsBytes, 64), alignment: 64)
-                data.withUnsafeBytes { weights.copyMemory(from: $0.baseAddress! + 64, byteCount: Self.weightsBytes) }
+                let storage = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(Self.weightsBytes, 64), alignment: 64)
+                data.withUnsafeBytes { storage.copyMemory(from: $0.baseAddress! + 64, byteCount: Self.weightsBytes) }
+                weights = storage
                 arena = UnsafeMutablePointer<Float>.allocate(capacity: 1)
                 """)
         }

@@ -13,7 +13,8 @@ struct SwiftNodeEmitter {
         let inputs = node.inputs, y = node.outputs[0].name
         let p = { (value: String) in plan.pointer(value) }
         let count = { (value: String) in plan.counts[value]!.expression }
-        out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))")
+        let fusedNote = epilogue.map { " with \($0.dropFirst()) fused" } ?? ""
+        out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))\(fusedNote)")
         switch node.op {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
@@ -57,7 +58,9 @@ struct SwiftNodeEmitter {
         guard let k = aType.shape.dims.last?.fixedValue, let n = yType.shape.dims.last?.fixedValue else {
             throw .unsupported(node: node.name, reason: "matrix products need known inner and output widths")
         }
-        let rows = "\(plan.counts[y]!.expression) / \(n)"
+        let yCount = plan.counts[y]!
+        let rows = yCount.perBatch > 0
+            ? (yCount.perBatch == n ? "batch" : "\(yCount.perBatch / n) * batch") : "\(yCount.fixed / n)"
         var bias = "nil"
         var postBias: String?
         if node.inputs.count == 3 {
@@ -74,7 +77,7 @@ struct SwiftNodeEmitter {
                 throw .unsupported(node: node.name, reason: "a Gemm bias of shape \(types[node.inputs[2]]!) with a fused activation")
             }
             out.line(
-                "kilnGemm(\(plan.pointer(a)), lda: \(k), w + \(packedOffset), bias: \(bias), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), epilogue: \(epilogue ?? ".none"))")
+                "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), epilogue: \(epilogue ?? ".none"))")
         } else {
             guard epilogue == nil else { throw .unsupported(node: node.name, reason: "fused activation on a non-constant product") }
             let m = aType.shape.dims[aType.shape.rank - 2]
