@@ -9,6 +9,8 @@ struct ONNXGraphBuilder {
     private(set) var nodes: [Onnx_NodeProto] = []
     private(set) var initializers: [Onnx_TensorProto] = []
     private var takenNames: Set<String>
+    /// ONNX requires node names to be unique; several IR nodes may come from one layer.
+    private var nodeNames: Set<String> = []
 
     init(opset: Int, takenNames: Set<String>) {
         self.opset = opset
@@ -87,7 +89,14 @@ struct ONNXGraphBuilder {
         node.opType = opType
         node.input = inputs
         node.output = outputs
-        node.name = name
+        var unique = nodeNames.contains(name) ? (outputs.first ?? name) : name
+        var suffix = 1
+        while nodeNames.contains(unique) {
+            unique = "\(name).\(suffix)"
+            suffix += 1
+        }
+        nodeNames.insert(unique)
+        node.name = unique
         node.attribute = attributes
         nodes.append(node)
     }
