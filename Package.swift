@@ -65,9 +65,11 @@ let package = Package(
         .target(name: "KilnTestSupport", dependencies: ["KilnDriver"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
-        .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnTestSupport"]),
+        .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnIR"]),
         .testTarget(name: "PassesTests", dependencies: ["KilnPasses", "KilnTestSupport"]),
-        .testTarget(name: "BackendTests", dependencies: ["ONNXBackend", "SwiftBackend", "KilnTestSupport"]),
+        .testTarget(
+            name: "BackendTests",
+            dependencies: ["ONNXBackend", "ONNXProto", "SwiftBackend", "KilnDriver", "KilnInterpreter", "KilnTestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["KilnDriver", "KilnTestSupport"]),
     ]
 )

@@ -1,0 +1,90 @@
+import KilnIR
+import KilnInterpreter
+import XCTest
+
+/// The reference interpreter against values worked out by hand.
+final class InterpreterTests: XCTestCase {
+    private func run(_ text: String, _ inputs: [String: Tensor]) throws -> [String: Tensor] {
+        try Interpreter().run(try TextParser.parse(text), inputs: inputs)
+    }
+
+    func testGemmWithBiasAndTransposedB() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,2]
+              const %w : f32[3,2] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+              const %b : f32[3] = [0.5, 0.0, -0.5]
+              %y = Gemm(%x, %w, %b) {transB = true} : f32[N,3]
+              output %y
+            }
+            """
+        let y = try run(text, ["x": Tensor(shape: [2, 2], floats: [1, 1, 2, -1])])["y"]!
+        XCTAssertEqual(y.shape, [2, 3])
+        XCTAssertEqual(y.floats, [3.5, 7, 10.5, 0.5, 2, 3.5])
+    }
+
+    func testBroadcastingArithmetic() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,2,1]
+              const %row : f32[3] = [1.0, 2.0, 3.0]
+              %y = Sub(%x, %row) : f32[N,2,3]
+              output %y
+            }
+            """
+        let y = try run(text, ["x": Tensor(shape: [1, 2, 1], floats: [10, 20])])["y"]!
+        XCTAssertEqual(y.floats, [9, 8, 7, 19, 18, 17])
+    }
+
+    func testSoftmaxAlongAnAxisSumsToOne() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,3,2]
+              %y = Softmax(%x) {axis = 1} : f32[N,3,2]
+              output %y
+            }
+            """
+        let y = try run(text, ["x": Tensor(shape: [1, 3, 2], floats: [1, 1000, 2, 1000, 3, 1000])])["y"]!.floats
+        XCTAssertEqual(y[0] + y[2] + y[4], 1, accuracy: 1e-6)
+        XCTAssertEqual(y[1], 1.0 / 3, accuracy: 1e-6, "large logits do not overflow")
+        XCTAssertEqual(y[4] / y[2], Float(M_E), accuracy: 1e-5)
+    }
+
+    func testTransposeAndReshape() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,2,3]
+              %t = Transpose(%x) {perm = [0, 2, 1]} : f32[N,3,2]
+              %r = Reshape(%t) {shape = [0, -1]} : f32[N,6]
+              output %r
+            }
+            """
+        let y = try run(text, ["x": Tensor(shape: [1, 2, 3], floats: [1, 2, 3, 4, 5, 6])])["r"]!
+        XCTAssertEqual(y.shape, [1, 6])
+        XCTAssertEqual(y.floats, [1, 4, 2, 5, 3, 6])
+    }
+
+    func testActivationsAtKnownPoints() throws {
+        let cases: [(String, Float, Float)] = [
+            ("HardSigmoid {alpha = 0.2, beta = 0.5}", 1, 0.7), ("HardSigmoid {alpha = 0.2, beta = 0.5}", 3, 1),
+            ("Elu {alpha = 1.0}", -1, -0.63212055), ("Softplus", 0, 0.6931472), ("Softsign", 3, 0.75),
+            ("Swish", 1, 0.7310586), ("LeakyRelu {alpha = 0.1}", -2, -0.2), ("Clip {min = 0.0, max = 6.0}", 7, 6),
+            ("Gelu {approximate = false}", 1, 0.8413447), ("Gelu {approximate = true}", 1, 0.8411920),
+            ("Selu", -1, -1.1113307),
+        ]
+        for (op, x, expected) in cases {
+            let parts = op.split(separator: " ", maxSplits: 1)
+            let text = "graph @g {\n  input %x : f32[N]\n  %y = \(parts[0])(%x) \(parts.count > 1 ? String(parts[1]) : "") : f32[N]\n  output %y\n}"
+            let y = try run(text, ["x": Tensor(shape: [1], floats: [x])])["y"]!.floats[0]
+            XCTAssertEqual(y, expected, accuracy: 1e-6, op)
+        }
+    }
+
+    func testRejectsWrongInputs() throws {
+        let text = "graph @g {\n  input %x : f32[N,2]\n  %y = Relu(%x) : f32[N,2]\n  output %y\n}"
+        XCTAssertThrowsError(try run(text, ["x": Tensor(shape: [1, 3], floats: [1, 2, 3])])) { error in
+            XCTAssertTrue("\(error)".contains("must be f32[N,2]"), "\(error)")
+        }
+        XCTAssertThrowsError(try run(text, [:])) { error in XCTAssertTrue("\(error)".contains("no value given for input 'x'")) }
+    }
+}
