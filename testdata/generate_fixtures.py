@@ -184,6 +184,26 @@ def build_fixtures(version):
         write_fixture(f"layers_{tag}_h5", model, lambda d: save_h5(model, d), {"input": x}, expected, kv, description)
         write_fixture(f"layers_{tag}_keras", model, lambda d: save_keras(model, d), {"input": x}, expected, kv, description)
 
+    # A Functional model: one layer called twice (shared weights) and two output heads.
+    seeded(keras, 19)
+    inp = keras.Input(shape=(8,), name="input")
+    shared = layers.Dense(8, activation="tanh", name="shared")
+    h = shared(shared(inp))
+    h = layers.Dropout(0.1, name="dropout")(h)
+    probs = layers.Dense(3, activation="softmax", name="probs")(h)
+    score = layers.Dense(1, activation="sigmoid", name="score")(h)
+    model = keras.Model(inp, [probs, score], name="two_heads")
+    for layer_name in ["shared", "probs", "score"]:
+        layer = model.get_layer(layer_name)
+        layer.set_weights([rng.normal(0, 0.6, size=w.shape).astype(np.float32) for w in layer.get_weights()])
+    x = rng.normal(0, 1.5, size=(16, 8)).astype(np.float32)
+    probs_out, score_out = predict(model, x)
+    expected = {"probs": probs_out, "score": score_out}
+    description = "Functional: a Dense layer called twice (shared weights), Dropout, two output heads"
+    write_fixture(f"functional_{tag}_h5", model, lambda d: save_h5(model, d), {"input": x}, expected, kv, description)
+    if version == 3:
+        write_fixture(f"functional_{tag}_keras", model, lambda d: save_keras(model, d), {"input": x}, expected, kv, description)
+
     if version == 3:
         # A layer Kiln does not read, for the error tests.
         ERRORS.mkdir(parents=True, exist_ok=True)
