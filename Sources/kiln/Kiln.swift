@@ -92,17 +92,23 @@ struct Run: ParsableCommand {
     var output: String
 
     func run() throws {
-        try reportingErrors {
-            let graph = try ModelLoader.load(model.url)
-            let values = try Inputs.load(inputs, for: graph)
-            let results = try Interpreter().run(graph, inputs: values)
-            var artifacts = Artifacts()
-            for name in graph.outputs { artifacts.add(OutputFiles.fileName(for: name), NPY.encode(results[name]!)) }
-            try artifacts.write(to: URL(fileURLWithPath: output))
-            for name in graph.outputs {
-                print("wrote \((output as NSString).appendingPathComponent(OutputFiles.fileName(for: name))) \(results[name]!.type)")
-            }
+        try reportingErrors(execute)
+    }
+
+    private func execute() throws {
+        let graph = try ModelLoader.load(model.url)
+        let values = try Inputs.load(inputs, for: graph)
+        let results = try Interpreter().run(graph, inputs: values)
+        var artifacts = Artifacts()
+        var written: [String] = []
+        for name in graph.outputs {
+            guard let result = results[name] else { continue }
+            let file = OutputFiles.fileName(for: name)
+            artifacts.add(file, NPY.encode(result))
+            written.append("wrote \((output as NSString).appendingPathComponent(file)) \(result.type)")
         }
+        try artifacts.write(to: URL(fileURLWithPath: output))
+        print(written.joined(separator: "\n"))
     }
 }
 
