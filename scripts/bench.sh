@@ -22,7 +22,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 "$kiln" convert "$model" -o "$work" --emit onnx --name model >/dev/null
 {
-  "$kiln" bench "$model" --batch 1 --batch 32 --runs "$runs" --swiftc-flags "$flags" --json
+  "$kiln" bench "$model" --batch 1 --batch 32 --runs "$runs" --swiftc-flags="$flags" --json
   "$venv/bin/python" scripts/bench_ort.py "$work/model.onnx" --batch 1 --batch 32 --runs "$runs"
 } > "$work/results.jsonl"
 "$venv/bin/python" - "$work/results.jsonl" "$model" "$flags" <<'PY'

@@ -91,33 +91,46 @@ enum SwiftKernels {
             _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, epilogue: KilnEpilogue
         ) {
             let panels = (n + 15) / 16
-            var row = 0
-            while row + 4 <= m {
-                for panel in 0..<panels {
-                    kilnKernel4x16(
-                        a + row * lda, lda, packed + panel * k * 16, bias, c + row * ldc + panel * 16, ldc, panel * 16,
-                        min(16, n - panel * 16), k, epilogue)
+            // The products land in a small tile first: the k-loops then carry nothing but their accumulators,
+            // which keeps them in registers whatever the epilogue.
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 64) { buffer in
+                let tile = buffer.baseAddress!
+                var row = 0
+                while row + 4 <= m {
+                    for panel in 0..<panels {
+                        kilnProduct4x16(a + row * lda, lda, packed + panel * k * 16, k, tile)
+                        let (lo, hi) = kilnBias(bias, panel * 16, min(16, n - panel * 16))
+                        for r in 0..<4 {
+                            kilnStore(
+                                kilnLoad(tile + 16 * r), kilnLoad(tile + 16 * r + 8), c + (row + r) * ldc + panel * 16, lo, hi,
+                                min(16, n - panel * 16), epilogue)
+                        }
+                    }
+                    row += 4
                 }
-                row += 4
-            }
-            while row < m {
-                for panel in 0..<panels {
-                    kilnKernel1x16(
-                        a + row * lda, packed + panel * k * 16, bias, c + row * ldc + panel * 16, panel * 16,
-                        min(16, n - panel * 16), k, epilogue)
+                while row < m {
+                    for panel in 0..<panels {
+                        kilnProduct1x16(a + row * lda, packed + panel * k * 16, k, tile)
+                        let (lo, hi) = kilnBias(bias, panel * 16, min(16, n - panel * 16))
+                        kilnStore(kilnLoad(tile), kilnLoad(tile + 8), c + row * ldc + panel * 16, lo, hi, min(16, n - panel * 16), epilogue)
+                    }
+                    row += 1
                 }
-                row += 1
             }
         }
 
-        @inline(__always)
-        fileprivate func kilnKernel4x16(
-            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ column: Int, _ width: Int, _ k: Int, _ epilogue: KilnEpilogue
+        /// tile[4][16] = A[4 rows, k] x one packed panel. With an AVX/FMA target (`-D KILN_FMA`) eight
+        /// 256-bit accumulators cover the panel in one pass; for the default x86-64 target (16 SSE
+        /// registers, two per vector) two passes of four accumulators avoid spilling.
+        @inline(never)
+        fileprivate func kilnProduct4x16(
+            _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
         ) {
+            let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
+            let out = UnsafeMutableRawPointer(tile)
+            #if KILN_FMA
             var c00 = KilnVector(), c01 = KilnVector(), c10 = KilnVector(), c11 = KilnVector()
             var c20 = KilnVector(), c21 = KilnVector(), c30 = KilnVector(), c31 = KilnVector()
-            let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda
             var p = b
             for i in 0..<k {
                 let b0 = kilnLoad(p), b1 = kilnLoad(p + 8)
@@ -133,19 +146,38 @@ enum SwiftKernels {
                 c31 = kilnMultiplyAdd(x3, b1, c31)
                 p += 16
             }
-            let (lo, hi) = kilnBias(bias, column, width)
-            kilnStore(c00, c01, c, lo, hi, width, epilogue)
-            kilnStore(c10, c11, c + ldc, lo, hi, width, epilogue)
-            kilnStore(c20, c21, c + 2 * ldc, lo, hi, width, epilogue)
-            kilnStore(c30, c31, c + 3 * ldc, lo, hi, width, epilogue)
+            out.storeBytes(of: c00, toByteOffset: 0, as: KilnVector.self)
+            out.storeBytes(of: c01, toByteOffset: 32, as: KilnVector.self)
+            out.storeBytes(of: c10, toByteOffset: 64, as: KilnVector.self)
+            out.storeBytes(of: c11, toByteOffset: 96, as: KilnVector.self)
+            out.storeBytes(of: c20, toByteOffset: 128, as: KilnVector.self)
+            out.storeBytes(of: c21, toByteOffset: 160, as: KilnVector.self)
+            out.storeBytes(of: c30, toByteOffset: 192, as: KilnVector.self)
+            out.storeBytes(of: c31, toByteOffset: 224, as: KilnVector.self)
+            #else
+            for half in 0..<2 {
+                var c0 = KilnVector(), c1 = KilnVector(), c2 = KilnVector(), c3 = KilnVector()
+                var p = b + 8 * half
+                for i in 0..<k {
+                    let v = kilnLoad(p)
+                    c0 = kilnMultiplyAdd(KilnVector(repeating: a0[i]), v, c0)
+                    c1 = kilnMultiplyAdd(KilnVector(repeating: a1[i]), v, c1)
+                    c2 = kilnMultiplyAdd(KilnVector(repeating: a2[i]), v, c2)
+                    c3 = kilnMultiplyAdd(KilnVector(repeating: a3[i]), v, c3)
+                    p += 16
+                }
+                out.storeBytes(of: c0, toByteOffset: 32 * half, as: KilnVector.self)
+                out.storeBytes(of: c1, toByteOffset: 64 + 32 * half, as: KilnVector.self)
+                out.storeBytes(of: c2, toByteOffset: 128 + 32 * half, as: KilnVector.self)
+                out.storeBytes(of: c3, toByteOffset: 192 + 32 * half, as: KilnVector.self)
+            }
+            #endif
         }
 
-        /// One row: the batch-1 path. Two k-steps per iteration keep four independent accumulators busy.
-        @inline(__always)
-        fileprivate func kilnKernel1x16(
-            _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-            _ c: UnsafeMutablePointer<Float>, _ column: Int, _ width: Int, _ k: Int, _ epilogue: KilnEpilogue
-        ) {
+        /// tile[16] = one row of A x one packed panel: the batch-1 path. Two k-steps per iteration keep four
+        /// independent accumulators busy.
+        @inline(never)
+        fileprivate func kilnProduct1x16(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
             var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
             var p = b
             var i = 0
@@ -163,8 +195,8 @@ enum SwiftKernels {
                 s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
                 s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
             }
-            let (lo, hi) = kilnBias(bias, column, width)
-            kilnStore(s0 + t0, s1 + t1, c, lo, hi, width, epilogue)
+            UnsafeMutableRawPointer(tile).storeBytes(of: s0 + t0, as: KilnVector.self)
+            UnsafeMutableRawPointer(tile + 8).storeBytes(of: s1 + t1, as: KilnVector.self)
         }
 
         /// Y[batch][m, n] = A[batch][m, k] x B[batch][k, n] for operands that are not constants; strides of 0
