@@ -40,7 +40,9 @@ public struct CollapseReshapes: Pass {
     static func isShapeOnly(_ op: Op) -> Bool {
         switch op {
         case .reshape, .flatten: true
-        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .cast: false
+        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .cast, .maximum, .minimum, .conv,
+            .pool, .reduce, .batchNorm, .concat, .pad:
+            false
         }
     }
 

@@ -55,7 +55,11 @@ public struct RemoveNoOps: Pass {
             return inputType == node.outputType ? input : nil
         case .transpose(let perm):
             return perm == Array(perm.indices) ? input : nil
-        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax:
+        case .pad(let pads, _):
+            return pads.allSatisfy { $0 == 0 } ? input : nil
+        case .concat:
+            return node.inputs.count == 1 ? input : nil
+        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm:
             return nil
         }
     }

@@ -31,6 +31,20 @@ enum Kernels {
             return [transpose(args[0], perm: perm)]
         case .cast(let to):
             return [cast(args[0], to: to)]
+        case .maximum: return [try broadcast(args[0], args[1], unsupported, Swift.max)]
+        case .minimum: return [try broadcast(args[0], args[1], unsupported, Swift.min)]
+        case .conv(let convolution):
+            return [Layers.conv(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
+        case .pool(let pooling):
+            return [Layers.pool(args[0], pooling, outputShape: try concreteShape(node, args, unsupported))]
+        case .reduce(let reduction, let axes, _):
+            return [Layers.reduce(args[0], reduction, axes: axes, outputShape: try concreteShape(node, args, unsupported))]
+        case .batchNorm(let epsilon, let axis):
+            return [Layers.batchNorm(args[0], scale: args[1], offset: args[2], mean: args[3], variance: args[4], epsilon: epsilon, axis: axis)]
+        case .concat(let axis):
+            return [Layers.concat(args, axis: axis, outputShape: try concreteShape(node, args, unsupported))]
+        case .pad(let pads, let value):
+            return [Layers.pad(args[0], pads: pads, value: value, outputShape: try concreteShape(node, args, unsupported))]
         }
     }
 

@@ -53,4 +53,59 @@ public enum Op: Hashable, Sendable {
     case transpose(perm: [Int])
     /// Converts elements to another type.
     case cast(to: DType)
+    /// Elementwise maximum and minimum with NumPy broadcasting.
+    case maximum, minimum
+    /// N-d convolution over channels-last data: x [N, spatial..., Cin] and w [kernel..., Cin/groups, Cout]
+    /// (Keras's layouts), with an optional bias [Cout]; output [N, spatial'..., Cout].
+    case conv(Convolution)
+    /// Max or average pooling over the spatial dimensions of channels-last data [N, spatial..., C].
+    case pool(Pooling)
+    /// Reduces along `axes`, keeping them as size 1 with `keepDims`.
+    case reduce(Reduction, axes: [Int], keepDims: Bool)
+    /// Inference batch normalization along `axis`: (x - mean) / sqrt(variance + epsilon) * scale + offset,
+    /// with inputs x, scale, offset, mean, variance.
+    case batchNorm(epsilon: Float, axis: Int)
+    /// Joins any number of inputs along an axis.
+    case concat(axis: Int)
+    /// Pads with a constant: `pads` holds the count before each dimension, then the count after each.
+    case pad(pads: [Int], value: Float)
+}
+
+/// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.
+public struct Convolution: Hashable, Sendable {
+    public var strides: [Int]
+    public var dilations: [Int]
+    /// Padding before each spatial dimension, then after each.
+    public var pads: [Int]
+    public var groups: Int
+
+    public init(strides: [Int], dilations: [Int], pads: [Int], groups: Int = 1) {
+        self.strides = strides
+        self.dilations = dilations
+        self.pads = pads
+        self.groups = groups
+    }
+}
+
+/// A pooling window. Average pooling divides by the number of real (not padded) elements, as Keras does.
+public struct Pooling: Hashable, Sendable {
+    public enum Kind: String, Sendable { case max, average }
+
+    public var kind: Kind
+    public var window: [Int]
+    public var strides: [Int]
+    /// Padding before each spatial dimension, then after each.
+    public var pads: [Int]
+
+    public init(kind: Kind, window: [Int], strides: [Int], pads: [Int]) {
+        self.kind = kind
+        self.window = window
+        self.strides = strides
+        self.pads = pads
+    }
+}
+
+/// How a reduction combines elements.
+public enum Reduction: String, Hashable, Sendable, CaseIterable {
+    case mean, max, min, sum
 }

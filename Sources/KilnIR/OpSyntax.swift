@@ -41,13 +41,21 @@ extension Op {
         case .reshape: "Reshape"
         case .transpose: "Transpose"
         case .cast: "Cast"
+        case .maximum: "Max"
+        case .minimum: "Min"
+        case .conv: "Conv"
+        case .pool(let pooling): pooling.kind == .max ? "MaxPool" : "AveragePool"
+        case .reduce(let reduction, _, _): "Reduce" + reduction.rawValue.prefix(1).uppercased() + reduction.rawValue.dropFirst()
+        case .batchNorm: "BatchNorm"
+        case .concat: "Concat"
+        case .pad: "Pad"
         }
     }
 
     /// The attributes in their printed order.
     public var attributes: [(name: String, value: Attribute)] {
         switch self {
-        case .identity, .add, .sub, .mul, .div, .matMul: []
+        case .identity, .add, .sub, .mul, .div, .matMul, .maximum, .minimum: []
         case .activation(let activation): activation.attributes
         case .gemm(let transB): [("transB", .bool(transB))]
         case .softmax(let axis): [("axis", .int(axis))]
@@ -55,22 +63,32 @@ extension Op {
         case .reshape(let shape): [("shape", .ints(shape))]
         case .transpose(let perm): [("perm", .ints(perm))]
         case .cast(let to): [("to", .dtype(to))]
+        case .conv(let c):
+            [("strides", .ints(c.strides)), ("dilations", .ints(c.dilations)), ("pads", .ints(c.pads)), ("groups", .int(c.groups))]
+        case .pool(let p): [("window", .ints(p.window)), ("strides", .ints(p.strides)), ("pads", .ints(p.pads))]
+        case .reduce(_, let axes, let keepDims): [("axes", .ints(axes)), ("keepDims", .bool(keepDims))]
+        case .batchNorm(let epsilon, let axis): [("epsilon", .float(epsilon)), ("axis", .int(axis))]
+        case .concat(let axis): [("axis", .int(axis))]
+        case .pad(let pads, let value): [("pads", .ints(pads)), ("value", .float(value))]
         }
     }
 
     /// How many inputs the op takes.
     public var arity: ClosedRange<Int> {
         switch self {
-        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast: 1...1
-        case .add, .sub, .mul, .div, .matMul: 2...2
-        case .gemm: 2...3
+        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad: 1...1
+        case .add, .sub, .mul, .div, .matMul, .maximum, .minimum: 2...2
+        case .gemm, .conv: 2...3
+        case .batchNorm: 5...5
+        case .concat: 1...Int.max
         }
     }
 
     /// Every op name the text parser accepts.
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
-        "Cast",
+        "Cast", "Max", "Min", "Conv", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
+        "Concat", "Pad",
     ] + Activation.allNames
 
     /// Builds an op from its text-form name and attributes.
@@ -89,6 +107,25 @@ extension Op {
         case "Reshape": self = .reshape(shape: try reader.ints("shape"))
         case "Transpose": self = .transpose(perm: try reader.ints("perm"))
         case "Cast": self = .cast(to: try reader.dtype("to"))
+        case "Max": self = .maximum
+        case "Min": self = .minimum
+        case "Conv":
+            self = .conv(
+                Convolution(
+                    strides: try reader.ints("strides"), dilations: try reader.ints("dilations"), pads: try reader.ints("pads"),
+                    groups: try reader.int("groups", default: 1)))
+        case "MaxPool", "AveragePool":
+            self = .pool(
+                Pooling(
+                    kind: name == "MaxPool" ? .max : .average, window: try reader.ints("window"), strides: try reader.ints("strides"),
+                    pads: try reader.ints("pads")))
+        case "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum":
+            self = .reduce(
+                Reduction(rawValue: name.dropFirst("Reduce".count).lowercased())!, axes: try reader.ints("axes"),
+                keepDims: try reader.bool("keepDims", default: false))
+        case "BatchNorm": self = .batchNorm(epsilon: try reader.float("epsilon"), axis: try reader.int("axis", default: -1))
+        case "Concat": self = .concat(axis: try reader.int("axis"))
+        case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

@@ -53,7 +53,118 @@ extension Op {
             return [TensorType(inputs[0].dtype, Shape(perm.map { dims[$0] }))]
         case .cast(let to):
             return [TensorType(to, inputs[0].shape)]
+        case .maximum, .minimum:
+            guard inputs[0].dtype == inputs[1].dtype else {
+                throw TypeError(op: name, "element types differ: \(inputs[0]) and \(inputs[1])")
+            }
+            return [TensorType(inputs[0].dtype, try broadcast(inputs[0].shape, inputs[1].shape))]
+        case .conv(let convolution):
+            return [try inferConv(inputs, convolution)]
+        case .pool(let pooling):
+            try requireFloat(inputs[0])
+            let dims = inputs[0].shape.dims
+            let spatial = dims.count - 2
+            guard spatial >= 1, pooling.window.count == spatial, pooling.strides.count == spatial, pooling.pads.count == 2 * spatial else {
+                throw TypeError(op: name, "window, strides and pads must fit the \(max(spatial, 0)) spatial dimensions of \(inputs[0])")
+            }
+            var out = [dims[0]]
+            for d in 0..<spatial {
+                out.append(try windowed(dims[d + 1], window: pooling.window[d], stride: pooling.strides[d], padBegin: pooling.pads[d], padEnd: pooling.pads[spatial + d]))
+            }
+            return [TensorType(inputs[0].dtype, Shape(out + [dims[spatial + 1]]))]
+        case .reduce(_, let axes, let keepDims):
+            try requireFloat(inputs[0])
+            let rank = inputs[0].shape.rank
+            var normalized = Set<Int>()
+            for axis in axes { normalized.insert(try normalizedAxis(axis, rank: rank)) }
+            var out: [Dim] = []
+            for (d, dim) in inputs[0].shape.dims.enumerated() {
+                if normalized.contains(d) {
+                    if keepDims { out.append(1) }
+                } else {
+                    out.append(dim)
+                }
+            }
+            return [TensorType(inputs[0].dtype, Shape(out))]
+        case .batchNorm(_, let axis):
+            for input in inputs { try requireFloat(input) }
+            let channels = inputs[0].shape.dims[try normalizedAxis(axis, rank: inputs[0].shape.rank)]
+            for parameter in inputs.dropFirst() where parameter.shape != Shape([channels]) {
+                throw TypeError(op: name, "parameters must be [\(channels)], got \(parameter)")
+            }
+            return [inputs[0]]
+        case .concat(let axis):
+            let first = inputs[0]
+            let a = try normalizedAxis(axis, rank: first.shape.rank)
+            var total = 0
+            for input in inputs {
+                guard input.dtype == first.dtype, input.shape.rank == first.shape.rank else {
+                    throw TypeError(op: name, "inputs differ in type or rank: \(first) and \(input)")
+                }
+                for d in 0..<first.shape.rank where d != a && input.shape.dims[d] != first.shape.dims[d] {
+                    throw TypeError(op: name, "inputs differ outside axis \(axis): \(first) and \(input)")
+                }
+                guard let size = input.shape.dims[a].fixedValue else {
+                    throw TypeError(op: name, "cannot concatenate along the symbolic dimension of \(input)")
+                }
+                total += size
+            }
+            var dims = first.shape.dims
+            dims[a] = .fixed(total)
+            return [TensorType(first.dtype, Shape(dims))]
+        case .pad(let pads, _):
+            let dims = inputs[0].shape.dims
+            guard pads.count == 2 * dims.count, pads.allSatisfy({ $0 >= 0 }) else {
+                throw TypeError(op: name, "needs \(2 * dims.count) non-negative pads for \(inputs[0]), got \(pads)")
+            }
+            var out: [Dim] = []
+            for (d, dim) in dims.enumerated() {
+                let extra = pads[d] + pads[dims.count + d]
+                if extra == 0 {
+                    out.append(dim)
+                } else if let size = dim.fixedValue {
+                    out.append(.fixed(size + extra))
+                } else {
+                    throw TypeError(op: name, "cannot pad the symbolic dimension of \(inputs[0])")
+                }
+            }
+            return [TensorType(inputs[0].dtype, Shape(out))]
         }
+    }
+
+    private func inferConv(_ inputs: [TensorType], _ c: Convolution) throws(TypeError) -> TensorType {
+        for input in inputs { try requireFloat(input) }
+        let x = inputs[0].shape.dims, w = inputs[1].shape.dims
+        let spatial = x.count - 2
+        guard spatial >= 1, w.count == spatial + 2, c.strides.count == spatial, c.dilations.count == spatial,
+            c.pads.count == 2 * spatial, c.groups >= 1
+        else {
+            throw TypeError(op: name, "input \(inputs[0]), kernel \(inputs[1]) and attributes do not agree on the spatial rank")
+        }
+        guard let cin = x[spatial + 1].fixedValue, let kernelIn = w[spatial].fixedValue, let cout = w[spatial + 1].fixedValue,
+            cin % c.groups == 0, kernelIn == cin / c.groups, cout % c.groups == 0
+        else {
+            throw TypeError(op: name, "kernel \(inputs[1]) does not fit \(inputs[0]) with \(c.groups) groups")
+        }
+        if inputs.count == 3 && inputs[2].shape != Shape([.fixed(cout)]) {
+            throw TypeError(op: name, "bias must be [\(cout)], got \(inputs[2])")
+        }
+        var out = [x[0]]
+        for d in 0..<spatial {
+            guard let k = w[d].fixedValue else { throw TypeError(op: name, "kernel size must be known") }
+            let effective = c.dilations[d] * (k - 1) + 1
+            out.append(try windowed(x[d + 1], window: effective, stride: c.strides[d], padBegin: c.pads[d], padEnd: c.pads[spatial + d]))
+        }
+        return TensorType(inputs[0].dtype, Shape(out + [.fixed(cout)]))
+    }
+
+    /// The output length of a sliding window: floor((size + pads - window) / stride) + 1.
+    private func windowed(_ dim: Dim, window: Int, stride: Int, padBegin: Int, padEnd: Int) throws(TypeError) -> Dim {
+        guard let size = dim.fixedValue else { throw TypeError(op: name, "spatial dimensions must be known") }
+        guard stride >= 1, window >= 1, size + padBegin + padEnd >= window else {
+            throw TypeError(op: name, "a window of \(window) (stride \(stride)) does not fit a dimension of \(size) with padding \(padBegin)+\(padEnd)")
+        }
+        return .fixed((size + padBegin + padEnd - window) / stride + 1)
     }
 
     private func requireFloat(_ type: TensorType) throws(TypeError) {

@@ -45,14 +45,16 @@ public struct ONNXEmitter: Sendable {
     }
 
     public func model(_ graph: Graph) throws(ONNXEmitError) -> Onnx_ModelProto {
-        var builder = ONNXGraphBuilder(opset: opset, takenNames: Set(graph.valueTypes.keys))
+        let types = graph.valueTypes
+        var builder = ONNXGraphBuilder(opset: opset, takenNames: Set(types.keys), types: types, constants: graph.constantsByName)
         for node in graph.nodes { try builder.lower(node) }
+        builder.sweep(keeping: graph.outputs)
 
         var proto = Onnx_GraphProto()
         proto.name = graph.name
         proto.input = graph.inputs.map(valueInfo)
         proto.output = graph.outputValues.map(valueInfo)
-        proto.initializer = graph.constants.map { tensorProto($0.name, $0.tensor) } + builder.initializers
+        proto.initializer = builder.usedConstants(graph.constants, outputs: graph.outputs).map { tensorProto($0.name, $0.tensor) } + builder.initializers
         proto.node = builder.nodes
 
         var model = Onnx_ModelProto()

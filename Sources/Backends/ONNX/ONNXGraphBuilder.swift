@@ -11,15 +11,32 @@ struct ONNXGraphBuilder {
     private var takenNames: Set<String>
     /// ONNX requires node names to be unique; several IR nodes may come from one layer.
     private var nodeNames: Set<String> = []
+    /// Channels-first copies of channels-last values, so chains of convolutions, pooling and
+    /// layout-neutral ops run in ONNX's layout with Transposes only where the layout changes.
+    private var channelsFirst: [String: String] = [:]
+    private var types: [String: TensorType] = [:]
 
-    init(opset: Int, takenNames: Set<String>) {
+    init(opset: Int, takenNames: Set<String>, types: [String: TensorType] = [:], constants: [String: Tensor] = [:]) {
         self.opset = opset
         self.takenNames = takenNames
+        self.types = types
+        self.constants = constants
     }
+
+    private let constants: [String: Tensor]
 
     mutating func lower(_ node: Node) throws(ONNXEmitError) {
         let x = node.inputs
         let y = node.outputs.map(\.name)
+        // Elementwise ops between channels-first values stay channels-first (e.g. a residual Add).
+        if let opType = Self.elementwise(node.op), x.count == 2, let a = channelsFirst[x[0]], let b = channelsFirst[x[1]],
+            types[x[0]] == types[x[1]]
+        {
+            let value = fresh("\(y[0]).nchw")
+            add(opType, [a, b], [value], node.name)
+            toChannelsLast(value, y[0], node.name)
+            return
+        }
         switch node.op {
         case .identity: add("Identity", x, y, node.name)
         case .add: add("Add", x, y, node.name)
@@ -35,8 +52,132 @@ struct ONNXGraphBuilder {
             add("Reshape", [x[0], target], y, node.name)
         case .transpose(let perm): add("Transpose", x, y, node.name, [ints("perm", perm)])
         case .cast(let to): add("Cast", x, y, node.name, [int("to", Int(ONNXEmitter.elementType(to)))])
-        case .activation(let activation): lower(activation, x[0], y[0], node.name)
+        case .activation(let activation):
+            if let first = channelsFirst[x[0]] {
+                let value = fresh("\(y[0]).nchw")
+                lower(activation, first, value, node.name)
+                toChannelsLast(value, y[0], node.name)
+            } else {
+                lower(activation, x[0], y[0], node.name)
+            }
+        case .maximum: add("Max", x, y, node.name)
+        case .minimum: add("Min", x, y, node.name)
+        case .conv(let c):
+            let spatial = c.strides.count
+            guard let weights = constants[x[1]] else {
+                throw .unsupported(node: node.name, reason: "Conv needs a constant kernel")
+            }
+            // Keras's [kernel..., Cin/groups, Cout] becomes ONNX's [Cout, Cin/groups, kernel...].
+            let kernel = constant("\(x[1]).oihw", transposed(weights, [spatial + 1, spatial] + Array(0..<spatial)))
+            let value = fresh("\(y[0]).nchw")
+            add(
+                "Conv", [input(x[0], node.name), kernel] + x.dropFirst(2), [value], node.name,
+                [ints("kernel_shape", Array(weights.shape[0..<spatial])), ints("strides", c.strides), ints("dilations", c.dilations),
+                 ints("pads", c.pads), int("group", c.groups)])
+            toChannelsLast(value, y[0], node.name)
+        case .pool(let p):
+            let value = fresh("\(y[0]).nchw")
+            var attributes = [ints("kernel_shape", p.window), ints("strides", p.strides), ints("pads", p.pads)]
+            if p.kind == .average { attributes.append(int("count_include_pad", 0)) }
+            add(p.kind == .max ? "MaxPool" : "AveragePool", [input(x[0], node.name)], [value], node.name, attributes)
+            toChannelsLast(value, y[0], node.name)
+        case .reduce(let reduction, let axes, let keepDims):
+            let opType = ["mean": "ReduceMean", "max": "ReduceMax", "min": "ReduceMin", "sum": "ReduceSum"][reduction.rawValue]!
+            if opset >= 18 || reduction == .sum {
+                let axesInput = constant("\(node.name).axes", Tensor(shape: [axes.count], storage: .int64(axes.map(Int64.init))))
+                add(opType, [x[0], axesInput], y, node.name, [int("keepdims", keepDims ? 1 : 0)])
+            } else {
+                add(opType, x, y, node.name, [ints("axes", axes), int("keepdims", keepDims ? 1 : 0)])
+            }
+        case .batchNorm(let epsilon, let axis):
+            let rank = types[x[0]]?.shape.rank ?? 2
+            let normalized = axis < 0 ? axis + rank : axis
+            guard normalized == rank - 1 || normalized == 1 else {
+                throw .unsupported(node: node.name, reason: "BatchNorm over axis \(axis) of a rank-\(rank) tensor")
+            }
+            if rank <= 2 || normalized == 1 {
+                add("BatchNormalization", x, y, node.name, [float("epsilon", epsilon)])
+            } else {
+                let value = fresh("\(y[0]).nchw")
+                add("BatchNormalization", [input(x[0], node.name)] + x.dropFirst(), [value], node.name, [float("epsilon", epsilon)])
+                toChannelsLast(value, y[0], node.name)
+            }
+        case .concat(let axis):
+            add("Concat", x, y, node.name, [int("axis", axis)])
+        case .pad(let pads, let value):
+            let padsInput = constant("\(node.name).pads", Tensor(shape: [pads.count], storage: .int64(pads.map(Int64.init))))
+            add("Pad", [x[0], padsInput, scalar("\(node.name).value", value)], y, node.name, [string("mode", "constant")])
         }
+    }
+
+    private static func elementwise(_ op: Op) -> String? {
+        switch op {
+        case .add: "Add"
+        case .sub: "Sub"
+        case .mul: "Mul"
+        case .div: "Div"
+        case .maximum: "Max"
+        case .minimum: "Min"
+        default: nil
+        }
+    }
+
+    /// The channels-first form of a channels-last value, transposing it unless one exists already.
+    private mutating func input(_ value: String, _ name: String) -> String {
+        if let first = channelsFirst[value] { return first }
+        let rank = types[value]?.shape.rank ?? 4
+        let first = fresh("\(value).nchw")
+        add("Transpose", [value], [first], "\(name).to_channels_first", [ints("perm", [0, rank - 1] + Array(1..<(rank - 1)))])
+        channelsFirst[value] = first
+        return first
+    }
+
+    /// Makes the channels-last value `y` from its channels-first form; unused ones are swept at the end.
+    private mutating func toChannelsLast(_ first: String, _ y: String, _ name: String) {
+        let rank = types[y]?.shape.rank ?? 4
+        add("Transpose", [first], [y], "\(name).to_channels_last", [ints("perm", [0] + Array(2..<rank) + [1])])
+        channelsFirst[y] = first
+    }
+
+    /// Drops nodes whose results nothing reads (the Transposes back to channels-last that a following
+    /// channels-first op made unnecessary), and initializers left unread.
+    mutating func sweep(keeping outputs: [String]) {
+        var used = Set(outputs)
+        var kept: [Onnx_NodeProto] = []
+        for node in nodes.reversed() where node.output.contains(where: used.contains) {
+            kept.append(node)
+            used.formUnion(node.input)
+        }
+        nodes = kept.reversed()
+        initializers.removeAll { !used.contains($0.name) }
+    }
+
+    /// The graph's constants that some emitted node still reads (a Conv kernel is read in ONNX's layout).
+    func usedConstants(_ constants: [Constant], outputs: [String]) -> [Constant] {
+        let read = Set(nodes.flatMap(\.input) + outputs)
+        return constants.filter { read.contains($0.name) }
+    }
+
+    private func transposed(_ tensor: Tensor, _ perm: [Int]) -> Tensor {
+        let shape = perm.map { tensor.shape[$0] }
+        var inputStrides = [Int](repeating: 1, count: tensor.shape.count)
+        for d in stride(from: tensor.shape.count - 2, through: 0, by: -1) { inputStrides[d] = inputStrides[d + 1] * tensor.shape[d + 1] }
+        let values = tensor.floats
+        var out = [Float](repeating: 0, count: values.count)
+        var index = [Int](repeating: 0, count: shape.count)
+        for i in 0..<values.count {
+            var offset = 0
+            for d in 0..<shape.count { offset += index[d] * inputStrides[perm[d]] }
+            out[i] = values[offset]
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < shape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
+        return Tensor(shape: shape, floats: out)
     }
 
     private mutating func lower(_ activation: Activation, _ x: String, _ y: String, _ name: String) {

@@ -44,14 +44,35 @@ public struct SwiftEmitter: Sendable {
         var raw: [String: Int] = [:]
         let constants = graph.constantsByName
         // Constants that feed a matrix product as B are stored packed; every other float constant raw.
+        let types = fused.valueTypes
+        var scratch: [Int: ElementCount] = [:]
+        var affine: [Int: (scale: Int, shift: Int)] = [:]
         for (index, node) in nodes.enumerated() {
-            if let (b, k, n, transposed) = try packedOperand(node, fused.valueTypes, constants) {
+            if let (b, k, n, transposed) = try packedOperand(node, types, constants) {
                 packed[index] = weights.add(packing: b, k: k, n: n, transposed: transposed)
+            }
+            if case .conv(let c) = node.op, c.groups == 1, !SwiftNodeEmitter.isPointwise(c, kernel: types[node.inputs[1]]!) {
+                // im2col columns: one row per output pixel, one column per (window position, input channel).
+                let columns = types[node.inputs[1]]!.shape.fixedSizes!.dropLast().reduce(1, *)
+                let pixels = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name)
+                let cout = types[node.outputs[0].name]!.shape.dims.last!.fixedValue!
+                scratch[index] = ElementCount(perBatch: pixels.perBatch / cout * columns, fixed: pixels.fixed / cout * columns)
+            }
+            if case .batchNorm(let epsilon, _) = node.op {
+                // Inference batch normalization is a per-channel scale and shift, computed here once.
+                guard let gamma = constants[node.inputs[1]], let beta = constants[node.inputs[2]], let mean = constants[node.inputs[3]],
+                    let variance = constants[node.inputs[4]]
+                else { throw .unsupported(node: node.name, reason: "BatchNorm parameters must be constants") }
+                let g = gamma.floats, b = beta.floats, m = mean.floats, v = variance.floats
+                let scale = (0..<g.count).map { g[$0] / (v[$0] + epsilon).squareRoot() }
+                let shift = (0..<g.count).map { b[$0] - m[$0] * scale[$0] }
+                affine[index] = (weights.add(scale), weights.add(shift))
             }
         }
         for (index, node) in nodes.enumerated() {
             for (position, input) in node.inputs.enumerated() where constants[input] != nil && raw[input] == nil {
                 if packed[index] != nil && position == 1 { continue }
+                if affine[index] != nil { continue }
                 guard let tensor = constants[input], tensor.dtype == .float32 else {
                     throw .unsupported(node: node.name, reason: "constant %\(input) is not f32")
                 }
@@ -61,12 +82,14 @@ public struct SwiftEmitter: Sendable {
         for output in graph.outputs where constants[output] != nil && raw[output] == nil {
             raw[output] = weights.add(constants[output]!.floats)
         }
-        let plan = try SwiftPlan(graph: fused, weightOffsets: raw)
+        let plan = try SwiftPlan(graph: fused, weightOffsets: raw, scratch: scratch)
         var body = CodePrinter()
         var statics = CodePrinter()
         for (index, node) in nodes.enumerated() {
-            try SwiftNodeEmitter(plan: plan, types: fused.valueTypes, staticPrefix: "s\(index)")
-                .emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics)
+            try SwiftNodeEmitter(
+                plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
+                affine: affine[index]
+            ).emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics)
         }
         let file = SwiftFileWriter(
             graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text)
@@ -107,9 +130,12 @@ public struct SwiftEmitter: Sendable {
     }
 
     private static func isMatrixProduct(_ op: Op) -> Bool {
-        if case .gemm = op { return true }
-        if case .matMul = op { return true }
-        return false
+        switch op {
+        case .gemm, .matMul, .conv: true
+        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
+            .reduce, .batchNorm, .concat, .pad:
+            false
+        }
     }
 
     private static func epilogue(_ activation: Activation) -> String? {
@@ -125,13 +151,20 @@ public struct SwiftEmitter: Sendable {
     private func packedOperand(_ node: Node, _ types: [String: TensorType], _ constants: [String: Tensor]) throws(SwiftEmitError)
         -> (Tensor, Int, Int, Bool)?
     {
+        if case .conv(let c) = node.op, c.groups == 1, let w = constants[node.inputs[1]], w.dtype == .float32 {
+            // Keras's [kernel..., Cin, Cout] is already the [window x Cin, Cout] matrix im2col needs.
+            let cout = w.shape.last!
+            let flat = Tensor(shape: [w.count / cout, cout], storage: w.storage)
+            return (flat, w.count / cout, cout, false)
+        }
         guard node.inputs.count >= 2, let b = constants[node.inputs[1]], b.shape.count == 2, b.dtype == .float32 else { return nil }
         switch node.op {
         case .gemm(let transB):
             return transB ? (b, b.shape[1], b.shape[0], true) : (b, b.shape[0], b.shape[1], false)
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
-        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast:
+        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
+            .reduce, .batchNorm, .concat, .pad, .conv:
             return nil
         }
     }

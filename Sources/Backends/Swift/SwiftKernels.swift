@@ -254,7 +254,7 @@ enum SwiftKernels {
             }
         }
 
-        fileprivate enum KilnBinary { case add, sub, mul, div }
+        fileprivate enum KilnBinary { case add, sub, mul, div, max, min }
 
         @inline(__always)
         fileprivate func kilnCombine(_ op: KilnBinary, _ a: Float, _ b: Float) -> Float {
@@ -263,6 +263,8 @@ enum SwiftKernels {
             case .sub: return a - b
             case .mul: return a * b
             case .div: return a / b
+            case .max: return Swift.max(a, b)
+            case .min: return Swift.min(a, b)
             }
         }
 
@@ -277,6 +279,8 @@ enum SwiftKernels {
                 case .sub: for i in 0..<count { y[i] = a[i] - b[i] }
                 case .mul: for i in 0..<count { y[i] = a[i] * b[i] }
                 case .div: for i in 0..<count { y[i] = a[i] / b[i] }
+                case .max: for i in 0..<count { y[i] = Swift.max(a[i], b[i]) }
+                case .min: for i in 0..<count { y[i] = Swift.min(a[i], b[i]) }
                 }
                 return
             }
@@ -357,6 +361,212 @@ enum SwiftKernels {
                     while d >= 0 {
                         index[d] += 1
                         if index[d] < outDims[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
+        @inline(__always)
+        fileprivate func kilnApplyScalar(_ v: Float, _ epilogue: KilnEpilogue) -> Float {
+            switch epilogue {
+            case .none: return v
+            case .relu: return v < 0 ? 0 : v
+            case .clip(let low, let high): return Swift.min(Swift.max(v, low), high)
+            case .leakyRelu(let alpha): return v < 0 ? alpha * v : v
+            }
+        }
+
+        /// The geometry of a channels-last sliding window: input [batch, spatial..., channels], window
+        /// sizes, strides, dilations and pads (before each spatial dimension, then after), output spatial
+        /// sizes. Static arrays, so nothing is allocated per call.
+        fileprivate struct KilnWindow {
+            var input: [Int]
+            var window: [Int]
+            var strides: [Int]
+            var dilations: [Int]
+            var pads: [Int]
+            var output: [Int]
+        }
+
+        /// Visits every (output position, window position) pair, passing the flat output position and the
+        /// flat input pixel index (batch and spatial, without channels), or -1 where the window reads padding.
+        @inline(__always)
+        fileprivate func kilnWindows(_ g: KilnWindow, batch: Int, _ body: (Int, Int, Int) -> Void) {
+            let spatial = g.window.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * spatial + 1) { scratch in
+                let position = UnsafeMutableBufferPointer(rebasing: scratch[0..<spatial])
+                let offset = UnsafeMutableBufferPointer(rebasing: scratch[spatial..<2 * spatial])
+                var outputCount = 1, windowCount = 1
+                for d in 0..<spatial { outputCount *= g.output[d]; windowCount *= g.window[d] }
+                var pixel = 0
+                for n in 0..<batch {
+                    for d in 0..<spatial { position[d] = 0 }
+                    for _ in 0..<outputCount {
+                        for d in 0..<spatial { offset[d] = 0 }
+                        for w in 0..<windowCount {
+                            var index = n
+                            for d in 0..<spatial {
+                                let at = position[d] * g.strides[d] - g.pads[d] + offset[d] * g.dilations[d]
+                                if at < 0 || at >= g.input[d + 1] { index = -1; break }
+                                index = index * g.input[d + 1] + at
+                            }
+                            body(pixel, w, index)
+                            var d = spatial - 1
+                            while d >= 0 {
+                                offset[d] += 1
+                                if offset[d] < g.window[d] { break }
+                                offset[d] = 0
+                                d -= 1
+                            }
+                        }
+                        pixel += 1
+                        var d = spatial - 1
+                        while d >= 0 {
+                            position[d] += 1
+                            if position[d] < g.output[d] { break }
+                            position[d] = 0
+                            d -= 1
+                        }
+                    }
+                }
+            }
+        }
+
+        /// Lays out every window of x as one row of `columns` (window positions x channels), zeros for padding,
+        /// so a convolution becomes one matrix product with the kernel.
+        fileprivate func kilnIm2col(_ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, _ columns: UnsafeMutablePointer<Float>, batch: Int) {
+            var windowCount = 1
+            for size in g.window { windowCount *= size }
+            let width = windowCount * channels
+            kilnWindows(g, batch: batch) { pixel, w, index in
+                let row = columns + pixel * width + w * channels
+                if index < 0 {
+                    row.update(repeating: 0, count: channels)
+                } else {
+                    row.update(from: x + index * channels, count: channels)
+                }
+            }
+        }
+
+        /// A grouped convolution (depthwise when each group has one input channel), computed directly.
+        fileprivate func kilnGroupedConv(
+            _ x: UnsafePointer<Float>, _ g: KilnWindow, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+            _ y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, groups: Int, batch: Int, epilogue: KilnEpilogue
+        ) {
+            let perGroupIn = inChannels / groups, perGroupOut = outChannels / groups
+            var windowCount = 1, pixels = batch
+            for d in 0..<g.window.count { windowCount *= g.window[d]; pixels *= g.output[d] }
+            for pixel in 0..<pixels {
+                for o in 0..<outChannels { y[pixel * outChannels + o] = bias?[o] ?? 0 }
+            }
+            kilnWindows(g, batch: batch) { pixel, window, index in
+                guard index >= 0 else { return }
+                let source = x + index * inChannels
+                let kernel = w + window * perGroupIn * outChannels
+                let out = y + pixel * outChannels
+                for o in 0..<outChannels {
+                    let first = (o / perGroupOut) * perGroupIn
+                    var sum: Float = 0
+                    for i in 0..<perGroupIn { sum += source[first + i] * kernel[i * outChannels + o] }
+                    out[o] += sum
+                }
+            }
+            if case .none = epilogue { return }
+            for i in 0..<pixels * outChannels { y[i] = kilnApplyScalar(y[i], epilogue) }
+        }
+
+        /// Max or average pooling; the average counts only real (not padded) elements.
+        fileprivate func kilnPool(
+            _ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, isMax: Bool, _ y: UnsafeMutablePointer<Float>, batch: Int
+        ) {
+            var pixels = batch
+            for size in g.output { pixels *= size }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels) { counts in
+                for pixel in 0..<pixels {
+                    counts[pixel] = 0
+                    for c in 0..<channels { y[pixel * channels + c] = isMax ? -Float.infinity : 0 }
+                }
+                kilnWindows(g, batch: batch) { pixel, _, index in
+                    guard index >= 0 else { return }
+                    let source = x + index * channels, out = y + pixel * channels
+                    if isMax {
+                        for c in 0..<channels { out[c] = Swift.max(out[c], source[c]) }
+                    } else {
+                        for c in 0..<channels { out[c] += source[c] }
+                        counts[pixel] += 1
+                    }
+                }
+                if !isMax {
+                    for pixel in 0..<pixels {
+                        let scale = 1 / Swift.max(counts[pixel], 1)
+                        for c in 0..<channels { y[pixel * channels + c] *= scale }
+                    }
+                }
+            }
+        }
+
+        /// y = x * scale + shift along a channel axis of size `channels`, with `inner` elements per channel step.
+        fileprivate func kilnAffine(
+            _ x: UnsafePointer<Float>, _ scale: UnsafePointer<Float>, _ shift: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+            outer: Int, channels: Int, inner: Int
+        ) {
+            var i = 0
+            for _ in 0..<outer {
+                for c in 0..<channels {
+                    let s = scale[c], t = shift[c]
+                    for _ in 0..<inner {
+                        y[i] = x[i] * s + t
+                        i += 1
+                    }
+                }
+            }
+        }
+
+        /// Reduces a [outer, size, inner] view over its middle dimension.
+        fileprivate func kilnReduce(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, size: Int, inner: Int, kind: Int) {
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * size * inner + i
+                    var acc: Float = kind == 1 ? -Float.infinity : kind == 2 ? Float.infinity : 0
+                    for j in 0..<size {
+                        let v = x[base + j * inner]
+                        switch kind {
+                        case 1: acc = Swift.max(acc, v)
+                        case 2: acc = Swift.min(acc, v)
+                        default: acc += v
+                        }
+                    }
+                    y[o * inner + i] = kind == 3 ? acc / Float(size) : acc
+                }
+            }
+        }
+
+        /// Constant padding: `pads` before each dimension, then after each; shapes use -1 for the batch.
+        fileprivate func kilnPad(_ x: UnsafePointer<Float>, _ shape: [Int], _ pads: [Int], value: Float, _ y: UnsafeMutablePointer<Float>, batch: Int) {
+            let rank = shape.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * rank + 1) { scratch in
+                let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+                let outStrides = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+                let index = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+                kilnResolve(shape, batch, dims)
+                var step = 1, total = 1, count = 1
+                for d in stride(from: rank - 1, through: 0, by: -1) {
+                    outStrides[d] = step
+                    step *= dims[d] + pads[d] + pads[rank + d]
+                }
+                total = step
+                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                y.update(repeating: value, count: total)
+                for i in 0..<count {
+                    var offset = 0
+                    for d in 0..<rank { offset += (index[d] + pads[d]) * outStrides[d] }
+                    y[offset] = x[i]
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < dims[d] { break }
                         index[d] = 0
                         d -= 1
                     }

@@ -6,6 +6,15 @@ struct SwiftNodeEmitter {
     let types: [String: TensorType]
     /// Prefix for static arrays this node needs (shapes, permutations).
     let staticPrefix: String
+    /// The arena value holding this node's scratch space, if it has one.
+    var scratch: String? = nil
+    /// Weight offsets of a batch normalization's precomputed scale and shift.
+    var affine: (scale: Int, shift: Int)? = nil
+
+    /// A convolution that is already a matrix product: 1x1 kernel, stride 1, no padding.
+    static func isPointwise(_ c: Convolution, kernel: TensorType) -> Bool {
+        kernel.shape.dims.dropLast(2).allSatisfy { $0 == .fixed(1) } && c.strides.allSatisfy { $0 == 1 } && c.pads.allSatisfy { $0 == 0 }
+    }
 
     func emit(_ node: Node, packedOffset: Int?, epilogue: String?, into out: inout CodePrinter, statics: inout CodePrinter)
         throws(SwiftEmitError)
@@ -41,7 +50,79 @@ struct SwiftNodeEmitter {
             try matrixProduct(node, transB: transB, packedOffset: packedOffset, epilogue: epilogue, &out)
         case .matMul:
             try matrixProduct(node, transB: false, packedOffset: packedOffset, epilogue: epilogue, &out)
+        case .maximum, .minimum:
+            try binary(node, &out, &statics)
+        case .conv(let c):
+            let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
+            let spatial = c.strides.count
+            let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &statics)
+            let cin = x.last!.fixedValue!, cout = w.last!
+            let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
+            if c.groups == 1, let packedOffset {
+                let columns = w.dropLast().reduce(1, *)
+                let rows = "\(plan.counts[y]!.expression) / \(cout)"
+                var source = p(inputs[0])
+                if let scratch {
+                    out.line("kilnIm2col(\(p(inputs[0])), Self.\(window), channels: \(cin), \(p(scratch)), batch: batch)")
+                    source = p(scratch)
+                }
+                out.line(
+                    "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), epilogue: \(epilogue ?? ".none"))")
+            } else {
+                out.line(
+                    "kilnGroupedConv(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, epilogue: \(epilogue ?? ".none"))")
+            }
+        case .pool(let pooling):
+            let x = types[inputs[0]]!.shape.dims
+            let window = window(
+                x, pooling.window, pooling.strides, Array(repeating: 1, count: pooling.window.count), pooling.pads, types[y]!.shape.dims,
+                &statics)
+            out.line("kilnPool(\(p(inputs[0])), Self.\(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
+        case .reduce(let reduction, let axes, _):
+            let dims = types[inputs[0]]!.shape.dims
+            let sorted = axes.map { $0 < 0 ? $0 + dims.count : $0 }.sorted()
+            guard let first = sorted.first, sorted == Array(first..<(first + sorted.count)) else {
+                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent")
+            }
+            let kind = ["sum": 0, "max": 1, "min": 2, "mean": 3][reduction.rawValue]!
+            out.line(
+                "kilnReduce(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<first])), size: \(product(dims[first...sorted.last!])), inner: \(product(dims[(sorted.last! + 1)...])), kind: \(kind))")
+        case .batchNorm(_, let axis):
+            guard let affine else { throw .unsupported(node: node.name, reason: "BatchNorm without constant parameters") }
+            let dims = types[inputs[0]]!.shape.dims
+            let a = axis < 0 ? axis + dims.count : axis
+            out.line(
+                "kilnAffine(\(p(inputs[0])), w + \(affine.scale), w + \(affine.shift), \(p(y)), outer: \(product(dims[..<a])), channels: \(product(dims[a...a])), inner: \(product(dims[(a + 1)...])))")
+        case .concat(let axis):
+            let dims = types[y]!.shape.dims
+            let a = axis < 0 ? axis + dims.count : axis
+            let total = product(dims[a...])
+            out.line("for o in 0..<\(product(dims[..<a])) {")
+            var offset = "0"
+            for input in inputs {
+                let block = product(types[input]!.shape.dims[a...])
+                out.line("    (\(p(y)) + o * (\(total)) + \(offset)).update(from: \(p(input)) + o * (\(block)), count: \(block))")
+                offset = offset == "0" ? "(\(block))" : "\(offset) + (\(block))"
+            }
+            out.line("}")
+        case .pad(let pads, let value):
+            let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
+            statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
+            statics.line("private static let \(padding): [Int] = \(pads)")
+            out.line("kilnPad(\(p(inputs[0])), Self.\(shape), Self.\(padding), value: \(swiftFloat(value)), \(p(y)), batch: batch)")
         }
+    }
+
+    /// Declares the static window geometry of a convolution or pooling and returns its name.
+    private func window(
+        _ input: [Dim], _ window: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int], _ output: [Dim], _ statics: inout CodePrinter
+    ) -> String {
+        let name = "\(staticPrefix)Window"
+        let inputSizes = input.map { $0.fixedValue ?? -1 }
+        let outputSizes = output.dropFirst().dropLast().map { $0.fixedValue ?? -1 }
+        statics.line(
+            "private static let \(name) = KilnWindow(input: \(inputSizes), window: \(window), strides: \(strides), dilations: \(dilations), pads: \(pads), output: \(outputSizes))")
+        return name
     }
 
     /// Shape-only ops alias their input; only an output that needs its own storage is copied.
@@ -109,6 +190,8 @@ struct SwiftNodeEmitter {
         case .add: op = ".add"
         case .sub: op = ".sub"
         case .mul: op = ".mul"
+        case .maximum: op = ".max"
+        case .minimum: op = ".min"
         default: op = ".div"
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape

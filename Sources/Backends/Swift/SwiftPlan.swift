@@ -31,9 +31,13 @@ struct SwiftPlan {
     private(set) var arenaFixed = 0
     let counts: [String: ElementCount]
 
-    init(graph: Graph, weightOffsets: [String: Int]) throws(SwiftEmitError) {
+    /// The arena name of a node's scratch space (e.g. im2col columns), live only while the node runs.
+    static func scratchName(_ index: Int) -> String { "#scratch\(index)" }
+
+    init(graph: Graph, weightOffsets: [String: Int], scratch: [Int: ElementCount] = [:]) throws(SwiftEmitError) {
         var counts: [String: ElementCount] = [:]
         for (name, type) in graph.valueTypes { counts[name] = try Self.count(of: type, value: name) }
+        for (index, count) in scratch { counts[Self.scratchName(index)] = count }
         self.counts = counts
 
         // Alias groups: a shape-only op's output shares its input's storage.
@@ -65,6 +69,10 @@ struct SwiftPlan {
                 return true
             }
             for output in node.outputs where root[output.name] == nil { place(output.name, at: index) }
+            if scratch[index] != nil {
+                lastUse[Self.scratchName(index)] = index
+                place(Self.scratchName(index), at: index)
+            }
         }
         for node in graph.nodes where Self.isAlias(node) {
             storage[node.outputs[0].name] = storage[find(node.outputs[0].name)]
@@ -77,7 +85,9 @@ struct SwiftPlan {
         switch node.op {
         case .identity, .flatten, .reshape: true
         case .cast(let to): to == .float32
-        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose: false
+        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .maximum, .minimum, .conv, .pool, .reduce,
+            .batchNorm, .concat, .pad:
+            false
         }
     }
 

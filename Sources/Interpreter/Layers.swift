@@ -1,0 +1,160 @@
+import Foundation
+import KilnIR
+
+/// Reference kernels for the layer-shaped ops: convolution, pooling, reductions, normalization, joins and
+/// padding. Plain index arithmetic over row-major channels-last data.
+enum Layers {
+    /// Row-major strides of a shape.
+    static func strides(_ shape: [Int]) -> [Int] {
+        var result = [Int](repeating: 1, count: shape.count)
+        for d in stride(from: shape.count - 2, through: 0, by: -1) { result[d] = result[d + 1] * shape[d + 1] }
+        return result
+    }
+
+    /// Calls `body` with every index of `dims` in row-major order.
+    static func forEachIndex(_ dims: [Int], _ body: ([Int]) -> Void) {
+        guard !dims.contains(0) else { return }
+        var index = [Int](repeating: 0, count: dims.count)
+        while true {
+            body(index)
+            var d = dims.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < dims[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+            if d < 0 { return }
+        }
+    }
+
+    static func conv(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ c: Convolution, outputShape: [Int]) -> Tensor {
+        let spatial = x.shape.count - 2
+        let cin = x.shape[spatial + 1], cout = w.shape[spatial + 1]
+        let cinPerGroup = cin / c.groups, coutPerGroup = cout / c.groups
+        let xs = strides(x.shape), ws = strides(w.shape)
+        let input = x.floats, kernel = w.floats, b = bias?.floats
+        let kernelDims = Array(w.shape[0..<spatial])
+        var out = [Float](repeating: 0, count: outputShape.reduce(1, *))
+        var o = 0
+        forEachIndex(Array(outputShape.dropLast())) { position in
+            for co in 0..<cout {
+                let group = co / coutPerGroup
+                var sum = Double(b?[co] ?? 0)
+                forEachIndex(kernelDims) { k in
+                    var offset = position[0] * xs[0]
+                    for d in 0..<spatial {
+                        let at = position[d + 1] * c.strides[d] - c.pads[d] + k[d] * c.dilations[d]
+                        if at < 0 || at >= x.shape[d + 1] { return }
+                        offset += at * xs[d + 1]
+                    }
+                    var kernelOffset = co
+                    for d in 0..<spatial { kernelOffset += k[d] * ws[d] }
+                    for ci in 0..<cinPerGroup {
+                        sum += Double(input[offset + group * cinPerGroup + ci]) * Double(kernel[kernelOffset + ci * ws[spatial]])
+                    }
+                }
+                out[o] = Float(sum)
+                o += 1
+            }
+        }
+        return Tensor(shape: outputShape, floats: out)
+    }
+
+    static func pool(_ x: Tensor, _ p: Pooling, outputShape: [Int]) -> Tensor {
+        let spatial = x.shape.count - 2
+        let channels = x.shape[spatial + 1]
+        let xs = strides(x.shape)
+        let input = x.floats
+        var out = [Float](repeating: 0, count: outputShape.reduce(1, *))
+        var o = 0
+        forEachIndex(Array(outputShape.dropLast())) { position in
+            for channel in 0..<channels {
+                var maximum = -Float.infinity
+                var sum = 0.0
+                var count = 0
+                forEachIndex(p.window) { k in
+                    var offset = position[0] * xs[0] + channel
+                    for d in 0..<spatial {
+                        let at = position[d + 1] * p.strides[d] - p.pads[d] + k[d]
+                        if at < 0 || at >= x.shape[d + 1] { return }
+                        offset += at * xs[d + 1]
+                    }
+                    maximum = Swift.max(maximum, input[offset])
+                    sum += Double(input[offset])
+                    count += 1
+                }
+                out[o] = p.kind == .max ? maximum : Float(sum / Double(Swift.max(count, 1)))
+                o += 1
+            }
+        }
+        return Tensor(shape: outputShape, floats: out)
+    }
+
+    static func reduce(_ x: Tensor, _ reduction: Reduction, axes: [Int], outputShape: [Int]) -> Tensor {
+        let rank = x.shape.count
+        let reduced = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+        let input = x.floats
+        // Accumulate each input element into the output slot whose index drops the reduced axes.
+        let keptStrides = strides(x.shape.enumerated().map { reduced.contains($0.offset) ? 1 : $0.element })
+        let count = outputShape.reduce(1, *)
+        var accumulator = [Double](repeating: reduction == .max ? -.infinity : reduction == .min ? .infinity : 0, count: count)
+        var i = 0
+        forEachIndex(x.shape) { index in
+            var slot = 0
+            for d in 0..<rank where !reduced.contains(d) { slot += index[d] * keptStrides[d] }
+            let v = Double(input[i])
+            switch reduction {
+            case .sum, .mean: accumulator[slot] += v
+            case .max: accumulator[slot] = Swift.max(accumulator[slot], v)
+            case .min: accumulator[slot] = Swift.min(accumulator[slot], v)
+            }
+            i += 1
+        }
+        let n = Double(reduced.reduce(1) { $0 * x.shape[$1] })
+        return Tensor(shape: outputShape, floats: accumulator.map { Float(reduction == .mean ? $0 / n : $0) })
+    }
+
+    static func batchNorm(_ x: Tensor, scale: Tensor, offset: Tensor, mean: Tensor, variance: Tensor, epsilon: Float, axis: Int) -> Tensor {
+        let rank = x.shape.count
+        let a = axis < 0 ? axis + rank : axis
+        let inner = x.shape[(a + 1)...].reduce(1, *), channels = x.shape[a]
+        let g = scale.floats, b = offset.floats, m = mean.floats, v = variance.floats
+        let out = x.floats.enumerated().map { i, value -> Float in
+            let c = (i / inner) % channels
+            return Float((Double(value) - Double(m[c])) / (Double(v[c]) + Double(epsilon)).squareRoot() * Double(g[c]) + Double(b[c]))
+        }
+        return Tensor(shape: x.shape, floats: out)
+    }
+
+    static func concat(_ inputs: [Tensor], axis: Int, outputShape: [Int]) -> Tensor {
+        let rank = outputShape.count
+        let a = axis < 0 ? axis + rank : axis
+        let outer = outputShape[..<a].reduce(1, *)
+        var out: [Float] = []
+        out.reserveCapacity(outputShape.reduce(1, *))
+        let values = inputs.map(\.floats)
+        for o in 0..<outer {
+            for (input, data) in zip(inputs, values) {
+                let block = input.shape[a...].reduce(1, *)
+                out += data[o * block..<(o + 1) * block]
+            }
+        }
+        return Tensor(shape: outputShape, floats: out)
+    }
+
+    static func pad(_ x: Tensor, pads: [Int], value: Float, outputShape: [Int]) -> Tensor {
+        let rank = x.shape.count
+        var out = [Float](repeating: value, count: outputShape.reduce(1, *))
+        let os = strides(outputShape)
+        let input = x.floats
+        var i = 0
+        forEachIndex(x.shape) { index in
+            var offset = 0
+            for d in 0..<rank { offset += (index[d] + pads[d]) * os[d] }
+            out[offset] = input[i]
+            i += 1
+        }
+        return Tensor(shape: outputShape, floats: out)
+    }
+}
