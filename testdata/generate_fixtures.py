@@ -204,6 +204,8 @@ def build_fixtures(version):
     if version == 3:
         write_fixture(f"functional_{tag}_keras", model, lambda d: save_keras(model, d), {"input": x}, expected, kv, description)
 
+    build_cnn_fixtures(keras, layers, tag, kv, rng, version)
+
     if version == 3:
         # A layer Kiln does not read, for the error tests.
         ERRORS.mkdir(parents=True, exist_ok=True)
@@ -230,6 +232,105 @@ def without_optimizer(model):
     clone.set_weights(model.get_weights())
     clone.optimizer = None
     return clone
+
+
+def randomize(model, rng, scale=0.5):
+    """Random weights (and positive variances for BatchNormalization), so untrained models test real values."""
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if type(layer).__name__ == "BatchNormalization":
+            weights = [rng.uniform(0.5, 1.5, w.shape).astype(np.float32) if i in (0, 3) else
+                       rng.normal(0, 0.3, w.shape).astype(np.float32) for i, w in enumerate(weights)]
+        else:
+            weights = [rng.normal(0, scale, w.shape).astype(np.float32) for w in weights]
+        layer.set_weights(weights)
+
+
+def save_both(name, model, inputs, outputs, kv, description, version):
+    """Keras 2: .h5. Keras 3: .h5 and .keras."""
+    tag = "keras2" if version == 2 else "keras3"
+    write_fixture(f"{name}_{tag}_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
+    if version == 3:
+        write_fixture(f"{name}_{tag}_keras", model, lambda d: save_keras(model, d), inputs, outputs, kv, description)
+
+
+def build_cnn_fixtures(keras, layers, tag, kv, rng, version):
+    global np
+    import numpy as np
+
+    # A small CNN with BatchNormalization, trained on the 8x8 digits.
+    (x_train, y_train), (x_test, _) = digits_28x28()
+    small_train = x_train[:, 2:26:3, 2:26:3, None]
+    small_test = x_test[:, 2:26:3, 2:26:3, None]
+    seeded(keras, 23)
+    cnn = keras.Sequential([
+        keras.Input(shape=(8, 8, 1), name="input"),
+        layers.Conv2D(8, 3, padding="same", name="conv"),
+        layers.BatchNormalization(name="bn"),
+        layers.ReLU(name="relu"),
+        layers.MaxPooling2D(2, name="pool"),
+        layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1"),
+        layers.BatchNormalization(name="bn_1"),
+        layers.GlobalAveragePooling2D(name="gap"),
+        layers.Dropout(0.1, name="dropout"),
+        layers.Dense(10, activation="softmax", name="dense"),
+    ], name="digits_cnn")
+    cnn.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    cnn.fit(small_train, y_train, epochs=6, batch_size=64, verbose=0)
+    batch = small_test[:16].astype(np.float32)
+    save_both("cnn_bn", cnn, {"input": batch}, {"dense": predict(cnn, batch)[0]}, kv,
+              "Conv2D + BatchNormalization + ReLU + MaxPooling2D + GlobalAveragePooling2D, trained on 8x8 digits", version)
+
+    # A mobile-style block: depthwise and separable convolutions, ReLU6, a residual Add.
+    seeded(keras, 29)
+    inp = keras.Input(shape=(10, 10, 4), name="input")
+    h = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="depthwise")(inp)
+    h = layers.BatchNormalization(name="bn")(h)
+    h = layers.ReLU(max_value=6.0, name="relu6")(h)
+    h = layers.Conv2D(4, 1, name="project")(h)
+    h = layers.Add(name="residual")([inp, h])
+    h = layers.SeparableConv2D(6, 3, strides=2, padding="same", activation="relu", name="separable")(h)
+    h = layers.ZeroPadding2D(((1, 0), (0, 1)), name="zero_pad")(h)
+    h = layers.AveragePooling2D(2, strides=1, padding="same", name="avg_pool")(h)
+    out = layers.GlobalMaxPooling2D(name="gmp")(h)
+    block = keras.Model(inp, out, name="mobile_block")
+    randomize(block, rng)
+    x = rng.normal(0, 1, size=(8, 10, 10, 4)).astype(np.float32)
+    save_both("mobile_block", block, {"input": x}, {"gmp": predict(block, x)[0]}, kv,
+              "DepthwiseConv2D, BatchNormalization, ReLU(max_value=6), residual Add, SeparableConv2D, ZeroPadding2D", version)
+
+    # Two inputs, two outputs, merges and 1-D convolutions.
+    seeded(keras, 31)
+    seq = keras.Input(shape=(12, 3), name="sequence")
+    feats = keras.Input(shape=(5,), name="features")
+    a = layers.Conv1D(6, 3, padding="causal", dilation_rate=2, name="causal")(seq)
+    b = layers.Conv1D(6, 3, padding="same", use_bias=False, name="same")(seq)
+    m = layers.Maximum(name="maximum")([a, b])
+    n = layers.Minimum(name="minimum")([a, b])
+    avg = layers.Average(name="average")([m, n])
+    sub = layers.Subtract(name="subtract")([m, n])
+    mul = layers.Multiply(name="multiply")([avg, sub])
+    c = layers.Concatenate(axis=-1, name="concat")([mul, a])
+    c = layers.Conv1D(4, 2, strides=2, groups=2, name="grouped")(c)
+    c = layers.LeakyReLU(name="leaky")(c)
+    c = layers.MaxPooling1D(2, padding="same", name="pool")(c)
+    c = layers.Reshape((12,), name="reshape")(c)
+    f = layers.Rescaling(0.5, offset=-1.0, name="rescale")(feats)
+    f = layers.Dense(12, name="dense_f")(f)
+    f = layers.ELU(name="elu")(f)
+    joined = layers.Add(name="add")([c, f])
+    out_a = layers.Dense(3, activation="softmax", name="class")(joined)
+    p = layers.Permute((2, 1), name="permute")(a)
+    out_b = layers.GlobalAveragePooling1D(name="gap")(p)
+    two = keras.Model([seq, feats], [out_a, out_b], name="two_in_two_out")
+    randomize(two, rng)
+    xs = rng.normal(0, 1, size=(8, 12, 3)).astype(np.float32)
+    xf = rng.normal(0, 1, size=(8, 5)).astype(np.float32)
+    oa, ob = predict(two, [xs, xf])
+    save_both("two_in_two_out", two, {"sequence": xs, "features": xf}, {"class": oa, "gap": ob}, kv,
+              "two inputs, two outputs: Conv1D (causal, dilated, grouped), merges, Concatenate, Reshape, Permute, Rescaling", version)
 
 
 def save_h5(model, directory):

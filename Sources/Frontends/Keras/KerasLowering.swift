@@ -2,7 +2,15 @@ import KilnIR
 
 /// Lowers a model configuration and its weights to a graph, layer call by layer call.
 struct KerasLowering {
-    static let supportedLayers = ["Activation", "Dense", "Dropout", "Flatten", "InputLayer", "ReLU", "Softmax"]
+    static let supportedLayers = [
+        "Activation", "ActivityRegularization", "Add", "AlphaDropout", "Average", "AveragePooling1D", "AveragePooling2D",
+        "AveragePooling3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv1D",
+        "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D",
+        "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
+        "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
+        "ReLU", "Rescaling", "Reshape", "SeparableConv1D", "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
+        "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+    ]
 
     let file: String
     /// Keras 2 and Keras 3 differ in places (e.g. `hard_sigmoid`); this picks the definition.
@@ -10,7 +18,7 @@ struct KerasLowering {
     let weights: KerasWeightSource
 
     private(set) var graph = Graph(name: "model")
-    private var types: [String: TensorType] = [:]
+    private(set) var types: [String: TensorType] = [:]
     private var produced: [TensorRef: String] = [:]
     private var layerConstants: [String: [String]] = [:]
 
@@ -65,6 +73,11 @@ struct KerasLowering {
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
+        if let merged = try merge(layer, inputs, base: base) { return [merged] }
+        if layer.className == "Lambda" || layer.className == "TFOpLambda" {
+            throw unsupported(
+                "Lambda layers hold Python code (a marshalled function), which cannot be read from a file without running Python; replace it with built-in layers")
+        }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
         var result: String
@@ -87,7 +100,14 @@ struct KerasLowering {
             result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
         case "ReLU":
             result = try relu(config, x, base: base, layer: layer)
+        case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
+            "ActivityRegularization":
+            result = x
         default:
+            if let lowered = try lowerSpatial(layer, x, base: base) {
+                result = lowered
+                break
+            }
             throw .unsupportedLayer(file: file, layer: layer.name, className: layer.className, supported: Self.supportedLayers)
         }
         return [finish(result, as: base, input: x)]
@@ -144,7 +164,7 @@ struct KerasLowering {
         "exponential", "hard_sigmoid", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
     ]
 
-    private mutating func activation(_ json: JSON?, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+    mutating func activation(_ json: JSON?, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
         guard let json, !json.isNull, let name = Self.activationName(json) else { return x }
         func one(_ activation: Activation) throws(KerasImportError) -> String {
             try emit(.activation(activation), [x], name: base, node: layer.name)
@@ -210,6 +230,19 @@ struct KerasLowering {
         produced[ref] = name
     }
 
+    /// Adds a constant under a fresh name derived from `base`.
+    mutating func addConstant(_ base: String, _ tensor: Tensor) -> String {
+        let name = fresh(base)
+        graph.constants.append(Constant(name, tensor))
+        types[name] = tensor.type
+        return name
+    }
+
+    /// Constants already made from a layer's weights: shared layers reuse them.
+    func cachedConstants(of layer: LayerSpec) -> [String]? { layerConstants[layer.name] }
+
+    mutating func rememberConstants(_ names: [String], of layer: LayerSpec) { layerConstants[layer.name] = names }
+
     /// Reads a layer's weights once (shared layers reuse them), checks their shapes, adds them as constants.
     private mutating func constants(of layer: LayerSpec, shapes: [[Int]], names: [String]) throws(KerasImportError) -> [String] {
         if let existing = layerConstants[layer.name] { return existing }
@@ -232,7 +265,7 @@ struct KerasLowering {
     }
 
     @discardableResult
-    private mutating func emit(_ op: Op, _ inputs: [String], name: String, node: String) throws(KerasImportError) -> String {
+    mutating func emit(_ op: Op, _ inputs: [String], name: String, node: String) throws(KerasImportError) -> String {
         let inferred: [TensorType]
         do {
             inferred = try op.inferTypes(inputs.map { types[$0]! })
@@ -259,7 +292,7 @@ struct KerasLowering {
         call == 0 ? sanitize(layer) : "\(sanitize(layer)).call\(call)"
     }
 
-    private func fresh(_ base: String) -> String {
+    func fresh(_ base: String) -> String {
         if types[base] == nil { return base }
         var i = 1
         while types["\(base).\(i)"] != nil { i += 1 }
@@ -267,7 +300,7 @@ struct KerasLowering {
     }
 
     /// Value names may hold ASCII letters, digits and `_ . - /`; anything else becomes `_`.
-    private func sanitize(_ name: String) -> String {
+    func sanitize(_ name: String) -> String {
         let cleaned = String(name.map { TextParser.isNameCharacter($0) ? $0 : "_" })
         return cleaned.isEmpty ? "_" : cleaned
     }
