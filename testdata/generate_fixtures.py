@@ -205,6 +205,7 @@ def build_fixtures(version):
         write_fixture(f"functional_{tag}_keras", model, lambda d: save_keras(model, d), {"input": x}, expected, kv, description)
 
     build_cnn_fixtures(keras, layers, tag, kv, rng, version)
+    build_nested_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -331,6 +332,26 @@ def build_cnn_fixtures(keras, layers, tag, kv, rng, version):
     oa, ob = predict(two, [xs, xf])
     save_both("two_in_two_out", two, {"sequence": xs, "features": xf}, {"class": oa, "gap": ob}, kv,
               "two inputs, two outputs: Conv1D (causal, dilated, grouped), merges, Concatenate, Reshape, Permute, Rescaling", version)
+
+
+def build_nested_fixture(keras, layers, kv, rng, version):
+    """A Sequential block used twice inside a Functional model, and a Functional sub-model."""
+    import numpy as np
+    seeded(keras, 37)
+    block = keras.Sequential([keras.Input((6,), name="block_input"), layers.Dense(5, activation="tanh", name="inner_a"),
+                              layers.Dense(6, name="inner_b")], name="block")
+    sub_in = keras.Input((6,), name="sub_input")
+    sub_out = layers.Dense(4, activation="relu", name="inner_c")(sub_in)
+    sub = keras.Model(sub_in, sub_out, name="sub")
+    inp = keras.Input((6,), name="input")
+    h = block(inp)
+    h = block(h)
+    out = layers.Dense(3, activation="softmax", name="head")(sub(h))
+    model = keras.Model(inp, out, name="nested")
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(8, 6)).astype(np.float32)
+    save_both("nested", model, {"input": x}, {"head": predict(model, x)[0]}, kv,
+              "a Sequential block called twice and a Functional sub-model inside a Functional model", version)
 
 
 def save_h5(model, directory):

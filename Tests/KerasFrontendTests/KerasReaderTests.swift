@@ -64,7 +64,7 @@ final class KerasReaderTests: XCTestCase {
         assertError(errors.appendingPathComponent("not_hdf5.h5"), contains: ["not an HDF5 file"])
         assertError(
             errors.appendingPathComponent("unknown_layer.h5"),
-            contains: ["layer 'simple_rnn'", "SimpleRNN", "supported layers: Activation, Dense"])
+            contains: ["layer 'simple_rnn'", "SimpleRNN", "supported layers: Activation, ActivityRegularization, Add"])
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-keras-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)

@@ -38,7 +38,13 @@ final class TextFormTests: XCTestCase {
             .activation(.softsign), .activation(.elu(alpha: 0.5)), .activation(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma)),
             .activation(.gelu(approximate: true)), .activation(.gelu(approximate: false)), .activation(.swish),
             .activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .activation(.leakyRelu(alpha: 0.3)),
-            .activation(.clip(min: 0, max: 6)),
+            .activation(.clip(min: 0, max: 6)), .maximum, .minimum,
+            .conv(Convolution(strides: [1, 2], dilations: [1, 1], pads: [0, 1, 0, 1], groups: 2)),
+            .pool(Pooling(kind: .max, window: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0])),
+            .pool(Pooling(kind: .average, window: [3], strides: [1], pads: [1, 1])),
+            .reduce(.mean, axes: [1, 2], keepDims: false), .reduce(.max, axes: [1], keepDims: true),
+            .reduce(.min, axes: [-1], keepDims: false), .reduce(.sum, axes: [0], keepDims: true),
+            .batchNorm(epsilon: 0.001, axis: -1), .concat(axis: 3), .pad(pads: [0, 1, 0, 2], value: 0.5),
         ]
         for op in ops {
             let attributes = Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) })

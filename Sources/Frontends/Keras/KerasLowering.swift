@@ -37,19 +37,9 @@ struct KerasLowering {
             }
             try addInput(layer, ref: ref)
         }
-        // Run each layer call once all its inputs exist; configs are usually in order already.
-        var pending: [(layer: LayerSpec, call: Int)] = spec.layers.filter { $0.className != "InputLayer" }
-            .flatMap { layer in layer.calls.indices.map { (layer, $0) } }
-        while !pending.isEmpty {
-            guard let next = pending.firstIndex(where: { $0.layer.calls[$0.call].allSatisfy { produced[$0] != nil } }) else {
-                let stuck = pending.map { "'\($0.layer.name)'" }.joined(separator: ", ")
-                throw .badConfig(file: file, reason: "layers \(stuck) read tensors no layer produces")
-            }
-            let (layer, call) = pending.remove(at: next)
-            let inputs = layer.calls[call].map { produced[$0]! }
-            let outputs = try lowerCall(layer, inputs: inputs, base: valueName(layer.name, call: call))
-            for (index, output) in outputs.enumerated() { produced[TensorRef(layer: layer.name, node: call, tensor: index)] = output }
-        }
+        var produced = self.produced
+        try runCalls(spec, produced: &produced, valueSuffix: "")
+        self.produced = produced
         for ref in spec.outputs {
             guard let value = produced[ref] else {
                 throw .badConfig(file: file, reason: "model output '\(ref.layer)' is never computed")
@@ -64,6 +54,62 @@ struct KerasLowering {
             }
         }
         return graph
+    }
+
+    /// Lowers every layer call of `spec` once all its inputs exist (configs are usually in order already),
+    /// recording what each produces.
+    private mutating func runCalls(_ spec: ModelSpec, produced: inout [TensorRef: String], valueSuffix: String) throws(KerasImportError) {
+        // Keras 2 numbers the calls of a nested model after the node that built it; find each layer's offset.
+        var highest: [String: Int] = [:]
+        for ref in spec.layers.flatMap({ $0.calls.flatMap { $0 } }) + spec.outputs { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) }
+        var pending: [(layer: LayerSpec, call: Int)] = spec.layers.filter { $0.className != "InputLayer" }
+            .flatMap { layer in layer.calls.indices.map { (layer, $0) } }
+        while !pending.isEmpty {
+            guard let next = pending.firstIndex(where: { $0.layer.calls[$0.call].allSatisfy { produced[$0] != nil } }) else {
+                let stuck = pending.map { "'\($0.layer.name)'" }.joined(separator: ", ")
+                throw .badConfig(file: file, reason: "layers \(stuck) read tensors no layer produces")
+            }
+            let (layer, call) = pending.remove(at: next)
+            let inputs = layer.calls[call].map { produced[$0]! }
+            let base = valueName(layer.name, call: call) + valueSuffix
+            let outputs: [String]
+            if ["Sequential", "Functional", "Model"].contains(layer.className) {
+                outputs = try lowerNested(layer, inputs: inputs, valueSuffix: call == 0 ? valueSuffix : ".call\(call)\(valueSuffix)")
+            } else {
+                outputs = try lowerCall(layer, inputs: inputs, base: base)
+            }
+            let offset = max(0, (highest[layer.name] ?? 0) - (layer.calls.count - 1))
+            for (index, output) in outputs.enumerated() {
+                produced[TensorRef(layer: layer.name, node: call + offset, tensor: index)] = output
+            }
+        }
+    }
+
+    /// Inlines a Sequential or Functional model used as a layer. Its layers are named `outer/inner`, so
+    /// their weights are found and shared across calls; values of later calls get a `.callN` suffix.
+    private mutating func lowerNested(_ layer: LayerSpec, inputs: [String], valueSuffix: String) throws(KerasImportError) -> [String] {
+        let parsed = try KerasConfigParser(file: file).parse(.object(["class_name": .string(layer.className), "config": layer.config]))
+        func scoped(_ ref: TensorRef) -> TensorRef { TensorRef(layer: "\(layer.name)/\(ref.layer)", node: ref.node, tensor: ref.tensor) }
+        let spec = ModelSpec(
+            name: parsed.name,
+            layers: parsed.layers.map { inner in
+                LayerSpec(className: inner.className, name: "\(layer.name)/\(inner.name)", config: inner.config, calls: inner.calls.map { $0.map(scoped) })
+            },
+            inputs: parsed.inputs.map(scoped), outputs: parsed.outputs.map(scoped))
+        guard spec.inputs.count == inputs.count else {
+            throw .badConfig(file: file, reason: "nested model '\(layer.name)' takes \(spec.inputs.count) inputs, it is called with \(inputs.count)")
+        }
+        var produced: [TensorRef: String] = [:]
+        for (ref, value) in zip(spec.inputs, inputs) { produced[ref] = value }
+        try runCalls(spec, produced: &produced, valueSuffix: valueSuffix)
+        var outputs: [String] = []
+        for ref in spec.outputs {
+            guard let value = produced[ref] else {
+                throw .badConfig(file: file, reason: "nested model '\(layer.name)' never computes its output '\(ref.layer)'")
+            }
+            outputs.append(value)
+        }
+        return outputs
     }
 
     // MARK: - Layers

@@ -13,10 +13,19 @@ struct H5ModelWeights: KerasWeightSource {
     let displayName: String
 
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
-        let group = "/model_weights/\(layer)"
+        // A layer inside a nested model, `outer/inner`, is stored in the outer model's group; its weight
+        // names end in `inner/<weight>`.
+        let path = layer.split(separator: "/").map(String.init)
+        let group = "/model_weights/\(path[0])"
         guard file.exists(group) else { return [] }
         do throws(HDF5Error) {
-            let names = try file.stringsAttribute("weight_names", of: group) ?? []
+            var names = try file.stringsAttribute("weight_names", of: group) ?? []
+            if path.count > 1 {
+                names = names.filter { name in
+                    let parts = name.split(separator: "/")
+                    return parts.count >= 2 && parts[parts.count - 2] == path[path.count - 1]
+                }
+            }
             var result: [(String, Tensor)] = []
             for name in names {
                 let (shape, values) = try file.floatDataset("\(group)/\(name)")
@@ -40,16 +49,21 @@ struct KerasArchiveWeights: KerasWeightSource {
         self.file = file
         self.displayName = displayName
         var groups: [String: String] = [:]
-        if file.exists("/layers") {
-            do throws(HDF5Error) {
-                for child in try file.children(of: "/layers") {
-                    let path = "/layers/\(child)"
-                    let name = (try? file.stringAttribute("name", of: "\(path)/vars")) ?? nil
-                    groups[name ?? child] = path
-                }
-            } catch {
-                throw .damaged(file: displayName, reason: error.message)
+        // Nested models keep their layers under `layers/<model>/layers/...`; keys are `outer/inner`.
+        func collect(_ root: String, prefix: String) throws(HDF5Error) {
+            guard file.exists("\(root)/layers") else { return }
+            for child in try file.children(of: "\(root)/layers") {
+                let path = "\(root)/layers/\(child)"
+                let name = (try? file.stringAttribute("name", of: "\(path)/vars")) ?? nil
+                let key = prefix + (name ?? child)
+                groups[key] = path
+                try collect(path, prefix: key + "/")
             }
+        }
+        do throws(HDF5Error) {
+            try collect("", prefix: "")
+        } catch {
+            throw .damaged(file: displayName, reason: error.message)
         }
         self.groups = groups
     }
