@@ -206,6 +206,7 @@ def build_fixtures(version):
 
     build_cnn_fixtures(keras, layers, tag, kv, rng, version)
     build_nested_fixture(keras, layers, kv, rng, version)
+    build_norm_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -352,6 +353,46 @@ def build_nested_fixture(keras, layers, kv, rng, version):
     x = rng.normal(0, 1, size=(8, 6)).astype(np.float32)
     save_both("nested", model, {"input": x}, {"head": predict(model, x)[0]}, kv,
               "a Sequential block called twice and a Functional sub-model inside a Functional model", version)
+
+
+def build_norm_fixture(keras, layers, kv, rng, version):
+    """Normalization (adapted), LayerNormalization over one and two axes, PReLU, RepeatVector, Dot."""
+    import numpy as np
+    seeded(keras, 41)
+    data = rng.normal(2, 3, size=(64, 4, 6)).astype(np.float32)
+    norm = layers.Normalization(axis=-1, name="normalization")
+    norm.adapt(data)
+    inp = keras.Input((4, 6), name="input")
+    h = norm(inp)
+    h = layers.LayerNormalization(axis=-1, name="layer_norm")(h)
+    h = layers.PReLU(shared_axes=[1], name="prelu")(h)
+    h = layers.LayerNormalization(axis=[1, 2], center=False, epsilon=1e-5, name="layer_norm_2d")(h)
+    if version == 3:
+        h = layers.LayerNormalization(axis=-1, rms_scaling=True, name="rms_norm")(h)
+    else:
+        h = layers.ThresholdedReLU(theta=0.1, name="thresholded")(h)
+    f = layers.Flatten(name="flatten")(h)
+    d = layers.Dense(8, name="dense")(f)
+    if version == 3:
+        d = layers.UnitNormalization(name="unit_norm")(d)
+    r = layers.RepeatVector(3, name="repeat")(d)
+    r = layers.Flatten(name="flatten_2")(r)
+    out = layers.Dense(4, name="out")(r)
+    a = layers.Dense(5, name="branch_a")(f)
+    b = layers.Dense(5, name="branch_b")(f)
+    cosine = layers.Dot(axes=1, normalize=True, name="cosine")([a, b])
+    model = keras.Model(inp, [out, cosine], name="norms")
+    for layer in model.layers:
+        if layer.name in ("normalization",):
+            continue
+        weights = layer.get_weights()
+        if weights:
+            layer.set_weights([rng.normal(0.5, 0.5, w.shape).astype(np.float32) for w in weights])
+    x = rng.normal(2, 3, size=(8, 4, 6)).astype(np.float32)
+    o1, o2 = predict(model, x)
+    save_both("norms", model, {"input": x}, {"out": o1, "cosine": o2}, kv,
+              "Normalization, LayerNormalization (1 and 2 axes, rms_scaling in Keras 3), PReLU, ThresholdedReLU (Keras 2), "
+              "UnitNormalization (Keras 3), RepeatVector, Dot(normalize=True)", version)
 
 
 def save_h5(model, directory):

@@ -261,6 +261,8 @@ extension Activation {
         case .hardSigmoid(let alpha, let beta): return { max(0, min(1, Double(alpha) * $0 + Double(beta))) }
         case .leakyRelu(let alpha): return { $0 >= 0 ? $0 : Double(alpha) * $0 }
         case .clip(let lower, let upper): return { min(max($0, Double(lower)), Double(upper)) }
+        case .sqrt: return { $0.squareRoot() }
+        case .thresholdedRelu(let theta): return { $0 > Double(theta) ? $0 : 0 }
         }
     }
 }

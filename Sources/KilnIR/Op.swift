@@ -23,6 +23,10 @@ public enum Activation: Hashable, Sendable {
     case leakyRelu(alpha: Float)
     /// min(max(x, min), max)
     case clip(min: Float, max: Float)
+    /// The square root.
+    case sqrt
+    /// x if x > theta else 0
+    case thresholdedRelu(theta: Float)
 
     /// Keras's SELU constants, which are also ONNX Selu's defaults.
     public static let seluAlpha: Float = 1.6732632423543772848170429916717

@@ -152,17 +152,20 @@ extension Activation {
         case .hardSigmoid: "HardSigmoid"
         case .leakyRelu: "LeakyRelu"
         case .clip: "Clip"
+        case .sqrt: "Sqrt"
+        case .thresholdedRelu: "ThresholdedRelu"
         }
     }
 
     static let allNames = [
         "Relu", "Sigmoid", "Tanh", "Exp", "Softplus", "Softsign", "Elu", "Selu", "Gelu", "Swish", "HardSigmoid",
-        "LeakyRelu", "Clip",
+        "LeakyRelu", "Clip", "Sqrt", "ThresholdedRelu",
     ]
 
     var attributes: [(name: String, value: Attribute)] {
         switch self {
-        case .relu, .sigmoid, .tanh, .exp, .softplus, .softsign, .swish: []
+        case .relu, .sigmoid, .tanh, .exp, .softplus, .softsign, .swish, .sqrt: []
+        case .thresholdedRelu(let theta): [("theta", .float(theta))]
         case .elu(let alpha), .leakyRelu(let alpha): [("alpha", .float(alpha))]
         case .selu(let alpha, let gamma): [("alpha", .float(alpha)), ("gamma", .float(gamma))]
         case .gelu(let approximate): [("approximate", .bool(approximate))]
@@ -190,6 +193,8 @@ extension Activation {
             self = .hardSigmoid(alpha: try reader.float("alpha", default: 0.2), beta: try reader.float("beta", default: 0.5))
         case "LeakyRelu": self = .leakyRelu(alpha: try reader.float("alpha", default: 0.01))
         case "Clip": self = .clip(min: try reader.float("min"), max: try reader.float("max"))
+        case "Sqrt": self = .sqrt
+        case "ThresholdedRelu": self = .thresholdedRelu(theta: try reader.float("theta", default: 1))
         default: return nil
         }
     }

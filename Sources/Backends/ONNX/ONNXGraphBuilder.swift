@@ -194,6 +194,8 @@ struct ONNXGraphBuilder {
         case .hardSigmoid(let alpha, let beta): add("HardSigmoid", [x], [y], name, [float("alpha", alpha), float("beta", beta)])
         case .clip(let lower, let upper):
             add("Clip", [x, scalar("\(name).min", lower), scalar("\(name).max", upper)], [y], name)
+        case .sqrt: add("Sqrt", [x], [y], name)
+        case .thresholdedRelu(let theta): add("ThresholdedRelu", [x], [y], name, [float("alpha", theta)])
         case .swish:
             // ONNX has no Swish before opset 24: x * Sigmoid(x).
             let gate = fresh("\(y).sigmoid")

@@ -143,7 +143,7 @@ public struct SwiftEmitter: Sendable {
         case .relu: ".relu"
         case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
         case .leakyRelu(let alpha): ".leakyRelu(\(swiftFloat(alpha)))"
-        case .sigmoid, .tanh, .exp, .softplus, .softsign, .elu, .selu, .gelu, .swish, .hardSigmoid: nil
+        case .sigmoid, .tanh, .exp, .softplus, .softsign, .elu, .selu, .gelu, .swish, .hardSigmoid, .sqrt, .thresholdedRelu: nil
         }
     }
 

@@ -222,7 +222,8 @@ enum SwiftKernels {
         }
 
         fileprivate enum KilnUnary {
-            case relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh
+            case relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh, sqrt
+            case thresholdedRelu(Float)
             case elu(Float)
             case selu(Float, Float)
             case hardSigmoid(Float, Float)
@@ -251,6 +252,8 @@ enum SwiftKernels {
             case .hardSigmoid(let alpha, let beta): for i in 0..<count { y[i] = Swift.max(0, Swift.min(1, alpha * x[i] + beta)) }
             case .leakyRelu(let alpha): for i in 0..<count { y[i] = x[i] >= 0 ? x[i] : alpha * x[i] }
             case .clip(let low, let high): for i in 0..<count { y[i] = Swift.min(Swift.max(x[i], low), high) }
+            case .sqrt: for i in 0..<count { y[i] = x[i].squareRoot() }
+            case .thresholdedRelu(let theta): for i in 0..<count { y[i] = x[i] > theta ? x[i] : 0 }
             }
         }
 

@@ -241,6 +241,8 @@ struct SwiftNodeEmitter {
         case .hardSigmoid(let alpha, let beta): ".hardSigmoid(\(swiftFloat(alpha)), \(swiftFloat(beta)))"
         case .leakyRelu(let alpha): ".leakyRelu(\(swiftFloat(alpha)))"
         case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
+        case .sqrt: ".sqrt"
+        case .thresholdedRelu(let theta): ".thresholdedRelu(\(swiftFloat(theta)))"
         }
     }
 }

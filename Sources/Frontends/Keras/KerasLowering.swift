@@ -8,9 +8,10 @@ struct KerasLowering {
         "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D",
         "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
         "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
-        "ReLU", "Rescaling", "Reshape", "SeparableConv1D", "SeparableConv2D", "Softmax", "SpatialDropout1D", "SpatialDropout2D",
+        "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
+        "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
-    ]
+    ].sorted()
 
     let file: String
     /// Keras 2 and Keras 3 differ in places (e.g. `hard_sigmoid`); this picks the definition.
@@ -151,6 +152,10 @@ struct KerasLowering {
             result = x
         default:
             if let lowered = try lowerSpatial(layer, x, base: base) {
+                result = lowered
+                break
+            }
+            if let lowered = try lowerNormalization(layer, x, base: base) {
                 result = lowered
                 break
             }

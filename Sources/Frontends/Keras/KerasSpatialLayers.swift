@@ -13,6 +13,8 @@ extension KerasLowering {
         case "Minimum": op = .minimum
         case "Concatenate":
             return try emit(.concat(axis: layer.config["axis"]?.int ?? -1), inputs, name: base, node: layer.name)
+        case "Dot":
+            return try dot(layer, inputs, base: base)
         default: return nil
         }
         guard inputs.count >= 2, layer.className != "Subtract" || inputs.count == 2 else {

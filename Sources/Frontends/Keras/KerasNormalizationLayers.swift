@@ -1,0 +1,126 @@
+import KilnIR
+
+/// Normalization, parametric activation, preprocessing and small structural layers, lowered to IR ops.
+extension KerasLowering {
+    /// Lowers one of these layers, or returns nil for a class it does not know.
+    mutating func lowerNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String? {
+        let config = layer.config, type = types[x]!
+        let rank = type.shape.rank
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        func axes(_ json: JSON?) -> [Int] {
+            let raw = json?.int.map { [$0] } ?? json?.array?.compactMap(\.int) ?? [-1]
+            return raw.map { $0 < 0 ? $0 + rank : $0 }.sorted()
+        }
+        /// The layer's parameters reshaped so they broadcast against x over `axes`.
+        func broadcastShape(_ axes: [Int]) -> [Int] {
+            (0..<rank).map { axes.contains($0) ? (type.shape.dims[$0].fixedValue ?? 1) : 1 }
+        }
+        switch layer.className {
+        case "LayerNormalization":
+            let over = axes(config["axis"])
+            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+            let rms = config["rms_scaling"]?.bool ?? false
+            let shape = broadcastShape(over)
+            let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center && !rms ? 1 : 0), shape: shape)
+            let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [x], name: "\(base).mean", node: layer.name)
+            let centered = try emit(.sub, [x, mean], name: "\(base).centered", node: layer.name)
+            let squared = try emit(.mul, [centered, centered], name: "\(base).squared", node: layer.name)
+            let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
+            let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
+            let shifted = try emit(.add, [variance, eps], name: "\(base).variance_eps", node: layer.name)
+            let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
+            // Keras 3's rms_scaling divides x itself (not x - mean) by the deviation and adds no offset.
+            var value = try emit(.div, [rms ? x : centered, deviation], name: "\(base).normalized", node: layer.name)
+            if scale { value = try emit(.mul, [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+            if center && !rms { value = try emit(.add, [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+            return value
+        case "UnitNormalization":
+            // x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
+            let over = axes(config["axis"])
+            let squared = try emit(.mul, [x, x], name: "\(base).squared", node: layer.name)
+            let sum = try emit(.reduce(.sum, axes: over, keepDims: true), [squared], name: "\(base).sum", node: layer.name)
+            let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm", node: layer.name)
+            let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
+            let safe = try emit(.maximum, [norm, floor], name: "\(base).safe_norm", node: layer.name)
+            return try emit(.div, [x, safe], name: base, node: layer.name)
+        case "PReLU":
+            // max(x, 0) + alpha * min(x, 0), alpha shared along `shared_axes`.
+            let shared = Set((config["shared_axes"]?.array?.compactMap(\.int) ?? config["shared_axes"]?.int.map { [$0] } ?? []))
+            let shape = (1..<rank).map { shared.contains($0) ? 1 : (type.shape.dims[$0].fixedValue ?? 1) }
+            let alpha = try normalizationParameters(layer, count: 1, shape: shape)[0]
+            let zero = addConstant("\(base).zero", Tensor(shape: [], floats: [0]))
+            let positive = try emit(.activation(.relu), [x], name: "\(base).positive", node: layer.name)
+            let negative = try emit(.minimum, [x, zero], name: "\(base).negative", node: layer.name)
+            let scaled = try emit(.mul, [negative, alpha], name: "\(base).scaled", node: layer.name)
+            return try emit(.add, [positive, scaled], name: base, node: layer.name)
+        case "ThresholdedReLU":
+            return try emit(.activation(.thresholdedRelu(theta: Float(config["theta"]?.double ?? 1))), [x], name: base, node: layer.name)
+        case "Normalization":
+            // (x - mean) / max(sqrt(variance), 1e-7), or the inverse with `invert`.
+            let loaded = try weights.weights(of: layer.name).map(\.tensor)
+            guard loaded.count >= 2, loaded[0].count == loaded[1].count else {
+                throw .missingWeights(file: file, layer: layer.name, reason: "expected the adapted mean and variance")
+            }
+            let shape = loaded[0].shape
+            let deviation = loaded[1].floats.map { max($0.squareRoot(), 1e-7) }
+            let mean = addConstant("\(sanitize(layer.name)).mean", loaded[0])
+            let std = addConstant("\(sanitize(layer.name)).std", Tensor(shape: shape, floats: deviation))
+            if config["invert"]?.bool ?? false {
+                let scaled = try emit(.mul, [x, std], name: "\(base).scaled", node: layer.name)
+                return try emit(.add, [scaled, mean], name: base, node: layer.name)
+            }
+            let centered = try emit(.sub, [x, mean], name: "\(base).centered", node: layer.name)
+            return try emit(.div, [centered, std], name: base, node: layer.name)
+        case "RepeatVector":
+            guard let n = config["n"]?.int, rank == 2, let features = type.shape.dims[1].fixedValue else {
+                throw unsupported("RepeatVector takes [batch, features] and an integer n")
+            }
+            let row = try emit(.reshape(shape: [0, 1, features]), [x], name: "\(base).row", node: layer.name)
+            return try emit(.concat(axis: 1), Array(repeating: row, count: n), name: base, node: layer.name)
+        default:
+            return nil
+        }
+    }
+
+    /// Dot of two [batch, features] inputs along the features (optionally L2-normalized first: cosine).
+    mutating func dot(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> String {
+        let axes = layer.config["axes"]?.int.map { [$0, $0] } ?? layer.config["axes"]?.array?.compactMap(\.int) ?? []
+        guard inputs.count == 2, types[inputs[0]]!.shape.rank == 2, types[inputs[1]]!.shape.rank == 2,
+            axes.allSatisfy({ $0 == 1 || $0 == -1 })
+        else {
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: "Dot", reason: "only the dot of two [batch, features] inputs along the features is supported")
+        }
+        var operands = inputs
+        if layer.config["normalize"]?.bool ?? false {
+            for (index, input) in inputs.enumerated() {
+                let squared = try emit(.mul, [input, input], name: "\(base).squared\(index)", node: layer.name)
+                let sum = try emit(.reduce(.sum, axes: [1], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
+                let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm\(index)", node: layer.name)
+                let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
+                let safe = try emit(.maximum, [norm, floor], name: "\(base).safe_norm\(index)", node: layer.name)
+                operands[index] = try emit(.div, [input, safe], name: "\(base).unit\(index)", node: layer.name)
+            }
+        }
+        let product = try emit(.mul, operands, name: "\(base).product", node: layer.name)
+        return try emit(.reduce(.sum, axes: [1], keepDims: true), [product], name: base, node: layer.name)
+    }
+
+    /// A layer's first `count` weights, checked to hold as many elements as `shape` and reshaped to it.
+    private mutating func normalizationParameters(_ layer: LayerSpec, count: Int, shape: [Int]) throws(KerasImportError) -> [String] {
+        if let cached = cachedConstants(of: layer) { return cached }
+        let loaded = try weights.weights(of: layer.name)
+        let size = shape.reduce(1, *)
+        guard loaded.count >= count, loaded.prefix(count).allSatisfy({ $0.tensor.count == size }) else {
+            throw .missingWeights(file: file, layer: layer.name, reason: "expected \(count) weight arrays of \(size) elements")
+        }
+        let names = loaded.prefix(count).map { weight in
+            addConstant("\(sanitize(layer.name)).\(weight.name.split(separator: "/").last.map(String.init) ?? "weight")", Tensor(shape: shape, storage: weight.tensor.storage))
+        }
+        rememberConstants(names, of: layer)
+        return names
+    }
+}
