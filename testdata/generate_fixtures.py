@@ -207,6 +207,7 @@ def build_fixtures(version):
     build_cnn_fixtures(keras, layers, tag, kv, rng, version)
     build_nested_fixture(keras, layers, kv, rng, version)
     build_norm_fixture(keras, layers, kv, rng, version)
+    build_more_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -393,6 +394,37 @@ def build_norm_fixture(keras, layers, kv, rng, version):
     save_both("norms", model, {"input": x}, {"out": o1, "cosine": o2}, kv,
               "Normalization, LayerNormalization (1 and 2 axes, rms_scaling in Keras 3), PReLU, ThresholdedReLU (Keras 2), "
               "UnitNormalization (Keras 3), RepeatVector, Dot(normalize=True)", version)
+
+
+def build_more_fixture(keras, layers, kv, rng, version):
+    """3-D and 1-D variants and the inference-time identities."""
+    import numpy as np
+    seeded(keras, 43)
+    vol = keras.Input((5, 6, 6, 2), name="volume")
+    v = layers.ZeroPadding3D(1, name="pad3d")(vol)
+    v = layers.Conv3D(3, 3, strides=(1, 2, 2), name="conv3d")(v)
+    v = layers.SpatialDropout3D(0.2, name="spatial_dropout3d")(v)
+    v = layers.MaxPooling3D(2, padding="same", name="max_pool3d")(v)
+    v = layers.AveragePooling3D((1, 2, 2), name="avg_pool3d")(v)
+    v = layers.GlobalAveragePooling3D(name="gap3d")(v)
+    seq = keras.Input((10, 4), name="sequence")
+    s = layers.ZeroPadding1D((2, 1), name="pad1d")(seq)
+    s = layers.DepthwiseConv1D(3, depth_multiplier=2, name="depthwise1d")(s)
+    s = layers.GaussianNoise(0.5, name="noise")(s)
+    s = layers.SeparableConv1D(5, 3, padding="same", activation="elu", name="separable1d")(s)
+    s = layers.GaussianDropout(0.3, name="gaussian_dropout")(s)
+    s = layers.AveragePooling1D(3, strides=2, padding="same", name="avg_pool1d")(s)
+    s = layers.AlphaDropout(0.1, name="alpha_dropout")(s)
+    s = layers.SpatialDropout1D(0.1, name="spatial_dropout1d")(s)
+    s = layers.GlobalMaxPooling1D(name="gmp1d")(s)
+    s = layers.ActivityRegularization(l1=0.01, name="activity")(s)
+    model = keras.Model([vol, seq], [v, s], name="more_layers")
+    randomize(model, rng)
+    xv = rng.normal(0, 1, size=(4, 5, 6, 6, 2)).astype(np.float32)
+    xs = rng.normal(0, 1, size=(4, 10, 4)).astype(np.float32)
+    ov, os_ = predict(model, [xv, xs])
+    save_both("more_layers", model, {"volume": xv, "sequence": xs}, {"gap3d": ov, "activity": os_}, kv,
+              "Conv3D, pooling 1D/3D, ZeroPadding 1D/3D, DepthwiseConv1D, SeparableConv1D, noise and dropout identities", version)
 
 
 def save_h5(model, directory):
