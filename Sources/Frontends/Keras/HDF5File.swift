@@ -60,6 +60,9 @@ final class HDF5File {
         try? body()
     }
 
+    /// The most elements read from one dataset or attribute (8 GiB of float32), far above any Keras layer.
+    private static let maxElements = 1 << 31
+
     // MARK: - Objects
 
     /// Whether an object exists at a slash-separated path from the root.
@@ -109,10 +112,15 @@ final class HDF5File {
             guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open attribute \(name) of \(path)") }
             defer { H5Aclose(attribute) }
             let type = H5Aget_type(attribute)
+            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of attribute \(name) of \(path)") }
             defer { H5Tclose(type) }
             let space = H5Aget_space(attribute)
+            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of attribute \(name) of \(path)") }
             defer { H5Sclose(space) }
             let count = Int(H5Sget_simple_extent_npoints(space))
+            guard (0...Self.maxElements).contains(count) else {
+                throw HDF5Error(origin: origin, "attribute \(name) of \(path) claims \(count) elements (the file is damaged)")
+            }
             // h5py writes an empty list as an empty float array.
             guard H5Tget_class(type) == H5T_STRING else { return count == 0 ? [] : nil }
             guard count > 0 else { return [] }
@@ -150,13 +158,25 @@ final class HDF5File {
             guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
             defer { H5Dclose(dataset) }
             let space = H5Dget_space(dataset)
+            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
             defer { H5Sclose(space) }
             let rank = Int(H5Sget_simple_extent_ndims(space))
             guard rank >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
             var dims = [hsize_t](repeating: 0, count: rank)
-            H5Sget_simple_extent_dims(space, &dims, nil)
+            guard H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read the shape of \(path)")
+            }
+            // A damaged file can claim any shape: refuse sizes no weight array has before allocating.
+            var count = 1
+            for dim in dims {
+                let (product, overflow) = count.multipliedReportingOverflow(by: Int(clamping: dim))
+                guard !overflow, product <= Self.maxElements else {
+                    throw HDF5Error(origin: origin, "dataset \(path) claims the shape \(dims) (the file is damaged)")
+                }
+                count = product
+            }
             let shape = dims.map { Int($0) }
-            var values = [Float](repeating: 0, count: shape.reduce(1, *))
+            var values = [Float](repeating: 0, count: count)
             let status = values.withUnsafeMutableBytes {
                 H5Dread(dataset, kiln_H5T_NATIVE_FLOAT(), kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), $0.baseAddress)
             }
