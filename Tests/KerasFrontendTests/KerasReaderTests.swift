@@ -1,6 +1,8 @@
 import Foundation
 import KerasFrontend
+import KilnDriver
 import KilnIR
+import KilnInterpreter
 import KilnTestSupport
 import XCTest
 
@@ -79,5 +81,67 @@ final class KerasReaderTests: XCTestCase {
         let broken = scratch.appendingPathComponent("broken.keras")
         try archive.prefix(archive.count / 2).write(to: broken)
         assertError(broken, contains: [broken.path])
+
+        // Renaming the member in the zip headers leaves a valid archive without model.weights.h5.
+        let withoutWeights = scratch.appendingPathComponent("without_weights.keras")
+        try replacing("model.weights.h5", with: "model.weights.hX", in: archive, expectedCount: 2).write(to: withoutWeights)
+        assertError(withoutWeights, contains: [withoutWeights.path, "no model.weights.h5"])
+
+        assertError(scratch, contains: [scratch.path, "directory"])
+    }
+
+    func testWeightsThatDoNotFitTheConfigurationInAFile() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-keras-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // model_config is stored as plain bytes in the .h5: one digit changes the first Dense's units.
+        for name in ["mnist_mlp_keras2_h5", "mnist_mlp_keras3_h5"] {
+            let source = try Data(contentsOf: try Fixture.named(name).model)
+            let edited = scratch.appendingPathComponent("\(name).h5")
+            try replacing(#""units": 128"#, with: #""units": 127"#, in: source, expectedCount: 1).write(to: edited)
+            assertError(edited, contains: [edited.path, "layer 'dense'", "[784, 128]", "[784, 127]"])
+        }
+    }
+
+    private func replacing(_ old: String, with new: String, in data: Data, expectedCount: Int) throws -> Data {
+        let (old, new) = (Array(old.utf8), Array(new.utf8))
+        precondition(old.count == new.count, "byte patches keep the length")
+        var bytes = [UInt8](data)
+        var count = 0
+        var index = 0
+        while index + old.count <= bytes.count {
+            if bytes[index..<index + old.count].elementsEqual(old) {
+                bytes.replaceSubrange(index..<index + old.count, with: new)
+                count += 1
+            }
+            index += 1
+        }
+        XCTAssertEqual(count, expectedCount, "occurrences of \(String(decoding: old, as: UTF8.self))")
+        return Data(bytes)
+    }
+
+    func testConcurrentReadsMatchSerialOnes() throws {
+        let fixtures = try Fixture.all()
+        let serial = try fixtures.map { try KerasReader.read(contentsOf: $0.model) }
+        let results = ConcurrentResults<Result<Graph, KerasImportError>>(count: fixtures.count)
+        DispatchQueue.concurrentPerform(iterations: fixtures.count) { index in
+            results[index] = Result { () throws(KerasImportError) -> Graph in try KerasReader.read(contentsOf: fixtures[index].model) }
+        }
+        for (index, result) in results.values.enumerated() {
+            XCTAssertEqual(try result?.get(), serial[index], fixtures[index].name)
+        }
+    }
+
+    func testHardSigmoidAndMLPComputeWhatKerasComputed() throws {
+        // The full numeric comparison of every fixture lives in DriverTests; these pin the version-dependent
+        // activation and the main example to Keras's own outputs here too.
+        for name in ["act_hard_sigmoid_keras2_h5", "act_hard_sigmoid_keras3_keras", "mnist_mlp_keras2_h5", "mnist_mlp_keras3_keras"] {
+            let fixture = try Fixture.named(name)
+            let graph = try KerasReader.read(contentsOf: fixture.model)
+            let outputs = try Interpreter().run(graph, inputs: try fixture.inputs())
+            for comparison in Tolerance.standard.compare(actual: outputs, expected: try fixture.expected()) {
+                XCTAssertTrue(comparison.withinTolerance, "\(name) \(comparison.name): max abs \(comparison.maxAbsoluteError)")
+            }
+        }
     }
 }
