@@ -57,6 +57,8 @@ public struct RemoveNoOps: Pass {
             return perm == Array(perm.indices) ? input : nil
         case .pad(let pads, _):
             return pads.allSatisfy { $0 == 0 } ? input : nil
+        case .crop(let pads):
+            return pads.allSatisfy { $0 == 0 } ? input : nil
         case .concat:
             return node.inputs.count == 1 ? input : nil
         case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm:

@@ -208,6 +208,7 @@ def build_fixtures(version):
     build_nested_fixture(keras, layers, kv, rng, version)
     build_norm_fixture(keras, layers, kv, rng, version)
     build_more_fixture(keras, layers, kv, rng, version)
+    build_resample_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -425,6 +426,30 @@ def build_more_fixture(keras, layers, kv, rng, version):
     ov, os_ = predict(model, [xv, xs])
     save_both("more_layers", model, {"volume": xv, "sequence": xs}, {"gap3d": ov, "activity": os_}, kv,
               "Conv3D, pooling 1D/3D, ZeroPadding 1D/3D, DepthwiseConv1D, SeparableConv1D, noise and dropout identities", version)
+
+
+def build_resample_fixture(keras, layers, kv, rng, version):
+    """UpSampling (nearest) and Cropping in 1, 2 and 3 dimensions."""
+    import numpy as np
+    seeded(keras, 47)
+    image = keras.Input((5, 6, 3), name="image")
+    i = layers.UpSampling2D((2, 3), name="up2d")(image)
+    i = layers.Cropping2D(((1, 2), (3, 0)), name="crop2d")(i)
+    i = layers.Conv2D(4, 3, strides=2, name="conv")(i)
+    seq = keras.Input((7, 2), name="sequence")
+    s = layers.UpSampling1D(3, name="up1d")(seq)
+    s = layers.Cropping1D((2, 1), name="crop1d")(s)
+    vol = keras.Input((3, 4, 4, 2), name="volume")
+    v = layers.UpSampling3D((1, 2, 1), name="up3d")(vol)
+    v = layers.Cropping3D(((0, 1), (1, 1), (0, 2)), name="crop3d")(v)
+    model = keras.Model([image, seq, vol], [i, s, v], name="resample")
+    randomize(model, rng)
+    xi = rng.normal(0, 1, size=(3, 5, 6, 3)).astype(np.float32)
+    xs = rng.normal(0, 1, size=(3, 7, 2)).astype(np.float32)
+    xv = rng.normal(0, 1, size=(3, 3, 4, 4, 2)).astype(np.float32)
+    oi, os_, ov = predict(model, [xi, xs, xv])
+    save_both("resample", model, {"image": xi, "sequence": xs, "volume": xv}, {"conv": oi, "crop1d": os_, "crop3d": ov}, kv,
+              "UpSampling1D/2D/3D (nearest) and Cropping1D/2D/3D", version)
 
 
 def save_h5(model, directory):

@@ -43,6 +43,8 @@ enum Kernels {
             return [Layers.batchNorm(args[0], scale: args[1], offset: args[2], mean: args[3], variance: args[4], epsilon: epsilon, axis: axis)]
         case .concat(let axis):
             return [Layers.concat(args, axis: axis, outputShape: try concreteShape(node, args, unsupported))]
+        case .crop(let pads):
+            return [Layers.crop(args[0], pads: pads, outputShape: try concreteShape(node, args, unsupported))]
         case .pad(let pads, let value):
             return [Layers.pad(args[0], pads: pads, value: value, outputShape: try concreteShape(node, args, unsupported))]
         }

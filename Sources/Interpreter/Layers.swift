@@ -143,6 +143,19 @@ enum Layers {
         return Tensor(shape: outputShape, floats: out)
     }
 
+    static func crop(_ x: Tensor, pads: [Int], outputShape: [Int]) -> Tensor {
+        let xs = strides(x.shape)
+        let input = x.floats
+        var out: [Float] = []
+        out.reserveCapacity(outputShape.reduce(1, *))
+        forEachIndex(outputShape) { index in
+            var offset = 0
+            for d in 0..<index.count { offset += (index[d] + pads[d]) * xs[d] }
+            out.append(input[offset])
+        }
+        return Tensor(shape: outputShape, floats: out)
+    }
+
     static func pad(_ x: Tensor, pads: [Int], value: Float, outputShape: [Int]) -> Tensor {
         let rank = x.shape.count
         var out = [Float](repeating: value, count: outputShape.reduce(1, *))

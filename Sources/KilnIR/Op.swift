@@ -73,6 +73,8 @@ public enum Op: Hashable, Sendable {
     case concat(axis: Int)
     /// Pads with a constant: `pads` holds the count before each dimension, then the count after each.
     case pad(pads: [Int], value: Float)
+    /// Removes `pads[d]` elements before and `pads[rank + d]` after each dimension d.
+    case crop(pads: [Int])
 }
 
 /// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.

@@ -49,6 +49,7 @@ extension Op {
         case .batchNorm: "BatchNorm"
         case .concat: "Concat"
         case .pad: "Pad"
+        case .crop: "Crop"
         }
     }
 
@@ -70,13 +71,14 @@ extension Op {
         case .batchNorm(let epsilon, let axis): [("epsilon", .float(epsilon)), ("axis", .int(axis))]
         case .concat(let axis): [("axis", .int(axis))]
         case .pad(let pads, let value): [("pads", .ints(pads)), ("value", .float(value))]
+        case .crop(let pads): [("pads", .ints(pads))]
         }
     }
 
     /// How many inputs the op takes.
     public var arity: ClosedRange<Int> {
         switch self {
-        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad: 1...1
+        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop: 1...1
         case .add, .sub, .mul, .div, .matMul, .maximum, .minimum: 2...2
         case .gemm, .conv: 2...3
         case .batchNorm: 5...5
@@ -88,7 +90,7 @@ extension Op {
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
         "Cast", "Max", "Min", "Conv", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "Concat", "Pad",
+        "Concat", "Pad", "Crop",
     ] + Activation.allNames
 
     /// Builds an op from its text-form name and attributes.
@@ -126,6 +128,7 @@ extension Op {
         case "BatchNorm": self = .batchNorm(epsilon: try reader.float("epsilon"), axis: try reader.int("axis", default: -1))
         case "Concat": self = .concat(axis: try reader.int("axis"))
         case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
+        case "Crop": self = .crop(pads: try reader.ints("pads"))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

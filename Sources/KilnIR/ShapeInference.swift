@@ -129,6 +129,23 @@ extension Op {
                 }
             }
             return [TensorType(inputs[0].dtype, Shape(out))]
+        case .crop(let pads):
+            let dims = inputs[0].shape.dims
+            guard pads.count == 2 * dims.count, pads.allSatisfy({ $0 >= 0 }) else {
+                throw TypeError(op: name, "needs \(2 * dims.count) non-negative amounts for \(inputs[0]), got \(pads)")
+            }
+            var out: [Dim] = []
+            for (d, dim) in dims.enumerated() {
+                let removed = pads[d] + pads[dims.count + d]
+                if removed == 0 {
+                    out.append(dim)
+                } else if let size = dim.fixedValue, size > removed {
+                    out.append(.fixed(size - removed))
+                } else {
+                    throw TypeError(op: name, "cannot remove \(removed) elements from dimension \(d) of \(inputs[0])")
+                }
+            }
+            return [TensorType(inputs[0].dtype, Shape(out))]
         }
     }
 

@@ -104,6 +104,14 @@ struct ONNXGraphBuilder {
             }
         case .concat(let axis):
             add("Concat", x, y, node.name, [int("axis", axis)])
+        case .crop(let pads):
+            let rank = pads.count / 2
+            let starts = constant("\(node.name).starts", Tensor(shape: [rank], storage: .int64(pads[0..<rank].map(Int64.init))))
+            // An end of -k stops k before the end; Int64.max means "to the end".
+            let ends = constant(
+                "\(node.name).ends", Tensor(shape: [rank], storage: .int64(pads[rank...].map { $0 == 0 ? Int64.max : -Int64($0) })))
+            let axes = constant("\(node.name).axes", Tensor(shape: [rank], storage: .int64((0..<rank).map(Int64.init))))
+            add("Slice", [x[0], starts, ends, axes], y, node.name)
         case .pad(let pads, let value):
             let padsInput = constant("\(node.name).pads", Tensor(shape: [pads.count], storage: .int64(pads.map(Int64.init))))
             add("Pad", [x[0], padsInput, scalar("\(node.name).value", value)], y, node.name, [string("mode", "constant")])

@@ -577,6 +577,38 @@ enum SwiftKernels {
             }
         }
 
+        /// The inverse of padding: copies the window of x that leaves `pads` out before and after each dimension.
+        fileprivate func kilnCrop(
+            _ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ pads: [Int], _ y: UnsafeMutablePointer<Float>, batch: Int
+        ) {
+            let rank = outShape.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * rank + 1) { scratch in
+                let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+                let inStrides = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+                let index = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+                kilnResolve(outShape, batch, dims)
+                var step = 1
+                for d in stride(from: rank - 1, through: 0, by: -1) {
+                    inStrides[d] = step
+                    step *= inShape[d] < 0 ? batch : inShape[d]
+                }
+                var count = 1
+                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                for i in 0..<count {
+                    var offset = 0
+                    for d in 0..<rank { offset += (index[d] + pads[d]) * inStrides[d] }
+                    y[i] = x[offset]
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < dims[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
         /// Softmax over the middle dimension of an [outer, size, inner] view, subtracting the maximum first.
         fileprivate func kilnSoftmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, outer: Int, size: Int, inner: Int) {
             for o in 0..<outer {

@@ -105,6 +105,12 @@ struct SwiftNodeEmitter {
                 offset = offset == "0" ? "(\(block))" : "\(offset) + (\(block))"
             }
             out.line("}")
+        case .crop(let pads):
+            let shape = "\(staticPrefix)Shape", amounts = "\(staticPrefix)Crop"
+            statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
+            statics.line("private static let \(amounts): [Int] = \(pads)")
+            statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
+            out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
         case .pad(let pads, let value):
             let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")

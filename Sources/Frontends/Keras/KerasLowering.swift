@@ -10,7 +10,8 @@ struct KerasLowering {
         "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
         "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
-        "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D",
+        "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D",
     ].sorted()
 
     let file: String

@@ -63,6 +63,16 @@ extension KerasLowering {
             let pairs = try paddingPairs(config["padding"], count: spatial, layer: layer)
             let pads = [0] + pairs.map(\.0) + [0] + [0] + pairs.map(\.1) + [0]
             return try emit(.pad(pads: pads, value: 0), [x], name: base, node: layer.name)
+        case "Cropping1D", "Cropping2D", "Cropping3D":
+            let pairs = try paddingPairs(config["cropping"], count: spatial, layer: layer)
+            let pads = [0] + pairs.map(\.0) + [0] + [0] + pairs.map(\.1) + [0]
+            return try emit(.crop(pads: pads), [x], name: base, node: layer.name)
+        case "UpSampling1D", "UpSampling2D", "UpSampling3D":
+            if let interpolation = config["interpolation"]?.string, interpolation != "nearest" {
+                throw unsupported("interpolation '\(interpolation)' is not supported yet; 'nearest' is")
+            }
+            let factors = try sizes(config["size"] ?? .number(2), count: spatial, layer: layer)
+            return try upsample(x, factors: factors, base: base, layer: layer)
         case "Reshape":
             guard let target = config["target_shape"]?.array?.compactMap(\.int), target.count == config["target_shape"]?.array?.count else {
                 throw unsupported("target_shape must be a list of integers")
@@ -86,6 +96,25 @@ extension KerasLowering {
         default:
             return nil
         }
+    }
+
+    /// Nearest-neighbour upsampling as data movement only: each spatial dimension gets a size-1 axis after
+    /// it, which Concat repeats `factor` times, and a Reshape merges the pairs.
+    private mutating func upsample(_ x: String, factors: [Int], base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+        let dims = types[x]!.shape.dims
+        let spatial = factors.count
+        guard let sizes = Optional(dims.dropFirst().compactMap(\.fixedValue)), sizes.count == spatial + 1 else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "spatial sizes must be known")
+        }
+        var expanded = [0]
+        for d in 0..<spatial { expanded += [sizes[d], 1] }
+        expanded.append(sizes[spatial])
+        var value = try emit(.reshape(shape: expanded), [x], name: "\(base).expanded", node: layer.name)
+        for d in 0..<spatial where factors[d] > 1 {
+            value = try emit(.concat(axis: 2 + 2 * d), Array(repeating: value, count: factors[d]), name: "\(base).repeat\(d)", node: layer.name)
+        }
+        let target = [0] + (0..<spatial).map { sizes[$0] * factors[$0] } + [sizes[spatial]]
+        return try emit(.reshape(shape: target), [value], name: base, node: layer.name)
     }
 
     private mutating func convolution(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
