@@ -209,6 +209,7 @@ def build_fixtures(version):
     build_norm_fixture(keras, layers, kv, rng, version)
     build_more_fixture(keras, layers, kv, rng, version)
     build_resample_fixture(keras, layers, kv, rng, version)
+    build_group_norm_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -450,6 +451,23 @@ def build_resample_fixture(keras, layers, kv, rng, version):
     oi, os_, ov = predict(model, [xi, xs, xv])
     save_both("resample", model, {"image": xi, "sequence": xs, "volume": xv}, {"conv": oi, "crop1d": os_, "crop3d": ov}, kv,
               "UpSampling1D/2D/3D (nearest) and Cropping1D/2D/3D", version)
+
+
+def build_group_norm_fixture(keras, layers, kv, rng, version):
+    """GroupNormalization over images and sequences."""
+    import numpy as np
+    if not hasattr(layers, "GroupNormalization"):
+        print(f"  (Keras {version} has no GroupNormalization)")
+        return
+    seeded(keras, 53)
+    image = keras.Input((5, 4, 6), name="image")
+    i = layers.GroupNormalization(groups=3, name="group_norm")(image)
+    i = layers.Conv2D(4, 1, name="conv")(i)
+    i = layers.GroupNormalization(groups=2, center=False, epsilon=1e-5, name="group_norm_2")(i)
+    model = keras.Model(image, i, name="group_norms")
+    randomize(model, rng)
+    x = rng.normal(1, 2, size=(4, 5, 4, 6)).astype(np.float32)
+    save_both("group_norm", model, {"image": x}, {"group_norm_2": predict(model, x)[0]}, kv, "GroupNormalization", version)
 
 
 def save_h5(model, directory):

@@ -8,7 +8,7 @@ struct KerasLowering {
         "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D",
         "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
         "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
-        "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
+        "GroupNormalization", "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D",

@@ -37,6 +37,37 @@ extension KerasLowering {
             if scale { value = try emit(.mul, [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
             if center && !rms { value = try emit(.add, [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
             return value
+        case "GroupNormalization":
+            // Channels split into groups; each group is normalized over the spatial dimensions and its channels.
+            let groups = config["groups"]?.int ?? 32
+            let axis = config["axis"]?.int ?? -1
+            guard axis == -1 || axis == rank - 1, let channels = type.shape.dims.last?.fixedValue, channels % groups == 0,
+                let spatialSizes = Optional(type.shape.dims.dropFirst().dropLast().compactMap(\.fixedValue)),
+                spatialSizes.count == rank - 2
+            else { throw unsupported("needs channels-last input with known sizes and channels divisible by groups") }
+            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+            let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center ? 1 : 0), shape: [channels])
+            let split = rank + 1
+            let grouped = try emit(.reshape(shape: [0] + spatialSizes + [groups, channels / groups]), [x], name: "\(base).grouped", node: layer.name)
+            let perm = [0, split - 2] + Array(1..<(split - 2)) + [split - 1]
+            var inverse = [Int](repeating: 0, count: split)
+            for (i, p) in perm.enumerated() { inverse[p] = i }
+            let moved = try emit(.transpose(perm: perm), [grouped], name: "\(base).groups_first", node: layer.name)
+            let over = Array(2..<split)
+            let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [moved], name: "\(base).mean", node: layer.name)
+            let centered = try emit(.sub, [moved, mean], name: "\(base).centered", node: layer.name)
+            let squared = try emit(.mul, [centered, centered], name: "\(base).squared", node: layer.name)
+            let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
+            let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
+            let shifted = try emit(.add, [variance, eps], name: "\(base).variance_eps", node: layer.name)
+            let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
+            let normalized = try emit(.div, [centered, deviation], name: "\(base).normalized", node: layer.name)
+            let back = try emit(.transpose(perm: inverse), [normalized], name: "\(base).groups_last", node: layer.name)
+            var value = try emit(.reshape(shape: [0] + spatialSizes + [channels]), [back], name: "\(base).merged", node: layer.name)
+            if scale { value = try emit(.mul, [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+            if center { value = try emit(.add, [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+            return value
         case "UnitNormalization":
             // x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
             let over = axes(config["axis"])
