@@ -6,7 +6,7 @@ public struct PassManager: Sendable {
     public static func registry(evaluator: @escaping ConstantFolding.Evaluator) -> [String: any Pass] {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
-            FuseMatMulAdd(), CollapseReshapes(),
+            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
     }
@@ -15,7 +15,9 @@ public struct PassManager: Sendable {
     public static let presets: [String: [String]] = [
         "O0": [],
         "O1": ["remove-noops", "fold-constants", "cse", "dce"],
-        "O2": ["remove-noops", "fold-constants", "cse", "collapse-reshapes", "fuse-matmul-add", "remove-noops", "dce"],
+        "O2": [
+            "remove-noops", "fold-constants", "cse", "collapse-reshapes", "fuse-matmul-add", "fold-batchnorm", "remove-noops", "dce",
+        ],
     ]
 
     public var passes: [any Pass]

@@ -24,6 +24,23 @@ final class FixtureTests: XCTestCase {
         }
     }
 
+    func testOptimizedGraphsMatchKerasOnEveryFixture() throws {
+        let pipeline = try Optimizer.pipeline(level: "O2", verifyEach: true)
+        var foldedBatchNorms = 0
+        for fixture in try Fixture.all() {
+            let graph = try ModelLoader.load(fixture.model)
+            let optimized = try pipeline.run(graph)
+            XCTAssertLessThanOrEqual(optimized.nodes.count, graph.nodes.count, fixture.name)
+            let batchNorms = { (g: Graph) in g.nodes.filter { if case .batchNorm = $0.op { true } else { false } }.count }
+            foldedBatchNorms += batchNorms(graph) - batchNorms(optimized)
+            let outputs = try Interpreter().run(optimized, inputs: try fixture.inputs())
+            for comparison in Tolerance.standard.compare(actual: outputs, expected: try fixture.expected()) {
+                XCTAssertTrue(comparison.withinTolerance, "\(fixture.name) -O2 output \(comparison.name): max abs \(comparison.maxAbsoluteError)")
+            }
+        }
+        XCTAssertGreaterThan(foldedBatchNorms, 0, "the CNN fixtures have BatchNorms after convolutions to fold")
+    }
+
     func testGeneratedSwiftMatchesKerasOnEveryFixture() throws {
         let fixtures = try Fixture.all()
         // Each fixture compiles its own executor with swiftc; two at a time keeps both cores busy.

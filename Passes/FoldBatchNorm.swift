@@ -1,0 +1,86 @@
+import KilnIR
+
+/// Folds an inference BatchNorm over the channels into the Conv or Gemm before it: the kernel's output
+/// channels are scaled and the bias shifted, so the normalization costs nothing at run time.
+///
+/// With s = gamma / sqrt(variance + epsilon): kernel'[..., c] = kernel[..., c] * s[c] and
+/// bias'[c] = (bias[c] - mean[c]) * s[c] + beta[c].
+///
+/// Rewrite:
+///
+///     %c = Conv(%x, %k, %b) {...} : f32[N,8,8,4]
+///     %y = BatchNorm(%c, %gamma, %beta, %mean, %var) {epsilon = 0.001, axis = -1} : f32[N,8,8,4]
+///   ->
+///     %y = Conv(%x, %k.bn, %b.bn) {...} : f32[N,8,8,4]
+public struct FoldBatchNorm: Pass {
+    public static let name = "fold-batchnorm"
+    public static let summary = "fold BatchNorm into the Conv or Gemm before it"
+
+    public init() {}
+
+    public func run(on graph: Graph) throws -> Graph {
+        var graph = graph
+        var changed = true
+        while changed {
+            changed = false
+            let producers = graph.producers, uses = graph.useCounts, constants = graph.constantsByName
+            for (index, node) in graph.nodes.enumerated() {
+                guard case .batchNorm(let epsilon, let axis) = node.op, let p = producers[node.inputs[0]],
+                    uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
+                    axis == -1 || axis == node.outputType.shape.rank - 1,
+                    let gamma = constants[node.inputs[1]]?.floats, let beta = constants[node.inputs[2]]?.floats,
+                    let mean = constants[node.inputs[3]]?.floats, let variance = constants[node.inputs[4]]?.floats,
+                    let folded = fold(graph.nodes[p], constants, gamma, beta, mean, variance, epsilon)
+                else { continue }
+                let kernel = graph.freshName("\(graph.nodes[p].inputs[1]).bn")
+                graph.constants.append(Constant(kernel, folded.kernel))
+                let bias = graph.freshName("\(graph.nodes[p].inputs[1]).bn_bias")
+                graph.constants.append(Constant(bias, folded.bias))
+                graph.nodes[p].inputs = [graph.nodes[p].inputs[0], kernel, bias]
+                graph.nodes[p].outputs = node.outputs
+                graph.nodes.remove(at: index)
+                graph.removeDeadCode()
+                changed = true
+                break
+            }
+        }
+        return graph
+    }
+
+    private func fold(
+        _ producer: Node, _ constants: [String: Tensor], _ gamma: [Float], _ beta: [Float], _ mean: [Float], _ variance: [Float],
+        _ epsilon: Float
+    ) -> (kernel: Tensor, bias: Tensor)? {
+        guard producer.inputs.count >= 2, let kernel = constants[producer.inputs[1]], kernel.dtype == .float32 else { return nil }
+        let channels = gamma.count
+        let scale = (0..<channels).map { gamma[$0] / (variance[$0] + epsilon).squareRoot() }
+        // Which kernel element scales with which output channel.
+        let channelOf: (Int) -> Int
+        switch producer.op {
+        case .conv:
+            guard kernel.shape.last == channels else { return nil }
+            channelOf = { $0 % channels }
+        case .gemm(let transB):
+            guard kernel.shape.count == 2 else { return nil }
+            if transB {
+                guard kernel.shape[0] == channels else { return nil }
+                let k = kernel.shape[1]
+                channelOf = { $0 / k }
+            } else {
+                guard kernel.shape[1] == channels else { return nil }
+                channelOf = { $0 % channels }
+            }
+        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
+            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop:
+            return nil
+        }
+        var bias = [Float](repeating: 0, count: channels)
+        if producer.inputs.count == 3 {
+            guard let existing = constants[producer.inputs[2]], existing.count == channels else { return nil }
+            bias = existing.floats
+        }
+        let values = kernel.floats.enumerated().map { $1 * scale[channelOf($0)] }
+        let shifted = (0..<channels).map { (bias[$0] - mean[$0]) * scale[$0] + beta[$0] }
+        return (Tensor(shape: kernel.shape, floats: values), Tensor(shape: [channels], floats: shifted))
+    }
+}
