@@ -16,23 +16,17 @@ public struct CollapseReshapes: Pass {
 
     public func run(on graph: Graph) throws -> Graph {
         var graph = graph
-        var changed = true
-        while changed {
-            changed = false
-            let types = graph.valueTypes
-            let producers = graph.producers
-            let uses = graph.useCounts
-            for (index, node) in graph.nodes.enumerated() where Self.isShapeOnly(node.op) {
-                guard let p = producers[node.inputs[0]], Self.isShapeOnly(graph.nodes[p].op), uses[node.inputs[0]] == 1,
-                    !graph.outputs.contains(node.inputs[0]), let source = types[graph.nodes[p].inputs[0]],
-                    let target = Self.reshapeTarget(from: source, to: node.outputType)
-                else { continue }
-                graph.nodes[index].op = .reshape(shape: target)
-                graph.nodes[index].inputs = graph.nodes[p].inputs
-                graph.nodes.remove(at: p)
-                changed = true
-                break
-            }
+        graph.rewriteUntilStable { graph, index, context in
+            let node = graph.nodes[index]
+            guard Self.isShapeOnly(node.op), let p = context.producers[node.inputs[0]], Self.isShapeOnly(graph.nodes[p].op),
+                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
+                let source = context.types[graph.nodes[p].inputs[0]],
+                let target = Self.reshapeTarget(from: source, to: node.outputType)
+            else { return false }
+            graph.nodes[index].op = .reshape(shape: target)
+            graph.nodes[index].inputs = graph.nodes[p].inputs
+            graph.nodes.remove(at: p)
+            return true
         }
         return graph
     }

@@ -20,29 +20,24 @@ public struct FoldBatchNorm: Pass {
 
     public func run(on graph: Graph) throws -> Graph {
         var graph = graph
-        var changed = true
-        while changed {
-            changed = false
-            let producers = graph.producers, uses = graph.useCounts, constants = graph.constantsByName
-            for (index, node) in graph.nodes.enumerated() {
-                guard case .batchNorm(let epsilon, let axis) = node.op, let p = producers[node.inputs[0]],
-                    uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
-                    axis == -1 || axis == node.outputType.shape.rank - 1,
-                    let gamma = constants[node.inputs[1]]?.floats, let beta = constants[node.inputs[2]]?.floats,
-                    let mean = constants[node.inputs[3]]?.floats, let variance = constants[node.inputs[4]]?.floats,
-                    let folded = fold(graph.nodes[p], constants, gamma, beta, mean, variance, epsilon)
-                else { continue }
-                let kernel = graph.freshName("\(graph.nodes[p].inputs[1]).bn")
-                graph.constants.append(Constant(kernel, folded.kernel))
-                let bias = graph.freshName("\(graph.nodes[p].inputs[1]).bn_bias")
-                graph.constants.append(Constant(bias, folded.bias))
-                graph.nodes[p].inputs = [graph.nodes[p].inputs[0], kernel, bias]
-                graph.nodes[p].outputs = node.outputs
-                graph.nodes.remove(at: index)
-                graph.removeDeadCode()
-                changed = true
-                break
-            }
+        graph.rewriteUntilStable { graph, index, context in
+            let node = graph.nodes[index]
+            guard case .batchNorm(let epsilon, let axis) = node.op, let p = context.producers[node.inputs[0]],
+                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
+                axis == -1 || axis == node.outputType.shape.rank - 1,
+                let gamma = context.constants[node.inputs[1]]?.floats, let beta = context.constants[node.inputs[2]]?.floats,
+                let mean = context.constants[node.inputs[3]]?.floats, let variance = context.constants[node.inputs[4]]?.floats,
+                let folded = fold(graph.nodes[p], context.constants, gamma, beta, mean, variance, epsilon)
+            else { return false }
+            let kernel = graph.freshName("\(graph.nodes[p].inputs[1]).bn")
+            graph.constants.append(Constant(kernel, folded.kernel))
+            let bias = graph.freshName("\(graph.nodes[p].inputs[1]).bn_bias")
+            graph.constants.append(Constant(bias, folded.bias))
+            graph.nodes[p].inputs = [graph.nodes[p].inputs[0], kernel, bias]
+            graph.nodes[p].outputs = node.outputs
+            graph.nodes.remove(at: index)
+            graph.removeDeadCode()
+            return true
         }
         return graph
     }

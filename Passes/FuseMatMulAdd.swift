@@ -16,29 +16,22 @@ public struct FuseMatMulAdd: Pass {
 
     public func run(on graph: Graph) throws -> Graph {
         var graph = graph
-        var changed = true
-        while changed {
-            changed = false
-            let types = graph.valueTypes
-            let producers = graph.producers
-            let uses = graph.useCounts
-            for (index, node) in graph.nodes.enumerated() {
-                guard case .add = node.op else { continue }
-                for (product, bias) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
-                    guard let p = producers[product], case .matMul = graph.nodes[p].op, uses[product] == 1,
-                        !graph.outputs.contains(product),
-                        let a = types[graph.nodes[p].inputs[0]], let b = types[graph.nodes[p].inputs[1]],
-                        a.shape.rank == 2, b.shape.rank == 2, let biasType = types[bias],
-                        biasType.shape.rank <= 2, (try? Op.gemm(transB: false).inferTypes([a, b, biasType])) == [node.outputType]
-                    else { continue }
-                    graph.nodes[index] = Node(
-                        name: node.name, op: .gemm(transB: false), inputs: graph.nodes[p].inputs + [bias], outputs: node.outputs)
-                    graph.nodes.remove(at: p)
-                    changed = true
-                    break
-                }
-                if changed { break }
+        graph.rewriteUntilStable { graph, index, context in
+            let node = graph.nodes[index]
+            guard case .add = node.op else { return false }
+            for (product, bias) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                guard let p = context.producers[product], case .matMul = graph.nodes[p].op, context.uses[product] == 1,
+                    !graph.outputs.contains(product),
+                    let a = context.types[graph.nodes[p].inputs[0]], let b = context.types[graph.nodes[p].inputs[1]],
+                    a.shape.rank == 2, b.shape.rank == 2, let biasType = context.types[bias],
+                    biasType.shape.rank <= 2, (try? Op.gemm(transB: false).inferTypes([a, b, biasType])) == [node.outputType]
+                else { continue }
+                graph.nodes[index] = Node(
+                    name: node.name, op: .gemm(transB: false), inputs: graph.nodes[p].inputs + [bias], outputs: node.outputs)
+                graph.nodes.remove(at: p)
+                return true
             }
+            return false
         }
         return graph
     }

@@ -65,3 +65,28 @@ extension Graph {
         return "\(base).\(i)"
     }
 }
+
+/// What a local rewrite rule may look at, computed once per sweep over the graph.
+public struct RewriteContext {
+    public let types: [String: TensorType]
+    /// The index of the node defining each node-produced value.
+    public let producers: [String: Int]
+    public let uses: [String: Int]
+    public let constants: [String: Tensor]
+}
+
+extension Graph {
+    /// Offers every node, in order, to `rule`, which returns whether it changed the graph. After a change the
+    /// sweep starts again, until a whole sweep changes nothing.
+    public mutating func rewriteUntilStable(_ rule: (inout Graph, _ index: Int, RewriteContext) throws -> Bool) rethrows {
+        var changed = true
+        while changed {
+            changed = false
+            let context = RewriteContext(types: valueTypes, producers: producers, uses: useCounts, constants: constantsByName)
+            for index in nodes.indices where try rule(&self, index, context) {
+                changed = true
+                break
+            }
+        }
+    }
+}

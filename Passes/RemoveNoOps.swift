@@ -20,27 +20,19 @@ public struct RemoveNoOps: Pass {
 
     public func run(on graph: Graph) throws -> Graph {
         var graph = graph
-        var changed = true
-        while changed {
-            changed = false
-            let types = graph.valueTypes
-            let producers = graph.producers
-            for (index, node) in graph.nodes.enumerated() {
-                if let source = Self.passThrough(node, types: types), graph.bypass(nodeAt: index, with: source) {
-                    changed = true
-                    break
-                }
-                if case .transpose(let outer) = node.op, let p = producers[node.inputs[0]],
-                    case .transpose(let inner) = graph.nodes[p].op
-                {
-                    // y = transpose(transpose(x, inner), outer): output dim i is x's dim inner[outer[i]].
-                    graph.nodes[index].op = .transpose(perm: outer.map { inner[$0] })
-                    graph.nodes[index].inputs = graph.nodes[p].inputs
-                    graph.removeDeadCode()
-                    changed = true
-                    break
-                }
+        graph.rewriteUntilStable { graph, index, context in
+            let node = graph.nodes[index]
+            if let source = Self.passThrough(node, types: context.types), graph.bypass(nodeAt: index, with: source) {
+                return true
             }
+            guard case .transpose(let outer) = node.op, let p = context.producers[node.inputs[0]],
+                case .transpose(let inner) = graph.nodes[p].op
+            else { return false }
+            // y = transpose(transpose(x, inner), outer): output dim i is x's dim inner[outer[i]].
+            graph.nodes[index].op = .transpose(perm: outer.map { inner[$0] })
+            graph.nodes[index].inputs = graph.nodes[p].inputs
+            graph.removeDeadCode()
+            return true
         }
         return graph
     }
