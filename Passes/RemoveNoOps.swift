@@ -53,7 +53,8 @@ public struct RemoveNoOps: Pass {
             return pads.allSatisfy { $0 == 0 } ? input : nil
         case .concat:
             return node.inputs.count == 1 ? input : nil
-        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm:
+        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm,
+            .convTranspose:
             return nil
         }
     }

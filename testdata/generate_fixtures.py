@@ -108,6 +108,8 @@ def build_fixtures(version):
     global KERAS
     KERAS = keras
     layers = keras.layers
+    # Shared by the fixtures below in order: add new fixtures at the end (after build_group_norm_fixture), or
+    # give them their own generator, so that the committed data of the existing ones stays the same.
     rng = np.random.default_rng(1234 + version)
 
     # The Keras MNIST tutorial MLP, trained on sklearn's digits.
@@ -210,6 +212,7 @@ def build_fixtures(version):
     build_more_fixture(keras, layers, kv, rng, version)
     build_resample_fixture(keras, layers, kv, rng, version)
     build_group_norm_fixture(keras, layers, kv, rng, version)
+    build_transpose_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -219,8 +222,9 @@ def build_fixtures(version):
         rnn.save(ERRORS / "unknown_layer.h5")
         (ERRORS / "not_hdf5.h5").write_text("This is a text file, not an HDF5 model.\n")
 
-        # GELU, exact and tanh-approximated, for an IR-level test.
-        x = rng.normal(0, 3, size=(4, 16)).astype(np.float32)
+        # GELU, exact and tanh-approximated, for an IR-level test. Its own generator, so that fixtures added
+        # above (which draw from the shared `rng`) do not change these values.
+        x = np.random.default_rng(4321).normal(0, 3, size=(4, 16)).astype(np.float32)
         gelu = FIXTURES / "gelu_approximate"
         if gelu.exists():
             shutil.rmtree(gelu)
@@ -470,6 +474,37 @@ def build_group_norm_fixture(keras, layers, kv, rng, version):
     save_both("group_norm", model, {"image": x}, {"group_norm_2": predict(model, x)[0]}, kv, "GroupNormalization", version)
 
 
+def build_transpose_fixture(keras, layers, kv, rng, version):
+    """Transposed convolutions: valid and same, strides, output_padding, dilation, with and without bias."""
+    import numpy as np
+    seeded(keras, 59)
+    image = keras.Input((4, 5, 3), name="image")
+    i = layers.Conv2DTranspose(4, 3, strides=2, padding="same", name="up_same")(image)
+    i = layers.Conv2DTranspose(3, (2, 3), strides=(2, 1), padding="valid", activation="relu", name="up_valid")(i)
+    i = layers.Conv2DTranspose(2, 3, strides=2, padding="same", output_padding=1, use_bias=False, name="up_out_pad")(i)
+    # TensorFlow's CPU kernels run dilated transposed convolutions only through tf_keras (Keras 2).
+    if version == 2:
+        j = layers.Conv2DTranspose(2, 3, dilation_rate=2, padding="same", name="dilated")(image)
+    else:
+        j = layers.Conv2DTranspose(2, 3, padding="same", name="dilated")(image)
+    seq = keras.Input((6, 2), name="sequence")
+    s = layers.Conv1DTranspose(3, 4, strides=3, padding="valid", name="up1d")(seq)
+    # Keras 3.12 drops Conv1DTranspose's output_padding from the saved config (a model it reloads computes a
+    # shorter output than the one it saved), so only the Keras 2 fixture uses it.
+    s = layers.Conv1DTranspose(2, 3, strides=2, padding="valid", output_padding=1 if version == 2 else None, name="up1d_pad")(s)
+    vol = keras.Input((2, 3, 3, 2), name="volume")
+    v = layers.Conv3DTranspose(2, 2, strides=2, padding="same", name="up3d")(vol)
+    model = keras.Model([image, seq, vol], [i, j, s, v], name="transposed")
+    randomize(model, rng)
+    xi = rng.normal(0, 1, size=(2, 4, 5, 3)).astype(np.float32)
+    xs = rng.normal(0, 1, size=(2, 6, 2)).astype(np.float32)
+    xv = rng.normal(0, 1, size=(2, 2, 3, 3, 2)).astype(np.float32)
+    oi, oj, os_, ov = predict(model, [xi, xs, xv])
+    save_both("conv_transpose", model, {"image": xi, "sequence": xs, "volume": xv},
+              {"up_out_pad": oi, "dilated": oj, "up1d_pad": os_, "up3d": ov}, kv,
+              "Conv1DTranspose, Conv2DTranspose, Conv3DTranspose (valid, same, strides, output_padding, dilation)", version)
+
+
 def save_h5(model, directory):
     path = directory / "model.h5"
     without_optimizer(model).save(path, include_optimizer=False)
@@ -479,7 +514,28 @@ def save_h5(model, directory):
 def save_keras(model, directory):
     path = directory / "model.keras"
     without_optimizer(model).save(path)
+    normalize_keras_archive(path)
     return path
+
+
+def normalize_keras_archive(path):
+    """Keras stamps the save time into metadata.json ("date_saved") and into the zip entry of model.weights.h5.
+    Fix both, so that running the generator again writes byte-identical .keras files. Members keep their order,
+    names, compression (stored) and attributes."""
+    import zipfile
+    with zipfile.ZipFile(path) as archive:
+        members = [(info, archive.read(info.filename)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w") as archive:
+        for info, data in members:
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata["date_saved"] = "1980-01-01@00:00:00"
+                data = json.dumps(metadata).encode()
+            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            fixed.compress_type = info.compress_type
+            fixed.create_system = info.create_system
+            fixed.external_attr = info.external_attr
+            archive.writestr(fixed, data)
 
 
 def main():

@@ -35,6 +35,8 @@ enum Kernels {
         case .minimum: return [try broadcast(args[0], args[1], unsupported, Swift.min)]
         case .conv(let convolution):
             return [Layers.conv(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
+        case .convTranspose(let convolution):
+            return [Layers.convTranspose(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
         case .pool(let pooling):
             return [Layers.pool(args[0], pooling, outputShape: try concreteShape(node, args, unsupported))]
         case .reduce(let reduction, let axes, _):

@@ -61,6 +61,38 @@ enum Layers {
         return Tensor(shape: outputShape, floats: out)
     }
 
+    /// Scatters every input pixel times the kernel into the output: out[i * stride + j * dilation - pad] +=.
+    static func convTranspose(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ c: Convolution, outputShape: [Int]) -> Tensor {
+        let spatial = x.shape.count - 2
+        let cin = x.shape[spatial + 1], cout = w.shape[spatial]
+        let ws = strides(w.shape), os = strides(outputShape)
+        let input = x.floats, kernel = w.floats
+        var out = [Double](repeating: 0, count: outputShape.reduce(1, *))
+        let b = bias?.floats
+        if let b { for i in out.indices { out[i] = Double(b[i % cout]) } }
+        var i = 0
+        forEachIndex(Array(x.shape.dropLast())) { position in
+            let pixel = i
+            i += cin
+            forEachIndex(Array(w.shape[0..<spatial])) { k in
+                var offset = position[0] * os[0]
+                for d in 0..<spatial {
+                    let at = position[d + 1] * c.strides[d] + k[d] * c.dilations[d] - c.pads[d]
+                    if at < 0 || at >= outputShape[d + 1] { return }
+                    offset += at * os[d + 1]
+                }
+                var kernelOffset = 0
+                for d in 0..<spatial { kernelOffset += k[d] * ws[d] }
+                for co in 0..<cout {
+                    var sum = 0.0
+                    for ci in 0..<cin { sum += Double(input[pixel + ci]) * Double(kernel[kernelOffset + co * cin + ci]) }
+                    out[offset + co] += sum
+                }
+            }
+        }
+        return Tensor(shape: outputShape, floats: out.map(Float.init))
+    }
+
     static func pool(_ x: Tensor, _ p: Pooling, outputShape: [Int]) -> Tensor {
         let spatial = x.shape.count - 2
         let channels = x.shape[spatial + 1]

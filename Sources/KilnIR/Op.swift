@@ -62,6 +62,11 @@ public enum Op: Hashable, Sendable {
     /// N-d convolution over channels-last data: x [N, spatial..., Cin] and w [kernel..., Cin/groups, Cout]
     /// (Keras's layouts), with an optional bias [Cout]; output [N, spatial'..., Cout].
     case conv(Convolution)
+    /// Transposed convolution over channels-last data: x [N, spatial..., Cin] and w [kernel..., Cout, Cin]
+    /// (Keras's layout), optional bias [Cout]. Output length per dimension is
+    /// (in - 1) * stride + dilation * (kernel - 1) + 1 - pads[d] - pads[spatial + d]; a negative end pad
+    /// extends the output with positions no input reaches.
+    case convTranspose(Convolution)
     /// Max or average pooling over the spatial dimensions of channels-last data [N, spatial..., C].
     case pool(Pooling)
     /// Reduces along `axes`, keeping them as size 1 with `keepDims`.

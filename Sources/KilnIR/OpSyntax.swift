@@ -44,6 +44,7 @@ extension Op {
         case .maximum: "Max"
         case .minimum: "Min"
         case .conv: "Conv"
+        case .convTranspose: "ConvTranspose"
         case .pool(let pooling): pooling.kind == .max ? "MaxPool" : "AveragePool"
         case .reduce(let reduction, _, _): "Reduce" + reduction.rawValue.prefix(1).uppercased() + reduction.rawValue.dropFirst()
         case .batchNorm: "BatchNorm"
@@ -64,7 +65,7 @@ extension Op {
         case .reshape(let shape): [("shape", .ints(shape))]
         case .transpose(let perm): [("perm", .ints(perm))]
         case .cast(let to): [("to", .dtype(to))]
-        case .conv(let c):
+        case .conv(let c), .convTranspose(let c):
             [("strides", .ints(c.strides)), ("dilations", .ints(c.dilations)), ("pads", .ints(c.pads)), ("groups", .int(c.groups))]
         case .pool(let p): [("window", .ints(p.window)), ("strides", .ints(p.strides)), ("pads", .ints(p.pads))]
         case .reduce(_, let axes, let keepDims): [("axes", .ints(axes)), ("keepDims", .bool(keepDims))]
@@ -80,7 +81,7 @@ extension Op {
         switch self {
         case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop: 1...1
         case .add, .sub, .mul, .div, .matMul, .maximum, .minimum: 2...2
-        case .gemm, .conv: 2...3
+        case .gemm, .conv, .convTranspose: 2...3
         case .batchNorm: 5...5
         case .concat: 1...Int.max
         }
@@ -89,7 +90,7 @@ extension Op {
     /// Every op name the text parser accepts.
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
-        "Cast", "Max", "Min", "Conv", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
+        "Cast", "Max", "Min", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
         "Concat", "Pad", "Crop",
     ] + Activation.allNames
 
@@ -111,11 +112,11 @@ extension Op {
         case "Cast": self = .cast(to: try reader.dtype("to"))
         case "Max": self = .maximum
         case "Min": self = .minimum
-        case "Conv":
-            self = .conv(
-                Convolution(
-                    strides: try reader.ints("strides"), dilations: try reader.ints("dilations"), pads: try reader.ints("pads"),
-                    groups: try reader.int("groups", default: 1)))
+        case "Conv", "ConvTranspose":
+            let convolution = Convolution(
+                strides: try reader.ints("strides"), dilations: try reader.ints("dilations"), pads: try reader.ints("pads"),
+                groups: try reader.int("groups", default: 1))
+            self = name == "Conv" ? .conv(convolution) : .convTranspose(convolution)
         case "MaxPool", "AveragePool":
             self = .pool(
                 Pooling(

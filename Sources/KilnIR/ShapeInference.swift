@@ -60,6 +60,24 @@ extension Op {
             return [TensorType(inputs[0].dtype, try broadcast(inputs[0].shape, inputs[1].shape))]
         case .conv(let convolution):
             return [try inferConv(inputs, convolution)]
+        case .convTranspose(let c):
+            for input in inputs { try requireFloat(input) }
+            let x = inputs[0].shape.dims, w = inputs[1].shape.dims
+            let spatial = x.count - 2
+            guard spatial >= 1, w.count == spatial + 2, c.strides.count == spatial, c.dilations.count == spatial,
+                c.pads.count == 2 * spatial, c.groups == 1, w[spatial + 1] == x[spatial + 1], let cout = w[spatial].fixedValue
+            else { throw TypeError(op: name, "kernel \(inputs[1]) does not fit \(inputs[0]) and the attributes") }
+            if inputs.count == 3 && inputs[2].shape != Shape([.fixed(cout)]) {
+                throw TypeError(op: name, "bias must be [\(cout)], got \(inputs[2])")
+            }
+            var out = [x[0]]
+            for d in 0..<spatial {
+                guard let size = x[d + 1].fixedValue, let k = w[d].fixedValue else { throw TypeError(op: name, "spatial sizes must be known") }
+                let length = (size - 1) * c.strides[d] + c.dilations[d] * (k - 1) + 1 - c.pads[d] - c.pads[spatial + d]
+                guard length >= 1, c.pads[d] >= 0 else { throw TypeError(op: name, "the output of dimension \(d) would be empty") }
+                out.append(.fixed(length))
+            }
+            return [TensorType(inputs[0].dtype, Shape(out + [.fixed(cout)]))]
         case .pool(let pooling):
             try requireFloat(inputs[0])
             let dims = inputs[0].shape.dims

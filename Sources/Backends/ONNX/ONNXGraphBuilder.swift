@@ -75,6 +75,22 @@ struct ONNXGraphBuilder {
                 [ints("kernel_shape", Array(weights.shape[0..<spatial])), ints("strides", c.strides), ints("dilations", c.dilations),
                  ints("pads", c.pads), int("group", c.groups)])
             toChannelsLast(value, y[0], node.name)
+        case .convTranspose(let c):
+            let spatial = c.strides.count
+            guard let weights = constants[x[1]] else {
+                throw .unsupported(node: node.name, reason: "ConvTranspose needs a constant kernel")
+            }
+            // Keras's [kernel..., Cout, Cin] becomes ONNX's [Cin, Cout, kernel...]; a negative end pad is
+            // ONNX's output_padding.
+            let kernel = constant("\(x[1]).iohw", transposed(weights, [spatial + 1, spatial] + Array(0..<spatial)))
+            let ends = c.pads[spatial...].map { max($0, 0) }
+            let extra = c.pads[spatial...].map { max(-$0, 0) }
+            let value = fresh("\(y[0]).nchw")
+            add(
+                "ConvTranspose", [input(x[0], node.name), kernel] + x.dropFirst(2), [value], node.name,
+                [ints("kernel_shape", Array(weights.shape[0..<spatial])), ints("strides", c.strides), ints("dilations", c.dilations),
+                 ints("pads", Array(c.pads[0..<spatial]) + ends), ints("output_padding", extra)])
+            toChannelsLast(value, y[0], node.name)
         case .pool(let p):
             let value = fresh("\(y[0]).nchw")
             var attributes = [ints("kernel_shape", p.window), ints("strides", p.strides), ints("pads", p.pads)]

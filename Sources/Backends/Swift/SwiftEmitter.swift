@@ -133,7 +133,7 @@ public struct SwiftEmitter: Sendable {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose:
             false
         }
     }
@@ -164,7 +164,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose:
             return nil
         }
     }

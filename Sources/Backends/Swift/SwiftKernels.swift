@@ -480,6 +480,30 @@ enum SwiftKernels {
             for i in 0..<pixels * outChannels { y[i] = kilnApplyScalar(y[i], epilogue) }
         }
 
+        /// A transposed convolution: every input pixel, times the kernel, is added into the output positions
+        /// it reaches. `g` describes the forward convolution from the output (its input) to x (its output).
+        fileprivate func kilnConvTranspose(
+            _ x: UnsafePointer<Float>, _ g: KilnWindow, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+            _ y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, batch: Int
+        ) {
+            var outputPixels = batch
+            for d in 1..<(g.input.count - 1) { outputPixels *= g.input[d] }
+            for pixel in 0..<outputPixels {
+                for o in 0..<outChannels { y[pixel * outChannels + o] = bias?[o] ?? 0 }
+            }
+            kilnWindows(g, batch: batch) { pixel, window, index in
+                guard index >= 0 else { return }
+                let source = x + pixel * inChannels
+                let kernel = w + window * outChannels * inChannels
+                let out = y + index * outChannels
+                for o in 0..<outChannels {
+                    var sum: Float = 0
+                    for i in 0..<inChannels { sum += source[i] * kernel[o * inChannels + i] }
+                    out[o] += sum
+                }
+            }
+        }
+
         /// Max or average pooling; the average counts only real (not padded) elements.
         fileprivate func kilnPool(
             _ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, isMax: Bool, _ y: UnsafeMutablePointer<Float>, batch: Int

@@ -72,6 +72,15 @@ struct SwiftNodeEmitter {
                 out.line(
                     "kilnGroupedConv(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, epilogue: \(epilogue ?? ".none"))")
             }
+        case .convTranspose(let c):
+            let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
+            let spatial = c.strides.count
+            // The geometry is that of the forward convolution from the output back to the input.
+            let outputDims = types[y]!.shape.dims
+            let window = window(outputDims, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, x, &statics)
+            let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
+            out.line(
+                "kilnConvTranspose(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
         case .pool(let pooling):
             let x = types[inputs[0]]!.shape.dims
             let window = window(

@@ -7,7 +7,7 @@ struct KerasLowering {
         "AveragePooling3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv1D",
         "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D",
         "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
+        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
         "GroupNormalization", "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",

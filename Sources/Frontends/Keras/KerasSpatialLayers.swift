@@ -44,6 +44,8 @@ extension KerasLowering {
         }
         let spatial = type.shape.rank - 2
         switch layer.className {
+        case "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose":
+            return try transposedConvolution(layer, x, base: base)
         case "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D":
             return try convolution(layer, x, base: base)
         case "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D":
@@ -115,6 +117,58 @@ extension KerasLowering {
         }
         let target = [0] + (0..<spatial).map { sizes[$0] * factors[$0] } + [sizes[spatial]]
         return try emit(.reshape(shape: target), [value], name: base, node: layer.name)
+    }
+
+    /// Keras's transposed convolution: the output length follows Keras's `deconv_output_length`, and the
+    /// crop at the start is TensorFlow's SAME padding of the matching forward convolution.
+    private mutating func transposedConvolution(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let config = layer.config, type = types[x]!
+        let spatial = type.shape.rank - 2
+        guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue, let filters = config["filters"]?.int else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "input \(type) or filters do not fit")
+        }
+        let kernel = try sizes(config["kernel_size"], count: spatial, layer: layer)
+        let strides = try sizes(config["strides"] ?? .number(1), count: spatial, layer: layer)
+        let dilations = try sizes(config["dilation_rate"] ?? .number(1), count: spatial, layer: layer)
+        var outputPadding: [Int]?
+        if let json = config["output_padding"], !json.isNull { outputPadding = try sizes(json, count: spatial, layer: layer) }
+        let same = config["padding"]?.string == "same"
+        var begin: [Int] = [], end: [Int] = []
+        for d in 0..<spatial {
+            guard let size = type.shape.dims[d + 1].fixedValue else {
+                throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "spatial sizes must be known")
+            }
+            let effective = (kernel[d] - 1) * dilations[d] + 1
+            let length: Int
+            if let outputPadding {
+                length = (size - 1) * strides[d] + effective - 2 * (same ? effective / 2 : 0) + outputPadding[d]
+            } else {
+                length = same ? size * strides[d] : size * strides[d] + max(effective - strides[d], 0)
+            }
+            let full = (size - 1) * strides[d] + effective
+            let start = same ? max(full - length, 0) / 2 : 0
+            begin.append(start)
+            end.append(full - start - length)
+        }
+        let useBias = config["use_bias"]?.bool ?? true
+        var constants: [String]
+        if let cached = cachedConstants(of: layer) {
+            constants = cached
+        } else {
+            let loaded = try weights.weights(of: layer.name)
+            guard loaded.count == (useBias ? 2 : 1), loaded[0].tensor.shape == kernel + [filters, cin] else {
+                throw .weightShape(
+                    file: file, layer: layer.name, weight: loaded.first?.name ?? "kernel", expected: kernel + [filters, cin],
+                    got: loaded.first?.tensor.shape ?? [])
+            }
+            constants = [addConstant("\(sanitize(layer.name)).kernel", loaded[0].tensor)]
+            if useBias { constants.append(addConstant("\(sanitize(layer.name)).bias", loaded[1].tensor)) }
+            rememberConstants(constants, of: layer)
+        }
+        let linear = config["activation"].map { Self.activationName($0) == "linear" } ?? true
+        let convolution = Convolution(strides: strides, dilations: dilations, pads: begin + end)
+        let value = try emit(.convTranspose(convolution), [x] + constants, name: linear ? base : "\(base).conv", node: layer.name)
+        return try activation(config["activation"], value, base: base, layer: layer)
     }
 
     private mutating func convolution(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
