@@ -10,9 +10,10 @@
 // For information on using the generated types, please see the documentation:
 //   https://github.com/apple/swift-protobuf/
 
-/// Kiln's minimal ONNX schema: the messages Kiln writes and reads. Field numbers follow the published ONNX
-/// specification (onnx/onnx.proto), so files are ordinary ONNX models; fields left out here are kept as
-/// unknown fields when a model is read and written back.
+/// Kiln's own ONNX schema: the messages Kiln writes, and enough of the rest to read models made by other
+/// tools. Every field number and enum value is the one the published ONNX specification gives
+/// (onnx/onnx.proto), so the files are ordinary ONNX models. Messages left out (the device and sharding
+/// configuration of IR 11) are kept as unknown fields when a model is read and written back.
 ///
 /// Regenerate the Swift code with scripts/generate-protos.sh after editing.
 
@@ -33,6 +34,30 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// The IR versions, by publication date. ONNX opsets 13-14 go with IR 7, 15-18 with 8, 19-20 with 9 and
+/// 21 with 10.
+public nonisolated enum Onnx_Version: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
+  case startVersion = 0
+  case irVersion20171010 = 1
+  case irVersion20171030 = 2
+  case irVersion2017113 = 3
+  case irVersion2019122 = 4
+  case irVersion2019318 = 5
+  case irVersion2019919 = 6
+  case irVersion202058 = 7
+  case irVersion2021730 = 8
+  case irVersion202355 = 9
+  case irVersion2024325 = 10
+  case irVersion20250512 = 11
+  case irVersion = 12
+
+  public init() {
+    self = .startVersion
+  }
+
+}
+
+/// A key-value pair; ONNX keeps maps as lists of these.
 public nonisolated struct Onnx_StringStringEntryProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -64,6 +89,7 @@ public nonisolated struct Onnx_StringStringEntryProto: Sendable {
   fileprivate var _value: String? = nil
 }
 
+/// One operator set a model uses: the empty domain is the default "ai.onnx" set.
 public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -95,91 +121,144 @@ public nonisolated struct Onnx_OperatorSetIdProto: Sendable {
   fileprivate var _version: Int64? = nil
 }
 
-public nonisolated struct Onnx_ModelProto: Sendable {
+/// The file: IR version, operator sets, producer, the graph, and local functions.
+public nonisolated struct Onnx_ModelProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var irVersion: Int64 {
-    get {_irVersion ?? 0}
-    set {_irVersion = newValue}
+    get {_storage._irVersion ?? 0}
+    set {_uniqueStorage()._irVersion = newValue}
   }
   /// Returns true if `irVersion` has been explicitly set.
-  public var hasIrVersion: Bool {self._irVersion != nil}
+  public var hasIrVersion: Bool {_storage._irVersion != nil}
   /// Clears the value of `irVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearIrVersion() {self._irVersion = nil}
+  public mutating func clearIrVersion() {_uniqueStorage()._irVersion = nil}
 
-  public var opsetImport: [Onnx_OperatorSetIdProto] = []
+  public var opsetImport: [Onnx_OperatorSetIdProto] {
+    get {_storage._opsetImport}
+    set {_uniqueStorage()._opsetImport = newValue}
+  }
 
   public var producerName: String {
-    get {_producerName ?? String()}
-    set {_producerName = newValue}
+    get {_storage._producerName ?? String()}
+    set {_uniqueStorage()._producerName = newValue}
   }
   /// Returns true if `producerName` has been explicitly set.
-  public var hasProducerName: Bool {self._producerName != nil}
+  public var hasProducerName: Bool {_storage._producerName != nil}
   /// Clears the value of `producerName`. Subsequent reads from it will return its default value.
-  public mutating func clearProducerName() {self._producerName = nil}
+  public mutating func clearProducerName() {_uniqueStorage()._producerName = nil}
 
   public var producerVersion: String {
-    get {_producerVersion ?? String()}
-    set {_producerVersion = newValue}
+    get {_storage._producerVersion ?? String()}
+    set {_uniqueStorage()._producerVersion = newValue}
   }
   /// Returns true if `producerVersion` has been explicitly set.
-  public var hasProducerVersion: Bool {self._producerVersion != nil}
+  public var hasProducerVersion: Bool {_storage._producerVersion != nil}
   /// Clears the value of `producerVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearProducerVersion() {self._producerVersion = nil}
+  public mutating func clearProducerVersion() {_uniqueStorage()._producerVersion = nil}
 
   public var domain: String {
-    get {_domain ?? String()}
-    set {_domain = newValue}
+    get {_storage._domain ?? String()}
+    set {_uniqueStorage()._domain = newValue}
   }
   /// Returns true if `domain` has been explicitly set.
-  public var hasDomain: Bool {self._domain != nil}
+  public var hasDomain: Bool {_storage._domain != nil}
   /// Clears the value of `domain`. Subsequent reads from it will return its default value.
-  public mutating func clearDomain() {self._domain = nil}
+  public mutating func clearDomain() {_uniqueStorage()._domain = nil}
 
   public var modelVersion: Int64 {
-    get {_modelVersion ?? 0}
-    set {_modelVersion = newValue}
+    get {_storage._modelVersion ?? 0}
+    set {_uniqueStorage()._modelVersion = newValue}
   }
   /// Returns true if `modelVersion` has been explicitly set.
-  public var hasModelVersion: Bool {self._modelVersion != nil}
+  public var hasModelVersion: Bool {_storage._modelVersion != nil}
   /// Clears the value of `modelVersion`. Subsequent reads from it will return its default value.
-  public mutating func clearModelVersion() {self._modelVersion = nil}
+  public mutating func clearModelVersion() {_uniqueStorage()._modelVersion = nil}
 
   public var docString: String {
-    get {_docString ?? String()}
-    set {_docString = newValue}
+    get {_storage._docString ?? String()}
+    set {_uniqueStorage()._docString = newValue}
   }
   /// Returns true if `docString` has been explicitly set.
-  public var hasDocString: Bool {self._docString != nil}
+  public var hasDocString: Bool {_storage._docString != nil}
   /// Clears the value of `docString`. Subsequent reads from it will return its default value.
-  public mutating func clearDocString() {self._docString = nil}
+  public mutating func clearDocString() {_uniqueStorage()._docString = nil}
 
   public var graph: Onnx_GraphProto {
-    get {_graph ?? Onnx_GraphProto()}
-    set {_graph = newValue}
+    get {_storage._graph ?? Onnx_GraphProto()}
+    set {_uniqueStorage()._graph = newValue}
   }
   /// Returns true if `graph` has been explicitly set.
-  public var hasGraph: Bool {self._graph != nil}
+  public var hasGraph: Bool {_storage._graph != nil}
   /// Clears the value of `graph`. Subsequent reads from it will return its default value.
-  public mutating func clearGraph() {self._graph = nil}
+  public mutating func clearGraph() {_uniqueStorage()._graph = nil}
 
-  public var metadataProps: [Onnx_StringStringEntryProto] = []
+  public var metadataProps: [Onnx_StringStringEntryProto] {
+    get {_storage._metadataProps}
+    set {_uniqueStorage()._metadataProps = newValue}
+  }
+
+  public var trainingInfo: [Onnx_TrainingInfoProto] {
+    get {_storage._trainingInfo}
+    set {_uniqueStorage()._trainingInfo = newValue}
+  }
+
+  public var functions: [Onnx_FunctionProto] {
+    get {_storage._functions}
+    set {_uniqueStorage()._functions = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _irVersion: Int64? = nil
-  fileprivate var _producerName: String? = nil
-  fileprivate var _producerVersion: String? = nil
-  fileprivate var _domain: String? = nil
-  fileprivate var _modelVersion: Int64? = nil
-  fileprivate var _docString: String? = nil
-  fileprivate var _graph: Onnx_GraphProto? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// Training steps stored beside the inference graph; read and kept, never written by Kiln.
+public nonisolated struct Onnx_TrainingInfoProto: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var initialization: Onnx_GraphProto {
+    get {_storage._initialization ?? Onnx_GraphProto()}
+    set {_uniqueStorage()._initialization = newValue}
+  }
+  /// Returns true if `initialization` has been explicitly set.
+  public var hasInitialization: Bool {_storage._initialization != nil}
+  /// Clears the value of `initialization`. Subsequent reads from it will return its default value.
+  public mutating func clearInitialization() {_uniqueStorage()._initialization = nil}
+
+  public var algorithm: Onnx_GraphProto {
+    get {_storage._algorithm ?? Onnx_GraphProto()}
+    set {_uniqueStorage()._algorithm = newValue}
+  }
+  /// Returns true if `algorithm` has been explicitly set.
+  public var hasAlgorithm: Bool {_storage._algorithm != nil}
+  /// Clears the value of `algorithm`. Subsequent reads from it will return its default value.
+  public mutating func clearAlgorithm() {_uniqueStorage()._algorithm = nil}
+
+  public var initializationBinding: [Onnx_StringStringEntryProto] {
+    get {_storage._initializationBinding}
+    set {_uniqueStorage()._initializationBinding = newValue}
+  }
+
+  public var updateBinding: [Onnx_StringStringEntryProto] {
+    get {_storage._updateBinding}
+    set {_uniqueStorage()._updateBinding = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A computation: nodes in topological order, constant initializers, typed inputs and outputs.
 public nonisolated struct Onnx_GraphProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -198,6 +277,8 @@ public nonisolated struct Onnx_GraphProto: Sendable {
 
   public var initializer: [Onnx_TensorProto] = []
 
+  public var sparseInitializer: [Onnx_SparseTensorProto] = []
+
   public var docString: String {
     get {_docString ?? String()}
     set {_docString = newValue}
@@ -213,6 +294,8 @@ public nonisolated struct Onnx_GraphProto: Sendable {
 
   public var valueInfo: [Onnx_ValueInfoProto] = []
 
+  public var quantizationAnnotation: [Onnx_TensorAnnotation] = []
+
   public var metadataProps: [Onnx_StringStringEntryProto] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -223,6 +306,31 @@ public nonisolated struct Onnx_GraphProto: Sendable {
   fileprivate var _docString: String? = nil
 }
 
+/// The names of the scale and zero-point tensors of a quantized tensor.
+public nonisolated struct Onnx_TensorAnnotation: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tensorName: String {
+    get {_tensorName ?? String()}
+    set {_tensorName = newValue}
+  }
+  /// Returns true if `tensorName` has been explicitly set.
+  public var hasTensorName: Bool {self._tensorName != nil}
+  /// Clears the value of `tensorName`. Subsequent reads from it will return its default value.
+  public mutating func clearTensorName() {self._tensorName = nil}
+
+  public var quantParameterTensorNames: [Onnx_StringStringEntryProto] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _tensorName: String? = nil
+}
+
+/// One operator application: inputs and outputs by value name, the operator, its attributes.
 public nonisolated struct Onnx_NodeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -292,6 +400,7 @@ public nonisolated struct Onnx_NodeProto: Sendable {
   fileprivate var _docString: String? = nil
 }
 
+/// A named attribute; `type` says which one of the value fields is set.
 public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -378,6 +487,15 @@ public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   /// Clears the value of `g`. Subsequent reads from it will return its default value.
   public mutating func clearG() {_uniqueStorage()._g = nil}
 
+  public var sparseTensor: Onnx_SparseTensorProto {
+    get {_storage._sparseTensor ?? Onnx_SparseTensorProto()}
+    set {_uniqueStorage()._sparseTensor = newValue}
+  }
+  /// Returns true if `sparseTensor` has been explicitly set.
+  public var hasSparseTensor: Bool {_storage._sparseTensor != nil}
+  /// Clears the value of `sparseTensor`. Subsequent reads from it will return its default value.
+  public mutating func clearSparseTensor() {_uniqueStorage()._sparseTensor = nil}
+
   public var tp: Onnx_TypeProto {
     get {_storage._tp ?? Onnx_TypeProto()}
     set {_uniqueStorage()._tp = newValue}
@@ -410,6 +528,11 @@ public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   public var graphs: [Onnx_GraphProto] {
     get {_storage._graphs}
     set {_uniqueStorage()._graphs = newValue}
+  }
+
+  public var sparseTensors: [Onnx_SparseTensorProto] {
+    get {_storage._sparseTensors}
+    set {_uniqueStorage()._sparseTensors = newValue}
   }
 
   public var typeProtos: [Onnx_TypeProto] {
@@ -447,6 +570,7 @@ public nonisolated struct Onnx_AttributeProto: @unchecked Sendable {
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// A named, typed value: a graph input, output or intermediate.
 public nonisolated struct Onnx_ValueInfoProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -490,6 +614,7 @@ public nonisolated struct Onnx_ValueInfoProto: Sendable {
   fileprivate var _docString: String? = nil
 }
 
+/// A dense tensor. Kiln writes raw_data (little-endian); readers must also accept the typed fields.
 public nonisolated struct Onnx_TensorProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -497,6 +622,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
 
   public var dims: [Int64] = []
 
+  /// A DataType value; an int32 so that types newer than this schema still read.
   public var dataType: Int32 {
     get {_dataType ?? 0}
     set {_dataType = newValue}
@@ -587,6 +713,14 @@ public nonisolated struct Onnx_TensorProto: Sendable {
     case complex64 = 14
     case complex128 = 15
     case bfloat16 = 16
+    case float8E4M3Fn = 17
+    case float8E4M3Fnuz = 18
+    case float8E5M2 = 19
+    case float8E5M2Fnuz = 20
+    case uint4 = 21
+    case int4 = 22
+    case float4E2M1 = 23
+    case float8E8M0 = 24
 
     public init() {
       self = .undefined
@@ -594,6 +728,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
 
   }
 
+  /// Where the bytes live: in this message, or in a file named by external_data.
   public nonisolated enum DataLocation: Int, SwiftProtobuf.Enum, Swift.CaseIterable {
     case `default` = 0
     case external = 1
@@ -604,6 +739,7 @@ public nonisolated struct Onnx_TensorProto: Sendable {
 
   }
 
+  /// A slice of a tensor split across several TensorProtos.
   public nonisolated struct Segment: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -645,6 +781,43 @@ public nonisolated struct Onnx_TensorProto: Sendable {
   fileprivate var _dataLocation: Onnx_TensorProto.DataLocation? = nil
 }
 
+/// A sparse tensor in coordinate form: the non-zero values and their indices.
+public nonisolated struct Onnx_SparseTensorProto: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var values: Onnx_TensorProto {
+    get {_storage._values ?? Onnx_TensorProto()}
+    set {_uniqueStorage()._values = newValue}
+  }
+  /// Returns true if `values` has been explicitly set.
+  public var hasValues: Bool {_storage._values != nil}
+  /// Clears the value of `values`. Subsequent reads from it will return its default value.
+  public mutating func clearValues() {_uniqueStorage()._values = nil}
+
+  public var indices: Onnx_TensorProto {
+    get {_storage._indices ?? Onnx_TensorProto()}
+    set {_uniqueStorage()._indices = newValue}
+  }
+  /// Returns true if `indices` has been explicitly set.
+  public var hasIndices: Bool {_storage._indices != nil}
+  /// Clears the value of `indices`. Subsequent reads from it will return its default value.
+  public mutating func clearIndices() {_uniqueStorage()._indices = nil}
+
+  public var dims: [Int64] {
+    get {_storage._dims}
+    set {_uniqueStorage()._dims = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A shape whose dimensions are each a size, a symbol such as "N", or unknown (neither set).
 public nonisolated struct Onnx_TensorShapeProto: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -702,38 +875,182 @@ public nonisolated struct Onnx_TensorShapeProto: Sendable {
   public init() {}
 }
 
-public nonisolated struct Onnx_TypeProto: Sendable {
+/// The type of a value. Kiln writes tensor types only.
+public nonisolated struct Onnx_TypeProto: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var value: Onnx_TypeProto.OneOf_Value? = nil
+  public var value: OneOf_Value? {
+    get {return _storage._value}
+    set {_uniqueStorage()._value = newValue}
+  }
 
   public var tensorType: Onnx_TypeProto.Tensor {
     get {
-      if case .tensorType(let v)? = value {return v}
+      if case .tensorType(let v)? = _storage._value {return v}
       return Onnx_TypeProto.Tensor()
     }
-    set {value = .tensorType(newValue)}
+    set {_uniqueStorage()._value = .tensorType(newValue)}
+  }
+
+  public var sequenceType: Onnx_TypeProto.Sequence {
+    get {
+      if case .sequenceType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Sequence()
+    }
+    set {_uniqueStorage()._value = .sequenceType(newValue)}
+  }
+
+  public var mapType: Onnx_TypeProto.Map {
+    get {
+      if case .mapType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Map()
+    }
+    set {_uniqueStorage()._value = .mapType(newValue)}
+  }
+
+  public var optionalType: Onnx_TypeProto.Optional {
+    get {
+      if case .optionalType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.Optional()
+    }
+    set {_uniqueStorage()._value = .optionalType(newValue)}
+  }
+
+  public var sparseTensorType: Onnx_TypeProto.SparseTensor {
+    get {
+      if case .sparseTensorType(let v)? = _storage._value {return v}
+      return Onnx_TypeProto.SparseTensor()
+    }
+    set {_uniqueStorage()._value = .sparseTensorType(newValue)}
   }
 
   public var denotation: String {
-    get {_denotation ?? String()}
-    set {_denotation = newValue}
+    get {_storage._denotation ?? String()}
+    set {_uniqueStorage()._denotation = newValue}
   }
   /// Returns true if `denotation` has been explicitly set.
-  public var hasDenotation: Bool {self._denotation != nil}
+  public var hasDenotation: Bool {_storage._denotation != nil}
   /// Clears the value of `denotation`. Subsequent reads from it will return its default value.
-  public mutating func clearDenotation() {self._denotation = nil}
+  public mutating func clearDenotation() {_uniqueStorage()._denotation = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Value: Equatable, Sendable {
     case tensorType(Onnx_TypeProto.Tensor)
+    case sequenceType(Onnx_TypeProto.Sequence)
+    case mapType(Onnx_TypeProto.Map)
+    case optionalType(Onnx_TypeProto.Optional)
+    case sparseTensorType(Onnx_TypeProto.SparseTensor)
 
   }
 
   public nonisolated struct Tensor: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// A TensorProto.DataType value.
+    public var elemType: Int32 {
+      get {_elemType ?? 0}
+      set {_elemType = newValue}
+    }
+    /// Returns true if `elemType` has been explicitly set.
+    public var hasElemType: Bool {self._elemType != nil}
+    /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+    public mutating func clearElemType() {self._elemType = nil}
+
+    public var shape: Onnx_TensorShapeProto {
+      get {_shape ?? Onnx_TensorShapeProto()}
+      set {_shape = newValue}
+    }
+    /// Returns true if `shape` has been explicitly set.
+    public var hasShape: Bool {self._shape != nil}
+    /// Clears the value of `shape`. Subsequent reads from it will return its default value.
+    public mutating func clearShape() {self._shape = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _elemType: Int32? = nil
+    fileprivate var _shape: Onnx_TensorShapeProto? = nil
+  }
+
+  public nonisolated struct Sequence: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var elemType: Onnx_TypeProto {
+      get {_storage._elemType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._elemType = newValue}
+    }
+    /// Returns true if `elemType` has been explicitly set.
+    public var hasElemType: Bool {_storage._elemType != nil}
+    /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  public nonisolated struct Map: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var keyType: Int32 {
+      get {_storage._keyType ?? 0}
+      set {_uniqueStorage()._keyType = newValue}
+    }
+    /// Returns true if `keyType` has been explicitly set.
+    public var hasKeyType: Bool {_storage._keyType != nil}
+    /// Clears the value of `keyType`. Subsequent reads from it will return its default value.
+    public mutating func clearKeyType() {_uniqueStorage()._keyType = nil}
+
+    public var valueType: Onnx_TypeProto {
+      get {_storage._valueType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._valueType = newValue}
+    }
+    /// Returns true if `valueType` has been explicitly set.
+    public var hasValueType: Bool {_storage._valueType != nil}
+    /// Clears the value of `valueType`. Subsequent reads from it will return its default value.
+    public mutating func clearValueType() {_uniqueStorage()._valueType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  public nonisolated struct Optional: @unchecked Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var elemType: Onnx_TypeProto {
+      get {_storage._elemType ?? Onnx_TypeProto()}
+      set {_uniqueStorage()._elemType = newValue}
+    }
+    /// Returns true if `elemType` has been explicitly set.
+    public var hasElemType: Bool {_storage._elemType != nil}
+    /// Clears the value of `elemType`. Subsequent reads from it will return its default value.
+    public mutating func clearElemType() {_uniqueStorage()._elemType = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _storage = _StorageClass.defaultInstance
+  }
+
+  public nonisolated struct SparseTensor: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
     // methods supported on all messages.
@@ -766,12 +1083,84 @@ public nonisolated struct Onnx_TypeProto: Sendable {
 
   public init() {}
 
-  fileprivate var _denotation: String? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A model-local function: a named subgraph nodes can call by (domain, name).
+public nonisolated struct Onnx_FunctionProto: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String {
+    get {_name ?? String()}
+    set {_name = newValue}
+  }
+  /// Returns true if `name` has been explicitly set.
+  public var hasName: Bool {self._name != nil}
+  /// Clears the value of `name`. Subsequent reads from it will return its default value.
+  public mutating func clearName() {self._name = nil}
+
+  public var input: [String] = []
+
+  public var output: [String] = []
+
+  public var attribute: [String] = []
+
+  public var attributeProto: [Onnx_AttributeProto] = []
+
+  public var node: [Onnx_NodeProto] = []
+
+  public var docString: String {
+    get {_docString ?? String()}
+    set {_docString = newValue}
+  }
+  /// Returns true if `docString` has been explicitly set.
+  public var hasDocString: Bool {self._docString != nil}
+  /// Clears the value of `docString`. Subsequent reads from it will return its default value.
+  public mutating func clearDocString() {self._docString = nil}
+
+  public var opsetImport: [Onnx_OperatorSetIdProto] = []
+
+  public var domain: String {
+    get {_domain ?? String()}
+    set {_domain = newValue}
+  }
+  /// Returns true if `domain` has been explicitly set.
+  public var hasDomain: Bool {self._domain != nil}
+  /// Clears the value of `domain`. Subsequent reads from it will return its default value.
+  public mutating func clearDomain() {self._domain = nil}
+
+  public var overload: String {
+    get {_overload ?? String()}
+    set {_overload = newValue}
+  }
+  /// Returns true if `overload` has been explicitly set.
+  public var hasOverload: Bool {self._overload != nil}
+  /// Clears the value of `overload`. Subsequent reads from it will return its default value.
+  public mutating func clearOverload() {self._overload = nil}
+
+  public var valueInfo: [Onnx_ValueInfoProto] = []
+
+  public var metadataProps: [Onnx_StringStringEntryProto] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _name: String? = nil
+  fileprivate var _docString: String? = nil
+  fileprivate var _domain: String? = nil
+  fileprivate var _overload: String? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "onnx"
+
+nonisolated extension Onnx_Version: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0_START_VERSION\0\u{1}IR_VERSION_2017_10_10\0\u{1}IR_VERSION_2017_10_30\0\u{1}IR_VERSION_2017_11_3\0\u{1}IR_VERSION_2019_1_22\0\u{1}IR_VERSION_2019_3_18\0\u{1}IR_VERSION_2019_9_19\0\u{1}IR_VERSION_2020_5_8\0\u{1}IR_VERSION_2021_7_30\0\u{1}IR_VERSION_2023_5_5\0\u{1}IR_VERSION_2024_3_25\0\u{1}IR_VERSION_2025_05_12\0\u{1}IR_VERSION\0")
+}
 
 nonisolated extension Onnx_StringStringEntryProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StringStringEntryProto"
@@ -853,73 +1242,230 @@ nonisolated extension Onnx_OperatorSetIdProto: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ModelProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}ir_version\0\u{3}producer_name\0\u{3}producer_version\0\u{1}domain\0\u{3}model_version\0\u{3}doc_string\0\u{1}graph\0\u{3}opset_import\0\u{4}\u{6}metadata_props\0\u{4}\u{6}training_info\0\u{2}\u{5}functions\0")
+
+  fileprivate class _StorageClass {
+    var _irVersion: Int64? = nil
+    var _opsetImport: [Onnx_OperatorSetIdProto] = []
+    var _producerName: String? = nil
+    var _producerVersion: String? = nil
+    var _domain: String? = nil
+    var _modelVersion: Int64? = nil
+    var _docString: String? = nil
+    var _graph: Onnx_GraphProto? = nil
+    var _metadataProps: [Onnx_StringStringEntryProto] = []
+    var _trainingInfo: [Onnx_TrainingInfoProto] = []
+    var _functions: [Onnx_FunctionProto] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _irVersion = source._irVersion
+      _opsetImport = source._opsetImport
+      _producerName = source._producerName
+      _producerVersion = source._producerVersion
+      _domain = source._domain
+      _modelVersion = source._modelVersion
+      _docString = source._docString
+      _graph = source._graph
+      _metadataProps = source._metadataProps
+      _trainingInfo = source._trainingInfo
+      _functions = source._functions
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self._irVersion) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self._producerName) }()
-      case 3: try { try decoder.decodeSingularStringField(value: &self._producerVersion) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self._domain) }()
-      case 5: try { try decoder.decodeSingularInt64Field(value: &self._modelVersion) }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self._docString) }()
-      case 7: try { try decoder.decodeSingularMessageField(value: &self._graph) }()
-      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.opsetImport) }()
-      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.metadataProps) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt64Field(value: &_storage._irVersion) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._producerName) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._producerVersion) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._domain) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._modelVersion) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._docString) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._graph) }()
+        case 8: try { try decoder.decodeRepeatedMessageField(value: &_storage._opsetImport) }()
+        case 14: try { try decoder.decodeRepeatedMessageField(value: &_storage._metadataProps) }()
+        case 20: try { try decoder.decodeRepeatedMessageField(value: &_storage._trainingInfo) }()
+        case 25: try { try decoder.decodeRepeatedMessageField(value: &_storage._functions) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._irVersion {
-      try visitor.visitSingularInt64Field(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._producerName {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 2)
-    } }()
-    try { if let v = self._producerVersion {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 3)
-    } }()
-    try { if let v = self._domain {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
-    } }()
-    try { if let v = self._modelVersion {
-      try visitor.visitSingularInt64Field(value: v, fieldNumber: 5)
-    } }()
-    try { if let v = self._docString {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 6)
-    } }()
-    try { if let v = self._graph {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
-    } }()
-    if !self.opsetImport.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.opsetImport, fieldNumber: 8)
-    }
-    if !self.metadataProps.isEmpty {
-      try visitor.visitRepeatedMessageField(value: self.metadataProps, fieldNumber: 14)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._irVersion {
+        try visitor.visitSingularInt64Field(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._producerName {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 2)
+      } }()
+      try { if let v = _storage._producerVersion {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 3)
+      } }()
+      try { if let v = _storage._domain {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+      } }()
+      try { if let v = _storage._modelVersion {
+        try visitor.visitSingularInt64Field(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._docString {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._graph {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      if !_storage._opsetImport.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._opsetImport, fieldNumber: 8)
+      }
+      if !_storage._metadataProps.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._metadataProps, fieldNumber: 14)
+      }
+      if !_storage._trainingInfo.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._trainingInfo, fieldNumber: 20)
+      }
+      if !_storage._functions.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._functions, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Onnx_ModelProto, rhs: Onnx_ModelProto) -> Bool {
-    if lhs._irVersion != rhs._irVersion {return false}
-    if lhs.opsetImport != rhs.opsetImport {return false}
-    if lhs._producerName != rhs._producerName {return false}
-    if lhs._producerVersion != rhs._producerVersion {return false}
-    if lhs._domain != rhs._domain {return false}
-    if lhs._modelVersion != rhs._modelVersion {return false}
-    if lhs._docString != rhs._docString {return false}
-    if lhs._graph != rhs._graph {return false}
-    if lhs.metadataProps != rhs.metadataProps {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._irVersion != rhs_storage._irVersion {return false}
+        if _storage._opsetImport != rhs_storage._opsetImport {return false}
+        if _storage._producerName != rhs_storage._producerName {return false}
+        if _storage._producerVersion != rhs_storage._producerVersion {return false}
+        if _storage._domain != rhs_storage._domain {return false}
+        if _storage._modelVersion != rhs_storage._modelVersion {return false}
+        if _storage._docString != rhs_storage._docString {return false}
+        if _storage._graph != rhs_storage._graph {return false}
+        if _storage._metadataProps != rhs_storage._metadataProps {return false}
+        if _storage._trainingInfo != rhs_storage._trainingInfo {return false}
+        if _storage._functions != rhs_storage._functions {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TrainingInfoProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TrainingInfoProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}initialization\0\u{1}algorithm\0\u{3}initialization_binding\0\u{3}update_binding\0")
+
+  fileprivate class _StorageClass {
+    var _initialization: Onnx_GraphProto? = nil
+    var _algorithm: Onnx_GraphProto? = nil
+    var _initializationBinding: [Onnx_StringStringEntryProto] = []
+    var _updateBinding: [Onnx_StringStringEntryProto] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _initialization = source._initialization
+      _algorithm = source._algorithm
+      _initializationBinding = source._initializationBinding
+      _updateBinding = source._updateBinding
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._initialization) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._algorithm) }()
+        case 3: try { try decoder.decodeRepeatedMessageField(value: &_storage._initializationBinding) }()
+        case 4: try { try decoder.decodeRepeatedMessageField(value: &_storage._updateBinding) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._initialization {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._algorithm {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._initializationBinding.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._initializationBinding, fieldNumber: 3)
+      }
+      if !_storage._updateBinding.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._updateBinding, fieldNumber: 4)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TrainingInfoProto, rhs: Onnx_TrainingInfoProto) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._initialization != rhs_storage._initialization {return false}
+        if _storage._algorithm != rhs_storage._algorithm {return false}
+        if _storage._initializationBinding != rhs_storage._initializationBinding {return false}
+        if _storage._updateBinding != rhs_storage._updateBinding {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -927,7 +1473,7 @@ nonisolated extension Onnx_ModelProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
 
 nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GraphProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{4}\u{3}metadata_props\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}name\0\u{2}\u{3}initializer\0\u{4}\u{5}doc_string\0\u{1}input\0\u{1}output\0\u{3}value_info\0\u{3}quantization_annotation\0\u{3}sparse_initializer\0\u{3}metadata_props\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -942,6 +1488,8 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
       case 11: try { try decoder.decodeRepeatedMessageField(value: &self.input) }()
       case 12: try { try decoder.decodeRepeatedMessageField(value: &self.output) }()
       case 13: try { try decoder.decodeRepeatedMessageField(value: &self.valueInfo) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.quantizationAnnotation) }()
+      case 15: try { try decoder.decodeRepeatedMessageField(value: &self.sparseInitializer) }()
       case 16: try { try decoder.decodeRepeatedMessageField(value: &self.metadataProps) }()
       default: break
       }
@@ -974,6 +1522,12 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if !self.valueInfo.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.valueInfo, fieldNumber: 13)
     }
+    if !self.quantizationAnnotation.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.quantizationAnnotation, fieldNumber: 14)
+    }
+    if !self.sparseInitializer.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.sparseInitializer, fieldNumber: 15)
+    }
     if !self.metadataProps.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.metadataProps, fieldNumber: 16)
     }
@@ -984,11 +1538,52 @@ nonisolated extension Onnx_GraphProto: SwiftProtobuf.Message, SwiftProtobuf._Mes
     if lhs.node != rhs.node {return false}
     if lhs._name != rhs._name {return false}
     if lhs.initializer != rhs.initializer {return false}
+    if lhs.sparseInitializer != rhs.sparseInitializer {return false}
     if lhs._docString != rhs._docString {return false}
     if lhs.input != rhs.input {return false}
     if lhs.output != rhs.output {return false}
     if lhs.valueInfo != rhs.valueInfo {return false}
+    if lhs.quantizationAnnotation != rhs.quantizationAnnotation {return false}
     if lhs.metadataProps != rhs.metadataProps {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TensorAnnotation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TensorAnnotation"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_name\0\u{3}quant_parameter_tensor_names\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self._tensorName) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.quantParameterTensorNames) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._tensorName {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    } }()
+    if !self.quantParameterTensorNames.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.quantParameterTensorNames, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TensorAnnotation, rhs: Onnx_TensorAnnotation) -> Bool {
+    if lhs._tensorName != rhs._tensorName {return false}
+    if lhs.quantParameterTensorNames != rhs.quantParameterTensorNames {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1070,7 +1665,7 @@ nonisolated extension Onnx_NodeProto: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AttributeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}f\0\u{1}i\0\u{1}s\0\u{1}t\0\u{1}g\0\u{1}floats\0\u{1}ints\0\u{1}strings\0\u{1}tensors\0\u{1}graphs\0\u{4}\u{2}doc_string\0\u{1}tp\0\u{3}type_protos\0\u{2}\u{5}type\0\u{3}ref_attr_name\0\u{3}sparse_tensor\0\u{3}sparse_tensors\0")
 
   fileprivate class _StorageClass {
     var _name: String? = nil
@@ -1082,12 +1677,14 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
     var _s: Data? = nil
     var _t: Onnx_TensorProto? = nil
     var _g: Onnx_GraphProto? = nil
+    var _sparseTensor: Onnx_SparseTensorProto? = nil
     var _tp: Onnx_TypeProto? = nil
     var _floats: [Float] = []
     var _ints: [Int64] = []
     var _strings: [Data] = []
     var _tensors: [Onnx_TensorProto] = []
     var _graphs: [Onnx_GraphProto] = []
+    var _sparseTensors: [Onnx_SparseTensorProto] = []
     var _typeProtos: [Onnx_TypeProto] = []
 
       // This property is used as the initial default value for new instances of the type.
@@ -1108,12 +1705,14 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
       _s = source._s
       _t = source._t
       _g = source._g
+      _sparseTensor = source._sparseTensor
       _tp = source._tp
       _floats = source._floats
       _ints = source._ints
       _strings = source._strings
       _tensors = source._tensors
       _graphs = source._graphs
+      _sparseTensors = source._sparseTensors
       _typeProtos = source._typeProtos
     }
   }
@@ -1149,6 +1748,8 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._typeProtos) }()
         case 20: try { try decoder.decodeSingularEnumField(value: &_storage._type) }()
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._refAttrName) }()
+        case 22: try { try decoder.decodeSingularMessageField(value: &_storage._sparseTensor) }()
+        case 23: try { try decoder.decodeRepeatedMessageField(value: &_storage._sparseTensors) }()
         default: break
         }
       }
@@ -1209,6 +1810,12 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
       try { if let v = _storage._refAttrName {
         try visitor.visitSingularStringField(value: v, fieldNumber: 21)
       } }()
+      try { if let v = _storage._sparseTensor {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 22)
+      } }()
+      if !_storage._sparseTensors.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._sparseTensors, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1227,12 +1834,14 @@ nonisolated extension Onnx_AttributeProto: SwiftProtobuf.Message, SwiftProtobuf.
         if _storage._s != rhs_storage._s {return false}
         if _storage._t != rhs_storage._t {return false}
         if _storage._g != rhs_storage._g {return false}
+        if _storage._sparseTensor != rhs_storage._sparseTensor {return false}
         if _storage._tp != rhs_storage._tp {return false}
         if _storage._floats != rhs_storage._floats {return false}
         if _storage._ints != rhs_storage._ints {return false}
         if _storage._strings != rhs_storage._strings {return false}
         if _storage._tensors != rhs_storage._tensors {return false}
         if _storage._graphs != rhs_storage._graphs {return false}
+        if _storage._sparseTensors != rhs_storage._sparseTensors {return false}
         if _storage._typeProtos != rhs_storage._typeProtos {return false}
         return true
       }
@@ -1401,7 +2010,7 @@ nonisolated extension Onnx_TensorProto: SwiftProtobuf.Message, SwiftProtobuf._Me
 }
 
 nonisolated extension Onnx_TensorProto.DataType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNDEFINED\0\u{1}FLOAT\0\u{1}UINT8\0\u{1}INT8\0\u{1}UINT16\0\u{1}INT16\0\u{1}INT32\0\u{1}INT64\0\u{1}STRING\0\u{1}BOOL\0\u{1}FLOAT16\0\u{1}DOUBLE\0\u{1}UINT32\0\u{1}UINT64\0\u{1}COMPLEX64\0\u{1}COMPLEX128\0\u{1}BFLOAT16\0\u{1}FLOAT8E4M3FN\0\u{1}FLOAT8E4M3FNUZ\0\u{1}FLOAT8E5M2\0\u{1}FLOAT8E5M2FNUZ\0\u{1}UINT4\0\u{1}INT4\0\u{1}FLOAT4E2M1\0\u{1}FLOAT8E8M0\0")
 }
 
 nonisolated extension Onnx_TensorProto.DataLocation: SwiftProtobuf._ProtoNameProviding {
@@ -1442,6 +2051,90 @@ nonisolated extension Onnx_TensorProto.Segment: SwiftProtobuf.Message, SwiftProt
   public static func ==(lhs: Onnx_TensorProto.Segment, rhs: Onnx_TensorProto.Segment) -> Bool {
     if lhs._begin != rhs._begin {return false}
     if lhs._end != rhs._end {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_SparseTensorProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SparseTensorProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}values\0\u{1}indices\0\u{1}dims\0")
+
+  fileprivate class _StorageClass {
+    var _values: Onnx_TensorProto? = nil
+    var _indices: Onnx_TensorProto? = nil
+    var _dims: [Int64] = []
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _values = source._values
+      _indices = source._indices
+      _dims = source._dims
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._values) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._indices) }()
+        case 3: try { try decoder.decodeRepeatedInt64Field(value: &_storage._dims) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._values {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._indices {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+      if !_storage._dims.isEmpty {
+        try visitor.visitRepeatedInt64Field(value: _storage._dims, fieldNumber: 3)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_SparseTensorProto, rhs: Onnx_SparseTensorProto) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._values != rhs_storage._values {return false}
+        if _storage._indices != rhs_storage._indices {return false}
+        if _storage._dims != rhs_storage._dims {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1541,50 +2234,163 @@ nonisolated extension Onnx_TensorShapeProto.Dimension: SwiftProtobuf.Message, Sw
 
 nonisolated extension Onnx_TypeProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TypeProto"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{2}\u{5}denotation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tensor_type\0\u{4}\u{3}sequence_type\0\u{3}map_type\0\u{1}denotation\0\u{4}\u{2}sparse_tensor_type\0\u{3}optional_type\0")
+
+  fileprivate class _StorageClass {
+    var _value: Onnx_TypeProto.OneOf_Value?
+    var _denotation: String? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _value = source._value
+      _denotation = source._denotation
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try {
-        var v: Onnx_TypeProto.Tensor?
-        var hadOneofValue = false
-        if let current = self.value {
-          hadOneofValue = true
-          if case .tensorType(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try {
+          var v: Onnx_TypeProto.Tensor?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .tensorType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .tensorType(v)
+          }
+        }()
+        case 4: try {
+          var v: Onnx_TypeProto.Sequence?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .sequenceType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .sequenceType(v)
+          }
+        }()
+        case 5: try {
+          var v: Onnx_TypeProto.Map?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .mapType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .mapType(v)
+          }
+        }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._denotation) }()
+        case 8: try {
+          var v: Onnx_TypeProto.SparseTensor?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .sparseTensorType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .sparseTensorType(v)
+          }
+        }()
+        case 9: try {
+          var v: Onnx_TypeProto.Optional?
+          var hadOneofValue = false
+          if let current = _storage._value {
+            hadOneofValue = true
+            if case .optionalType(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._value = .optionalType(v)
+          }
+        }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.value = .tensorType(v)
-        }
-      }()
-      case 6: try { try decoder.decodeSingularStringField(value: &self._denotation) }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if case .tensorType(let v)? = self.value {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
-    try { if let v = self._denotation {
-      try visitor.visitSingularStringField(value: v, fieldNumber: 6)
-    } }()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      switch _storage._value {
+      case .tensorType?: try {
+        guard case .tensorType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      }()
+      case .sequenceType?: try {
+        guard case .sequenceType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      }()
+      case .mapType?: try {
+        guard case .mapType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      }()
+      default: break
+      }
+      try { if let v = _storage._denotation {
+        try visitor.visitSingularStringField(value: v, fieldNumber: 6)
+      } }()
+      switch _storage._value {
+      case .sparseTensorType?: try {
+        guard case .sparseTensorType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      }()
+      case .optionalType?: try {
+        guard case .optionalType(let v)? = _storage._value else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      }()
+      default: break
+      }
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Onnx_TypeProto, rhs: Onnx_TypeProto) -> Bool {
-    if lhs.value != rhs.value {return false}
-    if lhs._denotation != rhs._denotation {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._value != rhs_storage._value {return false}
+        if _storage._denotation != rhs_storage._denotation {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1624,6 +2430,351 @@ nonisolated extension Onnx_TypeProto.Tensor: SwiftProtobuf.Message, SwiftProtobu
   public static func ==(lhs: Onnx_TypeProto.Tensor, rhs: Onnx_TypeProto.Tensor) -> Bool {
     if lhs._elemType != rhs._elemType {return false}
     if lhs._shape != rhs._shape {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Sequence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Sequence"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+
+  fileprivate class _StorageClass {
+    var _elemType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _elemType = source._elemType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._elemType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._elemType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Sequence, rhs: Onnx_TypeProto.Sequence) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._elemType != rhs_storage._elemType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Map: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Map"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_type\0\u{3}value_type\0")
+
+  fileprivate class _StorageClass {
+    var _keyType: Int32? = nil
+    var _valueType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _keyType = source._keyType
+      _valueType = source._valueType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt32Field(value: &_storage._keyType) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._valueType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._keyType {
+        try visitor.visitSingularInt32Field(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._valueType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Map, rhs: Onnx_TypeProto.Map) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._keyType != rhs_storage._keyType {return false}
+        if _storage._valueType != rhs_storage._valueType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.Optional: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".Optional"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0")
+
+  fileprivate class _StorageClass {
+    var _elemType: Onnx_TypeProto? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _elemType = source._elemType
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._elemType) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._elemType {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.Optional, rhs: Onnx_TypeProto.Optional) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._elemType != rhs_storage._elemType {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_TypeProto.SparseTensor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Onnx_TypeProto.protoMessageName + ".SparseTensor"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}elem_type\0\u{1}shape\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self._elemType) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._shape) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._elemType {
+      try visitor.visitSingularInt32Field(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._shape {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_TypeProto.SparseTensor, rhs: Onnx_TypeProto.SparseTensor) -> Bool {
+    if lhs._elemType != rhs._elemType {return false}
+    if lhs._shape != rhs._shape {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Onnx_FunctionProto: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FunctionProto"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{2}\u{3}input\0\u{1}output\0\u{1}attribute\0\u{1}node\0\u{3}doc_string\0\u{3}opset_import\0\u{1}domain\0\u{3}attribute_proto\0\u{3}value_info\0\u{1}overload\0\u{3}metadata_props\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self._name) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.input) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.output) }()
+      case 6: try { try decoder.decodeRepeatedStringField(value: &self.attribute) }()
+      case 7: try { try decoder.decodeRepeatedMessageField(value: &self.node) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self._docString) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.opsetImport) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self._domain) }()
+      case 11: try { try decoder.decodeRepeatedMessageField(value: &self.attributeProto) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.valueInfo) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self._overload) }()
+      case 14: try { try decoder.decodeRepeatedMessageField(value: &self.metadataProps) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._name {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 1)
+    } }()
+    if !self.input.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.input, fieldNumber: 4)
+    }
+    if !self.output.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.output, fieldNumber: 5)
+    }
+    if !self.attribute.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.attribute, fieldNumber: 6)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.node, fieldNumber: 7)
+    }
+    try { if let v = self._docString {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 8)
+    } }()
+    if !self.opsetImport.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.opsetImport, fieldNumber: 9)
+    }
+    try { if let v = self._domain {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 10)
+    } }()
+    if !self.attributeProto.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.attributeProto, fieldNumber: 11)
+    }
+    if !self.valueInfo.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.valueInfo, fieldNumber: 12)
+    }
+    try { if let v = self._overload {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 13)
+    } }()
+    if !self.metadataProps.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.metadataProps, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Onnx_FunctionProto, rhs: Onnx_FunctionProto) -> Bool {
+    if lhs._name != rhs._name {return false}
+    if lhs.input != rhs.input {return false}
+    if lhs.output != rhs.output {return false}
+    if lhs.attribute != rhs.attribute {return false}
+    if lhs.attributeProto != rhs.attributeProto {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs._docString != rhs._docString {return false}
+    if lhs.opsetImport != rhs.opsetImport {return false}
+    if lhs._domain != rhs._domain {return false}
+    if lhs._overload != rhs._overload {return false}
+    if lhs.valueInfo != rhs.valueInfo {return false}
+    if lhs.metadataProps != rhs.metadataProps {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
