@@ -105,6 +105,10 @@ enum Kernels {
 
     // MARK: - Linear algebra
 
+    /// OpenBLAS's threaded build shares internal buffers between calls: calls from several threads at once
+    /// (tests run engines side by side) corrupt memory, so they go one at a time.
+    private static let blasLock = NSLock()
+
     /// C[M,N] = A[M,K] x B (B is [K,N], or [N,K] when transposed), through BLAS.
     private static func sgemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, transB: Bool) {
         guard m > 0, n > 0 else { return }
@@ -112,6 +116,8 @@ enum Kernels {
             c.update(repeating: 0, count: m * n)
             return
         }
+        blasLock.lock()
+        defer { blasLock.unlock() }
         cblas_sgemm(
             CblasRowMajor, CblasNoTrans, transB ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), Int32(k),
             1, a, Int32(k), b, Int32(transB ? k : n), 0, c, Int32(n))
