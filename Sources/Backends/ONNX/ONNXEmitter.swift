@@ -3,33 +3,59 @@ import KilnIR
 import ONNXProto
 
 /// Why a graph could not be written as ONNX.
-public enum ONNXEmitError: Error, CustomStringConvertible {
+public enum ONNXEmitError: Error, Hashable, CustomStringConvertible {
+    /// The requested opset is outside `ONNXEmitter.supportedOpsets`.
     case unsupportedOpset(Int)
+    /// The graph breaks an IR invariant (see `Graph.verify()`), so no valid model can be written for it.
+    case invalidGraph(VerificationError)
+    /// A node uses a form of its op that has no ONNX equivalent here.
     case unsupported(node: String, reason: String)
+    /// swift-protobuf could not encode the model.
+    case serialization(String)
 
     public var description: String {
         switch self {
-        case .unsupportedOpset(let opset): "ONNX opset \(opset) is not supported; choose one from \(ONNXEmitter.supportedOpsets)"
-        case .unsupported(let node, let reason): "node '\(node)' cannot be written as ONNX: \(reason)"
+        case .unsupportedOpset(let opset):
+            let range = ONNXEmitter.supportedOpsets
+            return "ONNX opset \(opset) is not supported; choose one from \(range.lowerBound) to \(range.upperBound)"
+        case .invalidGraph(let error):
+            return "the graph is not valid IR, so it cannot be written as ONNX: \(error)"
+        case .unsupported(let node, let reason):
+            return "node '\(node)' cannot be written as ONNX: \(reason)"
+        case .serialization(let message):
+            return "the ONNX model could not be serialized: \(message)"
         }
     }
 }
 
-/// Writes a graph as an ONNX model. Names of inputs, outputs, initializers and nodes are the IR's (so
-/// Keras's), the batch dimension is a `dim_param`, and the bytes are the same on every run.
+/// Writes a graph as an ONNX model for the default ("ai.onnx") operator set.
+///
+/// Inputs, outputs, initializers and nodes keep the IR's names (so Keras's), symbolic dimensions such as
+/// the batch `N` become `dim_param`s, weights are little-endian `raw_data`, and the bytes are the same on
+/// every run. Only standard operators that ONNX Runtime implements on the CPU are used: activations ONNX
+/// lacks at the chosen opset (Swish, and Gelu before opset 20) are written as several standard ops.
 public struct ONNXEmitter: Sendable {
+    /// Kiln's version, written as the model's `producer_version` unless another is given.
+    public static let kilnVersion = "0.1.0"
+    /// The opsets Kiln can emit.
     public static let supportedOpsets = 13...21
+    /// The opset used when none is chosen.
+    public static let defaultOpset = 17
 
+    /// The version of the default operator set the model imports.
     public let opset: Int
+    /// The model's `producer_version`; its `producer_name` is always "kiln".
     public let producerVersion: String
 
-    public init(opset: Int = 17, producerVersion: String = "0.1.0") throws(ONNXEmitError) {
+    /// Throws `ONNXEmitError.unsupportedOpset` unless `opset` is in `supportedOpsets`.
+    public init(opset: Int = ONNXEmitter.defaultOpset, producerVersion: String = ONNXEmitter.kilnVersion) throws(ONNXEmitError) {
         guard Self.supportedOpsets.contains(opset) else { throw .unsupportedOpset(opset) }
         self.opset = opset
         self.producerVersion = producerVersion
     }
 
-    /// The IR version that goes with the opset (the ONNX versioning table).
+    /// The IR version that goes with the opset, from ONNX's versioning table: opsets 13-14 are IR 7,
+    /// 15-18 IR 8, 19-20 IR 9 and 21 IR 10.
     public var irVersion: Int64 {
         switch opset {
         case ...14: 7
@@ -39,22 +65,35 @@ public struct ONNXEmitter: Sendable {
         }
     }
 
-    /// The serialized model.
-    public func emit(_ graph: Graph) throws -> [UInt8] {
-        [UInt8](try model(graph).serializedData())
+    /// The serialized `ModelProto`, ready to be written to a `.onnx` file.
+    public func emit(_ graph: Graph) throws(ONNXEmitError) -> [UInt8] {
+        let model = try model(graph)
+        do {
+            return try model.serializedBytes()
+        } catch {
+            throw .serialization(String(describing: error))
+        }
     }
 
+    /// The model as a message, for callers that inspect or extend it before serializing.
     public func model(_ graph: Graph) throws(ONNXEmitError) -> Onnx_ModelProto {
+        do {
+            try graph.verify()
+        } catch {
+            throw .invalidGraph(error)
+        }
         let types = graph.valueTypes
-        var builder = ONNXGraphBuilder(opset: opset, takenNames: Set(types.keys), types: types, constants: graph.constantsByName)
+        var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
         for node in graph.nodes { try builder.lower(node) }
         builder.sweep(keeping: graph.outputs)
 
         var proto = Onnx_GraphProto()
         proto.name = graph.name
-        proto.input = graph.inputs.map(valueInfo)
-        proto.output = graph.outputValues.map(valueInfo)
-        proto.initializer = builder.usedConstants(graph.constants, outputs: graph.outputs).map { tensorProto($0.name, $0.tensor) } + builder.initializers
+        proto.input = graph.inputs.map(Self.valueInfo)
+        proto.output = graph.outputValues.map(Self.valueInfo)
+        proto.initializer =
+            builder.usedConstants(graph.constants, outputs: graph.outputs).map { Self.tensorProto($0.name, $0.tensor) }
+            + builder.initializers
         proto.node = builder.nodes
 
         var model = Onnx_ModelProto()
@@ -66,34 +105,37 @@ public struct ONNXEmitter: Sendable {
         opsetID.version = Int64(opset)
         model.opsetImport = [opsetID]
         model.graph = proto
-        for key in graph.metadata.keys.sorted() {
+        // Sorted, so the bytes do not depend on the dictionary's order.
+        model.metadataProps = graph.metadata.sorted { $0.key < $1.key }.map { key, value in
             var entry = Onnx_StringStringEntryProto()
             entry.key = key
-            entry.value = graph.metadata[key]!
-            model.metadataProps.append(entry)
+            entry.value = value
+            return entry
         }
         return model
     }
 
-    private func valueInfo(_ value: Value) -> Onnx_ValueInfoProto {
-        var info = Onnx_ValueInfoProto()
-        info.name = value.name
-        var tensor = Onnx_TypeProto.Tensor()
-        tensor.elemType = Self.elementType(value.type.dtype)
+    /// A graph input or output: name, element type and shape, symbolic dimensions by name.
+    static func valueInfo(_ value: Value) -> Onnx_ValueInfoProto {
         var shape = Onnx_TensorShapeProto()
         shape.dim = value.type.shape.dims.map { dim in
-            var d = Onnx_TensorShapeProto.Dimension()
+            var proto = Onnx_TensorShapeProto.Dimension()
             switch dim {
-            case .fixed(let size): d.dimValue = Int64(size)
-            case .symbolic(let name): d.dimParam = name
+            case .fixed(let size): proto.dimValue = Int64(size)
+            case .symbolic(let name): proto.dimParam = name
             }
-            return d
+            return proto
         }
+        var tensor = Onnx_TypeProto.Tensor()
+        tensor.elemType = elementType(value.type.dtype)
         tensor.shape = shape
+        var info = Onnx_ValueInfoProto()
+        info.name = value.name
         info.type.tensorType = tensor
         return info
     }
 
+    /// The `TensorProto.DataType` of an IR element type; every IR type has one.
     static func elementType(_ dtype: DType) -> Int32 {
         let type: Onnx_TensorProto.DataType
         switch dtype {
@@ -107,14 +149,14 @@ public struct ONNXEmitter: Sendable {
         }
         return Int32(type.rawValue)
     }
-}
 
-/// An initializer with raw little-endian data.
-func tensorProto(_ name: String, _ tensor: Tensor) -> Onnx_TensorProto {
-    var proto = Onnx_TensorProto()
-    proto.name = name
-    proto.dims = tensor.shape.map(Int64.init)
-    proto.dataType = ONNXEmitter.elementType(tensor.dtype)
-    proto.rawData = Data(tensor.bytes)
-    return proto
+    /// An initializer holding its elements as little-endian `raw_data` (booleans one byte each).
+    static func tensorProto(_ name: String, _ tensor: Tensor) -> Onnx_TensorProto {
+        var proto = Onnx_TensorProto()
+        proto.name = name
+        proto.dims = tensor.shape.map(Int64.init)
+        proto.dataType = elementType(tensor.dtype)
+        proto.rawData = Data(tensor.bytes)
+        return proto
+    }
 }

@@ -1,0 +1,188 @@
+import KilnIR
+import ONNXProto
+
+/// The IR's ops as ONNX nodes.
+///
+/// Most ops map one to one. The IR is channels-last (Keras's layout) and ONNX's convolutions, pooling
+/// and batch normalization are channels-first, so those ops read a transposed copy of their input and
+/// transpose their result back; an op that reads such a result uses the channels-first copy directly,
+/// and the Transposes nothing reads are swept away at the end.
+extension ONNXGraphBuilder {
+    /// Appends the ONNX nodes computing the IR node's outputs under their IR names.
+    mutating func lower(_ node: Node) throws(ONNXEmitError) {
+        let x = node.inputs
+        let y = node.outputs.map(\.name)
+        let name = node.name
+        // Elementwise ops between two channels-first values of one type stay channels-first (a residual Add).
+        if let opType = Self.binaryElementwise(node.op), x.count == 2, let a = channelsFirst[x[0]], let b = channelsFirst[x[1]],
+            types[x[0]] == types[x[1]]
+        {
+            let value = fresh("\(y[0]).nchw")
+            add(opType, [a, b], [value], name)
+            try toChannelsLast(value, y[0], node)
+            return
+        }
+        switch node.op {
+        case .identity: add("Identity", x, y, name)
+        case .add: add("Add", x, y, name)
+        case .sub: add("Sub", x, y, name)
+        case .mul: add("Mul", x, y, name)
+        case .div: add("Div", x, y, name)
+        case .maximum: add("Max", x, y, name)
+        case .minimum: add("Min", x, y, name)
+        case .matMul: add("MatMul", x, y, name)
+        case .gemm(let transB): add("Gemm", x, y, name, [int("transB", transB ? 1 : 0)])
+        case .softmax(let axis): add("Softmax", x, y, name, [int("axis", axis)])
+        case .flatten(let axis): add("Flatten", x, y, name, [int("axis", axis)])
+        case .reshape(let shape):
+            // ONNX Reshape's default (allowzero = 0) also copies the input dimension for a 0.
+            add("Reshape", [x[0], int64s("\(name).shape", shape.map(Int64.init))], y, name)
+        case .transpose(let perm): add("Transpose", x, y, name, [ints("perm", perm)])
+        case .cast(let to): add("Cast", x, y, name, [int("to", Int(ONNXEmitter.elementType(to)))])
+        case .activation(let activation):
+            let dtype = try type(of: x[0], in: node).dtype
+            if let first = channelsFirst[x[0]] {
+                let value = fresh("\(y[0]).nchw")
+                lower(activation, first, value, dtype, name)
+                try toChannelsLast(value, y[0], node)
+            } else {
+                lower(activation, x[0], y[0], dtype, name)
+            }
+        case .conv(let c):
+            let spatial = c.strides.count
+            // Keras's kernel [kernel..., Cin/groups, Cout] is ONNX's [Cout, Cin/groups, kernel...].
+            let (kernel, kernelShape) = try onnxKernel(x[1], [spatial + 1, spatial] + Array(0..<spatial), suffix: "oihw", node)
+            let value = fresh("\(y[0]).nchw")
+            add(
+                "Conv", [try channelsFirstInput(x[0], node), kernel] + x.dropFirst(2), [value], name,
+                [
+                    ints("kernel_shape", Array(kernelShape[2...])), ints("strides", c.strides), ints("dilations", c.dilations),
+                    ints("pads", c.pads), int("group", c.groups),
+                ])
+            try toChannelsLast(value, y[0], node)
+        case .convTranspose(let c):
+            guard c.groups == 1 else { throw .unsupported(node: name, reason: "ConvTranspose with \(c.groups) groups") }
+            let spatial = c.strides.count
+            // Keras's kernel [kernel..., Cout, Cin] is ONNX's [Cin, Cout, kernel...]; a negative end pad
+            // (output positions no input reaches) is ONNX's output_padding.
+            let (kernel, kernelShape) = try onnxKernel(x[1], [spatial + 1, spatial] + Array(0..<spatial), suffix: "iohw", node)
+            let ends = c.pads[spatial...].map { max($0, 0) }
+            let extra = c.pads[spatial...].map { max(-$0, 0) }
+            let value = fresh("\(y[0]).nchw")
+            add(
+                "ConvTranspose", [try channelsFirstInput(x[0], node), kernel] + x.dropFirst(2), [value], name,
+                [
+                    ints("kernel_shape", Array(kernelShape[2...])), ints("strides", c.strides), ints("dilations", c.dilations),
+                    ints("pads", Array(c.pads[0..<spatial]) + ends), ints("output_padding", extra),
+                ])
+            try toChannelsLast(value, y[0], node)
+        case .pool(let p):
+            var attributes = [ints("kernel_shape", p.window), ints("strides", p.strides), ints("pads", p.pads)]
+            // Keras averages over the real elements only.
+            if p.kind == .average { attributes.append(int("count_include_pad", 0)) }
+            let value = fresh("\(y[0]).nchw")
+            add(p.kind == .max ? "MaxPool" : "AveragePool", [try channelsFirstInput(x[0], node)], [value], name, attributes)
+            try toChannelsLast(value, y[0], node)
+        case .reduce(let reduction, let axes, let keepDims):
+            try lowerReduce(reduction, axes: axes, keepDims: keepDims, x[0], y, name)
+        case .batchNorm(let epsilon, let axis):
+            let rank = try type(of: x[0], in: node).shape.rank
+            let normalized = axis < 0 ? axis + rank : axis
+            guard rank >= 2, normalized == 1 || normalized == rank - 1 else {
+                throw .unsupported(node: name, reason: "BatchNorm over axis \(axis) of a rank-\(rank) tensor (ONNX normalizes axis 1)")
+            }
+            if normalized == 1 {
+                add("BatchNormalization", x, y, name, [float("epsilon", epsilon)])
+            } else {
+                let value = fresh("\(y[0]).nchw")
+                add("BatchNormalization", [try channelsFirstInput(x[0], node)] + x.dropFirst(), [value], name, [float("epsilon", epsilon)])
+                try toChannelsLast(value, y[0], node)
+            }
+        case .concat(let axis): add("Concat", x, y, name, [int("axis", axis)])
+        case .pad(let pads, let value):
+            let dtype = try type(of: x[0], in: node).dtype
+            let padsInput = int64s("\(name).pads", pads.map(Int64.init))
+            add("Pad", [x[0], padsInput, scalar("\(name).value", value, dtype)], y, name, [string("mode", "constant")])
+        case .crop(let pads):
+            let rank = pads.count / 2
+            let starts = int64s("\(name).starts", pads[0..<rank].map(Int64.init))
+            // An end of -k stops k before the end; Int64.max means "to the end".
+            let ends = int64s("\(name).ends", pads[rank...].map { $0 == 0 ? Int64.max : -Int64($0) })
+            let axes = int64s("\(name).axes", (0..<rank).map(Int64.init))
+            add("Slice", [x[0], starts, ends, axes], y, name)
+        }
+    }
+
+    private static func binaryElementwise(_ op: Op) -> String? {
+        switch op {
+        case .add: "Add"
+        case .sub: "Sub"
+        case .mul: "Mul"
+        case .div: "Div"
+        case .maximum: "Max"
+        case .minimum: "Min"
+        default: nil
+        }
+    }
+
+    /// Reductions: axes are an attribute before opset 18 and an input from then on (ReduceSum from 13).
+    private mutating func lowerReduce(
+        _ reduction: Reduction, axes: [Int], keepDims: Bool, _ x: String, _ y: [String], _ name: String
+    ) throws(ONNXEmitError) {
+        // ONNX reduces every axis when given none; the IR reduces none.
+        guard !axes.isEmpty else {
+            add("Identity", [x], y, name)
+            return
+        }
+        let opType =
+            switch reduction {
+            case .mean: "ReduceMean"
+            case .max: "ReduceMax"
+            case .min: "ReduceMin"
+            case .sum: "ReduceSum"
+            }
+        let keep = int("keepdims", keepDims ? 1 : 0)
+        if opset >= 18 || reduction == .sum {
+            add(opType, [x, int64s("\(name).axes", axes.map(Int64.init))], y, name, [keep])
+        } else {
+            add(opType, [x], y, name, [ints("axes", axes), keep])
+        }
+    }
+
+    /// The kernel in ONNX's layout and its shape: a permuted initializer when the kernel is a constant,
+    /// a Transpose node otherwise.
+    private mutating func onnxKernel(
+        _ kernel: String, _ perm: [Int], suffix: String, _ node: Node
+    ) throws(ONNXEmitError) -> (String, [Int]) {
+        if let weights = constants[kernel] {
+            let permuted = Self.transposed(weights, perm)
+            return (constant("\(kernel).\(suffix)", permuted), permuted.shape)
+        }
+        guard let sizes = try type(of: kernel, in: node).shape.fixedSizes else {
+            throw .unsupported(node: node.name, reason: "the kernel %\(kernel) has symbolic dimensions")
+        }
+        let value = fresh("\(kernel).\(suffix)")
+        add("Transpose", [kernel], [value], "\(node.name).kernel_to_\(suffix)", [ints("perm", perm)])
+        return (value, perm.map { sizes[$0] })
+    }
+
+    /// The channels-first form of a channels-last value, transposing it unless one exists already.
+    private mutating func channelsFirstInput(_ value: String, _ node: Node) throws(ONNXEmitError) -> String {
+        if let first = channelsFirst[value] { return first }
+        let rank = try type(of: value, in: node).shape.rank
+        guard rank >= 3 else {
+            throw .unsupported(node: node.name, reason: "%\(value) has rank \(rank); it needs a batch, a spatial and a channel dimension")
+        }
+        let first = fresh("\(value).nchw")
+        add("Transpose", [value], [first], "\(node.name).to_channels_first", [ints("perm", [0, rank - 1] + Array(1..<(rank - 1)))])
+        channelsFirst[value] = first
+        return first
+    }
+
+    /// Makes the channels-last value `y` from its channels-first form `first`.
+    private mutating func toChannelsLast(_ first: String, _ y: String, _ node: Node) throws(ONNXEmitError) {
+        let rank = try type(of: y, in: node).shape.rank
+        add("Transpose", [first], [y], "\(node.name).to_channels_last", [ints("perm", [0] + Array(2..<rank) + [1])])
+        channelsFirst[y] = first
+    }
+}
