@@ -4,7 +4,8 @@ Usage: python scripts/check_onnx.py MODEL.onnx --inputs DIR --expected DIR [--at
 
 Runs onnx.checker.check_model(full_check=True), then ONNX Runtime (CPU, one thread) on every
 <input name>.npy in --inputs, and compares each output with <output name>.npy in --expected:
-every element must satisfy |actual - expected| <= atol + rtol * |expected|. Exits 1 on any failure.
+every element must satisfy |actual - expected| <= atol + rtol * |expected| (NumPy's allclose rule).
+Prints the largest absolute and relative error of each output. Exits 1 on any failure.
 """
 
 import argparse
@@ -15,56 +16,122 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+# ONNX Runtime's type strings for the element types Kiln emits.
+NUMPY_TYPES = {
+    "tensor(float)": np.float32,
+    "tensor(float16)": np.float16,
+    "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("model")
-    parser.add_argument("--inputs", required=True)
-    parser.add_argument("--expected", required=True)
-    parser.add_argument("--atol", type=float, default=1e-5)
-    parser.add_argument("--rtol", type=float, default=1e-4)
-    args = parser.parse_args()
 
+class CheckError(Exception):
+    """A failure with a message for the user."""
+
+
+def npy_path(directory, name):
+    # Value names may hold '/', which cannot be in a file name.
+    return os.path.join(directory, name.replace("/", "_") + ".npy")
+
+
+def load_model(path):
     try:
-        model = onnx.load(args.model)
+        model = onnx.load(path)
+    except Exception as error:  # protobuf and file errors have several types
+        raise CheckError(f"cannot read {path} as an ONNX model: {error}")
+    try:
         onnx.checker.check_model(model, full_check=True)
-    except Exception as error:  # the checker raises several exception types
-        print(f"{args.model}: the ONNX checker rejects the model: {error}", file=sys.stderr)
-        return 1
+    except Exception as error:  # checker and shape-inference errors have several types
+        raise CheckError(f"the ONNX checker rejects {path}: {error}")
+    return model
 
+
+def make_session(path):
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # ORT raises its own exception types
+        raise CheckError(f"ONNX Runtime cannot load {path}: {error}")
+
+
+def load_inputs(session, directory):
     feeds = {}
     for spec in session.get_inputs():
-        path = os.path.join(args.inputs, spec.name.replace("/", "_") + ".npy")
+        path = npy_path(directory, spec.name)
         if not os.path.exists(path):
-            print(f"{args.model}: no input file {path} for input '{spec.name}'", file=sys.stderr)
-            return 1
-        feeds[spec.name] = np.load(path)
-    names = [spec.name for spec in session.get_outputs()]
-    results = session.run(names, feeds)
+            raise CheckError(f"no input file {path} for the model input '{spec.name}'")
+        value = np.load(path)
+        wanted = NUMPY_TYPES.get(spec.type)
+        if wanted is not None and value.dtype != wanted:
+            raise CheckError(f"{path} holds {value.dtype}, but the input '{spec.name}' is {spec.type}")
+        feeds[spec.name] = value
+    return feeds
 
+
+def compare(name, actual, expected, atol, rtol):
+    """Prints the errors of one output and returns whether it is within tolerance."""
+    if actual.shape != expected.shape:
+        print(f"{name}: shape {actual.shape}, expected {expected.shape}: MISMATCH")
+        return False
+    actual = actual.astype(np.float64)
+    expected = expected.astype(np.float64)
+    difference = np.abs(actual - expected)
+    within = difference <= atol + rtol * np.abs(expected)
+    # NaN matches NaN, as in the expected outputs of Keras.
+    within |= np.isnan(actual) & np.isnan(expected)
+    finite = np.isfinite(difference)
+    max_abs = float(difference[finite].max()) if finite.any() else 0.0
+    nonzero = finite & (expected != 0)
+    max_rel = float((difference[nonzero] / np.abs(expected[nonzero])).max()) if nonzero.any() else 0.0
+    bad = int(within.size - np.count_nonzero(within))
+    status = "ok" if bad == 0 else f"MISMATCH ({bad} of {within.size} elements)"
+    print(f"{name}: max abs err {max_abs:.3g}, max rel err {max_rel:.3g}: {status}")
+    return bad == 0
+
+
+def check(args):
+    load_model(args.model)
+    session = make_session(args.model)
+    feeds = load_inputs(session, args.inputs)
+    names = [spec.name for spec in session.get_outputs()]
+    try:
+        results = session.run(names, feeds)
+    except Exception as error:  # ORT raises its own exception types
+        raise CheckError(f"ONNX Runtime failed to run {args.model}: {error}")
     ok = True
     for name, actual in zip(names, results):
-        path = os.path.join(args.expected, name.replace("/", "_") + ".npy")
+        path = npy_path(args.expected, name)
         if not os.path.exists(path):
-            print(f"{args.model}: no expected file {path} for output '{name}'", file=sys.stderr)
+            print(f"{name}: no expected file {path}: MISMATCH")
             ok = False
             continue
-        expected = np.load(path)
-        if actual.shape != expected.shape:
-            print(f"{name}: shape {actual.shape}, expected {expected.shape}")
-            ok = False
-            continue
-        difference = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-        within = difference <= args.atol + args.rtol * np.abs(expected)
-        nonzero = expected != 0
-        max_rel = float(np.max(difference[nonzero] / np.abs(expected[nonzero]))) if nonzero.any() else 0.0
-        print(f"{name}: max abs err {difference.max():.3g}, max rel err {max_rel:.3g}, "
-              f"{'ok' if within.all() else 'MISMATCH'}")
-        ok = ok and bool(within.all())
+        ok = compare(name, actual, np.load(path), args.atol, args.rtol) and ok
+    return ok
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("--inputs", required=True, help="directory of <input name>.npy files")
+    parser.add_argument("--expected", required=True, help="directory of <output name>.npy files")
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    args = parser.parse_args()
+    if args.atol < 0 or args.rtol < 0:
+        parser.error("tolerances must not be negative")
+    try:
+        ok = check(args)
+    except CheckError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if not ok:
+        print(f"{args.model}: outputs differ from {args.expected}", file=sys.stderr)
     return 0 if ok else 1
 
 
