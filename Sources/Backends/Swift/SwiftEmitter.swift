@@ -10,28 +10,30 @@ public struct SwiftEmission: Sendable {
 /// Why a graph could not be compiled to Swift.
 public enum SwiftEmitError: Error, CustomStringConvertible {
     case unsupported(node: String, reason: String)
-    case badTypeName(String)
+    case badTypeName(String, reason: String)
 
     public var description: String {
         switch self {
         case .unsupported(let node, let reason): "the Swift backend cannot compile '\(node)': \(reason)"
-        case .badTypeName(let name): "'\(name)' is not a valid Swift type name"
+        case .badTypeName(let name, let reason):
+            "'\(name)' cannot name the generated type: \(reason); pass another typeName"
         }
     }
 }
 
 /// Compiles a graph to a self-contained Swift executor: one `public final class` with `init(weightsAt:)`
 /// and typed `predict` methods, depending only on the standard library and Foundation. Weights live in a
-/// separate file (never in the source, so swiftc compiles it in seconds); activations live in one arena
-/// planned at generation time and allocated once per batch size.
+/// separate file (never in the source, so swiftc compiles it in seconds), matrix-product operands packed
+/// in the panel layout of the kernels; activations live in one arena planned at generation time and
+/// allocated once per batch size. An activation that only a matrix product reads is fused into the
+/// product's epilogue.
 public struct SwiftEmitter: Sendable {
     public init() {}
 
+    /// Emits the source and weights of `graph`; `typeName` defaults to the graph name in UpperCamelCase.
     public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
         let typeName = typeName ?? Self.typeName(for: graph.name)
-        guard let first = typeName.first, first.isLetter || first == "_",
-            typeName.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
-        else { throw .badTypeName(typeName) }
+        if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
         for input in graph.inputs where input.type.dtype != .float32 {
             throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32")
@@ -47,9 +49,13 @@ public struct SwiftEmitter: Sendable {
         let types = fused.valueTypes
         var scratch: [Int: ElementCount] = [:]
         var affine: [Int: (scale: Int, shift: Int)] = [:]
+        var packings: [String: Int] = [:]
         for (index, node) in nodes.enumerated() {
             if let (b, k, n, transposed) = try packedOperand(node, types, constants) {
-                packed[index] = weights.add(packing: b, k: k, n: n, transposed: transposed)
+                // A constant shared by several products is packed once per orientation.
+                let key = "\(transposed) \(node.inputs[1])"
+                if packings[key] == nil { packings[key] = weights.add(packing: b, k: k, n: n, transposed: transposed) }
+                packed[index] = packings[key]
             }
             if case .conv(let c) = node.op, c.groups == 1, !SwiftNodeEmitter.isPointwise(c, kernel: types[node.inputs[1]]!) {
                 // im2col columns: one row per output pixel, one column per (window position, input channel).
@@ -73,8 +79,9 @@ public struct SwiftEmitter: Sendable {
             for (position, input) in node.inputs.enumerated() where constants[input] != nil && raw[input] == nil {
                 if packed[index] != nil && position == 1 { continue }
                 if affine[index] != nil { continue }
-                guard let tensor = constants[input], tensor.dtype == .float32 else {
-                    throw .unsupported(node: node.name, reason: "constant %\(input) is not f32")
+                // A Cast to f32 of a constant of another type is done here, once.
+                guard let tensor = constants[input], tensor.dtype == .float32 || node.op == .cast(to: .float32) else {
+                    throw .unsupported(node: node.name, reason: "constant %\(input) is \(constants[input]?.dtype.textName ?? "?"), not f32")
                 }
                 raw[input] = weights.add(tensor.floats)
             }
@@ -85,41 +92,36 @@ public struct SwiftEmitter: Sendable {
         let plan = try SwiftPlan(graph: fused, weightOffsets: raw, scratch: scratch)
         var body = CodePrinter()
         var statics = CodePrinter()
+        var sections: Set<SwiftKernels.Section> = []
         for (index, node) in nodes.enumerated() {
             try SwiftNodeEmitter(
                 plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
                 affine: affine[index]
-            ).emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics)
+            ).emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
         }
         let file = SwiftFileWriter(
-            graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text)
+            graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text,
+            kernels: SwiftKernels.source(for: sections))
         return SwiftEmission(typeName: typeName, source: file.source(), weights: weights.fileBytes(fingerprint: file.fingerprint))
     }
 
-    /// `mnist_mlp` -> `MnistMlp`.
-    public static func typeName(for name: String) -> String {
-        let words = name.split { !($0.isASCII && ($0.isLetter || $0.isNumber)) }
-        var result = words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
-        if result.isEmpty { result = "Model" }
-        if result.first!.isNumber { result = "Model" + result }
-        return result
-    }
+    /// The default type name for a graph name: `mnist_mlp` -> `MnistMlp`, `3d-net` -> `Model3dNet`.
+    public static func typeName(for name: String) -> String { SwiftNames.typeName(for: name) }
 
-    /// Folds Relu, Clip and LeakyRelu into the Gemm or MatMul before them when nothing else reads the product.
-    private func fuseEpilogues(_ graph: Graph) -> (nodes: [Node], epilogues: [Int: String]) {
+    /// Folds an activation into the Gemm, MatMul or Conv before it when nothing else reads the product.
+    private func fuseEpilogues(_ graph: Graph) -> (nodes: [Node], epilogues: [Int: Activation]) {
         var uses: [String: Int] = [:]
         for node in graph.nodes { for input in node.inputs { uses[input, default: 0] += 1 } }
         for output in graph.outputs { uses[output, default: 0] += 1 }
         var producer: [String: Int] = [:]
         var nodes: [Node] = []
-        var epilogues: [Int: String] = [:]
+        var epilogues: [Int: Activation] = [:]
         for node in graph.nodes {
-            if case .activation(let activation) = node.op, let epilogue = Self.epilogue(activation),
-                let p = producer[node.inputs[0]], uses[node.inputs[0]] == 1, epilogues[p] == nil,
-                nodes[p].outputs[0].type.shape.rank >= 2, Self.isMatrixProduct(nodes[p].op)
+            if case .activation(let activation) = node.op, let p = producer[node.inputs[0]], uses[node.inputs[0]] == 1,
+                epilogues[p] == nil, nodes[p].outputs[0].type.shape.rank >= 2, Self.isMatrixProduct(nodes[p].op)
             {
                 nodes[p].outputs = node.outputs
-                epilogues[p] = epilogue
+                epilogues[p] = activation
                 producer[node.outputs[0].name] = p
                 continue
             }
@@ -135,15 +137,6 @@ public struct SwiftEmitter: Sendable {
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
             .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose:
             false
-        }
-    }
-
-    private static func epilogue(_ activation: Activation) -> String? {
-        switch activation {
-        case .relu: ".relu"
-        case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
-        case .leakyRelu(let alpha): ".leakyRelu(\(swiftFloat(alpha)))"
-        case .sigmoid, .tanh, .exp, .softplus, .softsign, .elu, .selu, .gelu, .swish, .hardSigmoid, .sqrt, .thresholdedRelu: nil
         }
     }
 

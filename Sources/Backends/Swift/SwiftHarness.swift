@@ -5,10 +5,17 @@ import KilnIR
 ///
 ///     exe run WEIGHTS OUTDIR NAME=FILE.npy ...     writes OUTDIR/<output>.npy for every output
 ///     exe bench WEIGHTS --batch B ... --runs R      prints one JSON line per batch size
+///
+/// `run` reads float32 `.npy` files (format 1.0 to 3.0, `<f4`, C order) and takes the batch size from
+/// their first dimension. `bench` times the allocation-free `predict` on seeded pseudo-random inputs after
+/// a warm-up, with a monotonic clock, and prints `{"engine": "swift", "batch": B, "median_us": ..,
+/// "p10_us": .., "p90_us": .., "runs": R}`. Errors go to stderr with exit status 1.
 public enum SwiftHarness {
+    /// The harness for `emission`, which must have been generated from `graph`.
     public static func mainSource(for emission: SwiftEmission, graph: Graph) -> String {
         let type = emission.typeName
         let inputs = graph.inputs, outputs = graph.outputValues
+        let names = SwiftNames(graph: graph)
         func perExample(_ value: Value) -> Int { max(1, value.type.shape.dims.dropFirst().compactMap(\.fixedValue).reduce(1, *)) }
         var out = CodePrinter()
         out.lines(harnessHeader)
@@ -22,9 +29,9 @@ public enum SwiftHarness {
         out.block(
             "func predict(_ model: \(type), _ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int) throws"
         ) { out in
-            var arguments = inputs.enumerated().map { "\(SwiftFileWriter.bareIdentifier($1.name)): inputs[\($0)]" }
+            var arguments = names.inputs.enumerated().map { "\(SwiftNames.code($1)): inputs[\($0)]" }
             arguments.append("batchSize: batch")
-            arguments += outputs.enumerated().map { "\(SwiftFileWriter.bareIdentifier($1.name)): outputs[\($0)]" }
+            arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
             out.line("try model.predict(\(arguments.joined(separator: ", ")))")
         }
         out.line()
@@ -47,10 +54,13 @@ public enum SwiftHarness {
                 throw HarnessError("\(path) is not a .npy file")
             }
             let major = bytes[6]
+            guard (1...3).contains(major), bytes.count >= 12 else { throw HarnessError("\(path) has .npy format \(major), not 1.0 to 3.0") }
             let length = major == 1 ? Int(bytes[8]) | Int(bytes[9]) << 8 : (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
             let start = major == 1 ? 10 : 12
+            guard bytes.count >= start + length else { throw HarnessError("\(path) is truncated inside its header") }
             let header = String(decoding: bytes[start..<start + length], as: UTF8.self)
-            guard header.contains("'<f4'") else { throw HarnessError("\(path) must hold float32 values ('<f4')") }
+            guard header.contains("'<f4'") else { throw HarnessError("\(path) must hold little-endian float32 values ('<f4')") }
+            guard !header.contains("True") else { throw HarnessError("\(path) is in Fortran order; save it in C order") }
             guard let open = header.firstIndex(of: "("), let close = header.firstIndex(of: ")") else {
                 throw HarnessError("\(path) has no shape")
             }
@@ -95,6 +105,9 @@ public enum SwiftHarness {
                     guard let eq = pair.firstIndex(of: "=") else { throw HarnessError("expected NAME=FILE.npy, got \(pair)") }
                     given[String(pair[..<eq])] = try readNPY(String(pair[pair.index(after: eq)...]))
                 }
+                for name in given.keys where !inputNames.contains(name) {
+                    throw HarnessError("\(name) is not an input of the model; its inputs are \(inputNames)")
+                }
                 var batch = -1
                 var inputs: [[Float]] = []
                 for (index, name) in inputNames.enumerated() {
@@ -116,9 +129,15 @@ public enum SwiftHarness {
                 var batches: [Int] = []
                 var runs = 100
                 var i = 2
-                while i + 1 < arguments.count {
-                    if arguments[i] == "--batch", let b = Int(arguments[i + 1]) { batches.append(b) }
-                    if arguments[i] == "--runs", let r = Int(arguments[i + 1]) { runs = r }
+                while i < arguments.count {
+                    guard i + 1 < arguments.count, let value = Int(arguments[i + 1]), value >= 1 else {
+                        throw HarnessError("\(arguments[i]) needs a whole number of at least 1 after it")
+                    }
+                    switch arguments[i] {
+                    case "--batch": batches.append(value)
+                    case "--runs": runs = value
+                    default: throw HarnessError("unknown bench option \(arguments[i]); expected --batch B or --runs R")
+                    }
                     i += 2
                 }
                 for batch in batches.isEmpty ? [1] : batches {
@@ -141,7 +160,7 @@ public enum SwiftHarness {
                     }
                     times.sort()
                     let median = times[times.count / 2], p10 = times[times.count / 10], p90 = times[times.count * 9 / 10]
-                    print("{\"engine\": \"swift\", \"batch\": \(batch), \"median_us\": \(median), \"p10_us\": \(p10), \"p90_us\": \(p90)}")
+                    print("{\"engine\": \"swift\", \"batch\": \(batch), \"median_us\": \(median), \"p10_us\": \(p10), \"p90_us\": \(p90), \"runs\": \(runs)}")
                 }
             } else {
                 throw HarnessError("unknown mode \(arguments[0])")

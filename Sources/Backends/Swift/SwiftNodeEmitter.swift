@@ -16,49 +16,58 @@ struct SwiftNodeEmitter {
         kernel.shape.dims.dropLast(2).allSatisfy { $0 == .fixed(1) } && c.strides.allSatisfy { $0 == 1 } && c.pads.allSatisfy { $0 == 0 }
     }
 
-    func emit(_ node: Node, packedOffset: Int?, epilogue: String?, into out: inout CodePrinter, statics: inout CodePrinter)
-        throws(SwiftEmitError)
-    {
+    /// Writes the statements of `node` into `out` (static tables into `statics`) and records the kernel
+    /// sections they call. `epilogue` is an activation fused into a matrix product.
+    func emit(
+        _ node: Node, packedOffset: Int?, epilogue: Activation?, into out: inout CodePrinter, statics: inout CodePrinter,
+        sections: inout Set<SwiftKernels.Section>
+    ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         let p = { (value: String) in plan.pointer(value) }
         let count = { (value: String) in plan.counts[value]!.expression }
-        let fusedNote = epilogue.map { " with \($0.dropFirst()) fused" } ?? ""
+        let fusedNote = epilogue.map { " with \($0.name) fused" } ?? ""
+        let activation = epilogue.map(Self.activation) ?? ".none"
         out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))\(fusedNote)")
         switch node.op {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
         case .cast(let to):
-            guard to == .float32, types[inputs[0]]?.dtype == .float32 else {
-                throw .unsupported(node: node.name, reason: "Cast between element types is not supported yet")
+            // Constants of any type are converted when the weights are written; values must already be f32.
+            guard to == .float32, types[inputs[0]]?.dtype == .float32 || plan.isConstant(inputs[0]) else {
+                throw .unsupported(
+                    node: node.name, reason: "Cast from \(types[inputs[0]]?.dtype.textName ?? "?") to \(to.textName); only f32 values are supported")
             }
             try copyIfNeeded(inputs[0], y, &out)
-        case .activation(let activation):
-            out.line("kilnUnary(\(unary(activation)), \(p(inputs[0])), \(p(y)), \(count(y)))")
-        case .add, .sub, .mul, .div:
-            try binary(node, &out, &statics)
+        case .activation(let f):
+            out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
+        case .add, .sub, .mul, .div, .maximum, .minimum:
+            sections.insert(.elementwise)
+            binary(node.op, inputs[0], inputs[1], y, &out, &statics)
         case .softmax(let axis):
+            sections.insert(.elementwise)
             let dims = types[y]!.shape.dims
             let axis = axis < 0 ? axis + dims.count : axis
             out.line(
                 "kilnSoftmax(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<axis])), size: \(product(dims[axis...axis])), inner: \(product(dims[(axis + 1)...])))")
         case .transpose(let perm):
+            sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", permutation = "\(staticPrefix)Perm"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
             statics.line("private static let \(permutation): [Int] = \(perm)")
             out.line("kilnTranspose(\(p(inputs[0])), Self.\(shape), Self.\(permutation), \(p(y)), batch: batch)")
         case .gemm(let transB):
-            try matrixProduct(node, transB: transB, packedOffset: packedOffset, epilogue: epilogue, &out)
+            try matrixProduct(node, transB: transB, packedOffset: packedOffset, activation: activation, &out, &statics, &sections)
         case .matMul:
-            try matrixProduct(node, transB: false, packedOffset: packedOffset, epilogue: epilogue, &out)
-        case .maximum, .minimum:
-            try binary(node, &out, &statics)
+            try matrixProduct(node, transB: false, packedOffset: packedOffset, activation: activation, &out, &statics, &sections)
         case .conv(let c):
+            sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
             let spatial = c.strides.count
             let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &statics)
             let cin = x.last!.fixedValue!, cout = w.last!
             let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
             if c.groups == 1, let packedOffset {
+                sections.insert(.gemm)
                 let columns = w.dropLast().reduce(1, *)
                 let rows = "\(plan.counts[y]!.expression) / \(cout)"
                 var source = p(inputs[0])
@@ -67,12 +76,13 @@ struct SwiftNodeEmitter {
                     source = p(scratch)
                 }
                 out.line(
-                    "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), epilogue: \(epilogue ?? ".none"))")
+                    "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), activation: \(activation))")
             } else {
                 out.line(
-                    "kilnGroupedConv(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, epilogue: \(epilogue ?? ".none"))")
+                    "kilnGroupedConv(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))")
             }
         case .convTranspose(let c):
+            sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
             let spatial = c.strides.count
             // The geometry is that of the forward convolution from the output back to the input.
@@ -82,12 +92,14 @@ struct SwiftNodeEmitter {
             out.line(
                 "kilnConvTranspose(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
         case .pool(let pooling):
+            sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims
             let window = window(
                 x, pooling.window, pooling.strides, Array(repeating: 1, count: pooling.window.count), pooling.pads, types[y]!.shape.dims,
                 &statics)
             out.line("kilnPool(\(p(inputs[0])), Self.\(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
         case .reduce(let reduction, let axes, _):
+            sections.insert(.elementwise)
             let dims = types[inputs[0]]!.shape.dims
             let sorted = axes.map { $0 < 0 ? $0 + dims.count : $0 }.sorted()
             guard let first = sorted.first, sorted == Array(first..<(first + sorted.count)) else {
@@ -98,6 +110,7 @@ struct SwiftNodeEmitter {
                 "kilnReduce(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<first])), size: \(product(dims[first...sorted.last!])), inner: \(product(dims[(sorted.last! + 1)...])), kind: \(kind))")
         case .batchNorm(_, let axis):
             guard let affine else { throw .unsupported(node: node.name, reason: "BatchNorm without constant parameters") }
+            sections.insert(.elementwise)
             let dims = types[inputs[0]]!.shape.dims
             let a = axis < 0 ? axis + dims.count : axis
             out.line(
@@ -115,12 +128,14 @@ struct SwiftNodeEmitter {
             }
             out.line("}")
         case .crop(let pads):
+            sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", amounts = "\(staticPrefix)Crop"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
             statics.line("private static let \(amounts): [Int] = \(pads)")
             statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
             out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
         case .pad(let pads, let value):
+            sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
             statics.line("private static let \(padding): [Int] = \(pads)")
@@ -146,9 +161,10 @@ struct SwiftNodeEmitter {
         if from != to { out.line("(\(to)).update(from: \(from), count: \(plan.counts[y]!.expression))") }
     }
 
-    private func matrixProduct(_ node: Node, transB: Bool, packedOffset: Int?, epilogue: String?, _ out: inout CodePrinter)
-        throws(SwiftEmitError)
-    {
+    private func matrixProduct(
+        _ node: Node, transB: Bool, packedOffset: Int?, activation: String, _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
+    ) throws(SwiftEmitError) {
         let a = node.inputs[0], b = node.inputs[1], y = node.outputs[0].name
         let aType = types[a]!, bType = types[b]!, yType = types[y]!
         guard let k = aType.shape.dims.last?.fixedValue, let n = yType.shape.dims.last?.fixedValue else {
@@ -157,25 +173,28 @@ struct SwiftNodeEmitter {
         let yCount = plan.counts[y]!
         let rows = yCount.perBatch > 0
             ? (yCount.perBatch == n ? "batch" : "\(yCount.perBatch / n) * batch") : "\(yCount.fixed / n)"
-        var bias = "nil"
-        var postBias: String?
+        // A bias of one row and the activation go into the packed kernel's epilogue. Any other bias is added
+        // afterwards, and the activation then runs as a pass of its own, as it does after an unpacked product.
+        var rowBias: String?
+        var lateBias: String?
         if node.inputs.count == 3 {
             let c = node.inputs[2]
             let cCount = plan.counts[c]!
-            if cCount.perBatch == 0 && cCount.fixed == n && (types[c]!.shape.rank == 1 || types[c]!.shape.dims.first == .fixed(1)) {
-                bias = plan.pointer(c)
+            if packedOffset != nil, cCount.perBatch == 0, cCount.fixed == n,
+                types[c]!.shape.rank == 1 || types[c]!.shape.dims.first == .fixed(1)
+            {
+                rowBias = c
             } else {
-                postBias = c
+                lateBias = c
             }
         }
+        let lateActivation = packedOffset != nil && lateBias == nil ? nil : activation
         if let packedOffset {
-            guard postBias == nil || epilogue == nil else {
-                throw .unsupported(node: node.name, reason: "a Gemm bias of shape \(types[node.inputs[2]]!) with a fused activation")
-            }
+            sections.insert(.gemm)
             out.line(
-                "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), epilogue: \(epilogue ?? ".none"))")
+                "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), activation: \(lateActivation == nil ? activation : ".none"))")
         } else {
-            guard epilogue == nil else { throw .unsupported(node: node.name, reason: "fused activation on a non-constant product") }
+            sections.insert(.matMul)
             let m = aType.shape.dims[aType.shape.rank - 2]
             guard let mSize = m.fixedValue ?? (aType.shape.rank == 2 ? 0 : nil) else {
                 throw .unsupported(node: node.name, reason: "batched product with a symbolic row count")
@@ -192,33 +211,40 @@ struct SwiftNodeEmitter {
                     "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(rows) / \(mSize), m: \(mSize), n: \(n), k: \(k), transposeB: false)")
             }
         }
-        if let postBias {
-            out.line(
-                "kilnBinary(.add, \(plan.pointer(y)), \(plan.counts[y]!.expression), \(plan.pointer(postBias)), \(plan.counts[postBias]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
+        if let lateBias {
+            sections.insert(.elementwise)
+            binary(.add, y, lateBias, y, &out, &statics)
+        }
+        if let lateActivation, lateActivation != ".none" {
+            out.line("kilnUnary(\(lateActivation), \(plan.pointer(y)), \(plan.pointer(y)), \(yCount.expression))")
         }
     }
 
-    private func binary(_ node: Node, _ out: inout CodePrinter, _ statics: inout CodePrinter) throws(SwiftEmitError) {
-        let a = node.inputs[0], b = node.inputs[1], y = node.outputs[0].name
-        let op: String
-        switch node.op {
-        case .add: op = ".add"
-        case .sub: op = ".sub"
-        case .mul: op = ".mul"
-        case .maximum: op = ".max"
-        case .minimum: op = ".min"
-        default: op = ".div"
+    /// y = a op b with NumPy broadcasting: operands that repeat whole along the leading dimensions take the
+    /// fast path; any other broadcast walks the output index by index.
+    private func binary(_ op: Op, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
+        let kind: String
+        switch op {
+        case .add: kind = ".add"
+        case .sub: kind = ".sub"
+        case .mul: kind = ".mul"
+        case .div: kind = ".div"
+        case .maximum: kind = ".max"
+        case .minimum: kind = ".min"
+        case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
+            .reduce, .batchNorm, .concat, .pad, .crop:
+            preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
         if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
             out.line(
-                "kilnBinary(\(op), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
+                "kilnBinary(\(kind), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
             return
         }
-        let names = ["A", "B", "Y"].map { "\(staticPrefix)Shape\($0)" }
+        let names = ["A", "B", "Y"].map { "\(staticPrefix)\(a == y ? "Bias" : "")Shape\($0)" }
         for (name, shape) in zip(names, [sa, sb, sy]) { statics.line("private static let \(name): [Int] = \(staticDims(shape))") }
         out.line(
-            "kilnBinaryStrided(\(op), \(plan.pointer(a)), Self.\(names[0]), \(plan.pointer(b)), Self.\(names[1]), \(plan.pointer(y)), Self.\(names[2]), batch: batch)")
+            "kilnBinaryStrided(\(kind), \(plan.pointer(a)), Self.\(names[0]), \(plan.pointer(b)), Self.\(names[1]), \(plan.pointer(y)), Self.\(names[2]), batch: batch)")
     }
 
     /// Whether an operand of shape `s` broadcasts to `full` by repeating whole: its dimensions, after any
@@ -241,7 +267,8 @@ struct SwiftNodeEmitter {
         return batch ? (fixed == 1 ? "batch" : "\(fixed) * batch") : "\(fixed)"
     }
 
-    private func unary(_ activation: Activation) -> String {
+    /// The runtime's `KilnActivation` for an activation.
+    static func activation(_ activation: Activation) -> String {
         switch activation {
         case .relu: ".relu"
         case .sigmoid: ".sigmoid"

@@ -17,11 +17,6 @@ enum Storage: Hashable {
     case arena(units: Int, fixed: Int, batchSized: Bool)
 }
 
-/// A gemm-like node with an activation folded into its store.
-struct Epilogue: Hashable {
-    var swift: String
-}
-
 /// Assigns every value a place: constants in the weights file, activations in one arena planned once,
 /// with regions reused once their value is dead. Shape-only ops (Identity, Flatten, Reshape, same-type
 /// Cast) alias their input.
@@ -106,13 +101,14 @@ struct SwiftPlan {
         return symbols == 1 ? ElementCount(perBatch: fixed, fixed: 0) : ElementCount(perBatch: 0, fixed: fixed)
     }
 
-    /// A Swift pointer expression for a value, given `w` (weights) and `a` (arena) in scope.
-    func pointer(_ value: String) -> String {
+    /// A Swift pointer expression for a value, given the names of the weights, the arena and the batch size
+    /// in scope (`w`, `a` and `batch` inside `run(batch:)`).
+    func pointer(_ value: String, weights w: String = "w", arena a: String = "a", batch: String = "batch") -> String {
         switch storage[value]! {
-        case .weights(let offset): return offset == 0 ? "w" : "w + \(offset)"
+        case .weights(let offset): return offset == 0 ? w : "\(w) + \(offset)"
         case .arena(let units, let fixed, let batchSized):
-            if batchSized { return units == 0 ? "a" : "a + \(units) * batch" }
-            return "a + \(arenaUnits) * batch + \(fixed)"
+            if batchSized { return units == 0 ? a : "\(a) + \(units) * \(batch)" }
+            return "\(a) + \(arenaUnits) * \(batch) + \(fixed)"
         }
     }
 

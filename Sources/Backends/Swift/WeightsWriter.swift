@@ -1,9 +1,14 @@
 import KilnIR
 
-/// Lays out the floats the executor reads, each block 64-byte aligned, and writes the weights file:
-/// a 64-byte header (`KILNSWT1`, payload byte count, model fingerprint) followed by the payload.
+/// Lays out the floats the executor reads, each block 64-byte aligned, and writes the weights file: a
+/// 64-byte header, then the payload of little-endian floats at the offsets baked into the source.
+///
+/// Header: bytes 0..<8 the magic `KILNWGTS`; 8..<12 the format version (UInt32); 12..<16 the header size;
+/// 16..<24 the payload byte count (UInt64); 24..<32 the fingerprint of the payload, which the source also
+/// holds, so a weights file is never read by a source generated for another model; zeros to 64.
 struct WeightsWriter {
-    static let magic = "KILNSWT1"
+    static let magic = "KILNWGTS"
+    static let version: UInt32 = 1
     static let headerSize = 64
 
     private(set) var floats: [Float] = []
@@ -38,6 +43,8 @@ struct WeightsWriter {
 
     func fileBytes(fingerprint: UInt64) -> [UInt8] {
         var out = Array(Self.magic.utf8)
+        withUnsafeBytes(of: Self.version.littleEndian) { out += $0 }
+        withUnsafeBytes(of: UInt32(Self.headerSize).littleEndian) { out += $0 }
         withUnsafeBytes(of: UInt64(payloadBytes).littleEndian) { out += $0 }
         withUnsafeBytes(of: fingerprint.littleEndian) { out += $0 }
         out += [UInt8](repeating: 0, count: Self.headerSize - out.count)

@@ -1,0 +1,125 @@
+import KilnIR
+
+/// Writes the executor's `predict` methods: arrays in and an `Output` back; caller-owned buffers in and
+/// out, allocating nothing once the arena fits the batch; and inputs and outputs by name, for harnesses.
+struct SwiftPredictWriter {
+    let plan: SwiftPlan
+    let errorName: String
+    /// Each input with its parameter name.
+    let inputs: [(value: Value, name: String)]
+    /// Each output with its parameter name.
+    let outputs: [(value: Value, name: String)]
+
+    func write(_ out: inout CodePrinter) {
+        writeTyped(&out)
+        out.line()
+        writeBuffers(&out)
+        out.line()
+        writeByName(&out)
+        out.line()
+        writeChecks(&out)
+    }
+
+    private static func perExample(_ value: Value) -> [Int] { Array(value.type.shape.dims.dropFirst().map { $0.fixedValue ?? 0 }) }
+
+    private static func count(_ value: Value) -> Int { max(1, perExample(value).reduce(1, *)) }
+
+    private static func shapeDoc(_ value: Value) -> String {
+        "[" + value.type.shape.dims.map { $0.fixedValue.map(String.init) ?? "batchSize" }.joined(separator: ", ") + "]"
+    }
+
+    /// Operands inside `predict`: `self.` keeps them apart from parameters, whatever the inputs are called.
+    private func pointer(_ value: String) -> String {
+        plan.pointer(
+            value, weights: "UnsafePointer<Float>(self.weights.assumingMemoryBound(to: Float.self))", arena: "self.arena",
+            batch: "batchSize")
+    }
+
+    private func documentParameters(_ out: inout CodePrinter, outputsToo: Bool) {
+        out.line("///")
+        out.line("/// - Parameters:")
+        for (value, name) in inputs { out.line("///   - \(name): \(Self.shapeDoc(value)), row-major") }
+        out.line("///   - batchSize: the number of examples, at least 1")
+        guard outputsToo else { return }
+        for (value, name) in outputs { out.line("///   - \(name): receives \(Self.shapeDoc(value)), row-major") }
+    }
+
+    private func checks(_ values: [(value: Value, name: String)], _ out: inout CodePrinter) {
+        out.line("try Self.check(batchSize: batchSize)")
+        for (value, name) in values {
+            out.line(
+                "try Self.check(\"\(value.name)\", count: \(SwiftNames.code(name)).count, perExample: \(Self.count(value)), shape: \(Self.perExample(value)), batchSize: batchSize)")
+        }
+        out.line("reserve(batch: batchSize)")
+    }
+
+    private func writeTyped(_ out: inout CodePrinter) {
+        out.line("/// Runs the model on `batchSize` examples.")
+        documentParameters(&out, outputsToo: false)
+        out.line("/// - Returns: every output, row-major with the batch first.")
+        let parameters = inputs.map { "\(SwiftNames.code($0.name)): [Float]" } + ["batchSize: Int"]
+        out.block("public func predict(\(parameters.joined(separator: ", "))) throws -> Output") { out in
+            checks(inputs, &out)
+            for (value, name) in inputs {
+                out.line("\(SwiftNames.code(name)).withUnsafeBufferPointer { (\(pointer(value.name))).update(from: $0.baseAddress!, count: $0.count) }")
+            }
+            out.line("run(batch: batchSize)")
+            let fields = outputs.map { value, name in
+                "\(SwiftNames.code(name)): Array(UnsafeBufferPointer(start: \(pointer(value.name)), count: batchSize * \(Self.count(value))))"
+            }
+            out.line("return Output(\(fields.joined(separator: ", ")))")
+        }
+    }
+
+    private func writeBuffers(_ out: inout CodePrinter) {
+        out.line("/// Runs the model on `batchSize` examples in caller-owned buffers; allocates nothing once a batch this")
+        out.line("/// large has been seen.")
+        documentParameters(&out, outputsToo: true)
+        let parameters = inputs.map { "\(SwiftNames.code($0.name)): UnsafeBufferPointer<Float>" } + ["batchSize: Int"]
+            + outputs.map { "\(SwiftNames.code($0.name)): UnsafeMutableBufferPointer<Float>" }
+        out.block("public func predict(\(parameters.joined(separator: ", "))) throws") { out in
+            checks(inputs + outputs, &out)
+            // The counts were checked against a batch of at least one, so every buffer has a base address.
+            for (value, name) in inputs {
+                out.line("(\(pointer(value.name))).update(from: \(SwiftNames.code(name)).baseAddress!, count: \(SwiftNames.code(name)).count)")
+            }
+            out.line("run(batch: batchSize)")
+            for (value, name) in outputs {
+                out.line("\(SwiftNames.code(name)).baseAddress!.update(from: \(pointer(value.name)), count: \(SwiftNames.code(name)).count)")
+            }
+        }
+    }
+
+    private func writeByName(_ out: inout CodePrinter) {
+        out.line("/// Runs the model on inputs given by their names in the model (`inputNames`); returns outputs by name.")
+        out.block("public func predict(inputs: [String: [Float]], batchSize: Int) throws -> [String: [Float]]") { out in
+            out.line("for name in inputs.keys where !Self.inputNames.contains(name) { throw \(errorName).unknownInput(name: name) }")
+            let arguments = inputs.map { "\(SwiftNames.code($0.name)): try Self.input(\"\($0.value.name)\", in: inputs)" } + ["batchSize: batchSize"]
+            out.line("let kilnOutput = try predict(\(arguments.joined(separator: ", ")))")
+            let entries = outputs.map { "\"\($0.value.name)\": kilnOutput.\(SwiftNames.code($0.name))" }
+            out.line("return [\(entries.isEmpty ? ":" : entries.joined(separator: ", "))]")
+        }
+    }
+
+    private func writeChecks(_ out: inout CodePrinter) {
+        out.lines(
+            """
+            private static func input(_ name: String, in inputs: [String: [Float]]) throws -> [Float] {
+                guard let values = inputs[name] else { throw \(errorName).missingInput(name: name) }
+                return values
+            }
+
+            private static func check(batchSize: Int) throws {
+                guard batchSize > 0 else { throw \(errorName).invalidBatchSize(batchSize) }
+            }
+
+            private static func check(_ name: String, count: Int, perExample: Int, shape: [Int], batchSize: Int) throws {
+                let (expected, overflow) = batchSize.multipliedReportingOverflow(by: perExample)
+                guard !overflow else { throw \(errorName).invalidBatchSize(batchSize) }
+                guard count == expected else {
+                    throw \(errorName).wrongElementCount(name: name, expected: expected, actual: count, batchSize: batchSize, shape: shape)
+                }
+            }
+            """)
+    }
+}
