@@ -60,10 +60,4 @@ final class SwiftBackendTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("generated for another model"), "\(error)")
         }
     }
-
-    func testTypeNames() {
-        XCTAssertEqual(SwiftEmitter.typeName(for: "mnist_mlp"), "MnistMlp")
-        XCTAssertEqual(SwiftEmitter.typeName(for: "3d-net"), "Model3dNet")
-        XCTAssertThrowsError(try SwiftEmitter().emit(Graph(name: "g"), typeName: "not valid"))
-    }
 }

@@ -1,0 +1,89 @@
+import Foundation
+import KilnIR
+import XCTest
+
+@testable import SwiftBackend
+
+/// What the Swift emitter writes, without compiling it: names, the weights file layout, kernel selection
+/// and the errors for graphs it cannot compile.
+final class SwiftEmitterTests: XCTestCase {
+    func testParameterNamesAreRecognizableUniqueIdentifiers() throws {
+        var g = SwiftTestGraph(name: "names")
+        for name in ["dense_1", "Dense_1", "in", "batchSize", "2x", "URLField", "a.b", "a_b"] { g.input(name, [2]) }
+        g.output("dense_1", try g.node("out", .identity, ["in"]))
+        let names = SwiftNames(graph: g.graph)
+        XCTAssertEqual(names.inputs, ["dense_1", "dense_1_2", "in", "batchSize_2", "_2x", "urlField", "a_b", "a_b_2"])
+        XCTAssertEqual(names.outputs, ["dense_1_3", "out"])
+        XCTAssertEqual(SwiftNames.code("in"), "`in`")
+        let source = try SwiftEmitter().emit(g.graph).source
+        XCTAssertTrue(source.contains("public func predict(dense_1: [Float], dense_1_2: [Float], `in`: [Float], batchSize_2: [Float]"), source)
+        XCTAssertTrue(source.contains("public var dense_1_3: [Float]"))
+    }
+
+    func testTypeNames() {
+        XCTAssertEqual(SwiftEmitter.typeName(for: "mnist_mlp"), "MnistMlp")
+        XCTAssertEqual(SwiftEmitter.typeName(for: "3d-net"), "Model3dNet")
+        XCTAssertEqual(SwiftEmitter.typeName(for: "data"), "DataModel")
+        XCTAssertEqual(SwiftEmitter.typeName(for: "__"), "Model")
+        for bad in ["not valid", "class", "URL", "", "9lives"] {
+            XCTAssertThrowsError(try SwiftEmitter().emit(Graph(name: "g"), typeName: bad)) { error in
+                guard case SwiftEmitError.badTypeName(bad, _) = error else { return XCTFail("\(error)") }
+            }
+        }
+    }
+
+    func testWeightsFileHasAVersionedHeaderAndAlignedBlocks() throws {
+        var g = SwiftTestGraph(name: "layout")
+        let x = g.input("x", [3])
+        let w = g.constant("w", [3, 5]), b = g.constant("b", [5]), c = g.constant("c", [5])
+        g.output(try g.node("y", .add, [try g.node("g", .gemm(transB: false), [x, w, b]), c]))
+        let emission = try SwiftEmitter().emit(g.graph)
+        let bytes = emission.weights
+        func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            bytes.withUnsafeBytes { T(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        }
+        XCTAssertEqual(Array(bytes[0..<8]), Array("KILNWGTS".utf8))
+        XCTAssertEqual(integer(8, UInt32.self), 1)
+        XCTAssertEqual(integer(12, UInt32.self), 64)
+        XCTAssertEqual(Int(integer(16, UInt64.self)), bytes.count - 64)
+        XCTAssertTrue(emission.source.contains("0x" + String(integer(24, UInt64.self), radix: 16)))
+        // B packed in one 16-column panel (3 x 16 floats), then b and c, each at a 64-byte boundary.
+        let floats = bytes[64...].withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let wv = g.floats("w")
+        XCTAssertEqual(Array(floats[0..<5]), Array(wv[0..<5]))
+        XCTAssertEqual(Array(floats[5..<16]), Array(repeating: 0, count: 11))
+        XCTAssertEqual(Array(floats[16..<21]), Array(wv[5..<10]))
+        XCTAssertEqual(Array(floats[48..<53]), g.floats("b"))
+        XCTAssertEqual(Array(floats[64..<69]), g.floats("c"))
+        XCTAssertTrue(emission.source.contains("bias: w + 48"))
+    }
+
+    func testOnlyTheKernelsAGraphUsesAreEmitted() throws {
+        var g = SwiftTestGraph(name: "small")
+        g.output(try g.node("y", .activation(.tanh), [g.input("x", [4])]))
+        let source = try SwiftEmitter().emit(g.graph).source
+        XCTAssertTrue(source.contains("fileprivate func kilnUnary"))
+        for absent in ["kilnGemm", "kilnMatMul", "kilnBinary", "kilnTranspose", "KilnWindow"] {
+            XCTAssertFalse(source.contains(absent), absent)
+        }
+    }
+
+    func testUnsupportedGraphsAreTypedErrors() throws {
+        var cast = SwiftTestGraph(name: "cast")
+        cast.output(try cast.node("y", .cast(to: .int32), [cast.input("x", [4])]))
+        var batchedMatMul = SwiftTestGraph(name: "matmul")
+        let a = batchedMatMul.input("a", [2, 3, 4])
+        let b = batchedMatMul.input("b", [1, 4, 5])
+        batchedMatMul.output(try batchedMatMul.node("y", .matMul, [a, b]))
+        var intInput = SwiftTestGraph(name: "ints")
+        intInput.output("i")
+        var graph = intInput.graph
+        graph.inputs = [Value("i", TensorType(.int64, Shape(["N", 2])))]
+        for (model, expected) in [(cast.graph, "Cast from f32 to i32"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32")] {
+            XCTAssertThrowsError(try SwiftEmitter().emit(model)) { error in
+                guard case SwiftEmitError.unsupported = error else { return XCTFail("\(error)") }
+                XCTAssertTrue("\(error)".contains(expected), "\(error)")
+            }
+        }
+    }
+}
