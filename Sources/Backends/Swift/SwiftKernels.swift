@@ -144,37 +144,51 @@ enum SwiftKernels {
 
         /// C[m, n] = f(A[m, k] x B + bias), with B packed in panels of 16 columns (panel p holds rows 0..<k of
         /// columns 16p..<16p+16, zero-padded) so the microkernels stream it contiguously. Rows are taken in
-        /// blocks whose slice of A stays in the L2 cache while every panel passes over it; within a block
-        /// a panel stays in L1 across the row tiles. One row at a time is the batch-1 (GEMV) path.
+        /// blocks whose slice of A stays in the L2 cache while the panels pass over it; within a block a
+        /// panel stays in L1 across the row tiles. A last single row (all of batch 1) is the GEMV path, which
+        /// reads two panels per pass so that one broadcast of A feeds twice the multiplies.
         fileprivate func kilnGemm(
             _ a: UnsafePointer<Float>, lda: Int, _ packed: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
             _ c: UnsafeMutablePointer<Float>, ldc: Int, m: Int, n: Int, k: Int, activation f: KilnActivation
         ) {
             let panels = (n + 15) / 16
             let blockRows = Swift.max(kilnTileRows, 49152 / Swift.max(k, 1) / kilnTileRows * kilnTileRows)
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 16 * kilnTileRows) { buffer in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(32, 16 * kilnTileRows)) { buffer in
                 let tile = buffer.baseAddress!
                 var start = 0
                 while start < m {
                     let end = Swift.min(m, start + blockRows)
-                    for panel in 0..<panels {
-                        let b = packed + panel * k * 16, column = panel * 16, width = Swift.min(16, n - column)
-                        var row = start
-                        #if KILN_FMA
-                        while row + 6 <= end {
-                            kilnProduct6x16(a + row * lda, lda, b, k, tile)
-                            kilnFinish(tile, rows: 6, c + row * ldc + column, ldc: ldc, bias: bias, column: column, width: width, f)
-                            row += 6
+                    for pair in stride(from: 0, to: panels, by: 2) {
+                        let count = Swift.min(2, panels - pair)
+                        var last = start
+                        for panel in pair..<(pair + count) {
+                            let b = packed + panel * k * 16, column = panel * 16, width = Swift.min(16, n - column)
+                            var row = start
+                            #if KILN_FMA
+                            while row + 6 <= end {
+                                kilnProduct6x16(a + row * lda, lda, b, k, tile)
+                                kilnFinish(tile, rows: 6, c + row * ldc + column, ldc: ldc, bias: bias, column: column, width: width, f)
+                                row += 6
+                            }
+                            #endif
+                            while row + 2 <= end {
+                                kilnProduct2x16(a + row * lda, lda, b, k, tile)
+                                kilnFinish(tile, rows: 2, c + row * ldc + column, ldc: ldc, bias: bias, column: column, width: width, f)
+                                row += 2
+                            }
+                            last = row
                         }
-                        #endif
-                        while row + 2 <= end {
-                            kilnProduct2x16(a + row * lda, lda, b, k, tile)
-                            kilnFinish(tile, rows: 2, c + row * ldc + column, ldc: ldc, bias: bias, column: column, width: width, f)
-                            row += 2
-                        }
-                        if row < end {
-                            kilnProduct1x16(a + row * lda, b, k, tile)
-                            kilnFinish(tile, rows: 1, c + row * ldc + column, ldc: ldc, bias: bias, column: column, width: width, f)
+                        guard last < end else { continue }
+                        let column = pair * 16
+                        if count == 2 {
+                            kilnProduct1x32(a + last * lda, packed + pair * k * 16, k, tile)
+                            kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: 16, f)
+                            kilnFinish(
+                                tile + 16, rows: 1, c + last * ldc + column + 16, ldc: ldc, bias: bias, column: column + 16,
+                                width: Swift.min(16, n - column - 16), f)
+                        } else {
+                            kilnProduct1x16(a + last * lda, packed + pair * k * 16, k, tile)
+                            kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: n - column, f)
                         }
                     }
                     start = end
@@ -261,7 +275,8 @@ enum SwiftKernels {
         }
         #endif
 
-        /// tile[2][16] = A[2 rows, k] x one packed panel: the main tile on the default target.
+        /// tile[2][16] = A[2 rows, k] x one packed panel: the main tile on the default target, and the rows
+        /// left over after the 6-row tiles with FMA.
         @inline(never)
         fileprivate func kilnProduct2x16(
             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
@@ -269,9 +284,37 @@ enum SwiftKernels {
             let a0 = a, a1 = a + lda
             var c00 = KilnVector(), c01 = KilnVector(), c10 = KilnVector(), c11 = KilnVector()
             var p = b
-            for i in 0..<k {
-                let b0 = kilnLoad(p), b1 = kilnLoad(p + 8)
+            // With FMA (where these are the rows left over after the 6-row tiles), a second set of
+            // accumulators over odd k-steps hides the fused multiply-add's latency.
+            #if KILN_FMA
+            var i = 0
+            var d00 = KilnVector(), d01 = KilnVector(), d10 = KilnVector(), d11 = KilnVector()
+            while i + 2 <= k {
+                let b0 = kilnLoad(p), b1 = kilnLoad(p + 8), e0 = kilnLoad(p + 16), e1 = kilnLoad(p + 24)
                 let x = KilnVector(repeating: a0[i]), y = KilnVector(repeating: a1[i])
+                c00 = kilnMultiplyAdd(x, b0, c00)
+                c01 = kilnMultiplyAdd(x, b1, c01)
+                c10 = kilnMultiplyAdd(y, b0, c10)
+                c11 = kilnMultiplyAdd(y, b1, c11)
+                let u = KilnVector(repeating: a0[i + 1]), v = KilnVector(repeating: a1[i + 1])
+                d00 = kilnMultiplyAdd(u, e0, d00)
+                d01 = kilnMultiplyAdd(u, e1, d01)
+                d10 = kilnMultiplyAdd(v, e0, d10)
+                d11 = kilnMultiplyAdd(v, e1, d11)
+                p += 32
+                i += 2
+            }
+            c00 += d00
+            c01 += d01
+            c10 += d10
+            c11 += d11
+            let rest = i
+            #else
+            let rest = 0
+            #endif
+            for j in rest..<k {
+                let b0 = kilnLoad(p), b1 = kilnLoad(p + 8)
+                let x = KilnVector(repeating: a0[j]), y = KilnVector(repeating: a1[j])
                 c00 = kilnMultiplyAdd(x, b0, c00)
                 c01 = kilnMultiplyAdd(x, b1, c01)
                 c10 = kilnMultiplyAdd(y, b0, c10)
@@ -284,8 +327,56 @@ enum SwiftKernels {
             kilnStore(c11, tile + 24)
         }
 
-        /// tile[16] = one row of A x one packed panel: the batch-1 path, bound by how fast the panel streams
-        /// in. Two k-steps per iteration keep four independent accumulators busy.
+        /// tile[0..<32] = one row of A x two adjacent packed panels (the second starts k * 16 floats after the
+        /// first): the batch-1 path, bound by how fast the panels stream in.
+        @inline(never)
+        fileprivate func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
+            var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
+            var p = b, q = b + k * 16
+            // With FMA, a second set of accumulators over odd k-steps hides the fused multiply-add's latency;
+            // on the default target it would not fit in the registers.
+            #if KILN_FMA
+            var i = 0
+            var u0 = KilnVector(), u1 = KilnVector(), v0 = KilnVector(), v1 = KilnVector()
+            while i + 2 <= k {
+                let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
+                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
+                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+                t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
+                t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
+                u0 = kilnMultiplyAdd(y, kilnLoad(p + 16), u0)
+                u1 = kilnMultiplyAdd(y, kilnLoad(p + 24), u1)
+                v0 = kilnMultiplyAdd(y, kilnLoad(q + 16), v0)
+                v1 = kilnMultiplyAdd(y, kilnLoad(q + 24), v1)
+                p += 32
+                q += 32
+                i += 2
+            }
+            s0 += u0
+            s1 += u1
+            t0 += v0
+            t1 += v1
+            let rest = i
+            #else
+            let rest = 0
+            #endif
+            for j in rest..<k {
+                let x = KilnVector(repeating: a[j])
+                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
+                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+                t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
+                t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
+                p += 16
+                q += 16
+            }
+            kilnStore(s0, tile)
+            kilnStore(s1, tile + 8)
+            kilnStore(t0, tile + 16)
+            kilnStore(t1, tile + 24)
+        }
+
+        /// tile[16] = one row of A x the last packed panel when their number is odd. Two k-steps per iteration
+        /// keep four independent accumulators busy.
         @inline(never)
         fileprivate func kilnProduct1x16(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
             var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
