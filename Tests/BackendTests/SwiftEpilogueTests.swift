@@ -7,8 +7,10 @@ import XCTest
 
 /// Every activation fused into a matrix product's epilogue, and the products whose bias or activation
 /// cannot be fused, checked against reference loops written out here and against the interpreter. One
-/// graph, one compile; batches of 1, 3 and 32 exercise full and partial register tiles, and 37 inputs by
-/// 21 outputs leave a partial k-step and a partial 16-column panel.
+/// graph, compiled with `-O` and, where the host has FMA, with `SwiftToolchain.hostTunedFlags()` (the
+/// `KILN_FMA` kernels). Batches of 1, 3, 13 and 32 exercise the 6- and 2-row tiles, their remainders and
+/// the single-row path; 37 inputs leave a partial k-step, and 21 and 40 outputs partial 16-column panels
+/// in pairs and alone.
 final class SwiftEpilogueTests: XCTestCase {
     static let activations: [(name: String, activation: Activation)] = [
         ("relu", .relu), ("sigmoid", .sigmoid), ("tanh", .tanh), ("exp", .exp), ("softplus", .softplus),
@@ -17,7 +19,7 @@ final class SwiftEpilogueTests: XCTestCase {
         ("hard_sigmoid", .hardSigmoid(alpha: 0.2, beta: 0.5)), ("leaky_relu", .leakyRelu(alpha: 0.1)),
         ("clip", .clip(min: -0.5, max: 0.75)), ("sqrt", .sqrt), ("thresholded_relu", .thresholdedRelu(theta: 0.2)),
     ]
-    static let k = 37, n = 21
+    static let k = 37, n = 21, wide = 40
 
     /// The graph, and a function computing its outputs with the reference loops.
     static func model() throws -> (Graph, (_ inputs: [String: Tensor], _ batch: Int) -> [String: Tensor]) {
@@ -33,8 +35,8 @@ final class SwiftEpilogueTests: XCTestCase {
                 : g.constant("\(name).b", [n], scale: 0.3)
             g.output(try g.node(name, .activation(activation), [try g.node("\(name).gemm", .gemm(transB: false), [x, w, b])]))
         }
-        // Transposed B with a bias, fused LeakyRelu.
-        let wt = g.constant("t.w", [n, k], scale: 0.3), bt = g.constant("t.b", [1, n], scale: 0.3)
+        // Transposed B with a bias, fused LeakyRelu; 40 columns are three panels, the last one partial.
+        let wt = g.constant("t.w", [wide, k], scale: 0.3), bt = g.constant("t.b", [1, wide], scale: 0.3)
         g.output(try g.node("transposed", .activation(.leakyRelu(alpha: 0.2)), [try g.node("t.gemm", .gemm(transB: true), [x, wt, bt])]))
         // A scalar C is added after the product, then the activation runs on its own.
         let scalar = g.constant("s.c", Tensor(shape: [], floats: [0.25]))
@@ -63,8 +65,8 @@ final class SwiftEpilogueTests: XCTestCase {
                 let z = dense("\(name).w", "\(name).b")
                 result[name] = Tensor(shape: [batch, n], floats: z.map { SwiftReference.activate(activation, $0) })
             }
-            result["transposed"] = Tensor(
-                shape: [batch, n], floats: dense("t.w", "t.b", transposed: true).map { SwiftReference.activate(.leakyRelu(alpha: 0.2), $0) })
+            let transposed = SwiftReference.dense(xv, rows: batch, k: k, g.floats("t.w"), n: wide, bias: g.floats("t.b"), transposed: true)
+            result["transposed"] = Tensor(shape: [batch, wide], floats: transposed.map { SwiftReference.activate(.leakyRelu(alpha: 0.2), $0) })
             result["scalar_bias"] = Tensor(shape: [batch, n], floats: dense("relu.w", "s.c").map { SwiftReference.activate(.tanh, $0) })
             var gram = [Float](repeating: 0, count: batch * 16)
             for e in 0..<batch {
@@ -94,15 +96,19 @@ final class SwiftEpilogueTests: XCTestCase {
         for (name, _) in Self.activations {
             XCTAssertTrue(emission.source.contains("= Gemm(%x, %\(name).w, %\(name).b) with "), "\(name) is not fused")
         }
-        let compiled = try CompiledSwiftModel(graph: graph)
-        defer { compiled.remove() }
         var failures: [String] = []
-        for batch in [1, 3, 32] {
-            let inputs = try Inputs.random(for: graph, batchSize: batch, seed: UInt64(100 + batch))
-            let actual = try compiled.run(inputs)
-            failures += swiftOutputFailures(actual: actual, expected: reference(inputs, batch), context: "batch \(batch) vs loops:")
-            failures += swiftOutputFailures(
-                actual: actual, expected: try Interpreter().run(graph, inputs: inputs), context: "batch \(batch) vs interpreter:")
+        let tuned = SwiftToolchain.hostTunedFlags()
+        for flags in tuned.contains("KILN_FMA") ? [["-O"], tuned] : [["-O"]] {
+            let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
+            defer { compiled.remove() }
+            for batch in [1, 3, 13, 32] {
+                let inputs = try Inputs.random(for: graph, batchSize: batch, seed: UInt64(100 + batch))
+                let actual = try compiled.run(inputs)
+                let context = "\(flags.joined(separator: " ")) batch \(batch)"
+                failures += swiftOutputFailures(actual: actual, expected: reference(inputs, batch), context: "\(context) vs loops:")
+                failures += swiftOutputFailures(
+                    actual: actual, expected: try Interpreter().run(graph, inputs: inputs), context: "\(context) vs interpreter:")
+            }
         }
         XCTAssertEqual(failures, [], failures.joined(separator: "\n"))
     }

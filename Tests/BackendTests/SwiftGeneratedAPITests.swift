@@ -97,7 +97,7 @@ final class SwiftGeneratedAPITests: XCTestCase {
         // The hidden layer's Relu is fused; the source holds no weights and no kernels the MLP does not use.
         XCTAssertTrue(emission.source.contains("with Relu fused"))
         XCTAssertFalse(emission.source.contains("KilnWindow"))
-        XCTAssertLessThan(emission.source.utf8.count, 30_000)
+        XCTAssertLessThan(emission.source.utf8.count, 40_000)
 
         let (directory, remove) = try swiftTemporaryDirectory()
         defer { remove() }
@@ -153,7 +153,7 @@ final class SwiftGeneratedAPITests: XCTestCase {
     func testLargeMLPCompilesQuicklyAndMatches() throws {
         let graph = try Self.mlp([784, 512, 512, 256, 10], name: "wide_mlp")
         let emission = try SwiftEmitter().emit(graph)
-        XCTAssertLessThan(emission.source.utf8.count, 30_000)
+        XCTAssertLessThan(emission.source.utf8.count, 40_000)
         XCTAssertGreaterThanOrEqual(emission.weights.count, 64 + graph.parameterCount * 4)
         let start = Date()
         let compiled = try CompiledSwiftModel(graph: graph, typeName: emission.typeName)
