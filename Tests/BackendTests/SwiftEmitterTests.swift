@@ -70,7 +70,8 @@ final class SwiftEmitterTests: XCTestCase {
 
     func testUnsupportedGraphsAreTypedErrors() throws {
         var cast = SwiftTestGraph(name: "cast")
-        cast.output(try cast.node("y", .cast(to: .int32), [cast.input("x", [4])]))
+        let ints = try cast.node("ints", .cast(to: .int32), [cast.input("x", [4])])
+        cast.output(try cast.node("y", .cast(to: .float32), [ints]))
         var batchedMatMul = SwiftTestGraph(name: "matmul")
         let a = batchedMatMul.input("a", [2, 3, 4])
         let b = batchedMatMul.input("b", [1, 4, 5])
@@ -79,7 +80,14 @@ final class SwiftEmitterTests: XCTestCase {
         intInput.output("i")
         var graph = intInput.graph
         graph.inputs = [Value("i", TensorType(.int64, Shape(["N", 2])))]
-        for (model, expected) in [(cast.graph, "Cast from f32 to i32"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32")] {
+        var noBatch = SwiftTestGraph(name: "reduced")
+        noBatch.output(try noBatch.node("total", .reduce(.sum, axes: [0, 1], keepDims: false), [noBatch.input("x", [4])]))
+        var batchSecond = SwiftTestGraph(name: "transposed")
+        batchSecond.output(try batchSecond.node("t", .transpose(perm: [1, 0]), [batchSecond.input("x", [4])]))
+        for (model, expected) in [
+            (cast.graph, "Cast from f32 to i32"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32"),
+            (noBatch.graph, "needs the batch as its first dimension"), (batchSecond.graph, "f32[4,N] needs the batch as its first dimension"),
+        ] {
             XCTAssertThrowsError(try SwiftEmitter().emit(model)) { error in
                 guard case SwiftEmitError.unsupported = error else { return XCTFail("\(error)") }
                 XCTAssertTrue("\(error)".contains(expected), "\(error)")

@@ -38,6 +38,18 @@ public struct SwiftEmitter: Sendable {
         for input in graph.inputs where input.type.dtype != .float32 {
             throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32")
         }
+        // The API takes and returns whole examples: the batch first, every other dimension known.
+        for value in graph.inputs + graph.outputValues {
+            let dims = value.type.shape.dims
+            guard case .symbolic = dims.first, dims.dropFirst().allSatisfy({ $0.fixedValue != nil }) else {
+                throw .unsupported(
+                    node: value.name,
+                    reason: "\(value.type) needs the batch as its first dimension and every other dimension known, as the generated API takes whole examples")
+            }
+            guard value.type.dtype == .float32 else {
+                throw .unsupported(node: value.name, reason: "output type \(value.type) is not supported; outputs must be f32")
+            }
+        }
         let (nodes, epilogues) = fuseEpilogues(graph)
         var fused = graph
         fused.nodes = nodes
