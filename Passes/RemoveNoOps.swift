@@ -53,8 +53,10 @@ public struct RemoveNoOps: Pass {
             return pads.allSatisfy { $0 == 0 } ? input : nil
         case .concat:
             return node.inputs.count == 1 ? input : nil
+        case .upsampleLinear(let factors):
+            return factors.allSatisfy { $0 == 1 } ? input : nil
         case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm,
-            .convTranspose:
+            .convTranspose, .gather:
             return nil
         }
     }

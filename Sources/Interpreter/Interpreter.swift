@@ -9,6 +9,7 @@ public enum InterpreterError: Error, CustomStringConvertible {
     case inconsistentDimension(symbol: String, sizes: [Int])
     case unsupported(node: String, op: String, reason: String)
     case invalidGraph(VerificationError)
+    case indexOutOfRange(node: String, index: Int64, size: Int)
 
     public var description: String {
         switch self {
@@ -22,6 +23,7 @@ public enum InterpreterError: Error, CustomStringConvertible {
             "dimension \(symbol) is bound to different sizes by different inputs: \(sizes)"
         case .unsupported(let node, let op, let reason): "node '\(node)' (\(op)): \(reason)"
         case .invalidGraph(let error): "the graph is invalid: \(error)"
+        case .indexOutOfRange(let node, let index, let size): "node '\(node)' (Gather): index \(index) is outside [0, \(size))"
         }
     }
 }

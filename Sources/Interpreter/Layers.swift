@@ -175,6 +175,54 @@ enum Layers {
         return Tensor(shape: outputShape, floats: out)
     }
 
+    /// Linear interpolation along one spatial dimension at a time (the product of 1-D interpolations is
+    /// the N-linear one), each output position o reading (o + 0.5) / factor - 0.5 clamped to the input.
+    static func upsampleLinear(_ x: Tensor, factors: [Int]) -> Tensor {
+        var shape = x.shape
+        var values = x.floats
+        for (d, factor) in factors.enumerated() where factor > 1 {
+            let axis = d + 1
+            let size = shape[axis], outSize = size * factor
+            let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+            var out = [Float](repeating: 0, count: outer * outSize * inner)
+            for o in 0..<outSize {
+                let coordinate = max((Double(o) + 0.5) / Double(factor) - 0.5, 0)
+                let low = min(Int(coordinate), size - 1), high = min(low + 1, size - 1)
+                let t = Float(coordinate - Double(low))
+                for a in 0..<outer {
+                    let lowBase = (a * size + low) * inner, highBase = (a * size + high) * inner, outBase = (a * outSize + o) * inner
+                    for i in 0..<inner {
+                        let p = values[lowBase + i], q = values[highBase + i]
+                        out[outBase + i] = p + (q - p) * t
+                    }
+                }
+            }
+            shape[axis] = outSize
+            values = out
+        }
+        return Tensor(shape: shape, floats: values)
+    }
+
+    /// Slices of `data` along `axis` chosen by `indices`; any index outside [0, size) is an error.
+    static func gather(_ data: Tensor, _ indices: Tensor, axis: Int, node: String) throws -> Tensor {
+        let size = data.shape[axis]
+        let outer = data.shape[..<axis].reduce(1, *), inner = data.shape[(axis + 1)...].reduce(1, *)
+        let picks = indices.int64s
+        if let bad = picks.first(where: { $0 < 0 || $0 >= size }) {
+            throw InterpreterError.indexOutOfRange(node: node, index: bad, size: size)
+        }
+        let values = data.floats
+        var out: [Float] = []
+        out.reserveCapacity(outer * picks.count * inner)
+        for a in 0..<outer {
+            for pick in picks {
+                let start = (a * size + Int(pick)) * inner
+                out += values[start..<start + inner]
+            }
+        }
+        return Tensor(shape: Array(data.shape[..<axis]) + indices.shape + Array(data.shape[(axis + 1)...]), floats: out)
+    }
+
     static func crop(_ x: Tensor, pads: [Int], outputShape: [Int]) -> Tensor {
         let xs = strides(x.shape)
         let input = x.floats

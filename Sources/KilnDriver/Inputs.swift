@@ -33,7 +33,8 @@ public enum Inputs {
         return result
     }
 
-    /// Inputs of the given batch size filled from a fixed-seed generator, uniform in [-1, 1).
+    /// Inputs of the given batch size filled from a fixed-seed generator: floats uniform in [-1, 1), integer
+    /// inputs (indices) uniform over the rows of the smallest table they index.
     public static func random(for graph: Graph, batchSize: Int, seed: UInt64 = 0x5eed) throws -> [String: Tensor] {
         var generator = SplitMix64(seed: seed)
         var result: [String: Tensor] = [:]
@@ -45,12 +46,40 @@ public enum Inputs {
                 }
             }
             let count = shape.reduce(1, *)
-            guard input.type.dtype == .float32 else {
+            switch input.type.dtype {
+            case .float32:
+                result[input.name] = Tensor(shape: shape, floats: (0..<count).map { _ in generator.nextUnitFloat() * 2 - 1 })
+            case .int32, .int64:
+                guard let rows = indexedRows(from: input.name, in: graph), rows > 0 else {
+                    throw InputError("cannot tell the range of the integer input '\(input.name)' (\(input.type)); pass a .npy file")
+                }
+                let values = (0..<count).map { _ in Int64(generator.next() % UInt64(rows)) }
+                result[input.name] = Tensor(shape: shape, storage: input.type.dtype == .int32 ? .int32(values.map { Int32($0) }) : .int64(values))
+            default:
                 throw InputError("cannot make random values for input '\(input.name)' of type \(input.type); pass a .npy file")
             }
-            result[input.name] = Tensor(shape: shape, floats: (0..<count).map { _ in generator.nextUnitFloat() * 2 - 1 })
         }
         return result
+    }
+
+    /// The rows of the smallest table that `value` indexes in a Gather, following Casts and reshapes.
+    private static func indexedRows(from value: String, in graph: Graph) -> Int? {
+        let types = graph.valueTypes
+        var reached: Set<String> = [value]
+        var rows: Int?
+        for node in graph.nodes {
+            switch node.op {
+            case .cast, .identity, .reshape, .flatten:
+                if reached.contains(node.inputs[0]) { reached.formUnion(node.outputs.map(\.name)) }
+            case .gather(let axis):
+                guard reached.contains(node.inputs[1]), let data = types[node.inputs[0]] else { continue }
+                let a = axis < 0 ? axis + data.shape.rank : axis
+                if let size = data.shape.dims[a].fixedValue { rows = min(rows ?? size, size) }
+            default:
+                continue
+            }
+        }
+        return rows
     }
 }
 

@@ -80,6 +80,14 @@ public enum Op: Hashable, Sendable {
     case pad(pads: [Int], value: Float)
     /// Removes `pads[d]` elements before and `pads[rank + d]` after each dimension d.
     case crop(pads: [Int])
+    /// Linear (bilinear, trilinear) upsampling of channels-last data [N, spatial..., C] by an integer
+    /// factor per spatial dimension, with half-pixel centers: output position o reads input coordinate
+    /// (o + 0.5) / factor - 0.5, clamped to the input (TensorFlow's `resize` and ONNX Resize's
+    /// `half_pixel`).
+    case upsampleLinear(factors: [Int])
+    /// Picks slices of `data` along `axis` by integer `indices` (i32 or i64): the output shape is
+    /// data[..<axis] + indices + data[axis+1...]. An index outside [0, size) is an error.
+    case gather(axis: Int)
 }
 
 /// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.

@@ -164,6 +164,27 @@ extension Op {
                 }
             }
             return [TensorType(inputs[0].dtype, Shape(out))]
+        case .upsampleLinear(let factors):
+            try requireFloat(inputs[0])
+            let dims = inputs[0].shape.dims
+            guard dims.count == factors.count + 2, !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }) else {
+                throw TypeError(op: name, "needs a factor of at least 1 per spatial dimension of \(inputs[0]), got \(factors)")
+            }
+            var out = [dims[0]]
+            for (d, factor) in factors.enumerated() {
+                guard let size = dims[d + 1].fixedValue else { throw TypeError(op: name, "spatial dimension \(d + 1) of \(inputs[0]) must be known") }
+                out.append(.fixed(size * factor))
+            }
+            out.append(dims[dims.count - 1])
+            return [TensorType(inputs[0].dtype, Shape(out))]
+        case .gather(let axis):
+            let data = inputs[0].shape.dims, indices = inputs[1]
+            guard indices.dtype == .int32 || indices.dtype == .int64 else {
+                throw TypeError(op: name, "indices must be i32 or i64, got \(indices)")
+            }
+            let axis = try normalizedAxis(axis, rank: data.count)
+            guard data[axis].fixedValue != nil else { throw TypeError(op: name, "the gathered dimension of \(inputs[0]) must be known") }
+            return [TensorType(inputs[0].dtype, Shape(Array(data[..<axis]) + indices.shape.dims + Array(data[(axis + 1)...])))]
         }
     }
 

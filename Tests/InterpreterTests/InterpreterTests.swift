@@ -23,6 +23,39 @@ final class InterpreterTests: XCTestCase {
         XCTAssertEqual(y.floats, [3.5, 7, 10.5, 0.5, 2, 3.5])
     }
 
+    func testUpsampleLinearUsesHalfPixelCentersClampedAtTheEdges() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,2,1,1]
+              %y = UpsampleLinear(%x) {factors = [2, 3]} : f32[N,4,3,1]
+              output %y
+            }
+            """
+        // Rows read 0 - 0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1); the single column repeats.
+        let y = try run(text, ["x": Tensor(shape: [1, 2, 1, 1], floats: [0, 8])])["y"]!
+        XCTAssertEqual(y.shape, [1, 4, 3, 1])
+        XCTAssertEqual(y.floats, [0, 0, 0, 2, 2, 2, 6, 6, 6, 8, 8, 8])
+    }
+
+    func testGatherPicksRowsAndRejectsIndicesOutsideTheTable() throws {
+        let text = """
+            graph @g {
+              input %i : i32[N,3]
+              const %table : f32[3,2] = [0.0, 1.0, 10.0, 11.0, 20.0, 21.0]
+              %y = Gather(%table, %i) {axis = 0} : f32[N,3,2]
+              output %y
+            }
+            """
+        let y = try run(text, ["i": Tensor(shape: [1, 3], storage: .int32([2, 0, 2]))])["y"]!
+        XCTAssertEqual(y.shape, [1, 3, 2])
+        XCTAssertEqual(y.floats, [20, 21, 0, 1, 20, 21])
+        for bad: Int32 in [3, -1] {
+            XCTAssertThrowsError(try run(text, ["i": Tensor(shape: [1, 3], storage: .int32([0, bad, 1]))])) { error in
+                XCTAssertEqual("\(error)", "node 'y' (Gather): index \(bad) is outside [0, 3)")
+            }
+        }
+    }
+
     func testBroadcastingArithmetic() throws {
         let text = """
             graph @g {

@@ -35,8 +35,20 @@ public struct SwiftEmitter: Sendable {
         let typeName = typeName ?? Self.typeName(for: graph.name)
         if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
-        for input in graph.inputs where input.type.dtype != .float32 {
-            throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32")
+        for input in graph.inputs where ![.float32, .int32, .int64].contains(input.type.dtype) {
+            throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32, i32 or i64")
+        }
+        // Integer values are indices, held as whole-number floats: only layout ops, Casts and Gather's indices read them.
+        let valueTypes = graph.valueTypes
+        for node in graph.nodes {
+            for (position, input) in node.inputs.enumerated() {
+                guard let type = valueTypes[input], type.dtype == .int32 || type.dtype == .int64 else { continue }
+                switch node.op {
+                case .identity, .flatten, .reshape, .cast: continue
+                case .gather where position == 1: continue
+                default: throw .unsupported(node: node.name, reason: "\(node.op.name) reading the integer value %\(input)")
+                }
+            }
         }
         // The API takes and returns whole examples: the batch first, every other dimension known.
         for value in graph.inputs + graph.outputValues {
@@ -46,9 +58,9 @@ public struct SwiftEmitter: Sendable {
                     node: value.name,
                     reason: "\(value.type) needs the batch as its first dimension and every other dimension known, as the generated API takes whole examples")
             }
-            guard value.type.dtype == .float32 else {
-                throw .unsupported(node: value.name, reason: "output type \(value.type) is not supported; outputs must be f32")
-            }
+        }
+        for value in graph.outputValues where value.type.dtype != .float32 {
+            throw .unsupported(node: value.name, reason: "output type \(value.type) is not supported; outputs must be f32")
         }
         let (nodes, epilogues) = fuseEpilogues(graph)
         var fused = graph
@@ -147,7 +159,7 @@ public struct SwiftEmitter: Sendable {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsampleLinear, .gather:
             false
         }
     }
@@ -169,7 +181,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsampleLinear, .gather:
             return nil
         }
     }

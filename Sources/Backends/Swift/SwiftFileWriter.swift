@@ -74,11 +74,15 @@ struct SwiftFileWriter {
             out.line("private let weights: UnsafeMutableRawPointer")
             out.line("private var arena: UnsafeMutablePointer<Float>")
             out.line("private var arenaBatch = 0")
+            if hasIndices {
+                out.line("/// The first index outside its table met by the current run: (node, index, table size).")
+                out.line("private var indexError: (String, Int, Int)? = nil")
+            }
             out.line()
             writeInit(&out)
             out.line()
             SwiftPredictWriter(
-                plan: plan, errorName: errorName, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) }
+                plan: plan, errorName: errorName, checksIndices: hasIndices, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) }
             ).write(&out)
             out.line()
             out.block("private func run(batch: Int)") { out in
@@ -92,11 +96,27 @@ struct SwiftFileWriter {
         return out.text
     }
 
+    /// Whether the graph takes or gathers by integer indices, which callers can get wrong.
+    private var hasIndices: Bool {
+        graph.nodes.contains { if case .gather = $0.op { true } else { false } }
+            || graph.inputs.contains { $0.type.dtype == .int32 || $0.type.dtype == .int64 }
+    }
+
     private func dictionary(_ values: [Value]) -> String {
         values.isEmpty ? "[:]" : "[" + values.map { "\"\($0.name)\": \(perExample($0))" }.joined(separator: ", ") + "]"
     }
 
     private func writeErrors(_ out: inout CodePrinter) {
+        let indexCase = hasIndices ? "\ncase indexOutOfRange(node: String, index: Int, size: Int)\ncase notAnIndex(name: String, value: Float)" : ""
+        let indexDescription =
+            hasIndices
+            ? """
+
+                      case .indexOutOfRange(let node, let index, let size):
+                          return "\\(node): index \\(index) is outside [0, \\(size))"
+                      case .notAnIndex(let name, let value):
+                          return "'\\(name)' takes whole-number indices, got \\(value)"
+              """ : ""
         out.line("/// Errors thrown by `\(typeName)`.")
         out.block("public enum \(errorName): Error, CustomStringConvertible") { out in
             out.lines(
@@ -109,7 +129,7 @@ struct SwiftFileWriter {
                 case invalidBatchSize(Int)
                 case missingInput(name: String)
                 case unknownInput(name: String)
-                case wrongElementCount(name: String, expected: Int, actual: Int, batchSize: Int, shape: [Int])
+                case wrongElementCount(name: String, expected: Int, actual: Int, batchSize: Int, shape: [Int])\(indexCase)
 
                 public var description: String {
                     switch self {
@@ -130,7 +150,7 @@ struct SwiftFileWriter {
                     case .unknownInput(let name):
                         return "'\\(name)' is not an input of \(typeName); it takes \\(\(typeName).inputNames)"
                     case .wrongElementCount(let name, let expected, let actual, let batchSize, let shape):
-                        return "'\\(name)' needs \\(expected) floats (batchSize \\(batchSize) x \\(shape)), got \\(actual)"
+                        return "'\\(name)' needs \\(expected) floats (batchSize \\(batchSize) x \\(shape)), got \\(actual)"\(indexDescription)
                     }
                 }
                 """)

@@ -6,7 +6,7 @@ import KilnIR
 ///     exe run WEIGHTS OUTDIR NAME=FILE.npy ...     writes OUTDIR/<output>.npy for every output
 ///     exe bench WEIGHTS --batch B ... --runs R      prints one JSON line per batch size
 ///
-/// `run` reads float32 `.npy` files (format 1.0 to 3.0, `<f4`, C order) and takes the batch size from
+/// `run` reads float32 (int32 and int64 for index inputs) `.npy` files (format 1.0 to 3.0, `<f4`, C order) and takes the batch size from
 /// their first dimension. `bench` times the allocation-free `predict` on seeded pseudo-random inputs after
 /// a warm-up, with a monotonic clock, and prints `{"engine": "swift", "batch": B, "median_us": ..,
 /// "p10_us": .., "p90_us": .., "runs": R}`. Errors go to stderr with exit status 1.
@@ -29,10 +29,20 @@ public enum SwiftHarness {
         out.block(
             "func predict(_ model: \(type), _ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int) throws"
         ) { out in
-            var arguments = names.inputs.enumerated().map { "\(SwiftNames.code($1)): inputs[\($0)]" }
+            // Integer inputs (indices) arrive as floats holding whole numbers.
+            var integers: [(index: Int, type: String)] = []
+            for (index, input) in inputs.enumerated() where input.type.dtype == .int32 || input.type.dtype == .int64 {
+                integers.append((index, input.type.dtype == .int32 ? "Int32" : "Int64"))
+            }
+            var arguments = names.inputs.enumerated().map { index, name in
+                "\(SwiftNames.code(name)): \(integers.contains { $0.index == index } ? "indices\(index)" : "inputs[\(index)]")"
+            }
             arguments.append("batchSize: batch")
             arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
-            out.line("try model.predict(\(arguments.joined(separator: ", ")))")
+            for (index, type) in integers { out.line("let integers\(index) = inputs[\(index)].map { \(type)($0) }") }
+            var call = "try model.predict(\(arguments.joined(separator: ", ")))"
+            for (index, _) in integers.reversed() { call = "try integers\(index).withUnsafeBufferPointer { indices\(index) in \(call) }" }
+            out.line(call)
         }
         out.line()
         out.line("do {")
@@ -59,7 +69,8 @@ public enum SwiftHarness {
             let start = major == 1 ? 10 : 12
             guard bytes.count >= start + length else { throw HarnessError("\(path) is truncated inside its header") }
             let header = String(decoding: bytes[start..<start + length], as: UTF8.self)
-            guard header.contains("'<f4'") else { throw HarnessError("\(path) must hold little-endian float32 values ('<f4')") }
+            let width = header.contains("'<f4'") || header.contains("'<i4'") ? 4 : header.contains("'<i8'") ? 8 : 0
+            guard width > 0 else { throw HarnessError("\(path) must hold little-endian float32, int32 or int64 values") }
             guard !header.contains("True") else { throw HarnessError("\(path) is in Fortran order; save it in C order") }
             guard let open = header.firstIndex(of: "("), let close = header.firstIndex(of: ")") else {
                 throw HarnessError("\(path) has no shape")
@@ -69,9 +80,13 @@ public enum SwiftHarness {
             }
             let count = shape.reduce(1, *)
             let body = start + length
-            guard bytes.count >= body + 4 * count else { throw HarnessError("\(path) is truncated") }
+            guard bytes.count >= body + width * count else { throw HarnessError("\(path) is truncated") }
             let values = bytes.withUnsafeBytes { raw in
-                (0..<count).map { raw.loadUnaligned(fromByteOffset: body + 4 * $0, as: Float.self) }
+                (0..<count).map { i -> Float in
+                    if header.contains("'<i4'") { return Float(raw.loadUnaligned(fromByteOffset: body + 4 * i, as: Int32.self)) }
+                    if width == 8 { return Float(raw.loadUnaligned(fromByteOffset: body + 8 * i, as: Int64.self)) }
+                    return raw.loadUnaligned(fromByteOffset: body + 4 * i, as: Float.self)
+                }
             }
             return (shape, values)
         }

@@ -7,7 +7,7 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window
+        case core, gemm, matMul, elementwise, layout, window, resample, gather
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -19,6 +19,8 @@ enum SwiftKernels {
             case .elementwise: SwiftKernels.elementwise
             case .layout: SwiftKernels.layout
             case .window: SwiftKernels.window
+            case .resample: SwiftKernels.resample
+            case .gather: SwiftKernels.gather
             }
         }
     }

@@ -32,12 +32,21 @@ struct SwiftNodeEmitter {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
         case .cast(let to):
-            // Constants of any type are converted when the weights are written; values must already be f32.
-            guard to == .float32, types[inputs[0]]?.dtype == .float32 || plan.isConstant(inputs[0]) else {
-                throw .unsupported(
-                    node: node.name, reason: "Cast from \(types[inputs[0]]?.dtype.textName ?? "?") to \(to.textName); only f32 values are supported")
+            // Integer values (indices) are held as whole-number floats, so a Cast to f32 or between integer
+            // types copies, and a Cast from f32 to an integer type truncates. Constants of any type are
+            // converted when the weights are written.
+            let from = types[inputs[0]]!.dtype
+            let integers: Set<DType> = [.int32, .int64]
+            if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
+                try copyIfNeeded(inputs[0], y, &out)
+            } else if integers.contains(to) && integers.contains(from) {
+                try copyIfNeeded(inputs[0], y, &out)
+            } else if integers.contains(to) && from == .float32 {
+                sections.insert(.gather)
+                out.line("kilnTruncate(\(p(inputs[0])), \(p(y)), \(count(y)))")
+            } else {
+                throw .unsupported(node: node.name, reason: "Cast from \(from.textName) to \(to.textName)")
             }
-            try copyIfNeeded(inputs[0], y, &out)
         case .activation(let f):
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
         case .add, .sub, .mul, .div, .maximum, .minimum:
@@ -140,6 +149,21 @@ struct SwiftNodeEmitter {
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
             statics.line("private static let \(padding): [Int] = \(pads)")
             out.line("kilnPad(\(p(inputs[0])), Self.\(shape), Self.\(padding), value: \(swiftFloat(value)), \(p(y)), batch: batch)")
+        case .upsampleLinear(let factors):
+            sections.insert(.resample)
+            let dims = types[inputs[0]]!.shape.dims
+            let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
+            out.line(
+                "kilnUpsampleLinear(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
+        case .gather(let axis):
+            sections.insert(.gather)
+            let dims = types[inputs[0]]!.shape.dims
+            let a = axis < 0 ? axis + dims.count : axis
+            guard dims.allSatisfy({ $0.fixedValue != nil }), let size = dims[a].fixedValue, size <= 1 << 24 else {
+                throw .unsupported(node: node.name, reason: "Gather needs data of known shape with at most 2^24 rows, got \(types[inputs[0]]!)")
+            }
+            out.line(
+                "if let bad = kilnGather(\(p(inputs[0])), outer: \(product(dims[..<a])), size: \(size), inner: \(product(dims[(a + 1)...])), \(p(inputs[1])), count: \(count(inputs[1])), \(p(y))) { indexError = indexError ?? (\"\(node.name)\", bad, \(size)) }")
         }
     }
 
@@ -232,7 +256,7 @@ struct SwiftNodeEmitter {
         case .maximum: kind = ".max"
         case .minimum: kind = ".min"
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsampleLinear, .gather:
             preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape

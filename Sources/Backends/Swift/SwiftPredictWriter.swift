@@ -5,6 +5,8 @@ import KilnIR
 struct SwiftPredictWriter {
     let plan: SwiftPlan
     let errorName: String
+    /// Whether the graph gathers by index, so each run must report an index outside its table.
+    let checksIndices: Bool
     /// Each input with its parameter name.
     let inputs: [(value: Value, name: String)]
     /// Each output with its parameter name.
@@ -18,6 +20,36 @@ struct SwiftPredictWriter {
         writeByName(&out)
         out.line()
         writeChecks(&out)
+    }
+
+    /// The element type the API takes for a value: Int32 or Int64 for indices, Float otherwise.
+    private static func element(_ value: Value) -> String {
+        switch value.type.dtype {
+        case .int32: "Int32"
+        case .int64: "Int64"
+        default: "Float"
+        }
+    }
+
+    /// Copies an input into the arena; integer indices become whole-number floats.
+    private func store(_ value: Value, from buffer: String, _ out: inout CodePrinter) {
+        if Self.element(value) == "Float" {
+            out.line("(\(pointer(value.name))).update(from: \(buffer).baseAddress!, count: \(buffer).count)")
+        } else {
+            out.line("do {")
+            out.line("    let target = \(pointer(value.name))")
+            out.line("    for i in 0..<\(buffer).count { target[i] = Float(\(buffer)[i]) }")
+            out.line("}")
+        }
+    }
+
+    private func run(_ out: inout CodePrinter) {
+        out.line("run(batch: batchSize)")
+        guard checksIndices else { return }
+        out.line("if let (node, index, size) = indexError {")
+        out.line("    indexError = nil")
+        out.line("    throw \(errorName).indexOutOfRange(node: node, index: index, size: size)")
+        out.line("}")
     }
 
     private static func perExample(_ value: Value) -> [Int] { Array(value.type.shape.dims.dropFirst().map { $0.fixedValue ?? 0 }) }
@@ -57,13 +89,21 @@ struct SwiftPredictWriter {
         out.line("/// Runs the model on `batchSize` examples.")
         documentParameters(&out, outputsToo: false)
         out.line("/// - Returns: every output, row-major with the batch first.")
-        let parameters = inputs.map { "\(SwiftNames.code($0.name)): [Float]" } + ["batchSize: Int"]
+        let parameters = inputs.map { "\(SwiftNames.code($0.name)): [\(Self.element($0.value))]" } + ["batchSize: Int"]
         out.block("public func predict(\(parameters.joined(separator: ", "))) throws -> Output") { out in
             checks(inputs, &out)
             for (value, name) in inputs {
-                out.line("\(SwiftNames.code(name)).withUnsafeBufferPointer { (\(pointer(value.name))).update(from: $0.baseAddress!, count: $0.count) }")
+                if Self.element(value) == "Float" {
+                    out.line("\(SwiftNames.code(name)).withUnsafeBufferPointer { (\(pointer(value.name))).update(from: $0.baseAddress!, count: $0.count) }")
+                } else {
+                    let code = SwiftNames.code(name)
+                    out.line("do {")
+                    out.line("    let target = \(pointer(value.name))")
+                    out.line("    for i in 0..<\(code).count { target[i] = Float(\(code)[i]) }")
+                    out.line("}")
+                }
             }
-            out.line("run(batch: batchSize)")
+            run(&out)
             let fields = outputs.map { value, name in
                 "\(SwiftNames.code(name)): Array(UnsafeBufferPointer(start: \(pointer(value.name)), count: batchSize * \(Self.count(value))))"
             }
@@ -75,15 +115,13 @@ struct SwiftPredictWriter {
         out.line("/// Runs the model on `batchSize` examples in caller-owned buffers; allocates nothing once a batch this")
         out.line("/// large has been seen.")
         documentParameters(&out, outputsToo: true)
-        let parameters = inputs.map { "\(SwiftNames.code($0.name)): UnsafeBufferPointer<Float>" } + ["batchSize: Int"]
+        let parameters = inputs.map { "\(SwiftNames.code($0.name)): UnsafeBufferPointer<\(Self.element($0.value))>" } + ["batchSize: Int"]
             + outputs.map { "\(SwiftNames.code($0.name)): UnsafeMutableBufferPointer<Float>" }
         out.block("public func predict(\(parameters.joined(separator: ", "))) throws") { out in
             checks(inputs + outputs, &out)
             // The counts were checked against a batch of at least one, so every buffer has a base address.
-            for (value, name) in inputs {
-                out.line("(\(pointer(value.name))).update(from: \(SwiftNames.code(name)).baseAddress!, count: \(SwiftNames.code(name)).count)")
-            }
-            out.line("run(batch: batchSize)")
+            for (value, name) in inputs { store(value, from: SwiftNames.code(name), &out) }
+            run(&out)
             for (value, name) in outputs {
                 out.line("\(SwiftNames.code(name)).baseAddress!.update(from: \(pointer(value.name)), count: \(SwiftNames.code(name)).count)")
             }
@@ -94,7 +132,10 @@ struct SwiftPredictWriter {
         out.line("/// Runs the model on inputs given by their names in the model (`inputNames`); returns outputs by name.")
         out.block("public func predict(inputs: [String: [Float]], batchSize: Int) throws -> [String: [Float]]") { out in
             out.line("for name in inputs.keys where !Self.inputNames.contains(name) { throw \(errorName).unknownInput(name: name) }")
-            let arguments = inputs.map { "\(SwiftNames.code($0.name)): try Self.input(\"\($0.value.name)\", in: inputs)" } + ["batchSize: batchSize"]
+            let arguments = inputs.map { value, name in
+                let read = Self.element(value) == "Float" ? "input" : "indices"
+                return "\(SwiftNames.code(name)): try Self.\(read)(\"\(value.name)\", in: inputs)"
+            } + ["batchSize: batchSize"]
             out.line("let kilnOutput = try predict(\(arguments.joined(separator: ", ")))")
             let entries = outputs.map { "\"\($0.value.name)\": kilnOutput.\(SwiftNames.code($0.name))" }
             out.line("return [\(entries.isEmpty ? ":" : entries.joined(separator: ", "))]")
@@ -102,6 +143,19 @@ struct SwiftPredictWriter {
     }
 
     private func writeChecks(_ out: inout CodePrinter) {
+        if checksIndices {
+            out.lines(
+                """
+                /// Indices given as floats: each must be a whole number.
+                private static func indices<T: FixedWidthInteger>(_ name: String, in inputs: [String: [Float]]) throws -> [T] {
+                    try input(name, in: inputs).map { value in
+                        guard let index = T(exactly: value) else { throw \(errorName).notAnIndex(name: name, value: value) }
+                        return index
+                    }
+                }
+
+                """)
+        }
         out.lines(
             """
             private static func input(_ name: String, in inputs: [String: [Float]]) throws -> [Float] {
