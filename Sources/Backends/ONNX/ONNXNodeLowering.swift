@@ -37,7 +37,17 @@ extension ONNXGraphBuilder {
         case .reshape(let shape):
             // ONNX Reshape's default (allowzero = 0) also copies the input dimension for a 0.
             add("Reshape", [x[0], int64s("\(name).shape", shape.map(Int64.init))], y, name)
-        case .transpose(let perm): add("Transpose", x, y, name, [ints("perm", perm)])
+        case .transpose(let perm):
+            // The IR's own layout changes (a channels_first model) meet the emitter's: a value moved to
+            // channels-last has its channels-first copy already, and moving that back is the copy itself.
+            let rank = perm.count
+            let toLast = [0] + Array(2..<max(rank, 2)) + [1], toFirst = [0, rank - 1] + Array(1..<max(rank - 1, 1))
+            if rank >= 3, perm == toFirst, let first = channelsFirst[x[0]] {
+                add("Identity", [first], y, name)
+                break
+            }
+            add("Transpose", x, y, name, [ints("perm", perm)])
+            if rank >= 3, perm == toLast { channelsFirst[y[0]] = x[0] }
         case .cast(let to): add("Cast", x, y, name, [int("to", Int(ONNXEmitter.elementType(to)))])
         case .activation(let activation):
             let dtype = try type(of: x[0], in: node).dtype
@@ -101,16 +111,43 @@ extension ONNXGraphBuilder {
         case .concat(let axis): add("Concat", x, y, name, [int("axis", axis)])
         case .pad(let pads, let value):
             let dtype = try type(of: x[0], in: node).dtype
-            let padsInput = int64s("\(name).pads", pads.map(Int64.init))
-            add("Pad", [x[0], padsInput, scalar("\(name).value", value, dtype)], y, name, [string("mode", "constant")])
+            // Padding only spatial dimensions of a value that has a channels-first copy pads the copy.
+            let (source, amounts, nchw) = channelsFirstAmounts(x[0], pads)
+            let padsInput = int64s("\(name).pads", amounts.map(Int64.init))
+            let result = nchw ? fresh("\(y[0]).nchw") : y[0]
+            add("Pad", [source, padsInput, scalar("\(name).value", value, dtype)], [result], name, [string("mode", "constant")])
+            if nchw { try toChannelsLast(result, y[0], node) }
         case .crop(let pads):
-            let rank = pads.count / 2
-            let starts = int64s("\(name).starts", pads[0..<rank].map(Int64.init))
+            let (source, amounts, nchw) = channelsFirstAmounts(x[0], pads)
+            let rank = amounts.count / 2
+            let starts = int64s("\(name).starts", amounts[0..<rank].map(Int64.init))
             // An end of -k stops k before the end; Int64.max means "to the end".
-            let ends = int64s("\(name).ends", pads[rank...].map { $0 == 0 ? Int64.max : -Int64($0) })
+            let ends = int64s("\(name).ends", amounts[rank...].map { $0 == 0 ? Int64.max : -Int64($0) })
             let axes = int64s("\(name).axes", (0..<rank).map(Int64.init))
-            add("Slice", [x[0], starts, ends, axes], y, name)
+            let value = nchw ? fresh("\(y[0]).nchw") : y[0]
+            add("Slice", [source, starts, ends, axes], [value], name)
+            if nchw { try toChannelsLast(value, y[0], node) }
+        case .upsampleLinear(let factors):
+            // Channels-first, scales 1 on the batch and channels; no roi ("" skips the optional input).
+            let scales = constant("\(name).scales", Tensor(shape: [factors.count + 2], floats: [1, 1] + factors.map(Float.init)))
+            let value = fresh("\(y[0]).nchw")
+            add(
+                "Resize", [try channelsFirstInput(x[0], node), "", scales], [value], name,
+                [string("mode", "linear"), string("coordinate_transformation_mode", "half_pixel")])
+            try toChannelsLast(value, y[0], node)
+        case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])
         }
+    }
+
+    /// For Pad and Crop: the channels-first copy of `x` and the amounts permuted to its layout when the
+    /// batch and channels are untouched, else `x` itself and the amounts as they are.
+    private func channelsFirstAmounts(_ x: String, _ pads: [Int]) -> (String, [Int], Bool) {
+        let rank = pads.count / 2
+        guard rank >= 3, let first = channelsFirst[x], pads[0] == 0, pads[rank - 1] == 0, pads[rank] == 0, pads[2 * rank - 1] == 0 else {
+            return (x, pads, false)
+        }
+        let order = [0, rank - 1] + Array(1..<(rank - 1))
+        return (first, order.map { pads[$0] } + order.map { pads[rank + $0] }, true)
     }
 
     private static func binaryElementwise(_ op: Op) -> String? {
