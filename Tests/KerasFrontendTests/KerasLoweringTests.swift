@@ -2,6 +2,8 @@ import Foundation
 import KilnIR
 import XCTest
 
+import KilnInterpreter
+
 @testable import KerasFrontend
 
 /// Lowering rules checked on configurations built in memory, in both the Keras 2 and Keras 3 forms.
@@ -131,8 +133,19 @@ final class KerasLoweringTests: XCTestCase {
         XCTAssertEqual(try relu([:]).lower().nodes.map(\.op), [.activation(.relu)])
         XCTAssertEqual(try relu(["max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0]).lower().nodes.map(\.op), [.activation(.clip(min: 0, max: 6))])
         XCTAssertEqual(try relu(["max_value": NSNull(), "negative_slope": 0.1]).lower().nodes.map(\.op), [.activation(.leakyRelu(alpha: 0.1))])
-        assertMentions(loweringError(relu(["threshold": 0.5])), ["layer 'r'", "ReLU", "threshold"])
-        assertMentions(loweringError(relu(["max_value": 6.0, "negative_slope": 0.1])), ["layer 'r'", "ReLU", "max_value", "negative_slope"])
+        // Keras: clip(x * (x > threshold), 0, max_value) - negative_slope * relu(threshold - x); without a
+        // max_value, values gated by a threshold are not clamped at 0.
+        let x = Tensor(shape: [1, 4], floats: [-1, 0.25, 0.75, 9])
+        func run(_ config: [String: Any]) throws -> [Float] {
+            let graph = try relu(config).lower()
+            try graph.verify()
+            return try XCTUnwrap(try Interpreter().run(graph, inputs: ["x": x])["r"]).floats
+        }
+        XCTAssertEqual(try run(["threshold": 0.5]), [0, 0, 0.75, 9])
+        XCTAssertEqual(try run(["max_value": 6.0, "negative_slope": 0.5]), [-0.5, 0.25, 0.75, 6])
+        XCTAssertEqual(try run(["max_value": 2.0, "threshold": 0.5]), [0, 0, 0.75, 2])
+        XCTAssertEqual(try run(["negative_slope": 0.5, "threshold": 0.5]), [-0.75, -0.125, 0.75, 9])
+        XCTAssertEqual(try run(["max_value": 1.0, "negative_slope": 0.5, "threshold": 0.5]), [-0.75, -0.125, 0.75, 1])
     }
 
     func testSoftmaxFlattenAndDropoutLayers() throws {
@@ -149,11 +162,16 @@ final class KerasLoweringTests: XCTestCase {
         XCTAssertEqual(graph.nodes.map(\.inputs), [["image"], ["rows"], ["flat"]])
         XCTAssertEqual(graph.outputValues, [Value("last_drop", TensorType(.float32, [.symbolic("N"), 12]))])
 
+        // channels_first: Keras moves the channels (axis 1) last before flattening.
         var channelsFirst = ModelConfigBuilder()
         channelsFirst.input("image", [3, 4])
         channelsFirst.layer("Flatten", "flat", ["data_format": "channels_first"], on: ["image"])
         channelsFirst.outputs = ["flat"]
-        assertMentions(loweringError(channelsFirst), ["layer 'flat'", "Flatten", "channels_first"])
+        let firstGraph = try channelsFirst.lower()
+        XCTAssertEqual(firstGraph.nodes.map(\.op), [.transpose(perm: [0, 2, 1]), .flatten(axis: 1)])
+        let image = Tensor(shape: [1, 3, 4], floats: (0..<12).map(Float.init))
+        let flat = try XCTUnwrap(try Interpreter().run(firstGraph, inputs: ["image": image])["flat"])
+        XCTAssertEqual(flat.floats, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
 
         var twoAxes = ModelConfigBuilder()
         twoAxes.input("image", [3, 4])
@@ -192,10 +210,10 @@ final class KerasLoweringTests: XCTestCase {
 
     func testUnknownLayerNamesItsClassAndTheSupportedLayers() {
         var model = ModelConfigBuilder(.keras2)
-        model.input("tokens", [10])
-        model.layer("Embedding", "embed", ["input_dim": 100, "output_dim": 8], on: ["tokens"])
-        model.outputs = ["embed"]
-        assertMentions(loweringError(model, version: "2.20.1"), ["memory.h5", "layer 'embed'", "Embedding", "supported layers:", "Dense", "Flatten", "Softmax"])
+        model.input("tokens", [10, 3])
+        model.layer("LSTM", "recurrent", ["units": 8], on: ["tokens"])
+        model.outputs = ["recurrent"]
+        assertMentions(loweringError(model, version: "2.20.1"), ["memory.h5", "layer 'recurrent'", "LSTM", "supported layers:", "Dense", "Embedding", "Softmax"])
     }
 
     func testWeightsThatDoNotFitTheConfiguration() {

@@ -11,7 +11,7 @@ struct KerasLowering {
         "GroupNormalization", "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-        "UpSampling1D", "UpSampling2D", "UpSampling3D",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding",
     ].sorted()
 
     let file: String
@@ -134,12 +134,17 @@ struct KerasLowering {
             result = try dense(layer, x, base: base)
         case "Dropout":
             result = x
+        case "Embedding":
+            result = try embedding(layer, x, base: base)
         case "Flatten":
+            // channels_first: Keras moves the channels last first, so the features come out in the order a
+            // channels_last model would give.
             let rank = types[x]!.shape.rank
+            var source = x
             if config["data_format"]?.string == "channels_first" && rank > 2 {
-                throw unsupported("data_format channels_first is not supported yet")
+                source = try emit(.transpose(perm: [0] + Array(2..<rank) + [1]), [x], name: "\(base).channels_last", node: layer.name)
             }
-            result = try emit(.flatten(axis: 1), [x], name: base, node: layer.name)
+            result = try emit(.flatten(axis: 1), [source], name: base, node: layer.name)
         case "Activation":
             result = try activation(config["activation"], x, base: base, layer: layer)
         case "Softmax":
@@ -187,20 +192,53 @@ struct KerasLowering {
         return try activation(layer.config["activation"], value, base: base, layer: layer)
     }
 
+    /// Keras's ReLU layer, lowered as Keras computes it: x gated at `threshold` (x * (x > threshold)) or
+    /// relu(x) without one, clipped to [0, max_value] when given, minus negative_slope * relu(threshold - x).
+    /// Keras's Embedding: a Gather of rows of the table. Float indices are cast to int32 first (truncated
+    /// toward zero), as Keras does; an index outside the vocabulary is an error in every engine but ONNX,
+    /// where negative indices count from the end.
+    private mutating func embedding(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        guard let vocabulary = layer.config["input_dim"]?.int, let width = layer.config["output_dim"]?.int else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "Embedding", reason: "config needs integer input_dim and output_dim")
+        }
+        let table = try constants(of: layer, shapes: [[vocabulary, width]], names: ["embeddings"])[0]
+        var indices = x
+        if !(types[x]!.dtype == .int32 || types[x]!.dtype == .int64) {
+            indices = try emit(.cast(to: .int32), [x], name: "\(base).indices", node: layer.name)
+        }
+        return try emit(.gather(axis: 0), [table, indices], name: base, node: layer.name)
+    }
+
     private mutating func relu(_ config: JSON, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
         let maxValue = config["max_value"]?.double
         let slope = config["negative_slope"]?.double ?? 0
         let threshold = config["threshold"]?.double ?? 0
-        guard threshold == 0 else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "ReLU", reason: "a nonzero threshold is not supported yet")
+        switch (maxValue, slope, threshold) {
+        case (nil, 0, 0): return try emit(.activation(.relu), [x], name: base, node: layer.name)
+        case (let max?, 0, 0): return try emit(.activation(.clip(min: 0, max: Float(max))), [x], name: base, node: layer.name)
+        case (nil, _, 0): return try emit(.activation(.leakyRelu(alpha: Float(slope))), [x], name: base, node: layer.name)
+        default: break
         }
-        switch (maxValue, slope) {
-        case (nil, 0): return try emit(.activation(.relu), [x], name: base, node: layer.name)
-        case (let max?, 0): return try emit(.activation(.clip(min: 0, max: Float(max))), [x], name: base, node: layer.name)
-        case (nil, let slope): return try emit(.activation(.leakyRelu(alpha: Float(slope))), [x], name: base, node: layer.name)
-        default:
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "ReLU", reason: "max_value with negative_slope is not supported yet")
+        // Keras gates at a threshold without clamping at 0, and clips only with a max_value.
+        var positive = x
+        let positiveName = slope == 0 ? base : "\(base).positive"
+        if threshold != 0 {
+            let gated = maxValue == nil ? positiveName : "\(base).above"
+            positive = try emit(.activation(.thresholdedRelu(theta: Float(threshold))), [x], name: gated, node: layer.name)
+            if let maxValue {
+                positive = try emit(.activation(.clip(min: 0, max: Float(maxValue))), [positive], name: positiveName, node: layer.name)
+            }
+        } else {
+            let clipped: Activation = maxValue.map { .clip(min: 0, max: Float($0)) } ?? .relu
+            positive = try emit(.activation(clipped), [x], name: positiveName, node: layer.name)
         }
+        guard slope != 0 else { return positive }
+        let start = addConstant("\(base).threshold", Tensor(shape: [], floats: [Float(threshold)]))
+        let below = try emit(.sub, [start, x], name: "\(base).below", node: layer.name)
+        let negative = try emit(.activation(.relu), [below], name: "\(base).negative", node: layer.name)
+        let scale = addConstant("\(base).slope", Tensor(shape: [], floats: [Float(slope)]))
+        let scaled = try emit(.mul, [negative, scale], name: "\(base).scaled", node: layer.name)
+        return try emit(.sub, [positive, scaled], name: base, node: layer.name)
     }
 
     // MARK: - Activations
@@ -271,12 +309,14 @@ struct KerasLowering {
             }
             dims.append(.fixed(size))
         }
-        let dtype = layer.config["dtype"]?.string ?? layer.config["dtype"]?["config"]?["name"]?.string ?? "float32"
-        guard dtype == "float32" else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "InputLayer", reason: "input dtype \(dtype) is not supported yet")
+        let dtypeName = layer.config["dtype"]?.string ?? layer.config["dtype"]?["config"]?["name"]?.string ?? "float32"
+        let dtypes: [String: DType] = ["float32": .float32, "int32": .int32, "int64": .int64]
+        guard let dtype = dtypes[dtypeName] else {
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: "InputLayer", reason: "input dtype \(dtypeName) is not supported; float32, int32 and int64 are")
         }
         let name = sanitize(layer.name)
-        let type = TensorType(.float32, Shape(dims))
+        let type = TensorType(dtype, Shape(dims))
         graph.inputs.append(Value(name, type))
         types[name] = type
         produced[ref] = name

@@ -116,28 +116,58 @@ extension KerasLowering {
         }
     }
 
-    /// Dot of two [batch, features] inputs along the features (optionally L2-normalized first: cosine).
+    /// Keras's batch dot: contracts axis `axes[0]` of the first input with `axes[1]` of the second, per
+    /// batch row. The result holds the first input's other dimensions, then the second's; a result of rank 1
+    /// becomes [batch, 1]. With `normalize`, each input is first L2-normalized along its axis (cosine).
     mutating func dot(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> String {
-        let axes = layer.config["axes"]?.int.map { [$0, $0] } ?? layer.config["axes"]?.array?.compactMap(\.int) ?? []
-        guard inputs.count == 2, types[inputs[0]]!.shape.rank == 2, types[inputs[1]]!.shape.rank == 2,
-            axes.allSatisfy({ $0 == 1 || $0 == -1 })
-        else {
-            throw .unsupportedConfig(
-                file: file, layer: layer.name, className: "Dot", reason: "only the dot of two [batch, features] inputs along the features is supported")
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: "Dot", reason: reason)
+        }
+        guard inputs.count == 2 else { throw unsupported("takes two inputs, got \(inputs.count)") }
+        let shapes = inputs.map { types[$0]!.shape }
+        guard shapes.allSatisfy({ $0.rank >= 2 && $0.dims.dropFirst().allSatisfy { $0.fixedValue != nil } }) else {
+            throw unsupported("inputs \(shapes) must have rank 2 or more and known sizes after the batch")
+        }
+        let configured = layer.config["axes"]?.int.map { [$0, $0] } ?? layer.config["axes"]?.array?.compactMap(\.int) ?? []
+        guard configured.count == 2 else { throw unsupported("axes must be an integer or a pair of integers") }
+        let axes = zip(configured, shapes).map { $0 < 0 ? $0 + $1.rank : $0 }
+        guard zip(axes, shapes).allSatisfy({ (1..<$1.rank).contains($0) }), shapes[0].dims[axes[0]] == shapes[1].dims[axes[1]] else {
+            throw unsupported("axes \(configured) do not pick two equal non-batch dimensions of \(shapes[0]) and \(shapes[1])")
         }
         var operands = inputs
         if layer.config["normalize"]?.bool ?? false {
+            // Keras 2 divides by sqrt(max(sum of squares, 1e-12)), Keras 3 by max(norm, 1e-7).
+            let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [kerasMajorVersion >= 3 ? 1e-7 : 1e-6]))
             for (index, input) in inputs.enumerated() {
                 let squared = try emit(.mul, [input, input], name: "\(base).squared\(index)", node: layer.name)
-                let sum = try emit(.reduce(.sum, axes: [1], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
+                let sum = try emit(.reduce(.sum, axes: [axes[index]], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
                 let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm\(index)", node: layer.name)
-                let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
                 let safe = try emit(.maximum, [norm, floor], name: "\(base).safe_norm\(index)", node: layer.name)
                 operands[index] = try emit(.div, [input, safe], name: "\(base).unit\(index)", node: layer.name)
             }
         }
-        let product = try emit(.mul, operands, name: "\(base).product", node: layer.name)
-        return try emit(.reduce(.sum, axes: [1], keepDims: true), [product], name: base, node: layer.name)
+        if shapes[0].rank == 2 && shapes[1].rank == 2 {
+            let product = try emit(.mul, operands, name: "\(base).product", node: layer.name)
+            return try emit(.reduce(.sum, axes: [1], keepDims: true), [product], name: base, node: layer.name)
+        }
+        // [batch, rest of x..., k] x [batch, k, rest of y...] as a batched [batch, Px, k] x [batch, k, Py].
+        let depth = shapes[0].dims[axes[0]].fixedValue!
+        let restX = (1..<shapes[0].rank).filter { $0 != axes[0] }, restY = (1..<shapes[1].rank).filter { $0 != axes[1] }
+        let sizesX = restX.map { shapes[0].dims[$0].fixedValue! }, sizesY = restY.map { shapes[1].dims[$0].fixedValue! }
+        var x = operands[0], y = operands[1]
+        if restX + [axes[0]] != Array(1..<shapes[0].rank) {
+            x = try emit(.transpose(perm: [0] + restX + [axes[0]]), [x], name: "\(base).lhs", node: layer.name)
+        }
+        if [axes[1]] + restY != Array(1..<shapes[1].rank) {
+            y = try emit(.transpose(perm: [0, axes[1]] + restY), [y], name: "\(base).rhs", node: layer.name)
+        }
+        let rowsX = sizesX.reduce(1, *), columnsY = sizesY.reduce(1, *)
+        if sizesX.count != 1 { x = try emit(.reshape(shape: [0, rowsX, depth]), [x], name: "\(base).lhs_matrix", node: layer.name) }
+        if sizesY.count != 1 { y = try emit(.reshape(shape: [0, depth, columnsY]), [y], name: "\(base).rhs_matrix", node: layer.name) }
+        let target = sizesX + sizesY
+        if target == [rowsX, columnsY] { return try emit(.matMul, [x, y], name: base, node: layer.name) }
+        let product = try emit(.matMul, [x, y], name: "\(base).product", node: layer.name)
+        return try emit(.reshape(shape: [0] + (target.isEmpty ? [1] : target)), [product], name: base, node: layer.name)
     }
 
     /// A layer's first `count` weights, checked to hold as many elements as `shape` and reshaped to it.

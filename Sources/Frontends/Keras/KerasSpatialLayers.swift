@@ -39,8 +39,17 @@ extension KerasLowering {
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
-        if config["data_format"]?.string == "channels_first" && type.shape.rank > 2 {
-            throw unsupported("data_format channels_first is not supported yet; Kiln reads channels_last models")
+        if config["data_format"]?.string == "channels_first" && type.shape.rank > 2, var object = config.object {
+            // A channels_first layer computes what its channels_last twin computes on the transposed data. The
+            // Transposes between consecutive channels_first layers cancel in the passes.
+            let rank = type.shape.rank
+            object["data_format"] = .string("channels_last")
+            var twin = layer
+            twin.config = .object(object)
+            let last = try emit(.transpose(perm: [0] + Array(2..<rank) + [1]), [x], name: "\(base).channels_last", node: layer.name)
+            guard let lowered = try lowerSpatial(twin, last, base: "\(base).nhwc") else { return nil }
+            guard types[lowered]!.shape.rank == rank else { return lowered }
+            return try emit(.transpose(perm: [0, rank - 1] + Array(1..<(rank - 1))), [lowered], name: base, node: layer.name)
         }
         let spatial = type.shape.rank - 2
         switch layer.className {
@@ -70,11 +79,12 @@ extension KerasLowering {
             let pads = [0] + pairs.map(\.0) + [0] + [0] + pairs.map(\.1) + [0]
             return try emit(.crop(pads: pads), [x], name: base, node: layer.name)
         case "UpSampling1D", "UpSampling2D", "UpSampling3D":
-            if let interpolation = config["interpolation"]?.string, interpolation != "nearest" {
-                throw unsupported("interpolation '\(interpolation)' is not supported yet; 'nearest' is")
-            }
             let factors = try sizes(config["size"] ?? .number(2), count: spatial, layer: layer)
-            return try upsample(x, factors: factors, base: base, layer: layer)
+            switch config["interpolation"]?.string ?? "nearest" {
+            case "nearest": return try upsample(x, factors: factors, base: base, layer: layer)
+            case "bilinear": return try emit(.upsampleLinear(factors: factors), [x], name: base, node: layer.name)
+            case let other: throw unsupported("interpolation '\(other)' is not supported; 'nearest' and 'bilinear' are")
+            }
         case "Reshape":
             guard let target = config["target_shape"]?.array?.compactMap(\.int), target.count == config["target_shape"]?.array?.count else {
                 throw unsupported("target_shape must be a list of integers")
