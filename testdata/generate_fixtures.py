@@ -61,7 +61,9 @@ def write_fixture(name, model, save, inputs, outputs, keras_version, description
     (directory / "expected").mkdir()
     model_file = save(directory)
     for key, value in inputs.items():
-        np.save(directory / "inputs" / f"{key}.npy", np.ascontiguousarray(value, dtype=np.float32))
+        # Index inputs keep their integer type; everything else is float32.
+        dtype = value.dtype if np.issubdtype(np.asarray(value).dtype, np.integer) else np.float32
+        np.save(directory / "inputs" / f"{key}.npy", np.ascontiguousarray(value, dtype=dtype))
     for key, value in outputs.items():
         np.save(directory / "expected" / f"{key}.npy", np.ascontiguousarray(value, dtype=np.float32))
     meta = {
@@ -213,6 +215,10 @@ def build_fixtures(version):
     build_resample_fixture(keras, layers, kv, rng, version)
     build_group_norm_fixture(keras, layers, kv, rng, version)
     build_transpose_fixture(keras, layers, kv, rng, version)
+    build_relu_dot_fixture(keras, layers, kv, rng, version)
+    build_bilinear_fixture(keras, layers, kv, rng, version)
+    build_embedding_fixture(keras, layers, kv, rng, version)
+    build_channels_first_fixture(keras, layers, kv, rng, version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -503,6 +509,112 @@ def build_transpose_fixture(keras, layers, kv, rng, version):
     save_both("conv_transpose", model, {"image": xi, "sequence": xs, "volume": xv},
               {"up_out_pad": oi, "dilated": oj, "up1d_pad": os_, "up3d": ov}, kv,
               "Conv1DTranspose, Conv2DTranspose, Conv3DTranspose (valid, same, strides, output_padding, dilation)", version)
+
+
+def build_relu_dot_fixture(keras, layers, kv, rng, version):
+    """ReLU with every combination of max_value, negative_slope and threshold; Dot on rank-3 inputs."""
+    import numpy as np
+    seeded(keras, 61)
+    a = keras.Input((5, 6), name="a")
+    b = keras.Input((4, 6), name="b")
+    v = keras.Input((6,), name="v")
+    r1 = layers.ReLU(max_value=1.5, negative_slope=0.1, threshold=0.4, name="relu_all")(a)
+    r2 = layers.ReLU(threshold=0.3, name="relu_threshold")(b)
+    r3 = layers.ReLU(negative_slope=0.2, threshold=0.25, name="relu_slope_threshold")(a)
+    r4 = layers.ReLU(max_value=2.0, threshold=0.5, name="relu_max_threshold")(b)
+    r5 = layers.ReLU(max_value=6.0, negative_slope=0.05, name="relu_max_slope")(a)
+    d1 = layers.Dot(axes=(2, 2), name="dot_22")([r1, r2])
+    d2 = layers.Dot(axes=(1, 1), normalize=True, name="dot_11_cosine")([a, r3])
+    d3 = layers.Dot(axes=(2, 1), name="dot_21")([r5, layers.Permute((2, 1), name="permute")(r4)])
+    d4 = layers.Dot(axes=(1, 2), name="dot_vector")([v, a])
+    model = keras.Model([a, b, v], [d1, d2, d3, d4], name="relu_dot")
+    xa = rng.normal(0, 1, size=(3, 5, 6)).astype(np.float32)
+    xb = rng.normal(0, 1, size=(3, 4, 6)).astype(np.float32)
+    xv = rng.normal(0, 1, size=(3, 6)).astype(np.float32)
+    o1, o2, o3, o4 = predict(model, [xa, xb, xv])
+    save_both("relu_dot", model, {"a": xa, "b": xb, "v": xv},
+              {"dot_22": o1, "dot_11_cosine": o2, "dot_21": o3, "dot_vector": o4}, kv,
+              "ReLU (max_value, negative_slope, threshold combinations), Dot on rank 3 (axes, normalize), Permute", version)
+
+
+def build_bilinear_fixture(keras, layers, kv, rng, version):
+    """UpSampling2D with bilinear interpolation."""
+    import numpy as np
+    seeded(keras, 67)
+    image = keras.Input((5, 4, 3), name="image")
+    up = layers.UpSampling2D((2, 3), interpolation="bilinear", name="up_bilinear")(image)
+    conv = layers.Conv2D(2, 3, name="conv")(up)
+    up2 = layers.UpSampling2D(2, interpolation="bilinear", name="up_bilinear_2")(conv)
+    model = keras.Model(image, [up, up2], name="bilinear")
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(2, 5, 4, 3)).astype(np.float32)
+    o1, o2 = predict(model, x)
+    save_both("bilinear", model, {"image": x}, {"up_bilinear": o1, "up_bilinear_2": o2}, kv,
+              "UpSampling2D(interpolation='bilinear')", version)
+
+
+def build_embedding_fixture(keras, layers, kv, rng, version):
+    """Embedding on int32 indices and on float indices (cast to int32 by Keras)."""
+    import numpy as np
+    seeded(keras, 71)
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    e = layers.Embedding(20, 4, name="embedding")(tokens)
+    e = layers.Conv1D(3, 2, activation="relu", name="conv")(e)
+    e = layers.GlobalAveragePooling1D(name="pool")(e)
+    e = layers.Dense(2, name="dense")(e)
+    codes = keras.Input((5,), name="codes")
+    c = layers.Embedding(10, 3, name="code_embedding")(codes)
+    c = layers.Flatten(name="flatten")(c)
+    model = keras.Model([tokens, codes], [e, c], name="embedding")
+    randomize(model, rng)
+    xt = rng.integers(0, 20, size=(4, 7)).astype(np.int32)
+    # Whole and fractional float indices: Keras truncates them toward zero.
+    xc = (rng.integers(0, 10, size=(4, 5)) + rng.choice([0.0, 0.5, 0.9], size=(4, 5))).astype(np.float32)
+    xc = np.minimum(xc, 9.5).astype(np.float32)
+    oe, oc = predict(model, [xt, xc])
+    save_both("embedding", model, {"tokens": xt, "codes": xc}, {"dense": oe, "flatten": oc}, kv,
+              "Embedding on int32 indices and on float indices", version)
+
+
+def build_channels_first_fixture(keras, layers, kv, rng, version):
+    """channels_first layers. TensorFlow's CPU kernels run convolution and pooling only channels_last, so
+    Keras cannot evaluate this model here; its outputs come from the same layers built channels_last with
+    the same weights, on transposed inputs, with spatial outputs transposed back."""
+    import numpy as np
+
+    def build(data_format):
+        first = data_format == "channels_first"
+        kw = {"data_format": data_format}
+        image = keras.Input((3, 8, 8) if first else (8, 8, 3), name="image")
+        h = layers.Conv2D(4, 3, padding="same", name="conv", **kw)(image)
+        h = layers.BatchNormalization(axis=1 if first else -1, name="bn")(h)
+        h = layers.ReLU(name="relu")(h)
+        h = layers.MaxPooling2D(2, name="pool", **kw)(h)
+        h = layers.ZeroPadding2D(1, name="pad", **kw)(h)
+        h = layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise", **kw)(h)
+        h = layers.UpSampling2D(2, name="up", **kw)(h)
+        h = layers.Cropping2D(((1, 0), (0, 2)), name="crop", **kw)(h)
+        h = layers.AveragePooling2D(2, padding="same", name="avg", **kw)(h)
+        flat = layers.Flatten(name="flatten", **kw)(h)
+        dense = layers.Dense(3, name="dense")(flat)
+        gap = layers.GlobalAveragePooling2D(name="gap", **kw)(h)
+        sequence = keras.Input((4, 10) if first else (10, 4), name="sequence")
+        s = layers.Conv1D(3, 3, strides=2, name="conv1d", **kw)(sequence)
+        s = layers.GlobalMaxPooling1D(name="gmp", **kw)(s)
+        return keras.Model([image, sequence], [h, dense, gap, s], name="channels_first")
+
+    seeded(keras, 73)
+    model = build("channels_first")
+    randomize(model, rng)
+    twin = build("channels_last")
+    twin.set_weights(model.get_weights())
+    xi = rng.normal(0, 1, size=(2, 3, 8, 8)).astype(np.float32)
+    xs = rng.normal(0, 1, size=(2, 4, 10)).astype(np.float32)
+    h, dense, gap, s = predict(twin, [xi.transpose(0, 2, 3, 1), xs.transpose(0, 2, 1)])
+    save_both("channels_first", model, {"image": xi, "sequence": xs},
+              {"avg": h.transpose(0, 3, 1, 2), "dense": dense, "gap": gap, "gmp": s}, kv,
+              "channels_first Conv1D/2D, DepthwiseConv2D, pooling, padding, cropping, upsampling, Flatten, BatchNormalization(axis=1) "
+              "(outputs from the channels_last twin with the same weights)", version)
 
 
 def save_h5(model, directory):
