@@ -70,8 +70,8 @@ final class SwiftEmitterTests: XCTestCase {
 
     func testUnsupportedGraphsAreTypedErrors() throws {
         var cast = SwiftTestGraph(name: "cast")
-        let ints = try cast.node("ints", .cast(to: .int32), [cast.input("x", [4])])
-        cast.output(try cast.node("y", .cast(to: .float32), [ints]))
+        let halves = try cast.node("halves", .cast(to: .float16), [cast.input("x", [4])])
+        cast.output(try cast.node("y", .cast(to: .float32), [halves]))
         var batchedMatMul = SwiftTestGraph(name: "matmul")
         let a = batchedMatMul.input("a", [2, 3, 4])
         let b = batchedMatMul.input("b", [1, 4, 5])
@@ -85,7 +85,7 @@ final class SwiftEmitterTests: XCTestCase {
         var batchSecond = SwiftTestGraph(name: "transposed")
         batchSecond.output(try batchSecond.node("t", .transpose(perm: [1, 0]), [batchSecond.input("x", [4])]))
         for (model, expected) in [
-            (cast.graph, "Cast from f32 to i32"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32"),
+            (cast.graph, "Cast from f32 to f16"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32"),
             (noBatch.graph, "needs the batch as its first dimension"), (batchSecond.graph, "f32[4,N] needs the batch as its first dimension"),
         ] {
             XCTAssertThrowsError(try SwiftEmitter().emit(model)) { error in
