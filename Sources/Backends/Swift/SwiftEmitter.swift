@@ -81,7 +81,9 @@ public struct SwiftEmitter: Sendable {
                 if packings[key] == nil { packings[key] = weights.add(packing: b, k: k, n: n, transposed: transposed) }
                 packed[index] = packings[key]
             }
-            if case .conv(let c) = node.op, c.groups == 1, !SwiftNodeEmitter.isPointwise(c, kernel: types[node.inputs[1]]!) {
+            if case .conv(let c) = node.op, c.groups == 1, !SwiftNodeEmitter.isPointwise(c, kernel: types[node.inputs[1]]!),
+                !SwiftNodeEmitter.isDirect(c, kernel: types[node.inputs[1]]!)
+            {
                 // im2col columns: one row per output pixel, one column per (window position, input channel).
                 let columns = types[node.inputs[1]]!.shape.fixedSizes!.dropLast().reduce(1, *)
                 let pixels = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name)
@@ -159,7 +161,7 @@ public struct SwiftEmitter: Sendable {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsampleLinear, .gather:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather:
             false
         }
     }
@@ -168,7 +170,9 @@ public struct SwiftEmitter: Sendable {
     private func packedOperand(_ node: Node, _ types: [String: TensorType], _ constants: [String: Tensor]) throws(SwiftEmitError)
         -> (Tensor, Int, Int, Bool)?
     {
-        if case .conv(let c) = node.op, c.groups == 1, let w = constants[node.inputs[1]], w.dtype == .float32 {
+        if case .conv(let c) = node.op, c.groups == 1, let w = constants[node.inputs[1]], w.dtype == .float32,
+            !SwiftNodeEmitter.isDirect(c, kernel: types[node.inputs[1]]!)
+        {
             // Keras's [kernel..., Cin, Cout] is already the [window x Cin, Cout] matrix im2col needs.
             let cout = w.shape.last!
             let flat = Tensor(shape: [w.count / cout, cout], storage: w.storage)
@@ -181,7 +185,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsampleLinear, .gather:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather:
             return nil
         }
     }

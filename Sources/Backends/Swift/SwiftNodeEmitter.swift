@@ -16,6 +16,17 @@ struct SwiftNodeEmitter {
         kernel.shape.dims.dropLast(2).allSatisfy { $0 == .fixed(1) } && c.strides.allSatisfy { $0 == 1 } && c.pads.allSatisfy { $0 == 0 }
     }
 
+    /// A convolution computed directly rather than as im2col and a matrix product: an image convolution whose
+    /// output channels fill whole vectors and whose window holds few values (kh x kw x Cin), where laying out
+    /// the columns would cost more than the product.
+    static func isDirect(_ c: Convolution, kernel: TensorType) -> Bool {
+        guard c.groups == 1, c.strides.count == 2, let w = kernel.shape.fixedSizes, w[3] % 8 == 0 else { return false }
+        return w[0] * w[1] * w[2] <= directConvolutionLimit && !isPointwise(c, kernel: kernel)
+    }
+
+    /// The largest window (kh x kw x Cin) convolved directly.
+    static let directConvolutionLimit = 96
+
     /// Writes the statements of `node` into `out` (static tables into `statics`) and records the kernel
     /// sections they call. `epilogue` is an activation fused into a matrix product.
     func emit(
@@ -75,7 +86,10 @@ struct SwiftNodeEmitter {
             let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &statics)
             let cin = x.last!.fixedValue!, cout = w.last!
             let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
-            if c.groups == 1, let packedOffset {
+            if Self.isDirect(c, kernel: types[inputs[1]]!) {
+                out.line(
+                    "kilnDirectConv2D(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))")
+            } else if c.groups == 1, let packedOffset {
                 sections.insert(.gemm)
                 let columns = w.dropLast().reduce(1, *)
                 let rows = "\(plan.counts[y]!.expression) / \(cout)"
@@ -149,12 +163,12 @@ struct SwiftNodeEmitter {
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
             statics.line("private static let \(padding): [Int] = \(pads)")
             out.line("kilnPad(\(p(inputs[0])), Self.\(shape), Self.\(padding), value: \(swiftFloat(value)), \(p(y)), batch: batch)")
-        case .upsampleLinear(let factors):
+        case .upsample(let factors, let mode):
             sections.insert(.resample)
             let dims = types[inputs[0]]!.shape.dims
             let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
             out.line(
-                "kilnUpsampleLinear(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
+                "kiln\(mode == .linear ? "UpsampleLinear" : "UpsampleNearest")(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
         case .gather(let axis):
             sections.insert(.gather)
             let dims = types[inputs[0]]!.shape.dims
@@ -256,7 +270,7 @@ struct SwiftNodeEmitter {
         case .maximum: kind = ".max"
         case .minimum: kind = ".min"
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsampleLinear, .gather:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather:
             preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape

@@ -60,6 +60,10 @@ extension SwiftKernels {
         /// Lays out every window of x as one row of `columns` (window positions x channels), zeros for padding,
         /// so a convolution becomes one matrix product with the kernel.
         fileprivate func kilnIm2col(_ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, _ columns: UnsafeMutablePointer<Float>, batch: Int) {
+            if g.window.count == 2 {
+                kilnIm2col2D(x, g, channels: channels, columns, batch: batch)
+                return
+            }
             var windowCount = 1
             for size in g.window { windowCount *= size }
             let width = windowCount * channels
@@ -125,9 +129,178 @@ extension SwiftKernels {
         }
 
         /// Max or average pooling; the average counts only real (not padded) elements.
+        /// im2col for images: a window row whose positions all fall inside the image is one contiguous run of
+        /// the channels-last input (with dilation 1), copied at once.
+        fileprivate func kilnIm2col2D(_ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, _ columns: UnsafeMutablePointer<Float>, batch: Int) {
+            let height = g.input[1], width = g.input[2], outHeight = g.output[0], outWidth = g.output[1]
+            let kernelHeight = g.window[0], kernelWidth = g.window[1]
+            let strideY = g.strides[0], strideX = g.strides[1], padY = g.pads[0], padX = g.pads[1]
+            let dilationY = g.dilations[0], dilationX = g.dilations[1]
+            let rowLength = kernelWidth * channels
+            var row = columns
+            for n in 0..<batch {
+                let image = x + n * height * width * channels
+                for oy in 0..<outHeight {
+                    for ox in 0..<outWidth {
+                        let left = ox * strideX - padX
+                        let contiguous = dilationX == 1 && left >= 0 && left + kernelWidth <= width
+                        for ky in 0..<kernelHeight {
+                            let iy = oy * strideY - padY + ky * dilationY
+                            if iy < 0 || iy >= height {
+                                for i in 0..<rowLength { row[i] = 0 }
+                            } else if contiguous {
+                                let source = image + (iy * width + left) * channels
+                                for i in 0..<rowLength { row[i] = source[i] }
+                            } else {
+                                for kx in 0..<kernelWidth {
+                                    let ix = left + kx * dilationX
+                                    let target = row + kx * channels
+                                    if ix < 0 || ix >= width {
+                                        for c in 0..<channels { target[c] = 0 }
+                                    } else {
+                                        let source = image + (iy * width + ix) * channels
+                                        for c in 0..<channels { target[c] = source[c] }
+                                    }
+                                }
+                            }
+                            row += rowLength
+                        }
+                    }
+                }
+            }
+        }
+
+        /// A convolution over images computed directly, for few input channels and output channels a multiple of
+        /// 8: two neighbouring output pixels at a time keep 16 of their channels each in vector registers and
+        /// add, per window tap and input channel, the input broadcast times a kernel row (two pixels give the
+        /// adds independent chains to overlap). The kernel is Keras's [kh, kw, Cin, Cout].
+        fileprivate func kilnDirectConv2D(
+            _ x: UnsafePointer<Float>, _ g: KilnWindow, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+            _ y: UnsafeMutablePointer<Float>, inChannels: Int, outChannels: Int, batch: Int, activation: KilnActivation
+        ) {
+            let height = g.input[1], width = g.input[2], outHeight = g.output[0], outWidth = g.output[1]
+            let kernelHeight = g.window[0], kernelWidth = g.window[1]
+            let strideY = g.strides[0], strideX = g.strides[1], padY = g.pads[0], padX = g.pads[1]
+            let dilationY = g.dilations[0], dilationX = g.dilations[1]
+            let tapStride = inChannels * outChannels, pixelStep = strideX * inChannels
+            let zero = KilnVector(repeating: 0)
+            for n in 0..<batch {
+                let image = x + n * height * width * inChannels
+                for oy in 0..<outHeight {
+                    var ox = 0
+                    while ox < outWidth {
+                        let pair = ox + 1 < outWidth
+                        let out = y + ((n * outHeight + oy) * outWidth + ox) * outChannels
+                        var block = 0
+                        while block < outChannels {
+                            let two = block + 16 <= outChannels
+                            let b0 = bias.map { kilnLoad($0 + block) } ?? zero
+                            let b1 = two ? (bias.map { kilnLoad($0 + block + 8) } ?? zero) : zero
+                            var a0 = b0, a1 = b1, c0 = b0, c1 = b1
+                            for ky in 0..<kernelHeight {
+                                let iy = oy * strideY - padY + ky * dilationY
+                                if iy < 0 || iy >= height { continue }
+                                let rowStart = image + iy * width * inChannels
+                                for kx in 0..<kernelWidth {
+                                    let ix = ox * strideX - padX + kx * dilationX
+                                    let first = ix >= 0 && ix < width
+                                    let second = pair && ix + strideX >= 0 && ix + strideX < width
+                                    var kernel = w + (ky * kernelWidth + kx) * tapStride + block
+                                    if first && second {
+                                        let s = rowStart + ix * inChannels
+                                        if two {
+                                            for c in 0..<inChannels {
+                                                let k0 = kilnLoad(kernel), k1 = kilnLoad(kernel + 8)
+                                                let p = KilnVector(repeating: s[c]), q = KilnVector(repeating: s[c + pixelStep])
+                                                a0 = kilnMultiplyAdd(p, k0, a0)
+                                                a1 = kilnMultiplyAdd(p, k1, a1)
+                                                c0 = kilnMultiplyAdd(q, k0, c0)
+                                                c1 = kilnMultiplyAdd(q, k1, c1)
+                                                kernel += outChannels
+                                            }
+                                        } else {
+                                            for c in 0..<inChannels {
+                                                let k0 = kilnLoad(kernel)
+                                                a0 = kilnMultiplyAdd(KilnVector(repeating: s[c]), k0, a0)
+                                                c0 = kilnMultiplyAdd(KilnVector(repeating: s[c + pixelStep]), k0, c0)
+                                                kernel += outChannels
+                                            }
+                                        }
+                                    } else if first || second {
+                                        let s = rowStart + (first ? ix : ix + strideX) * inChannels
+                                        var u0 = first ? a0 : c0, u1 = first ? a1 : c1
+                                        for c in 0..<inChannels {
+                                            let p = KilnVector(repeating: s[c])
+                                            u0 = kilnMultiplyAdd(p, kilnLoad(kernel), u0)
+                                            if two { u1 = kilnMultiplyAdd(p, kilnLoad(kernel + 8), u1) }
+                                            kernel += outChannels
+                                        }
+                                        if first { a0 = u0; a1 = u1 } else { c0 = u0; c1 = u1 }
+                                    }
+                                }
+                            }
+                            kilnStore(kilnActivate(a0, activation), out + block)
+                            if two { kilnStore(kilnActivate(a1, activation), out + block + 8) }
+                            if pair {
+                                kilnStore(kilnActivate(c0, activation), out + outChannels + block)
+                                if two { kilnStore(kilnActivate(c1, activation), out + outChannels + block + 8) }
+                            }
+                            block += two ? 16 : 8
+                        }
+                        ox += pair ? 2 : 1
+                    }
+                }
+            }
+            // Activations that are not vectorized run over the finished output.
+            if !activation.isVectorized { kilnUnary(activation, y, y, batch * outHeight * outWidth * outChannels) }
+        }
+
+        /// Pooling over images, one output pixel at a time; averages count only the real elements.
+        fileprivate func kilnPool2D(
+            _ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, isMax: Bool, _ y: UnsafeMutablePointer<Float>, batch: Int
+        ) {
+            let height = g.input[1], width = g.input[2], outHeight = g.output[0], outWidth = g.output[1]
+            let strideY = g.strides[0], strideX = g.strides[1], padY = g.pads[0], padX = g.pads[1]
+            let windowHeight = g.window[0], windowWidth = g.window[1]
+            var out = y
+            for n in 0..<batch {
+                let image = x + n * height * width * channels
+                for oy in 0..<outHeight {
+                    let top = oy * strideY - padY
+                    let y0 = Swift.max(top, 0), y1 = Swift.min(top + windowHeight, height)
+                    for ox in 0..<outWidth {
+                        let left = ox * strideX - padX
+                        let x0 = Swift.max(left, 0), x1 = Swift.min(left + windowWidth, width)
+                        for c in 0..<channels { out[c] = isMax ? -Float.infinity : 0 }
+                        if y0 < y1 && x0 < x1 {
+                            for iy in y0..<y1 {
+                                for ix in x0..<x1 {
+                                    let source = image + (iy * width + ix) * channels
+                                    if isMax {
+                                        for c in 0..<channels { out[c] = Swift.max(out[c], source[c]) }
+                                    } else {
+                                        for c in 0..<channels { out[c] += source[c] }
+                                    }
+                                }
+                            }
+                            if !isMax {
+                                let scale = 1 / Float((y1 - y0) * (x1 - x0))
+                                for c in 0..<channels { out[c] *= scale }
+                            }
+                        }
+                        out += channels
+                    }
+                }
+            }
+        }
+
         fileprivate func kilnPool(
             _ x: UnsafePointer<Float>, _ g: KilnWindow, channels: Int, isMax: Bool, _ y: UnsafeMutablePointer<Float>, batch: Int
         ) {
+            if g.window.count == 2 && g.dilations.allSatisfy({ $0 == 1 }) {
+                kilnPool2D(x, g, channels: channels, isMax: isMax, y, batch: batch)
+                return
+            }
             var pixels = batch
             for size in g.output { pixels *= size }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: pixels) { counts in
