@@ -53,7 +53,7 @@ public struct RemoveNoOps: Pass {
             return pads.allSatisfy { $0 == 0 } ? input : nil
         case .concat:
             return node.inputs.count == 1 ? input : nil
-        case .upsampleLinear(let factors):
+        case .upsample(let factors, _):
             return factors.allSatisfy { $0 == 1 } ? input : nil
         case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm,
             .convTranspose, .gather:

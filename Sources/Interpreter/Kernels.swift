@@ -49,8 +49,8 @@ enum Kernels {
             return [Layers.crop(args[0], pads: pads, outputShape: try concreteShape(node, args, unsupported))]
         case .pad(let pads, let value):
             return [Layers.pad(args[0], pads: pads, value: value, outputShape: try concreteShape(node, args, unsupported))]
-        case .upsampleLinear(let factors):
-            return [Layers.upsampleLinear(args[0], factors: factors)]
+        case .upsample(let factors, let mode):
+            return [Layers.upsample(args[0], factors: factors, mode: mode)]
         case .gather(let axis):
             return [try Layers.gather(args[0], args[1], axis: axis < 0 ? axis + args[0].shape.count : axis, node: node.name)]
         }

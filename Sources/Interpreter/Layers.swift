@@ -175,9 +175,9 @@ enum Layers {
         return Tensor(shape: outputShape, floats: out)
     }
 
-    /// Linear interpolation along one spatial dimension at a time (the product of 1-D interpolations is
-    /// the N-linear one), each output position o reading (o + 0.5) / factor - 0.5 clamped to the input.
-    static func upsampleLinear(_ x: Tensor, factors: [Int]) -> Tensor {
+    /// Upsampling along one spatial dimension at a time (the product of 1-D interpolations is the N-linear
+    /// one): nearest repeats input o / factor; linear reads (o + 0.5) / factor - 0.5 clamped to the input.
+    static func upsample(_ x: Tensor, factors: [Int], mode: Upsampling) -> Tensor {
         var shape = x.shape
         var values = x.floats
         for (d, factor) in factors.enumerated() where factor > 1 {
@@ -186,14 +186,14 @@ enum Layers {
             let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
             var out = [Float](repeating: 0, count: outer * outSize * inner)
             for o in 0..<outSize {
-                let coordinate = max((Double(o) + 0.5) / Double(factor) - 0.5, 0)
+                let coordinate = mode == .nearest ? Double(o / factor) : max((Double(o) + 0.5) / Double(factor) - 0.5, 0)
                 let low = min(Int(coordinate), size - 1), high = min(low + 1, size - 1)
                 let t = Float(coordinate - Double(low))
                 for a in 0..<outer {
                     let lowBase = (a * size + low) * inner, highBase = (a * size + high) * inner, outBase = (a * outSize + o) * inner
                     for i in 0..<inner {
                         let p = values[lowBase + i], q = values[highBase + i]
-                        out[outBase + i] = p + (q - p) * t
+                        out[outBase + i] = t == 0 ? p : p + (q - p) * t
                     }
                 }
             }

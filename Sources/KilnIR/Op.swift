@@ -80,11 +80,11 @@ public enum Op: Hashable, Sendable {
     case pad(pads: [Int], value: Float)
     /// Removes `pads[d]` elements before and `pads[rank + d]` after each dimension d.
     case crop(pads: [Int])
-    /// Linear (bilinear, trilinear) upsampling of channels-last data [N, spatial..., C] by an integer
-    /// factor per spatial dimension, with half-pixel centers: output position o reads input coordinate
-    /// (o + 0.5) / factor - 0.5, clamped to the input (TensorFlow's `resize` and ONNX Resize's
-    /// `half_pixel`).
-    case upsampleLinear(factors: [Int])
+    /// Upsampling of channels-last data [N, spatial..., C] by an integer factor per spatial dimension.
+    /// Nearest: output position o repeats input o / factor. Linear (bilinear, trilinear): half-pixel
+    /// centers, output position o reads input coordinate (o + 0.5) / factor - 0.5 clamped to the input
+    /// (TensorFlow's `resize` and ONNX Resize's `half_pixel`).
+    case upsample(factors: [Int], mode: Upsampling)
     /// Picks slices of `data` along `axis` by integer `indices` (i32 or i64): the output shape is
     /// data[..<axis] + indices + data[axis+1...]. An index outside [0, size) is an error.
     case gather(axis: Int)
@@ -122,6 +122,11 @@ public struct Pooling: Hashable, Sendable {
         self.strides = strides
         self.pads = pads
     }
+}
+
+/// How upsampling fills the positions between input elements.
+public enum Upsampling: String, Hashable, Sendable, CaseIterable {
+    case nearest, linear
 }
 
 /// How a reduction combines elements.

@@ -51,7 +51,7 @@ extension Op {
         case .concat: "Concat"
         case .pad: "Pad"
         case .crop: "Crop"
-        case .upsampleLinear: "UpsampleLinear"
+        case .upsample(_, let mode): mode == .nearest ? "UpsampleNearest" : "UpsampleLinear"
         case .gather: "Gather"
         }
     }
@@ -75,7 +75,7 @@ extension Op {
         case .concat(let axis): [("axis", .int(axis))]
         case .pad(let pads, let value): [("pads", .ints(pads)), ("value", .float(value))]
         case .crop(let pads): [("pads", .ints(pads))]
-        case .upsampleLinear(let factors): [("factors", .ints(factors))]
+        case .upsample(let factors, _): [("factors", .ints(factors))]
         case .gather(let axis): [("axis", .int(axis))]
         }
     }
@@ -83,7 +83,7 @@ extension Op {
     /// How many inputs the op takes.
     public var arity: ClosedRange<Int> {
         switch self {
-        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .upsampleLinear: 1...1
+        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .upsample: 1...1
         case .add, .sub, .mul, .div, .matMul, .maximum, .minimum, .gather: 2...2
         case .gemm, .conv, .convTranspose: 2...3
         case .batchNorm: 5...5
@@ -95,7 +95,7 @@ extension Op {
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
         "Cast", "Max", "Min", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "Concat", "Pad", "Crop", "UpsampleLinear", "Gather",
+        "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather",
     ] + Activation.allNames
 
     /// Builds an op from its text-form name and attributes.
@@ -134,7 +134,8 @@ extension Op {
         case "Concat": self = .concat(axis: try reader.int("axis"))
         case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
         case "Crop": self = .crop(pads: try reader.ints("pads"))
-        case "UpsampleLinear": self = .upsampleLinear(factors: try reader.ints("factors"))
+        case "UpsampleNearest", "UpsampleLinear":
+            self = .upsample(factors: try reader.ints("factors"), mode: name == "UpsampleNearest" ? .nearest : .linear)
         case "Gather": self = .gather(axis: try reader.int("axis", default: 0))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {

@@ -164,8 +164,8 @@ extension Op {
                 }
             }
             return [TensorType(inputs[0].dtype, Shape(out))]
-        case .upsampleLinear(let factors):
-            try requireFloat(inputs[0])
+        case .upsample(let factors, let mode):
+            if mode == .linear { try requireFloat(inputs[0]) }
             let dims = inputs[0].shape.dims
             guard dims.count == factors.count + 2, !factors.isEmpty, factors.allSatisfy({ $0 >= 1 }) else {
                 throw TypeError(op: name, "needs a factor of at least 1 per spatial dimension of \(inputs[0]), got \(factors)")

@@ -28,9 +28,12 @@ final class InterpreterTests: XCTestCase {
             graph @g {
               input %x : f32[N,2,1,1]
               %y = UpsampleLinear(%x) {factors = [2, 3]} : f32[N,4,3,1]
-              output %y
+              %z = UpsampleNearest(%x) {factors = [2, 3]} : f32[N,4,3,1]
+              output %y, %z
             }
             """
+        let z = try run(text, ["x": Tensor(shape: [1, 2, 1, 1], floats: [0, 8])])["z"]!
+        XCTAssertEqual(z.floats, [0, 0, 0, 0, 0, 0, 8, 8, 8, 8, 8, 8])
         // Rows read 0 - 0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1); the single column repeats.
         let y = try run(text, ["x": Tensor(shape: [1, 2, 1, 1], floats: [0, 8])])["y"]!
         XCTAssertEqual(y.shape, [1, 4, 3, 1])

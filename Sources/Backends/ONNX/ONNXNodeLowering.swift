@@ -127,13 +127,16 @@ extension ONNXGraphBuilder {
             let value = nchw ? fresh("\(y[0]).nchw") : y[0]
             add("Slice", [source, starts, ends, axes], [value], name)
             if nchw { try toChannelsLast(value, y[0], node) }
-        case .upsampleLinear(let factors):
-            // Channels-first, scales 1 on the batch and channels; no roi ("" skips the optional input).
+        case .upsample(let factors, let mode):
+            // Channels-first, scales 1 on the batch and channels; no roi ("" skips the optional input). Nearest
+            // with integer factors: asymmetric coordinates, rounded down, read input o / factor.
             let scales = constant("\(name).scales", Tensor(shape: [factors.count + 2], floats: [1, 1] + factors.map(Float.init)))
             let value = fresh("\(y[0]).nchw")
-            add(
-                "Resize", [try channelsFirstInput(x[0], node), "", scales], [value], name,
-                [string("mode", "linear"), string("coordinate_transformation_mode", "half_pixel")])
+            let attributes =
+                mode == .linear
+                ? [string("mode", "linear"), string("coordinate_transformation_mode", "half_pixel")]
+                : [string("mode", "nearest"), string("coordinate_transformation_mode", "asymmetric"), string("nearest_mode", "floor")]
+            add("Resize", [try channelsFirstInput(x[0], node), "", scales], [value], name, attributes)
             try toChannelsLast(value, y[0], node)
         case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])
         }

@@ -71,6 +71,38 @@ extension SwiftKernels {
             }
         }
 
+        /// Nearest upsampling of channels-last data [batch, sizes..., channels] by integer `factors`: output
+        /// position o of a dimension repeats input o / factor; each output pixel copies one input pixel.
+        fileprivate func kilnUpsampleNearest(
+            _ x: UnsafePointer<Float>, _ sizes: [Int], _ factors: [Int], channels: Int, _ y: UnsafeMutablePointer<Float>, batch: Int
+        ) {
+            let spatial = sizes.count
+            var inStrides = [Int](repeating: channels, count: spatial)
+            for d in stride(from: spatial - 2, through: 0, by: -1) { inStrides[d] = inStrides[d + 1] * sizes[d + 1] }
+            let inCount = sizes.reduce(channels, *)
+            let outSizes = (0..<spatial).map { sizes[$0] * factors[$0] }
+            let pixels = outSizes.reduce(1, *)
+            var index = [Int](repeating: 0, count: spatial)
+            var out = y
+            for b in 0..<batch {
+                let xb = x + b * inCount
+                for _ in 0..<pixels {
+                    var offset = 0
+                    for d in 0..<spatial { offset += index[d] / factors[d] * inStrides[d] }
+                    let source = xb + offset
+                    for c in 0..<channels { out[c] = source[c] }
+                    out += channels
+                    var d = spatial - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        if index[d] < outSizes[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
         """#
 
     static let gather = #"""

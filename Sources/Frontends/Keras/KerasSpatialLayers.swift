@@ -81,8 +81,8 @@ extension KerasLowering {
         case "UpSampling1D", "UpSampling2D", "UpSampling3D":
             let factors = try sizes(config["size"] ?? .number(2), count: spatial, layer: layer)
             switch config["interpolation"]?.string ?? "nearest" {
-            case "nearest": return try upsample(x, factors: factors, base: base, layer: layer)
-            case "bilinear": return try emit(.upsampleLinear(factors: factors), [x], name: base, node: layer.name)
+            case "nearest": return try emit(.upsample(factors: factors, mode: .nearest), [x], name: base, node: layer.name)
+            case "bilinear": return try emit(.upsample(factors: factors, mode: .linear), [x], name: base, node: layer.name)
             case let other: throw unsupported("interpolation '\(other)' is not supported; 'nearest' and 'bilinear' are")
             }
         case "Reshape":
@@ -108,25 +108,6 @@ extension KerasLowering {
         default:
             return nil
         }
-    }
-
-    /// Nearest-neighbour upsampling as data movement only: each spatial dimension gets a size-1 axis after
-    /// it, which Concat repeats `factor` times, and a Reshape merges the pairs.
-    private mutating func upsample(_ x: String, factors: [Int], base: String, layer: LayerSpec) throws(KerasImportError) -> String {
-        let dims = types[x]!.shape.dims
-        let spatial = factors.count
-        guard let sizes = Optional(dims.dropFirst().compactMap(\.fixedValue)), sizes.count == spatial + 1 else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "spatial sizes must be known")
-        }
-        var expanded = [0]
-        for d in 0..<spatial { expanded += [sizes[d], 1] }
-        expanded.append(sizes[spatial])
-        var value = try emit(.reshape(shape: expanded), [x], name: "\(base).expanded", node: layer.name)
-        for d in 0..<spatial where factors[d] > 1 {
-            value = try emit(.concat(axis: 2 + 2 * d), Array(repeating: value, count: factors[d]), name: "\(base).repeat\(d)", node: layer.name)
-        }
-        let target = [0] + (0..<spatial).map { sizes[$0] * factors[$0] } + [sizes[spatial]]
-        return try emit(.reshape(shape: target), [value], name: base, node: layer.name)
     }
 
     /// Keras's transposed convolution: the output length follows Keras's `deconv_output_length`, and the
