@@ -240,6 +240,16 @@ def build_fixtures(version):
         np.save(gelu / "expected" / "exact.npy", keras.activations.gelu(x, approximate=False).numpy())
         np.save(gelu / "expected" / "approximate.npy", keras.activations.gelu(x, approximate=True).numpy())
 
+        # The digits' held-out split, for accuracy checks (quantization, pruning): the 8x8 images times 16
+        # (whole numbers 0..16, so uint8 holds them exactly) and their labels. The 28x28 inputs of the MLPs are
+        # these images repeated 3x3 and padded by 2; the CNN reads them as they are.
+        (_, _), (x_test, y_test) = digits_28x28()
+        digits = ROOT / "digits"
+        digits.mkdir(exist_ok=True)
+        small = x_test[:, 2:26:3, 2:26:3]
+        np.save(digits / "heldout_images_x16.npy", np.rint(small * 16).astype(np.uint8))
+        np.save(digits / "heldout_labels.npy", y_test.astype(np.int64))
+
 
 def without_optimizer(model):
     """An uncompiled copy with the same weights, so the files hold no optimizer state."""

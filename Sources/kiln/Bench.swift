@@ -15,6 +15,10 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var model: ModelArgument
 
+    @OptionGroup var optimization: OptimizationOptions
+
+    @OptionGroup var pruning: PruningOptions
+
     @Option(help: "A batch size to time; repeat for several.")
     var batch: [Int] = [1, 32]
 
@@ -33,7 +37,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            let graph = try ModelLoader.load(model.url)
+            let graph = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url)))
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
             defer { compiled.remove() }

@@ -55,6 +55,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var optimization: OptimizationOptions
 
+    @OptionGroup var pruning: PruningOptions
+
     func run() throws {
         try reportingErrors {
             var kinds: [EmitKind] = []
@@ -65,10 +67,18 @@ struct Convert: ParsableCommand {
                 if !kinds.contains(kind) { kinds.append(kind) }
             }
             let start = Date()
-            let graph = try optimization.optimize(try ModelLoader.load(model.url))
+            let loaded = try ModelLoader.load(model.url)
+            let graph = try optimization.optimize(try pruning.apply(loaded))
             let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
             let artifacts = try converter.artifacts(for: graph)
             try artifacts.write(to: URL(fileURLWithPath: output))
+            if pruning.prune != nil {
+                // What pruning saved, file by file, against the same model converted unpruned.
+                let unpruned = try converter.artifacts(for: try optimization.optimize(loaded))
+                for (file, original) in zip(artifacts.files, unpruned.files) {
+                    printErr("\(file.name): \(original.bytes.count) bytes unpruned, \(file.bytes.count) pruned\n")
+                }
+            }
             let elapsed = Date().timeIntervalSince(start)
             printErr("converted \(model.model): \(graph.nodes.count) nodes, \(graph.parameterCount) parameters\n")
             for file in artifacts.files {
