@@ -7,7 +7,7 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window, resample, gather
+        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -21,6 +21,7 @@ enum SwiftKernels {
             case .window: SwiftKernels.window
             case .resample: SwiftKernels.resample
             case .gather: SwiftKernels.gather
+            case .sparse: SwiftKernels.sparse
             }
         }
     }

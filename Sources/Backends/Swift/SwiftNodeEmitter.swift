@@ -10,6 +10,8 @@ struct SwiftNodeEmitter {
     var scratch: String? = nil
     /// Weight offsets of a batch normalization's precomputed scale and shift.
     var affine: (scale: Int, shift: Int)? = nil
+    /// A matrix product's constant B stored sparse: its weight offset and number of nonzeros.
+    var sparse: (offset: Int, nonzeros: Int)? = nil
 
     /// A convolution that is already a matrix product: 1x1 kernel, stride 1, no padding.
     static func isPointwise(_ c: Convolution, kernel: TensorType) -> Bool {
@@ -218,7 +220,7 @@ struct SwiftNodeEmitter {
         if node.inputs.count == 3 {
             let c = node.inputs[2]
             let cCount = plan.counts[c]!
-            if packedOffset != nil, cCount.perBatch == 0, cCount.fixed == n,
+            if packedOffset != nil || sparse != nil, cCount.perBatch == 0, cCount.fixed == n,
                 types[c]!.shape.rank == 1 || types[c]!.shape.dims.first == .fixed(1)
             {
                 rowBias = c
@@ -226,8 +228,12 @@ struct SwiftNodeEmitter {
                 lateBias = c
             }
         }
-        let lateActivation = packedOffset != nil && lateBias == nil ? nil : activation
-        if let packedOffset {
+        let lateActivation = (packedOffset != nil || sparse != nil) && lateBias == nil ? nil : activation
+        if let sparse, let scratch {
+            sections.insert(.sparse)
+            out.line(
+                "kilnSparseGemm(\(plan.pointer(a)), lda: \(k), w + \(sparse.offset), nonzeros: \(sparse.nonzeros), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), scratch: \(plan.pointer(scratch)), activation: \(lateActivation == nil ? activation : ".none"))")
+        } else if let packedOffset {
             sections.insert(.gemm)
             out.line(
                 "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), activation: \(lateActivation == nil ? activation : ".none"))")

@@ -39,6 +39,26 @@ struct WeightsWriter {
         return add(packed)
     }
 
+    /// Appends B ([k, n], or [n, k] when `transposed`) stored sparse by row, as the sparse kernel reads it:
+    /// k + 1 row starts, then the column of every nonzero, then their values; starts and columns are UInt32
+    /// bit patterns in the float payload. Returns the offset and the number of nonzeros.
+    mutating func add(sparse b: Tensor, k: Int, n: Int, transposed: Bool) -> (offset: Int, nonzeros: Int) {
+        let source = b.floats
+        var starts: [UInt32] = [0], indices: [UInt32] = [], values: [Float] = []
+        for row in 0..<k {
+            for column in 0..<n {
+                let value = transposed ? source[column * k + row] : source[row * n + column]
+                if value != 0 {
+                    indices.append(UInt32(column))
+                    values.append(value)
+                }
+            }
+            starts.append(UInt32(values.count))
+        }
+        let offset = add(starts.map { Float(bitPattern: $0) } + indices.map { Float(bitPattern: $0) } + values)
+        return (offset, values.count)
+    }
+
     var payloadBytes: Int { floats.count * 4 }
 
     func fileBytes(fingerprint: UInt64) -> [UInt8] {
