@@ -184,19 +184,55 @@ extension SwiftKernels {
             let dilationY = g.dilations[0], dilationX = g.dilations[1]
             let tapStride = inChannels * outChannels, pixelStep = strideX * inChannels
             let zero = KilnVector(repeating: 0)
+            // Input offsets of the window's taps from its top-left corner, for windows inside the image.
+            var tapOffsets: [Int] = []
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth { tapOffsets.append((ky * dilationY * width + kx * dilationX) * inChannels) }
+            }
+            let taps = tapOffsets.count
             for n in 0..<batch {
                 let image = x + n * height * width * inChannels
                 for oy in 0..<outHeight {
+                    let top = oy * strideY - padY
+                    let rowsInside = top >= 0 && top + (kernelHeight - 1) * dilationY < height
                     var ox = 0
                     while ox < outWidth {
                         let pair = ox + 1 < outWidth
                         let out = y + ((n * outHeight + oy) * outWidth + ox) * outChannels
+                        let left = ox * strideX - padX
+                        // Both windows of the pair inside the image: no bounds to test per tap.
+                        let inside = rowsInside && pair && left >= 0 && left + strideX + (kernelWidth - 1) * dilationX < width
                         var block = 0
                         while block < outChannels {
                             let two = block + 16 <= outChannels
                             let b0 = bias.map { kilnLoad($0 + block) } ?? zero
                             let b1 = two ? (bias.map { kilnLoad($0 + block + 8) } ?? zero) : zero
                             var a0 = b0, a1 = b1, c0 = b0, c1 = b1
+                            if inside {
+                                let corner = image + (top * width + left) * inChannels
+                                for t in 0..<taps {
+                                    let s = corner + tapOffsets[t]
+                                    var kernel = w + t * tapStride + block
+                                    if two {
+                                        for c in 0..<inChannels {
+                                            let k0 = kilnLoad(kernel), k1 = kilnLoad(kernel + 8)
+                                            let p = KilnVector(repeating: s[c]), q = KilnVector(repeating: s[c + pixelStep])
+                                            a0 = kilnMultiplyAdd(p, k0, a0)
+                                            a1 = kilnMultiplyAdd(p, k1, a1)
+                                            c0 = kilnMultiplyAdd(q, k0, c0)
+                                            c1 = kilnMultiplyAdd(q, k1, c1)
+                                            kernel += outChannels
+                                        }
+                                    } else {
+                                        for c in 0..<inChannels {
+                                            let k0 = kilnLoad(kernel)
+                                            a0 = kilnMultiplyAdd(KilnVector(repeating: s[c]), k0, a0)
+                                            c0 = kilnMultiplyAdd(KilnVector(repeating: s[c + pixelStep]), k0, c0)
+                                            kernel += outChannels
+                                        }
+                                    }
+                                }
+                            } else {
                             for ky in 0..<kernelHeight {
                                 let iy = oy * strideY - padY + ky * dilationY
                                 if iy < 0 || iy >= height { continue }
@@ -238,6 +274,7 @@ extension SwiftKernels {
                                         if first { a0 = u0; a1 = u1 } else { c0 = u0; c1 = u1 }
                                     }
                                 }
+                            }
                             }
                             kilnStore(kilnActivate(a0, activation), out + block)
                             if two { kilnStore(kilnActivate(a1, activation), out + block + 8) }
