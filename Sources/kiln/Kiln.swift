@@ -10,7 +10,7 @@ struct Kiln: ParsableCommand {
         commandName: "kiln",
         abstract: "Compile Keras models to ONNX and native Swift.",
         version: KilnVersion.current,
-        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self])
+        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self, Merge.self])
 }
 
 /// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.

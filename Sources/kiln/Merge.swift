@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import KilnDriver
+import KilnIR
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Merge several models into one that computes all of their outputs.",
+        discussion: """
+            Every value of a model is renamed with its prefix (NAME_ by default; a model's NAME is given as \
+            NAME=FILE or is its file's name). Identical constants are stored once and identical nodes over \
+            the same values computed once, so models that share a frozen backbone and their input run the \
+            backbone once. Prints where each output went and the parameters and FLOPs before and after.
+            """)
+
+    @Argument(help: "The models, as [NAME=]FILE: Keras .h5 or .keras files, or Kiln .kir files.")
+    var models: [String]
+
+    @Option(name: .shortAndLong, help: "The directory to write into (created if needed).")
+    var output: String
+
+    @Option(help: "What to emit, comma-separated: onnx, swift, kir.")
+    var emit: String = "onnx,swift"
+
+    @Option(help: "Base name of the written files.")
+    var name: String = "merged"
+
+    @Option(help: "A model's prefix as MODEL=PREFIX (default MODEL_); repeat for several models.")
+    var prefix: [String] = []
+
+    @Option(help: "'auto' shares inputs of equal name, element type and shape; 'none' keeps each model's own.")
+    var shareInputs: String = "none"
+
+    @Option(help: "Two inputs that become one, as A.x=B.input_1; repeat for several.")
+    var share: [String] = []
+
+    @Option(help: "Feed one model's output into another's input, as A.out=B.in; repeat for several.")
+    var pipe: [String] = []
+
+    @Option(help: "Add an ensemble output, as [NAME=]mean|max|vote[:A.out,B.out,...] (default: every model's only output).")
+    var ensemble: [String] = []
+
+    @Flag(help: "Keep duplicate constants and nodes (to compare with the deduplicated merge).")
+    var noDedup = false
+
+    @Option(help: "The ONNX opset, 13 to 21 (default: the highest any source needs, at least 17).")
+    var opset: Int?
+
+    @OptionGroup var optimization: OptimizationOptions
+
+    func run() throws {
+        try reportingErrors {
+            var kinds: [EmitKind] = []
+            for word in emit.split(separator: ",") {
+                guard let kind = EmitKind(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
+                    throw ValidationError("unknown --emit kind '\(word)'; choose from onnx, swift, kir")
+                }
+                if !kinds.contains(kind) { kinds.append(kind) }
+            }
+            guard let sharing = MergeOptions.InputSharing(rawValue: shareInputs) else {
+                throw ValidationError("--share-inputs must be 'auto' or 'none', not '\(shareInputs)'")
+            }
+            var options = MergeOptions(shareInputs: sharing, deduplicate: !noDedup)
+            for entry in prefix {
+                guard let eq = entry.firstIndex(of: "=") else { throw MergeError.syntax(entry, expected: "MODEL=PREFIX") }
+                options.prefixes[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+            }
+            options.shares = try share.map(MergeOptions.pair)
+            options.pipes = try pipe.map(MergeOptions.pair).map { (output: $0.0, input: $0.1) }
+            options.ensembles = try ensemble.map(EnsembleSpec.init(parsing:))
+
+            let start = Date()
+            let sources = try models.map(Merge.load)
+            let chosenOpset = try ModelMerger.onnxOpset(requested: opset, sources: sources)
+            var result = try ModelMerger.merge(sources, name: name, options: options)
+            result.graph = try optimization.optimize(result.graph)
+            result.graph.metadata["onnx_opset"] = String(chosenOpset)
+            // Each model alone, after the same passes, is the baseline of the report.
+            let names = optimization.passes.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let pipeline = try Optimizer.pipeline(level: optimization.level.rawValue, passes: names)
+            let alone = try sources.map { MergeSource(name: $0.name, graph: try pipeline.run($0.graph)) }
+            let report = MergeReport(sources: alone, result: result)
+
+            let artifacts = try Converter(emit: kinds, opset: chosenOpset, name: name).artifacts(for: result.graph)
+            try artifacts.write(to: URL(fileURLWithPath: output))
+            print("merged \(sources.map(\.name).joined(separator: ", ")): \(result.graph.inputs.count) inputs, \(result.graph.nodes.count) nodes, ONNX opset \(chosenOpset)")
+            print(report.render(), terminator: "")
+            for file in artifacts.files {
+                print("wrote \((output as NSString).appendingPathComponent(file.name)) (\(file.bytes.count) bytes)")
+            }
+            printErr("in \(Int(Date().timeIntervalSince(start) * 1000)) ms\n")
+        }
+    }
+
+    /// Loads `[NAME=]FILE`; the name defaults to the file's name without its extension.
+    static func load(_ argument: String) throws -> MergeSource {
+        var path = argument
+        var name: String?
+        if let eq = argument.firstIndex(of: "="), !argument[..<eq].contains("/") {
+            name = String(argument[..<eq])
+            path = String(argument[argument.index(after: eq)...])
+        }
+        let url = URL(fileURLWithPath: path)
+        return MergeSource(name: name ?? Converter.defaultName(for: url), graph: try ModelLoader.load(url))
+    }
+}
