@@ -109,7 +109,7 @@ public enum ModelMerger {
             if let other = definedBy[value], other != model { throw .nameCollision(value, models: [other, model]) }
             definedBy[value] = model
         }
-        var mergedInputs = Set<String>()
+        var inputGroup: [String: ValueReference] = [:]
         var outputs: [String: [(source: String, merged: String)]] = [:]
         var renamed: [String: [String: String]] = [:]
         for model in order {
@@ -124,7 +124,10 @@ public enum ModelMerger {
                 }
                 let mergedName = groupName[root(ref)]!
                 map[input.name] = mergedName
-                if mergedInputs.insert(mergedName).inserted {
+                if let group = inputGroup[mergedName] {
+                    guard group == root(ref) else { throw MergeError.nameCollision(mergedName, models: [group.model, model]) }
+                } else {
+                    inputGroup[mergedName] = root(ref)
                     try define(mergedName, by: model)
                     merged.inputs.append(Value(mergedName, input.type))
                 }
