@@ -7,6 +7,7 @@ Each case is a directory testdata/merge/<case>/ holding several models that are 
     inputs/<model>/<input name>.npy      a fixed input batch of that model (float32)
     expected/<model>/<output name>.npy   Keras's own predictions of that model on it (float32)
     meta.json                            Keras versions, files, inputs and outputs per model, and how to merge
+                                         (share_inputs, pipes, and ensembles as NAME=KIND)
 
 Cases:
     shared_backbone  two classifier heads trained on one frozen backbone, saved as two separate models that carry
@@ -176,7 +177,7 @@ def build_shared_backbone(keras):
         "head_b": write_model("shared_backbone", "head_b", keras, head_b, "h5", {"image": batch},
                               {"probs": predict(head_b, batch)[0]}, "frozen CNN backbone + Dense(4, softmax)"),
     }
-    write_meta("shared_backbone", entries, {"share_inputs": "auto", "pipes": []})
+    write_meta("shared_backbone", entries, {"share_inputs": "auto", "pipes": [], "ensembles": ["average=mean", "vote=vote"]})
 
 
 def unrelated_features():
