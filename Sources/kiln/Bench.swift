@@ -10,7 +10,9 @@ struct Bench: ParsableCommand {
         discussion: """
             The generated code is compiled with --swiftc-flags (default -O) and timed in its own process; \
             the interpreter is timed in this one (build kiln with -c release for meaningful numbers). Each \
-            figure is the median of --runs runs after a warm-up. --json prints one JSON object per line.
+            figure is the median of --runs runs after a warm-up. --json prints one JSON object per line. With \
+            --sequential (e.g. the models a merged MODEL came from), each of those models is optimized with -O2 \
+            (as kiln merge optimizes the merged model), compiled and timed the same way, and the sum of their medians is shown as running them one after another.
             """)
 
     @OptionGroup var model: ModelArgument
@@ -34,26 +36,27 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON lines instead of a table.")
     var json = false
 
+    @Option(help: "A model to time as part of a one-after-another baseline, as [NAME=]FILE; repeat for each.")
+    var sequential: [String] = []
+
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
             let graph = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url)))
             let flags = swiftcFlags.split(separator: " ").map(String.init)
-            let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
-            defer { compiled.remove() }
-            var results = try compiled.bench(batches: batch, runs: runs)
-            if !noInterpreter {
-                for size in batch {
-                    let inputs = try Inputs.random(for: graph, batchSize: size)
-                    let interpreter = Interpreter()
-                    _ = try interpreter.run(graph, inputs: inputs)
-                    var times: [Double] = []
-                    for _ in 0..<max(5, runs / 4) {
-                        let start = DispatchTime.now().uptimeNanoseconds
-                        _ = try interpreter.run(graph, inputs: inputs)
-                        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+            var results = try time(graph, flags: flags)
+            if !sequential.isEmpty {
+                // Each model alone after -O2 (as kiln convert and kiln merge optimize), then the sum of the
+                // medians per engine and batch size.
+                let pipeline = try Optimizer.pipeline(level: "O2")
+                var parts: [BenchResult] = []
+                for argument in sequential { parts += try time(try pipeline.run(try Merge.load(argument).graph), flags: flags) }
+                for engine in ["swift", "interpreter"] {
+                    for size in batch {
+                        let times = parts.filter { $0.engine == engine && $0.batch == size }.map(\.medianMicroseconds)
+                        guard times.count == sequential.count else { continue }
+                        results.append(BenchResult(engine: "\(engine) x\(sequential.count) seq", batch: size, medianMicroseconds: times.reduce(0, +)))
                     }
-                    results.append(BenchResult(engine: "interpreter", batch: size, medianMicroseconds: times.sorted()[times.count / 2]))
                 }
             }
             if json {
@@ -63,12 +66,15 @@ struct Bench: ParsableCommand {
                 return
             }
             print("model: \(model.model)   swiftc flags: \(swiftcFlags)   runs: \(runs)")
-            print("engine        batch    median µs   µs/example   vs swift")
+            if !sequential.isEmpty {
+                print("one after another (x\(sequential.count) seq, the sum of each model's median): \(sequential.joined(separator: ", "))")
+            }
+            print("engine                 batch    median µs   µs/example   vs swift")
             for size in batch {
                 let swift = results.first { $0.engine == "swift" && $0.batch == size }?.medianMicroseconds ?? .nan
                 for r in results where r.batch == size {
                     let cells = [
-                        r.engine.padding(toLength: 12, withPad: " ", startingAt: 0),
+                        r.engine.padding(toLength: 21, withPad: " ", startingAt: 0),
                         String(size).leftPadded(6),
                         format(r.medianMicroseconds).leftPadded(12),
                         format(r.medianMicroseconds / Double(size)).leftPadded(12),
@@ -78,6 +84,27 @@ struct Bench: ParsableCommand {
                 }
             }
         }
+    }
+
+    /// The generated executor and (unless --no-interpreter) the interpreter on `graph` at every batch size.
+    private func time(_ graph: Graph, flags: [String]) throws -> [BenchResult] {
+        let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
+        defer { compiled.remove() }
+        var results = try compiled.bench(batches: batch, runs: runs)
+        guard !noInterpreter else { return results }
+        for size in batch {
+            let inputs = try Inputs.random(for: graph, batchSize: size)
+            let interpreter = Interpreter()
+            _ = try interpreter.run(graph, inputs: inputs)
+            var times: [Double] = []
+            for _ in 0..<max(5, runs / 4) {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try interpreter.run(graph, inputs: inputs)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+            }
+            results.append(BenchResult(engine: "interpreter", batch: size, medianMicroseconds: times.sorted()[times.count / 2]))
+        }
+        return results
     }
 
     private func format(_ x: Double) -> String {

@@ -117,4 +117,31 @@ final class CommandLineTests: XCTestCase {
     func testUnknownEmitKind() throws {
         try assertFails(["convert", try Fixture.named("mnist_mlp_keras2_h5").model.path, "--emit", "tflite"], mentioning: "tflite")
     }
+
+    func testMergePrintsTheSavingAndWritesEveryFormat() throws {
+        let directory = MergeCase.root.appendingPathComponent("shared_backbone")
+        let output = scratch.appendingPathComponent("merged")
+        let result = try run([
+            "merge", directory.appendingPathComponent("head_a.keras").path, directory.appendingPathComponent("head_b.h5").path,
+            "--share-inputs", "auto", "--ensemble", "vote", "-o", output.path, "--emit", "onnx,swift,kir", "--name", "heads",
+        ])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.contains("head_b.probs -> head_b_probs"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("shared by head_a, head_b"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("saved: "), result.stdout)
+        let files = try FileManager.default.contentsOfDirectory(atPath: output.path).sorted()
+        XCTAssertEqual(files, ["Heads.swift", "Heads.weights", "heads.kir", "heads.kir.weights", "heads.onnx"])
+        let merged = try ModelLoader.load(output.appendingPathComponent("heads.kir"))
+        XCTAssertEqual(merged.metadata["onnx_opset"], "17")
+        XCTAssertEqual(merged.outputs, ["head_a_probs", "head_b_probs", "ensemble", "ensemble_votes"])
+    }
+
+    func testMergeErrorsLeaveNoOutput() throws {
+        let directory = MergeCase.root.appendingPathComponent("shared_backbone")
+        let a = directory.appendingPathComponent("head_a.keras").path, b = directory.appendingPathComponent("head_b.h5").path
+        try assertFails(["merge", a, b, "--pipe", "head_a.probs=head_b.nope"], mentioning: "head_b has no input 'nope'; its inputs are image")
+        try assertFails(["merge", a, "x=" + a, "--prefix", "head_a=", "--prefix", "x="], mentioning: "give them distinct --prefix")
+        try assertFails(["merge", a, a], mentioning: "two models are named 'head_a'")
+        try assertFails(["merge", a, b, "--ensemble", "median"], mentioning: "mean|max|vote")
+    }
 }
