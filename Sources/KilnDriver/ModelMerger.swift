@@ -156,7 +156,7 @@ public enum ModelMerger {
         }
 
         var ensembleOutputs: [String: [String]] = [:]
-        for spec in options.ensembles {
+        for (number, spec) in options.ensembles.enumerated() {
             var members = spec.outputs
             if members.isEmpty {
                 for model in names {
@@ -169,8 +169,11 @@ public enum ModelMerger {
             }
             for member in members { _ = try outputType(member) }
             let values = members.map { renamed[$0.model]![$0.value]! }
-            ensembleOutputs[spec.name] = try Ensemble.append(spec, over: values, to: &merged)
-            for output in ensembleOutputs[spec.name]! { try define(output, by: "ensemble \(spec.name)") }
+            guard ensembleOutputs[spec.name] == nil else { throw MergeError.ensemble(spec.name, reason: "two ensembles have this name; name them apart with NAME=KIND") }
+            let added = try Ensemble.append(spec, over: values, to: &merged)
+            ensembleOutputs[spec.name] = added
+            for output in added where definedBy[output] != nil { throw MergeError.nameCollision(output, models: [definedBy[output]!, "ensemble \(spec.name)"]) }
+            for output in added { definedBy[output] = "ensemble #\(number + 1)" }
         }
 
         merged.metadata = provenance(sources: sources, order: order)
