@@ -12,8 +12,11 @@ public enum GraphCost {
             let out = node.outputs.reduce(0) { $0 + GraphCost.elements(of: $1.type) }
             let bias = node.inputs.count > 2 ? out : 0
             switch node.op {
-            case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop:
+            case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop, .gather, .upsample(_, .nearest):
                 return 0
+            case .upsample(let factors, .linear):
+                // Two multiply-adds per interpolated dimension.
+                return 4 * out * factors.filter { $0 > 1 }.count
             case .add, .sub, .mul, .div, .maximum, .minimum:
                 return out
             case .activation:

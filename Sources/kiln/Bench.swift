@@ -11,8 +11,9 @@ struct Bench: ParsableCommand {
             The generated code is compiled with --swiftc-flags (default -O) and timed in its own process; \
             the interpreter is timed in this one (build kiln with -c release for meaningful numbers). Each \
             figure is the median of --runs runs after a warm-up. --json prints one JSON object per line. With \
-            --sequential (e.g. the models a merged MODEL came from), each of those models is optimized with -O2 \
-            (as kiln merge optimizes the merged model), compiled and timed the same way, and the sum of their medians is shown as running them one after another.
+            --sequential (e.g. the models a merged MODEL came from), each of those models is optimized (and \
+            pruned) like MODEL, compiled and timed the same way, and the sum of their medians is shown as \
+            running them one after another.
             """)
 
     @OptionGroup var model: ModelArgument
@@ -46,11 +47,11 @@ struct Bench: ParsableCommand {
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results = try time(graph, flags: flags)
             if !sequential.isEmpty {
-                // Each model alone after -O2 (as kiln convert and kiln merge optimize), then the sum of the
-                // medians per engine and batch size.
-                let pipeline = try Optimizer.pipeline(level: "O2")
+                // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
                 var parts: [BenchResult] = []
-                for argument in sequential { parts += try time(try pipeline.run(try Merge.load(argument).graph), flags: flags) }
+                for argument in sequential {
+                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph)), flags: flags)
+                }
                 for engine in ["swift", "interpreter"] {
                     for size in batch {
                         let times = parts.filter { $0.engine == engine && $0.batch == size }.map(\.medianMicroseconds)
