@@ -6,7 +6,7 @@ public struct PassManager: Sendable {
     public static func registry(evaluator: @escaping ConstantFolding.Evaluator) -> [String: any Pass] {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
-            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(),
+            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
     }

@@ -51,6 +51,10 @@ enum Kernels {
             return [Layers.pad(args[0], pads: pads, value: value, outputShape: try concreteShape(node, args, unsupported))]
         case .upsample(let factors, let mode):
             return [Layers.upsample(args[0], factors: factors, mode: mode)]
+        case .quantizeLinear(let axis):
+            return [Layers.quantize(args[0], scale: args[1], zeroPoint: args[2], axis: axis < 0 ? axis + args[0].shape.count : axis)]
+        case .dequantizeLinear(let axis):
+            return [Layers.dequantize(args[0], scale: args[1], zeroPoint: args[2], axis: axis < 0 ? axis + args[0].shape.count : axis)]
         case .gather(let axis):
             return [try Layers.gather(args[0], args[1], axis: axis < 0 ? axis + args[0].shape.count : axis, node: node.name)]
         }

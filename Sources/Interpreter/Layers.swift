@@ -203,6 +203,35 @@ enum Layers {
         return Tensor(shape: shape, floats: values)
     }
 
+    /// For element i of a tensor of `shape`, the index of its per-axis parameter (0 when per-tensor).
+    private static func parameterIndex(_ shape: [Int], axis: Int, perAxis: Bool) -> (Int) -> Int {
+        guard perAxis else { return { _ in 0 } }
+        let inner = shape[(axis + 1)...].reduce(1, *), size = shape[axis]
+        return { $0 / inner % size }
+    }
+
+    /// ONNX QuantizeLinear: x / scale in f32, rounded half to even, plus the zero point, saturated.
+    static func quantize(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, axis: Int) -> Tensor {
+        let scales = scale.floats, zeros = zeroPoint.int64s.map(Float.init)
+        let index = parameterIndex(x.shape, axis: axis, perAxis: scale.shape.count == 1)
+        let (low, high): (Float, Float) = zeroPoint.dtype == .uint8 ? (0, 255) : (-128, 127)
+        let values = x.floats.enumerated().map { i, v in
+            let p = index(i)
+            if v.isNaN { return zeros[p] }
+            return Swift.min(Swift.max((v / scales[p]).rounded(.toNearestOrEven) + zeros[p], low), high)
+        }
+        let storage: TensorStorage = zeroPoint.dtype == .uint8 ? .uint8(values.map { UInt8($0) }) : .int8(values.map { Int8($0) })
+        return Tensor(shape: x.shape, storage: storage)
+    }
+
+    /// ONNX DequantizeLinear: (x - zeroPoint) * scale.
+    static func dequantize(_ x: Tensor, scale: Tensor, zeroPoint: Tensor, axis: Int) -> Tensor {
+        let scales = scale.floats, zeros = zeroPoint.int64s
+        let index = parameterIndex(x.shape, axis: axis, perAxis: scale.shape.count == 1)
+        let values = x.int64s.enumerated().map { i, q in Float(q - zeros[index(i)]) * scales[index(i)] }
+        return Tensor(shape: x.shape, floats: values)
+    }
+
     /// Slices of `data` along `axis` chosen by `indices`; any index outside [0, size) is an error.
     static func gather(_ data: Tensor, _ indices: Tensor, axis: Int, node: String) throws -> Tensor {
         let size = data.shape[axis]

@@ -88,6 +88,13 @@ public enum Op: Hashable, Sendable {
     /// Picks slices of `data` along `axis` by integer `indices` (i32 or i64): the output shape is
     /// data[..<axis] + indices + data[axis+1...]. An index outside [0, size) is an error.
     case gather(axis: Int)
+    /// ONNX QuantizeLinear: y = saturate(round_half_even(x / scale) + zeroPoint), with inputs x (f32), scale
+    /// (f32, one value or one per entry of `axis`) and zeroPoint (i8 or u8, shaped like scale), which sets
+    /// y's type.
+    case quantizeLinear(axis: Int)
+    /// ONNX DequantizeLinear: y = (x - zeroPoint) * scale in f32, with inputs x (i8, u8 or i32), scale and
+    /// zeroPoint as for QuantizeLinear.
+    case dequantizeLinear(axis: Int)
 }
 
 /// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.

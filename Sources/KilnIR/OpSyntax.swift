@@ -53,6 +53,8 @@ extension Op {
         case .crop: "Crop"
         case .upsample(_, let mode): mode == .nearest ? "UpsampleNearest" : "UpsampleLinear"
         case .gather: "Gather"
+        case .quantizeLinear: "QuantizeLinear"
+        case .dequantizeLinear: "DequantizeLinear"
         }
     }
 
@@ -77,6 +79,7 @@ extension Op {
         case .crop(let pads): [("pads", .ints(pads))]
         case .upsample(let factors, _): [("factors", .ints(factors))]
         case .gather(let axis): [("axis", .int(axis))]
+        case .quantizeLinear(let axis), .dequantizeLinear(let axis): [("axis", .int(axis))]
         }
     }
 
@@ -86,6 +89,7 @@ extension Op {
         case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .upsample: 1...1
         case .add, .sub, .mul, .div, .matMul, .maximum, .minimum, .gather: 2...2
         case .gemm, .conv, .convTranspose: 2...3
+        case .quantizeLinear, .dequantizeLinear: 3...3
         case .batchNorm: 5...5
         case .concat: 1...Int.max
         }
@@ -95,7 +99,7 @@ extension Op {
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
         "Cast", "Max", "Min", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather",
+        "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
     ] + Activation.allNames
 
     /// Builds an op from its text-form name and attributes.
@@ -137,6 +141,8 @@ extension Op {
         case "UpsampleNearest", "UpsampleLinear":
             self = .upsample(factors: try reader.ints("factors"), mode: name == "UpsampleNearest" ? .nearest : .linear)
         case "Gather": self = .gather(axis: try reader.int("axis", default: 0))
+        case "QuantizeLinear": self = .quantizeLinear(axis: try reader.int("axis", default: 1))
+        case "DequantizeLinear": self = .dequantizeLinear(axis: try reader.int("axis", default: 1))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

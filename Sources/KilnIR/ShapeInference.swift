@@ -177,6 +177,21 @@ extension Op {
             }
             out.append(dims[dims.count - 1])
             return [TensorType(inputs[0].dtype, Shape(out))]
+        case .quantizeLinear(let axis), .dequantizeLinear(let axis):
+            let quantize = if case .quantizeLinear = self { true } else { false }
+            let x = inputs[0], scale = inputs[1], zeroPoint = inputs[2]
+            guard scale.dtype == .float32, zeroPoint.shape == scale.shape, [.int8, .uint8, .int32].contains(zeroPoint.dtype),
+                quantize ? x.dtype == .float32 && zeroPoint.dtype != .int32 : x.dtype == zeroPoint.dtype
+            else {
+                throw TypeError(op: name, "needs \(quantize ? "f32" : "i8/u8/i32") x, f32 scale and a zero point of the \(quantize ? "target" : "same") type shaped like scale, got \(inputs)")
+            }
+            if scale.shape.rank == 1 {
+                let a = try normalizedAxis(axis, rank: x.shape.rank)
+                guard scale.shape.dims[0] == x.shape.dims[a] else { throw TypeError(op: name, "\(scale) has no entry per index of axis \(axis) of \(x)") }
+            } else if scale.shape.rank != 0 {
+                throw TypeError(op: name, "scale must be a scalar or 1-D, got \(scale)")
+            }
+            return [TensorType(quantize ? zeroPoint.dtype : .float32, x.shape)]
         case .gather(let axis):
             let data = inputs[0].shape.dims, indices = inputs[1]
             guard indices.dtype == .int32 || indices.dtype == .int64 else {

@@ -22,6 +22,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var pruning: PruningOptions
 
+    @OptionGroup var quantization: QuantizationOptions
+
     @Option(help: "A batch size to time; repeat for several.")
     var batch: [Int] = [1, 32]
 
@@ -43,7 +45,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            let graph = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url)))
+            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url))))
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results = try time(graph, flags: flags)
             if !sequential.isEmpty {

@@ -57,6 +57,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var pruning: PruningOptions
 
+    @OptionGroup var quantization: QuantizationOptions
+
     func run() throws {
         try reportingErrors {
             var kinds: [EmitKind] = []
@@ -68,7 +70,7 @@ struct Convert: ParsableCommand {
             }
             let start = Date()
             let loaded = try ModelLoader.load(model.url)
-            let graph = try optimization.optimize(try pruning.apply(loaded))
+            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded)))
             let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
             let artifacts = try converter.artifacts(for: graph)
             try artifacts.write(to: URL(fileURLWithPath: output))

@@ -59,6 +59,30 @@ final class InterpreterTests: XCTestCase {
         }
     }
 
+    func testQuantizeRoundsHalfToEvenSaturatesAndDequantizesPerAxis() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,2]
+              const %s : f32[] = [0.5]
+              const %z : u8[] = [10]
+              const %sa : f32[2] = [0.5, 2.0]
+              const %za : i8[2] = [0, -3]
+              %q = QuantizeLinear(%x, %s, %z) {axis = 1} : u8[N,2]
+              %d = DequantizeLinear(%q, %s, %z) {axis = 1} : f32[N,2]
+              %qa = QuantizeLinear(%x, %sa, %za) {axis = 1} : i8[N,2]
+              %da = DequantizeLinear(%qa, %sa, %za) {axis = 1} : f32[N,2]
+              output %q, %d, %qa, %da
+            }
+            """
+        // x / 0.5: 1.25 -> 2.5 rounds to 2; 0.75 -> 1.5 rounds to 2; -9 -> -18 saturates at 0 after + 10; 200 -> 255.
+        let outputs = try run(text, ["x": Tensor(shape: [4, 2], floats: [1.25, 0.75, -9, 200, 0.25, -0.25, 300, -300])])
+        XCTAssertEqual(outputs["q"]!.int64s, [12, 12, 0, 255, 10, 10, 255, 0])
+        XCTAssertEqual(outputs["d"]!.floats, [1, 1, -5, 122.5, 0, 0, 122.5, -5])
+        // Per axis: column 0 scale 0.5 zero 0, column 1 scale 2 zero -3 (0.75 / 2 = 0.375 -> 0, -3).
+        XCTAssertEqual(outputs["qa"]!.int64s, [2, -3, -18, 97, 0, -3, 127, -128])
+        XCTAssertEqual(outputs["da"]!.floats, [1, 0, -9, 200, 0, 0, 63.5, -250])
+    }
+
     func testBroadcastingArithmetic() throws {
         let text = """
             graph @g {

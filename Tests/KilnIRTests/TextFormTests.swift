@@ -45,7 +45,8 @@ final class TextFormTests: XCTestCase {
             .reduce(.mean, axes: [1, 2], keepDims: false), .reduce(.max, axes: [1], keepDims: true),
             .reduce(.min, axes: [-1], keepDims: false), .reduce(.sum, axes: [0], keepDims: true),
             .batchNorm(epsilon: 0.001, axis: -1), .concat(axis: 3), .pad(pads: [0, 1, 0, 2], value: 0.5), .crop(pads: [0, 1, 0, 2]),
-            .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear), .upsample(factors: [1, 2, 2], mode: .nearest), .gather(axis: 1),
+            .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear), .upsample(factors: [1, 2, 2], mode: .nearest),
+            .quantizeLinear(axis: 1), .dequantizeLinear(axis: 0), .gather(axis: 1),
         ]
         for op in ops {
             let attributes = Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) })

@@ -139,6 +139,8 @@ extension ONNXGraphBuilder {
             add("Resize", [try channelsFirstInput(x[0], node), "", scales], [value], name, attributes)
             try toChannelsLast(value, y[0], node)
         case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])
+        case .quantizeLinear(let axis): add("QuantizeLinear", x, y, name, [int("axis", axis)])
+        case .dequantizeLinear(let axis): add("DequantizeLinear", x, y, name, [int("axis", axis)])
         }
     }
 

@@ -32,6 +32,7 @@ public struct SwiftEmitter: Sendable {
 
     /// Emits the source and weights of `graph`; `typeName` defaults to the graph name in UpperCamelCase.
     public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
+        let graph = Self.foldConstantDequantization(graph)
         let typeName = typeName ?? Self.typeName(for: graph.name)
         if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
@@ -114,7 +115,8 @@ public struct SwiftEmitter: Sendable {
                 if (packed[index] != nil || sparse[index] != nil) && position == 1 { continue }
                 if affine[index] != nil { continue }
                 // A Cast to f32 of a constant of another type is done here, once.
-                guard let tensor = constants[input], tensor.dtype == .float32 || node.op == .cast(to: .float32) else {
+                guard let tensor = constants[input], tensor.dtype == .float32 || node.op == .cast(to: .float32) || Self.isQuantization(node.op)
+                else {
                     throw .unsupported(node: node.name, reason: "constant %\(input) is \(constants[input]?.dtype.textName ?? "?"), not f32")
                 }
                 raw[input] = weights.add(tensor.floats)
@@ -180,11 +182,47 @@ public struct SwiftEmitter: Sendable {
         return false
     }
 
+    static func isQuantization(_ op: Op) -> Bool {
+        switch op {
+        case .quantizeLinear, .dequantizeLinear: true
+        default: false
+        }
+    }
+
+    /// Dequantized constants (quantized weights) become f32 constants here, computed as the interpreter
+    /// computes them, so the products read them like any other weights.
+    static func foldConstantDequantization(_ graph: Graph) -> Graph {
+        var graph = graph
+        var constants = graph.constantsByName
+        var kept: [Node] = []
+        for node in graph.nodes {
+            if case .dequantizeLinear(let axis) = node.op, let q = constants[node.inputs[0]], let scale = constants[node.inputs[1]],
+                let zero = constants[node.inputs[2]]
+            {
+                let a = axis < 0 ? axis + q.shape.count : axis
+                let inner = q.shape.count > a ? q.shape[(a + 1)...].reduce(1, *) : 1, size = q.shape.count > a ? q.shape[a] : 1
+                let perAxis = scale.shape.count == 1
+                let scales = scale.floats, zeros = zero.int64s, values = q.int64s
+                let floats = values.indices.map { i in
+                    let p = perAxis ? i / inner % size : 0
+                    return Float(values[i] - zeros[p]) * scales[p]
+                }
+                let tensor = Tensor(shape: q.shape, floats: floats)
+                graph.constants.append(Constant(node.outputs[0].name, tensor))
+                constants[node.outputs[0].name] = tensor
+                continue
+            }
+            kept.append(node)
+        }
+        graph.nodes = kept
+        return graph
+    }
+
     private static func isMatrixProduct(_ op: Op) -> Bool {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
             false
         }
     }
@@ -208,7 +246,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
             return nil
         }
     }

@@ -7,7 +7,7 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse
+        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -22,6 +22,7 @@ enum SwiftKernels {
             case .resample: SwiftKernels.resample
             case .gather: SwiftKernels.gather
             case .sparse: SwiftKernels.sparse
+            case .quantization: SwiftKernels.quantization
             }
         }
     }

@@ -189,3 +189,32 @@ extension SwiftKernels {
 
         """#
 }
+
+extension SwiftKernels {
+    static let quantization = #"""
+        /// ONNX QuantizeLinear on values held as floats: x / scale rounded half to even, plus the zero point,
+        /// saturated to [low, high]. Element i uses parameter (i / inner) % size (size 1: one for all).
+        fileprivate func kilnQuantize(
+            _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scales: UnsafePointer<Float>,
+            zeros: UnsafePointer<Float>, size: Int, inner: Int, low: Float, high: Float
+        ) {
+            for i in 0..<count {
+                let p = size == 1 ? 0 : i / inner % size
+                let v = x[i]
+                y[i] = v.isNaN ? zeros[p] : Swift.min(Swift.max((v / scales[p]).rounded(.toNearestOrEven) + zeros[p], low), high)
+            }
+        }
+
+        /// ONNX DequantizeLinear on whole numbers held as floats: (q - zero point) * scale.
+        fileprivate func kilnDequantize(
+            _ q: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scales: UnsafePointer<Float>,
+            zeros: UnsafePointer<Float>, size: Int, inner: Int
+        ) {
+            for i in 0..<count {
+                let p = size == 1 ? 0 : i / inner % size
+                y[i] = (q[i] - zeros[p]) * scales[p]
+            }
+        }
+
+        """#
+}

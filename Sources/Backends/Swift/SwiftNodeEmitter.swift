@@ -171,6 +171,24 @@ struct SwiftNodeEmitter {
             let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
             out.line(
                 "kiln\(mode == .linear ? "UpsampleLinear" : "UpsampleNearest")(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
+        case .quantizeLinear(let axis), .dequantizeLinear(let axis):
+            // Quantized values are whole numbers held as floats, computed exactly as the interpreter does.
+            sections.insert(.quantization)
+            guard plan.isConstant(inputs[1]), plan.isConstant(inputs[2]) else {
+                throw .unsupported(node: node.name, reason: "\(node.op.name) needs a constant scale and zero point")
+            }
+            let dims = types[inputs[0]]!.shape.dims
+            let perAxis = types[inputs[1]]!.shape.rank == 1
+            let a = axis < 0 ? axis + dims.count : axis
+            let size = perAxis ? product(dims[a...a]) : "1", inner = perAxis ? product(dims[(a + 1)...]) : "1"
+            if case .quantizeLinear = node.op {
+                let (low, high) = types[y]!.dtype == .uint8 ? ("0", "255") : ("-128", "127")
+                out.line(
+                    "kilnQuantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner), low: \(low), high: \(high))")
+            } else {
+                out.line(
+                    "kilnDequantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner))")
+            }
         case .gather(let axis):
             sections.insert(.gather)
             let dims = types[inputs[0]]!.shape.dims
@@ -276,7 +294,7 @@ struct SwiftNodeEmitter {
         case .maximum: kind = ".max"
         case .minimum: kind = ".min"
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
             preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
