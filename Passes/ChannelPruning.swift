@@ -65,7 +65,7 @@ public struct ChannelPruning: Pass {
 
     static func plan(_ layer: PrunableLayer, in graph: Graph) -> Plan? {
         let node = graph.nodes[layer.node]
-        if case .conv(let c) = node.op, c.groups != 1 { return nil }
+        if case .conv(let c) = node.op.withoutEpilogue, c.groups != 1 { return nil }
         let constants = graph.constantsByName
         var uses: [String: Int] = [:]
         for n in graph.nodes { for input in n.inputs { uses[input, default: 0] += 1 } }

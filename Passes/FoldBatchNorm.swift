@@ -66,7 +66,7 @@ public struct FoldBatchNorm: Pass {
                 channelOf = { $0 % channels }
             }
         case .identity, .activation, .add, .sub, .mul, .div, .matMul, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
-            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return nil
         }
         var bias = [Float](repeating: 0, count: channels)

@@ -1,7 +1,8 @@
 import KilnIR
 
-/// The weight matrices pruning works on: the constant kernel of each Gemm, MatMul and Conv, seen as a matrix
-/// of `reduction` rows (what one output sums over) by `outputs` columns (output channels or units).
+/// The weight matrices pruning works on: the constant kernel of each Gemm, MatMul and Conv (with or without
+/// a fused epilogue), seen as a matrix of `reduction` rows (what one output sums over) by `outputs` columns
+/// (output channels or units).
 public struct PrunableLayer: Sendable, Equatable {
     /// The node's name (the Keras layer's name).
     public var name: String
@@ -25,7 +26,8 @@ public struct PrunableLayer: Sendable, Equatable {
         for (index, node) in graph.nodes.enumerated() {
             guard node.inputs.count >= 2, let kernel = constants[node.inputs[1]], kernel.dtype == .float32 else { continue }
             let shape = kernel.shape
-            switch node.op {
+            // A product with a fused epilogue has the same kernel.
+            switch node.op.withoutEpilogue {
             case .gemm(let transB) where shape.count == 2:
                 layers.append(
                     PrunableLayer(

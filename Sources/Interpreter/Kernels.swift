@@ -57,6 +57,13 @@ enum Kernels {
             return [Layers.dequantize(args[0], scale: args[1], zeroPoint: args[2], axis: axis < 0 ? axis + args[0].shape.count : axis)]
         case .gather(let axis):
             return [try Layers.gather(args[0], args[1], axis: axis < 0 ? axis + args[0].shape.count : axis, node: node.name)]
+        case .fused(let product, let epilogue):
+            // The product exactly as unfused, then the activation on its f32 results.
+            var inner = node
+            inner.op = product
+            let results = try evaluate(inner, args)
+            let f = epilogue.function
+            return [Tensor(shape: results[0].shape, floats: results[0].floats.map { Float(f(Double($0))) })]
         }
     }
 

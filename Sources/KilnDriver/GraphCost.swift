@@ -11,37 +11,43 @@ public enum GraphCost {
         return graph.nodes.map { node in
             let out = node.outputs.reduce(0) { $0 + GraphCost.elements(of: $1.type) }
             let bias = node.inputs.count > 2 ? out : 0
-            switch node.op {
-            case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop, .gather, .upsample(_, .nearest):
-                return 0
-            case .upsample(let factors, .linear):
-                // Two multiply-adds per interpolated dimension.
-                return 4 * out * factors.filter { $0 > 1 }.count
-            case .add, .sub, .mul, .div, .maximum, .minimum, .quantizeLinear, .dequantizeLinear:
-                return out
-            case .activation:
-                return out
-            case .softmax:
-                return 3 * out
-            case .batchNorm:
-                return 2 * out
-            case .matMul, .gemm:
-                // The shared dimension is A's last one.
-                let k = types[node.inputs[0]]?.shape.dims.last.map { $0.fixedValue ?? 1 } ?? 0
-                return 2 * k * out + bias
-            case .conv:
-                // Kernel [spatial..., Cin/groups, Cout]: one multiply-add per kernel element but the last axis.
-                let kernel = types[node.inputs[1]].map { Array(fixed($0).dropLast()).reduce(1, *) } ?? 0
-                return 2 * kernel * out + bias
-            case .convTranspose:
-                // Kernel [spatial..., Cout, Cin]: every input element meets every kernel element but the last axis.
-                let kernel = types[node.inputs[1]].map { Array(fixed($0).dropLast()).reduce(1, *) } ?? 0
-                return 2 * kernel * elements(node.inputs[0]) + bias
-            case .pool(let pooling):
-                return out * pooling.window.reduce(1, *)
-            case .reduce:
-                return elements(node.inputs[0])
+            func operations(_ op: Op) -> Int {
+                switch op {
+                case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop, .gather, .upsample(_, .nearest):
+                    return 0
+                case .upsample(let factors, .linear):
+                    // Two multiply-adds per interpolated dimension.
+                    return 4 * out * factors.filter { $0 > 1 }.count
+                case .add, .sub, .mul, .div, .maximum, .minimum, .quantizeLinear, .dequantizeLinear:
+                    return out
+                case .activation:
+                    return out
+                case .softmax:
+                    return 3 * out
+                case .batchNorm:
+                    return 2 * out
+                case .matMul, .gemm:
+                    // The shared dimension is A's last one.
+                    let k = types[node.inputs[0]]?.shape.dims.last.map { $0.fixedValue ?? 1 } ?? 0
+                    return 2 * k * out + bias
+                case .conv:
+                    // Kernel [spatial..., Cin/groups, Cout]: one multiply-add per kernel element but the last axis.
+                    let kernel = types[node.inputs[1]].map { Array(fixed($0).dropLast()).reduce(1, *) } ?? 0
+                    return 2 * kernel * out + bias
+                case .convTranspose:
+                    // Kernel [spatial..., Cout, Cin]: every input element meets every kernel element but the last axis.
+                    let kernel = types[node.inputs[1]].map { Array(fixed($0).dropLast()).reduce(1, *) } ?? 0
+                    return 2 * kernel * elements(node.inputs[0]) + bias
+                case .pool(let pooling):
+                    return out * pooling.window.reduce(1, *)
+                case .reduce:
+                    return elements(node.inputs[0])
+                case .fused(let product, _):
+                    // The product, then the activation on each result.
+                    return operations(product) + out
+                }
             }
+            return operations(node.op)
         }
     }
 

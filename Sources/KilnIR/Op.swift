@@ -1,5 +1,5 @@
-/// An elementwise activation function. Each is an op of its own in the IR (`%y = Relu(%x)`), and later
-/// a fused epilogue of a Gemm or Conv.
+/// An elementwise activation function. Each is an op of its own in the IR (`%y = Relu(%x)`), or the fused
+/// epilogue of a matrix product or convolution (`Op.fused`).
 public enum Activation: Hashable, Sendable {
     case relu
     case sigmoid
@@ -95,6 +95,9 @@ public enum Op: Hashable, Sendable {
     /// ONNX DequantizeLinear: y = (x - zeroPoint) * scale in f32, with inputs x (i8, u8 or i32), scale and
     /// zeroPoint as for QuantizeLinear.
     case dequantizeLinear(axis: Int)
+    /// A Conv, ConvTranspose, Gemm or MatMul whose results pass through `epilogue` before anything reads
+    /// them; written as the product with an `epilogue` attribute (`Conv(...) {..., epilogue = Relu}`).
+    indirect case fused(Op, epilogue: Activation)
 }
 
 /// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.

@@ -5,6 +5,8 @@ public enum Attribute: Hashable, Sendable, CustomStringConvertible {
     case bool(Bool)
     case ints([Int])
     case dtype(DType)
+    /// An activation with its own attributes: `Relu`, `LeakyRelu(alpha = 0.2)`.
+    case activation(Activation)
 
     public var description: String {
         switch self {
@@ -13,6 +15,8 @@ public enum Attribute: Hashable, Sendable, CustomStringConvertible {
         case .bool(let v): v ? "true" : "false"
         case .ints(let v): "[" + v.map(String.init).joined(separator: ", ") + "]"
         case .dtype(let v): v.textName
+        case .activation(let v):
+            v.name + (v.attributes.isEmpty ? "" : "(" + v.attributes.map { "\($0.name) = \($0.value)" }.joined(separator: ", ") + ")")
         }
     }
 }
@@ -55,6 +59,7 @@ extension Op {
         case .gather: "Gather"
         case .quantizeLinear: "QuantizeLinear"
         case .dequantizeLinear: "DequantizeLinear"
+        case .fused(let product, _): product.name
         }
     }
 
@@ -80,6 +85,7 @@ extension Op {
         case .upsample(let factors, _): [("factors", .ints(factors))]
         case .gather(let axis): [("axis", .int(axis))]
         case .quantizeLinear(let axis), .dequantizeLinear(let axis): [("axis", .int(axis))]
+        case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
         }
     }
 
@@ -92,6 +98,17 @@ extension Op {
         case .quantizeLinear, .dequantizeLinear: 3...3
         case .batchNorm: 5...5
         case .concat: 1...Int.max
+        case .fused(let product, _): product.arity
+        }
+    }
+
+    /// Whether an activation may be fused into the op as its epilogue (`Op.fused`).
+    public var acceptsEpilogue: Bool {
+        switch self {
+        case .conv, .convTranspose, .gemm, .matMul: true
+        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            false
         }
     }
 
@@ -104,6 +121,16 @@ extension Op {
 
     /// Builds an op from its text-form name and attributes.
     public init(name: String, attributes: [String: Attribute]) throws(OpSyntaxError) {
+        var attributes = attributes
+        if let epilogue = attributes.removeValue(forKey: "epilogue") {
+            guard case .activation(let activation) = epilogue else {
+                throw .wrongAttributeType(op: name, name: "epilogue", expected: "an activation such as Relu or LeakyRelu(alpha = 0.2)")
+            }
+            let product = try Op(name: name, attributes: attributes)
+            guard product.acceptsEpilogue else { throw .unexpectedAttributes(op: name, names: ["epilogue"]) }
+            self = .fused(product, epilogue: activation)
+            return
+        }
         var reader = AttributeReader(op: name, attributes: attributes)
         switch name {
         case "Identity": self = .identity
@@ -189,6 +216,14 @@ extension Activation {
         case .hardSigmoid(let alpha, let beta): [("alpha", .float(alpha)), ("beta", .float(beta))]
         case .clip(let min, let max): [("min", .float(min)), ("max", .float(max))]
         }
+    }
+
+    /// Builds an activation from its text-form name and attributes; nil when `name` is no activation.
+    init?(name: String, attributes: [String: Attribute]) throws(OpSyntaxError) {
+        var reader = AttributeReader(op: name, attributes: attributes)
+        guard let activation = try Activation(name: name, reader: &reader) else { return nil }
+        try reader.finish()
+        self = activation
     }
 
     init?(name: String, reader: inout AttributeReader) throws(OpSyntaxError) {

@@ -147,6 +147,11 @@ extension Op {
                 }
             }
             return [TensorType(inputs[0].dtype, Shape(out))]
+        case .fused(let product, _):
+            guard product.acceptsEpilogue else { throw TypeError(op: name, "\(product.name) cannot take an epilogue") }
+            let types = try product.inferTypes(inputs)
+            try requireFloat(types[0])
+            return types
         case .crop(let pads):
             let dims = inputs[0].shape.dims
             guard pads.count == 2 * dims.count, pads.allSatisfy({ $0 >= 0 }) else {

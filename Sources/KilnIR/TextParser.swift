@@ -206,6 +206,27 @@ public struct TextParser {
             case "inf", "nan": return .float(Float(text)!)
             default:
                 if let dtype = DType(textName: text) { return .dtype(dtype) }
+                if Activation.allNames.contains(text) {
+                    // An activation value, with its own attributes in parentheses: `LeakyRelu(alpha = 0.2)`.
+                    var attributes: [String: Attribute] = [:]
+                    if consume("(") {
+                        if !consume(")") {
+                            repeat {
+                                let key = try word()
+                                try expect("=")
+                                guard attributes[key] == nil else { throw error("attribute '\(key)' is given twice") }
+                                attributes[key] = try attribute()
+                            } while consume(",")
+                            try expect(")")
+                        }
+                    }
+                    do {
+                        if let activation = try Activation(name: text, attributes: attributes) { return .activation(activation) }
+                    } catch {
+                        pos = start
+                        throw self.error(error.description)
+                    }
+                }
                 pos = start
                 throw error("unknown attribute value '\(text)'")
             }

@@ -231,6 +231,33 @@ final class ONNXLoweringTests: XCTestCase {
         XCTAssertEqual(graph.initializer.map(\.name).sorted(), ["b", "k.oihw"], "the channels-last kernel is not kept")
     }
 
+    func testFusedEpiloguesAreStandardActivationOpsAfterTheProduct() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,4,4,1]
+              input %v : f32[N,2]
+              const %k : f32[2,2,1,2] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+              const %w : f32[2,2] = [1.0, -1.0, 0.5, 2.0]
+              %c = Conv(%x, %k) {strides = [1, 1], dilations = [1, 1], pads = [0, 0, 1, 1], groups = 1, epilogue = LeakyRelu(alpha = 0.2)} : f32[N,4,4,2]
+              %g = Gemm(%v, %w) {transB = false, epilogue = Swish} : f32[N,2]
+              %m = MatMul(%v, %w) {epilogue = Gelu(approximate = false)} : f32[N,2]
+              output %c, %g, %m
+            }
+            """
+        let old = try emitONNX(text, opset: 17).graph
+        XCTAssertEqual(
+            old.node.map(\.opType),
+            ["Transpose", "Conv", "LeakyRelu", "Transpose", "Gemm", "Sigmoid", "Mul", "MatMul", "Div", "Erf", "Add", "Mul", "Mul"])
+        // The activation runs on the channels-first result, before the one Transpose back.
+        XCTAssertEqual(old.node[2].input, old.node[1].output)
+        XCTAssertEqual(old.node[2].attribute("alpha")?.f, 0.2)
+        XCTAssertEqual(old.node[3].output, ["c"])
+        XCTAssertEqual(Set(old.node.map(\.name)).count, old.node.count, "node names are unique")
+        for output in ["g", "m"] { XCTAssertEqual(old.node.filter { $0.output.contains(output) }.count, 1) }
+        let new = try emitONNX(text, opset: 20).graph
+        XCTAssertEqual(new.node.suffix(2).map(\.opType), ["MatMul", "Gelu"])
+    }
+
     func testPadAndCrop() throws {
         let graph = try emitONNX("""
             graph @g {

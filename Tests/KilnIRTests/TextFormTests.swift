@@ -47,6 +47,9 @@ final class TextFormTests: XCTestCase {
             .batchNorm(epsilon: 0.001, axis: -1), .concat(axis: 3), .pad(pads: [0, 1, 0, 2], value: 0.5), .crop(pads: [0, 1, 0, 2]),
             .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear), .upsample(factors: [1, 2, 2], mode: .nearest),
             .quantizeLinear(axis: 1), .dequantizeLinear(axis: 0), .gather(axis: 1),
+            .fused(.gemm(transB: true), epilogue: .leakyRelu(alpha: 0.2)), .fused(.matMul, epilogue: .gelu(approximate: true)),
+            .fused(.conv(Convolution(strides: [1], dilations: [2], pads: [1, 1])), epilogue: .clip(min: 0, max: 6)),
+            .fused(.convTranspose(Convolution(strides: [2], dilations: [1], pads: [0, 0])), epilogue: .relu),
         ]
         for op in ops {
             let attributes = Dictionary(uniqueKeysWithValues: op.attributes.map { ($0.name, $0.value) })
@@ -83,6 +86,10 @@ final class TextFormTests: XCTestCase {
             ("graph @g {\n  input %x : f32[N]\n  %y = Softmax(%x) {axis = true} : f32[N]\n  output %y\n}", "Softmax attribute 'axis' must be an integer"),
             ("graph @g {\n  const %c : f32[3] = [1.0, 2.0]\n}", "f32[3] needs 3 elements, found 2"),
             ("graph @g {\n  input %x : f32[N]\n  %y = Relu(%x) {} : f32[N]\n  output %y\n", "5:1: expected '}' to close graph @g"),
+            ("graph @g {\n  input %x : f32[N,2]\n  %y = Add(%x, %x) {epilogue = Relu} : f32[N,2]\n  output %y\n}", "Add has no attribute(s) epilogue"),
+            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = 1} : f32[N,2]\n  output %y\n}", "MatMul attribute 'epilogue' must be an activation"),
+            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = Frob} : f32[N,2]\n  output %y\n}", "unknown attribute value 'Frob'"),
+            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = LeakyRelu(beta = 1.0)} : f32[N,2]\n  output %y\n}", "LeakyRelu has no attribute(s) beta"),
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try TextParser.parse(text)) { error in

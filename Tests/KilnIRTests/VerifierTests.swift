@@ -17,6 +17,20 @@ final class VerifierTests: XCTestCase {
         try verifying("graph @g {\n  input %x : f32[N,4]\n  %y = Relu(%x) : f32[N,4]\n  output %y\n}")
     }
 
+    func testChecksFusedEpilogues() throws {
+        try verifying(
+            "graph @g {\n  input %x : f32[N,4]\n  const %w : f32[4,3] = [1,2,3,4,5,6,7,8,9,10,11,12]\n  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,3]\n  output %y\n}")
+        assertRejects("  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,4]\n  output %y", "declared f32[N,4] but the op produces f32[N,3]")
+        // Built in code, an epilogue on an op that takes none is a type error, not a crash.
+        let graph = Graph(
+            name: "g", inputs: [Value("x", TensorType(.float32, Shape([.symbolic("N"), 4])))],
+            nodes: [Node(name: "y", op: .fused(.add, epilogue: .relu), inputs: ["x", "x"], outputs: [Value("y", TensorType(.float32, Shape([.symbolic("N"), 4])))])],
+            outputs: ["y"])
+        XCTAssertThrowsError(try graph.verify()) { error in
+            XCTAssertTrue("\(error)".contains("Add cannot take an epilogue"), "\(error)")
+        }
+    }
+
     func testRejectsDoubleDefinition() {
         assertRejects("  %y = Relu(%x) : f32[N,4]\n  %y = Tanh(%x) : f32[N,4]\n  output %y", "%y is defined more than once")
         assertRejects("  %x = Relu(%x) : f32[N,4]\n  output %x", "%x is defined more than once")

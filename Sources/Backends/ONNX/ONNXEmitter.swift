@@ -82,6 +82,8 @@ public struct ONNXEmitter: Sendable {
         } catch {
             throw .invalidGraph(error)
         }
+        // A fused epilogue is written as the standard activation ops after the product.
+        let graph = graph.splittingEpilogues()
         let types = graph.valueTypes
         var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
         for node in graph.nodes { try builder.lower(node) }

@@ -141,6 +141,9 @@ extension ONNXGraphBuilder {
         case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])
         case .quantizeLinear(let axis): add("QuantizeLinear", x, y, name, [int("axis", axis)])
         case .dequantizeLinear(let axis): add("DequantizeLinear", x, y, name, [int("axis", axis)])
+        case .fused:
+            // ONNXEmitter splits each epilogue into its own activation node before lowering.
+            throw .unsupported(node: name, reason: "a fused epilogue must be split off before lowering")
         }
     }
 

@@ -63,7 +63,8 @@ public struct SwiftEmitter: Sendable {
         for value in graph.outputValues where value.type.dtype != .float32 {
             throw .unsupported(node: value.name, reason: "output type \(value.type) is not supported; outputs must be f32")
         }
-        let (nodes, epilogues) = fuseEpilogues(graph)
+        // Epilogues fused in the IR are split off and fused again here, with the rules of these kernels.
+        let (nodes, epilogues) = fuseEpilogues(graph.splittingEpilogues())
         var fused = graph
         fused.nodes = nodes
         var weights = WeightsWriter()
@@ -222,7 +223,7 @@ public struct SwiftEmitter: Sendable {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             false
         }
     }
@@ -246,7 +247,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return nil
         }
     }

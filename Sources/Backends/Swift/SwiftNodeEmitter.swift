@@ -198,6 +198,9 @@ struct SwiftNodeEmitter {
             }
             out.line(
                 "if let bad = kilnGather(\(p(inputs[0])), outer: \(product(dims[..<a])), size: \(size), inner: \(product(dims[(a + 1)...])), \(p(inputs[1])), count: \(count(inputs[1])), \(p(y))) { indexError = indexError ?? (\"\(node.name)\", bad, \(size)) }")
+        case .fused:
+            // SwiftEmitter splits IR epilogues off and fuses them again as `epilogue`; none reaches here.
+            throw .unsupported(node: node.name, reason: "a fused epilogue must be split off before emission")
         }
     }
 
@@ -294,7 +297,7 @@ struct SwiftNodeEmitter {
         case .maximum: kind = ".max"
         case .minimum: kind = ".min"
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
