@@ -6,40 +6,78 @@ import KilnIR
 /// With s = gamma / sqrt(variance + epsilon): kernel'[..., c] = kernel[..., c] * s[c] and
 /// bias'[c] = (bias[c] - mean[c]) * s[c] + beta[c].
 ///
+/// A BatchNorm with nothing to fold into becomes one scale and shift, x * s + (beta - mean * s), with both
+/// constants precomputed and shaped to broadcast along its axis.
+///
 /// Rewrite:
 ///
 ///     %c = Conv(%x, %k, %b) {...} : f32[N,8,8,4]
 ///     %y = BatchNorm(%c, %gamma, %beta, %mean, %var) {epsilon = 0.001, axis = -1} : f32[N,8,8,4]
 ///   ->
 ///     %y = Conv(%x, %k.bn, %b.bn) {...} : f32[N,8,8,4]
+///
+///     %y = BatchNorm(%x, %gamma, %beta, %mean, %var) {epsilon = 0.001, axis = 1} : f32[N,4,8]
+///   ->
+///     %y.scaled = Mul(%x, %y.scale) : f32[N,4,8]          // %y.scale : f32[4,1]
+///     %y = Add(%y.scaled, %y.shift) : f32[N,4,8]          // %y.shift : f32[4,1]
 public struct FoldBatchNorm: Pass {
     public static let name = "fold-batchnorm"
-    public static let summary = "fold BatchNorm into the Conv or Gemm before it"
+    public static let summary = "fold BatchNorm into the Conv or Gemm before it, or make it one scale and shift"
 
     public init() {}
 
     public func run(on graph: Graph) throws -> Graph {
         var graph = graph
         graph.rewriteUntilStable { graph, index, context in
-            let node = graph.nodes[index]
-            guard case .batchNorm(let epsilon, let axis) = node.op, let p = context.producers[node.inputs[0]],
-                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
-                axis == -1 || axis == node.outputType.shape.rank - 1,
-                let gamma = context.constants[node.inputs[1]]?.floats, let beta = context.constants[node.inputs[2]]?.floats,
-                let mean = context.constants[node.inputs[3]]?.floats, let variance = context.constants[node.inputs[4]]?.floats,
-                let folded = fold(graph.nodes[p], context.constants, gamma, beta, mean, variance, epsilon)
-            else { return false }
-            let kernel = graph.freshName("\(graph.nodes[p].inputs[1]).bn")
-            graph.constants.append(Constant(kernel, folded.kernel))
-            let bias = graph.freshName("\(graph.nodes[p].inputs[1]).bn_bias")
-            graph.constants.append(Constant(bias, folded.bias))
-            graph.nodes[p].inputs = [graph.nodes[p].inputs[0], kernel, bias]
-            graph.nodes[p].outputs = node.outputs
-            graph.nodes.remove(at: index)
-            graph.removeDeadCode()
-            return true
+            foldIntoProduct(&graph, index, context) || scaleAndShift(&graph, index, context)
         }
         return graph
+    }
+
+    private func foldIntoProduct(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
+        let node = graph.nodes[index]
+        guard case .batchNorm(let epsilon, let axis) = node.op, let p = context.producers[node.inputs[0]],
+            context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
+            axis == -1 || axis == node.outputType.shape.rank - 1,
+            let gamma = context.constants[node.inputs[1]]?.floats, let beta = context.constants[node.inputs[2]]?.floats,
+            let mean = context.constants[node.inputs[3]]?.floats, let variance = context.constants[node.inputs[4]]?.floats,
+            let folded = fold(graph.nodes[p], context.constants, gamma, beta, mean, variance, epsilon)
+        else { return false }
+        let kernel = graph.freshName("\(graph.nodes[p].inputs[1]).bn")
+        graph.constants.append(Constant(kernel, folded.kernel))
+        let bias = graph.freshName("\(graph.nodes[p].inputs[1]).bn_bias")
+        graph.constants.append(Constant(bias, folded.bias))
+        graph.nodes[p].inputs = [graph.nodes[p].inputs[0], kernel, bias]
+        graph.nodes[p].outputs = node.outputs
+        graph.nodes.remove(at: index)
+        graph.removeDeadCode()
+        return true
+    }
+
+    /// y = x * s + t with s = gamma / sqrt(variance + epsilon) and t = beta - mean * s, computed in double
+    /// precision like the interpreter's BatchNorm.
+    private func scaleAndShift(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
+        let node = graph.nodes[index]
+        guard case .batchNorm(let epsilon, let axis) = node.op, let gamma = context.constants[node.inputs[1]]?.floats,
+            let beta = context.constants[node.inputs[2]]?.floats, let mean = context.constants[node.inputs[3]]?.floats,
+            let variance = context.constants[node.inputs[4]]?.floats
+        else { return false }
+        let type = node.outputType, rank = type.shape.rank
+        let a = axis < 0 ? axis + rank : axis
+        let scale = gamma.indices.map { Double(gamma[$0]) / (Double(variance[$0]) + Double(epsilon)).squareRoot() }
+        let shift = gamma.indices.map { Double(beta[$0]) - Double(mean[$0]) * scale[$0] }
+        // [C] followed by a 1 for each dimension after the axis, so it broadcasts along the axis.
+        let shape = [gamma.count] + Array(repeating: 1, count: rank - a - 1)
+        let y = node.outputs[0].name
+        let scaleName = graph.freshName("\(y).scale")
+        graph.constants.append(Constant(scaleName, Tensor(shape: shape, floats: scale.map(Float.init))))
+        let shiftName = graph.freshName("\(y).shift")
+        graph.constants.append(Constant(shiftName, Tensor(shape: shape, floats: shift.map(Float.init))))
+        let scaled = graph.freshName("\(y).scaled")
+        graph.nodes[index] = Node(name: node.name, op: .add, inputs: [scaled, shiftName], outputs: node.outputs)
+        graph.nodes.insert(Node(name: scaled, op: .mul, inputs: [node.inputs[0], scaleName], outputs: [Value(scaled, type)]), at: index)
+        graph.removeDeadCode()
+        return true
     }
 
     private func fold(
