@@ -1,0 +1,103 @@
+import KilnIR
+
+/// Folds a Pad of the spatial dimensions into the padding of the Conv or MaxPool that reads it.
+///
+/// A Conv pads with zeros, so a zero Pad folds into any Conv. A MaxPool's padding never wins the maximum
+/// (it is -infinity), so a Pad folds into it when the Pad's value is -infinity, or when it is zero and the
+/// padded values are known to be non-negative (a Relu, Sigmoid, ReLU6... came first) — in both cases only
+/// while every window still overlaps the input (each pad smaller than the window, as ONNX also requires).
+/// An AveragePool divides by the number of real elements (Keras's and the IR's only mode), while a Pad's
+/// zeros would count, so a Pad before an AveragePool stays; so does a Pad of the batch or channel
+/// dimension, and one before a ConvTranspose (whose pads crop its output).
+///
+/// Rewrite:
+///
+///     %p = Pad(%x) {pads = [0, 1, 1, 0, 0, 1, 1, 0], value = 0.0} : f32[N,6,6,3]     // %x : f32[N,4,4,3]
+///     %y = Conv(%p, %k) {strides = [1, 1], dilations = [1, 1], pads = [0, 0, 0, 0], groups = 1} : f32[N,4,4,8]
+///   ->
+///     %y = Conv(%x, %k) {strides = [1, 1], dilations = [1, 1], pads = [1, 1, 1, 1], groups = 1} : f32[N,4,4,8]
+public struct FoldPad: Pass {
+    public static let name = "fold-pad"
+    public static let summary = "fold a spatial Pad into the padding of the Conv or MaxPool after it"
+
+    public init() {}
+
+    public func run(on graph: Graph) throws -> Graph {
+        var graph = graph
+        graph.rewriteUntilStable { graph, index, context in
+            let node = graph.nodes[index]
+            guard let p = context.producers[node.inputs[0]], case .pad(let padding, let value) = graph.nodes[p].op,
+                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0])
+            else { return false }
+            let rank = padding.count / 2, spatial = rank - 2
+            // Nothing on the batch or channel dimensions.
+            guard spatial >= 1, padding[0] == 0, padding[rank - 1] == 0, padding[rank] == 0, padding[2 * rank - 1] == 0 else { return false }
+            let extra = Array(padding[1..<(rank - 1)]) + Array(padding[(rank + 1)..<(2 * rank - 1)])
+            let source = graph.nodes[p].inputs[0]
+            guard let folded = Self.fold(node.op, extra, value: value, source: source, graph, context) else { return false }
+            graph.nodes[index].op = folded
+            graph.nodes[index].inputs[0] = source
+            graph.removeDeadCode()
+            return true
+        }
+        return graph
+    }
+
+    /// The op with the Pad's amounts added to its own padding, or nil when that would compute something else.
+    static func fold(_ op: Op, _ extra: [Int], value: Float, source: String, _ graph: Graph, _ context: RewriteContext) -> Op? {
+        switch op {
+        case .conv(var c):
+            guard value == 0, c.pads.count == extra.count else { return nil }
+            c.pads = zip(c.pads, extra).map(+)
+            return .conv(c)
+        case .fused(let product, let epilogue):
+            guard case .conv = product, let folded = fold(product, extra, value: value, source: source, graph, context) else { return nil }
+            return .fused(folded, epilogue: epilogue)
+        case .pool(var pooling):
+            guard pooling.kind == .max, pooling.pads.count == extra.count else { return nil }
+            guard value == -.infinity || (value == 0 && NonNegative(graph: graph, context: context).holds(for: source)) else { return nil }
+            pooling.pads = zip(pooling.pads, extra).map(+)
+            let spatial = pooling.window.count
+            guard (0..<spatial).allSatisfy({ pooling.pads[$0] < pooling.window[$0] && pooling.pads[spatial + $0] < pooling.window[$0] })
+            else { return nil }
+            return .pool(pooling)
+        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
+            .minimum, .convTranspose, .reduce, .batchNorm, .concat, .pad, .crop:
+            return nil
+        }
+    }
+}
+
+/// Whether a value is provably never negative, from the ops that computed it.
+struct NonNegative {
+    let graph: Graph
+    let context: RewriteContext
+
+    func holds(for value: String, depth: Int = 0) -> Bool {
+        if let constant = context.constants[value] {
+            return constant.dtype == .float32 && constant.floats.allSatisfy { $0 >= 0 }
+        }
+        guard depth < 32, let p = context.producers[value] else { return false }
+        let node = graph.nodes[p]
+        let inputs = { node.inputs.allSatisfy { holds(for: $0, depth: depth + 1) } }
+        switch node.op {
+        case .activation(let activation): return Self.isNonNegative(activation)
+        case .fused(_, let epilogue): return Self.isNonNegative(epilogue)
+        case .softmax: return true
+        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .mul, .add, .minimum, .pool, .reduce: return inputs()
+        case .pad(_, let padValue): return padValue >= 0 && inputs()
+        case .maximum: return node.inputs.contains { holds(for: $0, depth: depth + 1) }
+        // A quotient of non-negative values can be 0 / 0.
+        case .cast, .sub, .div, .matMul, .gemm, .conv, .convTranspose, .batchNorm: return false
+        }
+    }
+
+    static func isNonNegative(_ activation: Activation) -> Bool {
+        switch activation {
+        case .relu, .sigmoid, .exp, .softplus, .hardSigmoid: true
+        case .clip(let lower, _): lower >= 0
+        case .thresholdedRelu(let theta): theta >= 0
+        case .tanh, .softsign, .elu, .selu, .gelu, .swish, .leakyRelu, .sqrt: false
+        }
+    }
+}
