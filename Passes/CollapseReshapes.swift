@@ -35,7 +35,7 @@ public struct CollapseReshapes: Pass {
         switch op {
         case .reshape, .flatten: true
         case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .cast, .maximum, .minimum, .conv,
-            .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }
     }

@@ -104,7 +104,7 @@ public struct FoldBatchNorm: Pass {
                 channelOf = { $0 % channels }
             }
         case .identity, .activation, .add, .sub, .mul, .div, .matMul, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
-            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             return nil
         }
         var bias = [Float](repeating: 0, count: channels)

@@ -62,7 +62,7 @@ public struct FoldPad: Pass {
             else { return nil }
             return .pool(pooling)
         case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
-            .minimum, .convTranspose, .reduce, .batchNorm, .concat, .pad, .crop:
+            .minimum, .convTranspose, .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
             return nil
         }
     }
@@ -84,11 +84,13 @@ struct NonNegative {
         case .activation(let activation): return Self.isNonNegative(activation)
         case .fused(_, let epilogue): return Self.isNonNegative(epilogue)
         case .softmax: return true
-        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .mul, .add, .minimum, .pool, .reduce: return inputs()
+        // Upsampling repeats or interpolates (a convex combination of) its input.
+        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .mul, .add, .minimum, .pool, .reduce, .upsample: return inputs()
+        case .gather: return holds(for: node.inputs[0], depth: depth + 1)
         case .pad(_, let padValue): return padValue >= 0 && inputs()
         case .maximum: return node.inputs.contains { holds(for: $0, depth: depth + 1) }
         // A quotient of non-negative values can be 0 / 0.
-        case .cast, .sub, .div, .matMul, .gemm, .conv, .convTranspose, .batchNorm: return false
+        case .cast, .sub, .div, .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
         }
     }
 

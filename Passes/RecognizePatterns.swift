@@ -8,6 +8,9 @@ import KilnIR
 ///   factors in any order and grouping, the constants as scalars, and the inner polynomial written in any
 ///   form built from Add, Sub, Mul and division by a constant (e.g. a * x + b * x * x * x).
 ///
+/// - LayerNorm: (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) [* gamma] [+ beta] over trailing
+///   dimensions, as the Keras frontend writes LayerNormalization.
+///
 /// Exact GELU needs erf, which the IR does not have, so it cannot be written out in the IR and is not
 /// matched.
 ///
@@ -19,7 +22,7 @@ import KilnIR
 ///     %y = Swish(%x) : f32[N,4]
 public struct RecognizePatterns: Pass {
     public static let name = "recognize-patterns"
-    public static let summary = "replace Swish and tanh-GELU written out as arithmetic with their ops"
+    public static let summary = "replace Swish, tanh-GELU and LayerNorm written out as arithmetic with their ops"
 
     public init() {}
 
@@ -27,11 +30,12 @@ public struct RecognizePatterns: Pass {
         var graph = graph
         graph.rewriteUntilStable { graph, index, context in
             let node = graph.nodes[index]
+            guard node.outputType.dtype == .float32 else { return false }
+            if Self.recognizeLayerNorm(&graph, index, context) { return true }
             switch node.op {
             case .mul, .div: break
             default: return false
             }
-            guard node.outputType.dtype == .float32 else { return false }
             let expression = Expression(graph: graph, context: context)
             guard let (scale, factors) = expression.factors(node.outputs[0].name),
                 let activation = Self.swish(scale, factors, expression) ?? Self.geluTanh(scale, factors, expression),
@@ -70,6 +74,119 @@ public struct RecognizePatterns: Pass {
             return (.gelu(approximate: true), x)
         }
         return nil
+    }
+
+    /// A layer normalization found in the arithmetic.
+    struct LayerNormMatch {
+        var x: String
+        var axis: Int
+        var epsilon: Float
+        var scale: Tensor?
+        var bias: Tensor?
+    }
+
+    /// Replaces the decomposed layer normalization ending at the node, unless the node's only reader
+    /// extends it (then that reader is the end).
+    static func recognizeLayerNorm(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
+        let node = graph.nodes[index]
+        let expression = Expression(graph: graph, context: context)
+        let y = node.outputs[0].name
+        guard let match = layerNorm(y, expression), context.types[match.x] == node.outputType else { return false }
+        if context.uses[y] == 1, !graph.outputs.contains(y), let reader = graph.nodes.first(where: { $0.inputs.contains(y) }),
+            let longer = layerNorm(reader.outputs[0].name, expression), longer.x == match.x
+        {
+            return false
+        }
+        var inputs = [match.x]
+        if match.scale != nil || match.bias != nil {
+            let sizes = match.bias?.shape ?? match.scale!.shape
+            let scale = match.scale ?? Tensor(shape: sizes, floats: Array(repeating: 1, count: sizes.reduce(1, *)))
+            inputs.append(graph.freshName("\(y).scale"))
+            graph.constants.append(Constant(inputs[1], scale))
+        }
+        if let bias = match.bias {
+            inputs.append(graph.freshName("\(y).bias"))
+            graph.constants.append(Constant(inputs[2], bias))
+        }
+        graph.nodes[index] = Node(name: node.name, op: .layerNorm(axis: match.axis, epsilon: match.epsilon), inputs: inputs, outputs: node.outputs)
+        graph.removeDeadCode()
+        return true
+    }
+
+    /// (x - mean(x)) / sqrt(mean((x - mean(x))^2) + epsilon) [* scale] [+ bias], the means over the same
+    /// trailing dimensions with kept dimensions, as the Keras frontend writes LayerNormalization.
+    static func layerNorm(_ root: String, _ expression: Expression) -> LayerNormMatch? {
+        var value = root
+        var scale: Tensor?, bias: Tensor?
+        func constantOperand(_ node: Node) -> (Tensor, String)? {
+            for (c, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
+                if let tensor = expression.context.constants[c], tensor.dtype == .float32 { return (tensor, other) }
+            }
+            return nil
+        }
+        if let node = expression.producer(value), case .add = node.op, let (tensor, other) = constantOperand(node) {
+            bias = tensor
+            value = other
+        }
+        if let node = expression.producer(value), case .mul = node.op, let (tensor, other) = constantOperand(node) {
+            scale = tensor
+            value = other
+        }
+        guard let divide = expression.producer(value), case .div = divide.op,
+            let centered = expression.producer(divide.inputs[0]), case .sub = centered.op,
+            let mean = expression.producer(centered.inputs[1]), case .reduce(.mean, let axes, true) = mean.op,
+            mean.inputs[0] == centered.inputs[0],
+            let root = expression.producer(divide.inputs[1]), root.op == .activation(.sqrt),
+            let shifted = expression.producer(root.inputs[0]), case .add = shifted.op
+        else { return nil }
+        let x = centered.inputs[0]
+        guard let (epsilonTensor, varianceValue) = constantOperand(shifted), epsilonTensor.count == 1,
+            let variance = expression.producer(varianceValue), case .reduce(.mean, let varianceAxes, true) = variance.op,
+            let squared = expression.producer(variance.inputs[0]), case .mul = squared.op,
+            squared.inputs == [divide.inputs[0], divide.inputs[0]],
+            let type = expression.context.types[x]
+        else { return nil }
+        let rank = type.shape.rank
+        let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+        guard let first = normalized.min(), normalized == Set(first..<rank), first >= 1,
+            Set(varianceAxes.map { $0 < 0 ? $0 + rank : $0 }) == normalized,
+            type.shape.dims[first...].allSatisfy({ $0.fixedValue != nil })
+        else { return nil }
+        let shape = type.shape.dims[first...].compactMap(\.fixedValue)
+        var match = LayerNormMatch(x: x, axis: first, epsilon: epsilonTensor.floats[0])
+        if let scale {
+            guard let expanded = broadcast(scale, to: shape) else { return nil }
+            match.scale = expanded
+        }
+        if let bias {
+            guard let expanded = broadcast(bias, to: shape) else { return nil }
+            match.bias = expanded
+        }
+        return match
+    }
+
+    /// A constant that broadcasts against the trailing dimensions `shape`, expanded to exactly that shape;
+    /// nil when it would also vary along earlier dimensions or does not broadcast.
+    static func broadcast(_ tensor: Tensor, to shape: [Int]) -> Tensor? {
+        var dims = tensor.shape
+        while dims.count > shape.count, dims.first == 1 { dims.removeFirst() }
+        guard dims.count <= shape.count else { return nil }
+        dims = Array(repeating: 1, count: shape.count - dims.count) + dims
+        guard zip(dims, shape).allSatisfy({ $0 == 1 || $0 == $1 }) else { return nil }
+        let values = tensor.floats, count = shape.reduce(1, *)
+        var out = [Float](repeating: 0, count: count)
+        for i in 0..<count {
+            // The source element: the output index with broadcast dimensions at 0.
+            var rest = i, offset = 0, step = 1
+            for d in (0..<shape.count).reversed() {
+                let position = rest % shape[d]
+                rest /= shape[d]
+                if dims[d] != 1 { offset += position * step }
+                step *= dims[d]
+            }
+            out[i] = values[offset]
+        }
+        return Tensor(shape: shape, floats: out)
     }
 
     /// Equal to within the rounding of constants written with a few digits fewer than float precision.

@@ -56,7 +56,7 @@ public struct RemoveNoOps: Pass {
         case .upsample(let factors, _):
             return factors.allSatisfy { $0 == 1 } ? input : nil
         case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm,
-            .convTranspose, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .convTranspose, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             return nil
         }
     }

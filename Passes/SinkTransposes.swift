@@ -81,7 +81,7 @@ public struct SinkTransposes: Pass {
                 (moved, after) = (.reduce(reduction, axes: reduced.sorted(), keepDims: false), kept.map { rank.firstIndex(of: $0)! })
             }
         case .identity, .add, .sub, .mul, .div, .matMul, .gemm, .flatten, .reshape, .transpose, .maximum, .minimum, .conv, .convTranspose,
-            .pool, .batchNorm, .concat, .pad, .crop, .fused:
+            .pool, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return false
         }
         return replace(&graph, index, context, op: moved, inputs: [x], perm: after)
@@ -94,7 +94,7 @@ public struct SinkTransposes: Pass {
         switch node.op {
         case .add, .sub, .mul, .div, .maximum, .minimum: break
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .fused:
+            .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return false
         }
         let a = soleTranspose(node.inputs[0], readBy: node, graph, context)

@@ -43,6 +43,8 @@ enum Kernels {
             return [Layers.reduce(args[0], reduction, axes: axes, outputShape: try concreteShape(node, args, unsupported))]
         case .batchNorm(let epsilon, let axis):
             return [Layers.batchNorm(args[0], scale: args[1], offset: args[2], mean: args[3], variance: args[4], epsilon: epsilon, axis: axis)]
+        case .layerNorm(let axis, let epsilon):
+            return [Layers.layerNorm(args[0], scale: args.count >= 2 ? args[1] : nil, bias: args.count == 3 ? args[2] : nil, axis: axis, epsilon: epsilon)]
         case .concat(let axis):
             return [Layers.concat(args, axis: axis, outputShape: try concreteShape(node, args, unsupported))]
         case .crop(let pads):

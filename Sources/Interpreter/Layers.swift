@@ -159,6 +159,26 @@ enum Layers {
         return Tensor(shape: x.shape, floats: out)
     }
 
+    static func layerNorm(_ x: Tensor, scale: Tensor?, bias: Tensor?, axis: Int, epsilon: Float) -> Tensor {
+        let a = axis < 0 ? axis + x.shape.count : axis
+        let size = x.shape[a...].reduce(1, *), outer = size == 0 ? 0 : x.count / size
+        let input = x.floats, g = scale?.floats, b = bias?.floats
+        var out = [Float](repeating: 0, count: x.count)
+        for o in 0..<outer {
+            let row = input[(o * size)..<((o + 1) * size)].map(Double.init)
+            let mean = row.reduce(0, +) / Double(size)
+            let variance = row.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(size)
+            let deviation = (variance + Double(epsilon)).squareRoot()
+            for j in 0..<size {
+                var v = (row[j] - mean) / deviation
+                if let g { v *= Double(g[j]) }
+                if let b { v += Double(b[j]) }
+                out[o * size + j] = Float(v)
+            }
+        }
+        return Tensor(shape: x.shape, floats: out)
+    }
+
     static func concat(_ inputs: [Tensor], axis: Int, outputShape: [Int]) -> Tensor {
         let rank = outputShape.count
         let a = axis < 0 ? axis + rank : axis

@@ -26,6 +26,9 @@ public enum GraphCost {
                     return 3 * out
                 case .batchNorm:
                     return 2 * out
+                case .layerNorm:
+                    // A mean, a variance, then a scale and a shift of each element.
+                    return 6 * out
                 case .matMul, .gemm:
                     // The shared dimension is A's last one.
                     let k = types[node.inputs[0]]?.shape.dims.last.map { $0.fixedValue ?? 1 } ?? 0

@@ -71,6 +71,9 @@ public enum Op: Hashable, Sendable {
     case pool(Pooling)
     /// Reduces along `axes`, keeping them as size 1 with `keepDims`.
     case reduce(Reduction, axes: [Int], keepDims: Bool)
+    /// Layer normalization over dimensions `axis...`: (x - mean) / sqrt(variance + epsilon), times the
+    /// optional scale, plus the optional bias (both shaped like those dimensions); inputs x[, scale[, bias]].
+    case layerNorm(axis: Int, epsilon: Float)
     /// Inference batch normalization along `axis`: (x - mean) / sqrt(variance + epsilon) * scale + offset,
     /// with inputs x, scale, offset, mean, variance.
     case batchNorm(epsilon: Float, axis: Int)

@@ -52,6 +52,7 @@ extension Op {
         case .pool(let pooling): pooling.kind == .max ? "MaxPool" : "AveragePool"
         case .reduce(let reduction, _, _): "Reduce" + reduction.rawValue.prefix(1).uppercased() + reduction.rawValue.dropFirst()
         case .batchNorm: "BatchNorm"
+        case .layerNorm: "LayerNorm"
         case .concat: "Concat"
         case .pad: "Pad"
         case .crop: "Crop"
@@ -79,6 +80,7 @@ extension Op {
         case .pool(let p): [("window", .ints(p.window)), ("strides", .ints(p.strides)), ("pads", .ints(p.pads))]
         case .reduce(_, let axes, let keepDims): [("axes", .ints(axes)), ("keepDims", .bool(keepDims))]
         case .batchNorm(let epsilon, let axis): [("epsilon", .float(epsilon)), ("axis", .int(axis))]
+        case .layerNorm(let axis, let epsilon): [("axis", .int(axis)), ("epsilon", .float(epsilon))]
         case .concat(let axis): [("axis", .int(axis))]
         case .pad(let pads, let value): [("pads", .ints(pads)), ("value", .float(value))]
         case .crop(let pads): [("pads", .ints(pads))]
@@ -97,6 +99,7 @@ extension Op {
         case .gemm, .conv, .convTranspose: 2...3
         case .quantizeLinear, .dequantizeLinear: 3...3
         case .batchNorm: 5...5
+        case .layerNorm: 1...3
         case .concat: 1...Int.max
         case .fused(let product, _): product.arity
         }
@@ -107,7 +110,7 @@ extension Op {
         switch self {
         case .conv, .convTranspose, .gemm, .matMul: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }
     }
@@ -116,7 +119,7 @@ extension Op {
     public static let allNames: [String] = [
         "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
         "Cast", "Max", "Min", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
+        "LayerNorm", "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
     ] + Activation.allNames
 
     /// Builds an op from its text-form name and attributes.
@@ -162,6 +165,7 @@ extension Op {
                 Reduction(rawValue: name.dropFirst("Reduce".count).lowercased())!, axes: try reader.ints("axes"),
                 keepDims: try reader.bool("keepDims", default: false))
         case "BatchNorm": self = .batchNorm(epsilon: try reader.float("epsilon"), axis: try reader.int("axis", default: -1))
+        case "LayerNorm": self = .layerNorm(axis: try reader.int("axis", default: -1), epsilon: try reader.float("epsilon"))
         case "Concat": self = .concat(axis: try reader.int("axis"))
         case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
         case "Crop": self = .crop(pads: try reader.ints("pads"))

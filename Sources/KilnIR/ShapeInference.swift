@@ -111,6 +111,16 @@ extension Op {
                 throw TypeError(op: name, "parameters must be [\(channels)], got \(parameter)")
             }
             return [inputs[0]]
+        case .layerNorm(let axis, _):
+            for input in inputs { try requireFloat(input) }
+            let normalized = Shape(Array(inputs[0].shape.dims[try normalizedAxis(axis, rank: inputs[0].shape.rank)...]))
+            guard normalized.dims.allSatisfy({ $0.fixedValue != nil }) else {
+                throw TypeError(op: name, "the normalized dimensions of \(inputs[0]) must be known")
+            }
+            for parameter in inputs.dropFirst() where parameter.shape != normalized {
+                throw TypeError(op: name, "scale and bias must be \(normalized), got \(parameter)")
+            }
+            return [inputs[0]]
         case .concat(let axis):
             let first = inputs[0]
             let a = try normalizedAxis(axis, rank: first.shape.rank)

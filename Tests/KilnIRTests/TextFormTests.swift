@@ -47,6 +47,7 @@ final class TextFormTests: XCTestCase {
             .batchNorm(epsilon: 0.001, axis: -1), .concat(axis: 3), .pad(pads: [0, 1, 0, 2], value: 0.5), .crop(pads: [0, 1, 0, 2]),
             .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear), .upsample(factors: [1, 2, 2], mode: .nearest),
             .quantizeLinear(axis: 1), .dequantizeLinear(axis: 0), .gather(axis: 1),
+            .layerNorm(axis: -2, epsilon: 1e-5),
             .fused(.gemm(transB: true), epilogue: .leakyRelu(alpha: 0.2)), .fused(.matMul, epilogue: .gelu(approximate: true)),
             .fused(.conv(Convolution(strides: [1], dilations: [2], pads: [1, 1])), epilogue: .clip(min: 0, max: 6)),
             .fused(.convTranspose(Convolution(strides: [2], dilations: [1], pads: [0, 0])), epilogue: .relu),

@@ -108,6 +108,8 @@ extension ONNXGraphBuilder {
                 add("BatchNormalization", [try channelsFirstInput(x[0], node)] + x.dropFirst(), [value], name, [float("epsilon", epsilon)])
                 try toChannelsLast(value, y[0], node)
             }
+        case .layerNorm(let axis, let epsilon):
+            try lowerLayerNorm(axis: axis, epsilon: epsilon, node)
         case .concat(let axis): add("Concat", x, y, name, [int("axis", axis)])
         case .pad(let pads, let value):
             let dtype = try type(of: x[0], in: node).dtype
@@ -167,6 +169,47 @@ extension ONNXGraphBuilder {
         case .maximum: "Max"
         case .minimum: "Min"
         default: nil
+        }
+    }
+
+    /// LayerNormalization from opset 17 (which needs a scale: ones when the IR has none); below it the
+    /// same arithmetic as standard ops.
+    private mutating func lowerLayerNorm(axis: Int, epsilon: Float, _ node: Node) throws(ONNXEmitError) {
+        let x = node.inputs, y = node.outputs[0].name, name = node.name
+        let type = try type(of: x[0], in: node)
+        let rank = type.shape.rank
+        let a = axis < 0 ? axis + rank : axis
+        if opset >= 17 {
+            var inputs = [x[0]]
+            if x.count >= 2 {
+                inputs.append(x[1])
+            } else {
+                let sizes = type.shape.dims[a...].compactMap(\.fixedValue)
+                inputs.append(constant("\(name).scale", Tensor(shape: sizes, floats: Array(repeating: 1, count: sizes.reduce(1, *)))))
+            }
+            if x.count == 3 { inputs.append(x[2]) }
+            add("LayerNormalization", inputs, [y], name, [int("axis", a), float("epsilon", epsilon)])
+            return
+        }
+        let axes = Array(a..<rank)
+        let mean = fresh("\(y).mean")
+        try lowerReduce(.mean, axes: axes, keepDims: true, x[0], [mean], mean)
+        let centered = intermediate("Sub", [x[0], mean], y, "centered")
+        let squared = intermediate("Mul", [centered, centered], y, "squared")
+        let variance = fresh("\(y).variance")
+        try lowerReduce(.mean, axes: axes, keepDims: true, squared, [variance], variance)
+        let shifted = intermediate("Add", [variance, scalar("\(y).epsilon", epsilon, .float32)], y, "variance_eps")
+        let deviation = intermediate("Sqrt", [shifted], y, "std")
+        var steps: [(String, String)] = []
+        if x.count >= 2 { steps.append(("Mul", x[1])) }
+        if x.count == 3 { steps.append(("Add", x[2])) }
+        var value = x.count == 1 ? y : fresh("\(y).normalized")
+        add("Div", [centered, deviation], [value], x.count == 1 ? name : value)
+        for (index, (opType, operand)) in steps.enumerated() {
+            let last = index == steps.count - 1
+            let result = last ? y : fresh("\(y).scaled")
+            add(opType, [value, operand], [result], last ? name : result)
+            value = result
         }
     }
 

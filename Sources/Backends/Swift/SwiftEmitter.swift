@@ -223,7 +223,7 @@ public struct SwiftEmitter: Sendable {
         switch op {
         case .gemm, .matMul, .conv: true
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }
     }
@@ -247,7 +247,7 @@ public struct SwiftEmitter: Sendable {
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
         case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             return nil
         }
     }

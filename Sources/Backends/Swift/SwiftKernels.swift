@@ -7,7 +7,7 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization
+        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -23,6 +23,7 @@ enum SwiftKernels {
             case .gather: SwiftKernels.gather
             case .sparse: SwiftKernels.sparse
             case .quantization: SwiftKernels.quantization
+            case .normalization: SwiftKernels.normalization
             }
         }
     }

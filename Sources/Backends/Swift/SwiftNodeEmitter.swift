@@ -140,6 +140,13 @@ struct SwiftNodeEmitter {
             let a = axis < 0 ? axis + dims.count : axis
             out.line(
                 "kilnAffine(\(p(inputs[0])), w + \(affine.scale), w + \(affine.shift), \(p(y)), outer: \(product(dims[..<a])), channels: \(product(dims[a...a])), inner: \(product(dims[(a + 1)...])))")
+        case .layerNorm(let axis, let epsilon):
+            sections.insert(.normalization)
+            let dims = types[inputs[0]]!.shape.dims
+            let a = axis < 0 ? axis + dims.count : axis
+            let scale = inputs.count >= 2 ? p(inputs[1]) : "nil", bias = inputs.count == 3 ? p(inputs[2]) : "nil"
+            out.line(
+                "kilnLayerNorm(\(p(inputs[0])), \(scale), \(bias), \(p(y)), outer: \(product(dims[..<a])), size: \(product(dims[a...])), epsilon: \(swiftFloat(epsilon)))")
         case .concat(let axis):
             let dims = types[y]!.shape.dims
             let a = axis < 0 ? axis + dims.count : axis
@@ -297,7 +304,7 @@ struct SwiftNodeEmitter {
         case .maximum: kind = ".max"
         case .minimum: kind = ".min"
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             preconditionFailure("\(op.name) is not a binary elementwise op")
         }
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape

@@ -81,7 +81,7 @@ struct SwiftPlan {
         case .identity, .flatten, .reshape: true
         case .cast(let to): to == .float32
         case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .maximum, .minimum, .conv, .pool, .reduce,
-            .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+            .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }
     }
