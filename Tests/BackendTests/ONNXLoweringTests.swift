@@ -258,6 +258,35 @@ final class ONNXLoweringTests: XCTestCase {
         XCTAssertEqual(new.node.suffix(2).map(\.opType), ["MatMul", "Gelu"])
     }
 
+    func testLayerNormIsLayerNormalizationFromOpset17() throws {
+        let text = """
+            graph @g {
+              input %x : f32[N,3,4]
+              const %g : f32[4] = [1.0, 0.5, -2.0, 1.5]
+              const %b : f32[4] = [0.1, -0.2, 0.3, 0.0]
+              const %g2 : f32[3,4] = [1.0, 2.0, 3.0, 4.0, 0.5, 0.25, -1.0, 1.0, 2.0, -0.5, 0.75, 1.25]
+              %a = LayerNorm(%x, %g, %b) {axis = -1, epsilon = 0.001} : f32[N,3,4]
+              %c = LayerNorm(%a, %g2) {axis = 1, epsilon = 1e-05} : f32[N,3,4]
+              output %c
+            }
+            """
+        let new = try emitONNX(text, opset: 17).graph
+        XCTAssertEqual(new.node.map(\.opType), ["LayerNormalization", "Reshape", "LayerNormalization", "Reshape"])
+        XCTAssertEqual(try new.node(named: "a").attribute("axis")?.i, 2)
+        XCTAssertEqual(try new.node(named: "a").attribute("epsilon")?.f, 0.001)
+        XCTAssertEqual(try new.node(named: "a").input, ["x", "g", "b"])
+        // Over two dimensions: flattened to one, with a 1-D scale, and shaped back.
+        XCTAssertEqual(new.node[2].attribute("axis")?.i, -1)
+        XCTAssertEqual(try new.initializer(named: new.node[2].input[1]).dims, [12])
+        XCTAssertEqual(try new.initializer(named: new.node[1].input[1]).rawInt64s, [0, -1])
+        XCTAssertEqual(try new.initializer(named: new.node[3].input[1]).rawInt64s, [0, 3, 4])
+        XCTAssertEqual(new.node.last?.output, ["c"])
+        let old = try emitONNX(text, opset: 16).graph
+        XCTAssertEqual(old.node.prefix(9).map(\.opType), ["ReduceMean", "Sub", "Mul", "ReduceMean", "Add", "Sqrt", "Div", "Mul", "Add"])
+        XCTAssertFalse(old.node.contains { $0.opType == "LayerNormalization" })
+        XCTAssertEqual(try old.node(named: "a").output, ["a"])
+    }
+
     func testPadAndCrop() throws {
         let graph = try emitONNX("""
             graph @g {

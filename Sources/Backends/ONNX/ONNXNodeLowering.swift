@@ -173,22 +173,39 @@ extension ONNXGraphBuilder {
     }
 
     /// LayerNormalization from opset 17 (which needs a scale: ones when the IR has none); below it the
-    /// same arithmetic as standard ops.
+    /// same arithmetic as standard ops. Over several dimensions, x is reshaped to one normalized dimension
+    /// and back, with 1-D scale and bias: ONNX Runtime fuses an Add before LayerNormalization into its
+    /// SkipLayerNormalization, which accepts only a 1-D scale.
     private mutating func lowerLayerNorm(axis: Int, epsilon: Float, _ node: Node) throws(ONNXEmitError) {
         let x = node.inputs, y = node.outputs[0].name, name = node.name
         let type = try type(of: x[0], in: node)
         let rank = type.shape.rank
         let a = axis < 0 ? axis + rank : axis
         if opset >= 17 {
-            var inputs = [x[0]]
-            if x.count >= 2 {
-                inputs.append(x[1])
-            } else {
-                let sizes = type.shape.dims[a...].compactMap(\.fixedValue)
-                inputs.append(constant("\(name).scale", Tensor(shape: sizes, floats: Array(repeating: 1, count: sizes.reduce(1, *)))))
+            let sizes = type.shape.dims[a...].compactMap(\.fixedValue)
+            let size = sizes.reduce(1, *)
+            let flat = sizes.count > 1
+            // A parameter as one dimension: a reshaped initializer when it is a constant, a Reshape otherwise.
+            func parameter(_ value: String, _ role: String) -> String {
+                guard flat else { return value }
+                if let tensor = constants[value] { return constant("\(name).\(role)", Tensor(shape: [size], storage: tensor.storage)) }
+                return intermediate("Reshape", [value, int64s("\(name).\(role)_shape", [Int64(size)])], y, role)
             }
-            if x.count == 3 { inputs.append(x[2]) }
-            add("LayerNormalization", inputs, [y], name, [int("axis", a), float("epsilon", epsilon)])
+            var inputs = [flat ? intermediate("Reshape", [x[0], int64s("\(name).flat_shape", Array(repeating: 0, count: a) + [-1])], y, "flat") : x[0]]
+            if x.count >= 2 {
+                inputs.append(parameter(x[1], "scale"))
+            } else {
+                inputs.append(constant("\(name).scale", Tensor(shape: flat ? [size] : sizes, floats: Array(repeating: 1, count: size))))
+            }
+            if x.count == 3 { inputs.append(parameter(x[2], "bias")) }
+            let attributes = [int("axis", flat ? -1 : a), float("epsilon", epsilon)]
+            if flat {
+                let normalized = fresh("\(y).normalized")
+                add("LayerNormalization", inputs, [normalized], normalized, attributes)
+                add("Reshape", [normalized, int64s("\(name).shape", Array(repeating: 0, count: a) + sizes.map(Int64.init))], [y], name)
+            } else {
+                add("LayerNormalization", inputs, [y], name, attributes)
+            }
             return
         }
         let axes = Array(a..<rank)
