@@ -2,6 +2,12 @@ import KilnIR
 
 /// A table of a graph in the spirit of Keras's `model.summary()`.
 public enum Summary {
+    /// The op's name, with a fused epilogue after a `+`: `Conv+Relu`.
+    public static func kind(_ op: Op) -> String {
+        if case .fused(let product, let epilogue) = op { return "\(product.name)+\(epilogue.name)" }
+        return op.name
+    }
+
     public static func render(_ graph: Graph) -> String {
         let constants = graph.constantsByName
         var counted = Set<String>()
@@ -14,7 +20,7 @@ public enum Summary {
             }
             let consumed = node.inputs.filter { constants[$0] == nil }.map { "%" + $0 }.joined(separator: ", ")
             rows.append([
-                "\(node.name) (\(node.op.name))", node.outputs.map(\.type.description).joined(separator: ", "),
+                "\(node.name) (\(Self.kind(node.op)))", node.outputs.map(\.type.description).joined(separator: ", "),
                 grouped(params), consumed,
             ])
         }

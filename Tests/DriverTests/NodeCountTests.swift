@@ -8,13 +8,8 @@ import XCTest
 /// the reviewed golden testdata/goldens/node-counts.txt. A product with a fused epilogue counts as its own
 /// kind (`Conv+Relu`).
 final class NodeCountTests: XCTestCase {
-    static func kind(_ op: Op) -> String {
-        if case .fused(let product, let epilogue) = op { return "\(product.name)+\(epilogue.name)" }
-        return op.name
-    }
-
     static func counts(_ graph: Graph) -> [String: Int] {
-        graph.nodes.reduce(into: [:]) { $0[kind($1.op), default: 0] += 1 }
+        graph.nodes.reduce(into: [:]) { $0[Summary.kind($1.op), default: 0] += 1 }
     }
 
     func testNodeCountsBeforeAndAfterO2MatchTheGolden() throws {
