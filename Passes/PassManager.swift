@@ -6,7 +6,8 @@ public struct PassManager: Sendable {
     public static func registry(evaluator: @escaping ConstantFolding.Evaluator) -> [String: any Pass] {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
-            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(), FoldPad(), SinkTransposes(), RecognizePatterns(),
+            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(), FoldPad(), SinkTransposes(),
+            RecognizePatterns(),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
     }
@@ -16,7 +17,8 @@ public struct PassManager: Sendable {
         "O0": [],
         "O1": ["remove-noops", "fold-constants", "cse", "dce"],
         "O2": [
-            "remove-noops", "fold-constants", "cse", "recognize-patterns", "sink-transposes", "collapse-reshapes", "fuse-matmul-add", "fold-pad", "fold-batchnorm", "fuse-activation", "remove-noops", "dce",
+            "remove-noops", "fold-constants", "cse", "recognize-patterns", "sink-transposes", "collapse-reshapes", "fuse-matmul-add",
+            "fold-pad", "fold-batchnorm", "fuse-activation", "remove-noops", "dce",
         ],
     ]
 

@@ -3,8 +3,8 @@ import KilnIR
 /// Moves Transposes later in the graph, through ops that do not care about the order of dimensions, so
 /// they meet other Transposes and merge with them or cancel out.
 ///
-/// A Transpose moves below an activation or Cast, a Softmax (its axis follows) and a reduction (its axes
-/// follow), and below a binary elementwise op whose other operand is a constant (permuted to match) or a
+/// A Transpose moves below an activation or Cast, a Softmax or BatchNorm (its axis follows) and a
+/// reduction (its axes follow), and below a binary elementwise op whose other operand is a constant (permuted to match) or a
 /// Transpose by the same permutation (two Transposes become one). Two Transposes in a row compose into one,
 /// and a Transpose by the identity permutation disappears. The pass keeps its result only when it has fewer
 /// Transposes than the input; otherwise it returns the graph unchanged.
@@ -62,7 +62,13 @@ public struct SinkTransposes: Pass {
     /// the permutation.
     private static func sinkThroughUnary(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
         let node = graph.nodes[index]
-        guard node.inputs.count == 1, let (perm, x) = soleTranspose(node.inputs[0], readBy: node, graph, context) else { return false }
+        guard let first = node.inputs.first, let (perm, x) = soleTranspose(first, readBy: node, graph, context) else { return false }
+        if case .batchNorm(let epsilon, let axis) = node.op {
+            // The parameters are per channel; the channel axis follows the permutation.
+            let a = axis < 0 ? axis + perm.count : axis
+            return replace(&graph, index, context, op: .batchNorm(epsilon: epsilon, axis: perm[a]), inputs: [x] + node.inputs.dropFirst(), perm: perm)
+        }
+        guard node.inputs.count == 1 else { return false }
         let moved: Op, after: [Int]
         switch node.op {
         case .activation, .cast:
