@@ -24,6 +24,14 @@ final class FixtureTests: XCTestCase {
         }
     }
 
+    func testEveryFixtureRoundTripsThroughTheTextForm() throws {
+        for fixture in try Fixture.all() {
+            let graph = try ModelLoader.load(fixture.model)
+            let text = TextPrinter(inlineLimit: .max).print(graph)
+            XCTAssertEqual(try TextParser.parse(text), graph, fixture.name)
+        }
+    }
+
     func testOptimizedGraphsMatchKerasOnEveryFixture() throws {
         let pipeline = try Optimizer.pipeline(level: "O2", verifyEach: true)
         var foldedBatchNorms = 0

@@ -324,7 +324,8 @@ struct KerasLowering {
 
     /// Adds a constant under a fresh name derived from `base`.
     mutating func addConstant(_ base: String, _ tensor: Tensor) -> String {
-        let name = fresh(base)
+        // Weight names such as `gamma:0` become text-form names (`gamma_0`).
+        let name = fresh(sanitize(base))
         graph.constants.append(Constant(name, tensor))
         types[name] = tensor.type
         return name
