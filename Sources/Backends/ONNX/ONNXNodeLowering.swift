@@ -22,6 +22,26 @@ extension ONNXGraphBuilder {
             try toChannelsLast(value, y[0], node)
             return
         }
+        // ... and so do elementwise ops of a channels-first value with a constant of one value or one per channel.
+        if let opType = Self.binaryElementwise(node.op), x.count == 2, let (first, constant, swapped) = channelsFirstOperand(x),
+            let rank = types[first]?.shape.rank, rank >= 3, let tensor = constants[constant], types[y[0]] == types[first]
+        {
+            let operand: String
+            if tensor.count == 1 {
+                operand = constant
+            } else if tensor.shape.last == tensor.count, tensor.count == types[first]!.shape.dims.last?.fixedValue {
+                // One per channel along the last axis: as [C, 1, ...] it broadcasts over the channels-first copy.
+                operand = self.constant("\(constant).nchw", Tensor(shape: [tensor.count] + Array(repeating: 1, count: rank - 2), storage: tensor.storage))
+            } else {
+                operand = ""
+            }
+            if !operand.isEmpty {
+                let value = fresh("\(y[0]).nchw")
+                add(opType, swapped ? [operand, channelsFirst[first]!] : [channelsFirst[first]!, operand], [value], name)
+                try toChannelsLast(value, y[0], node)
+                return
+            }
+        }
         switch node.op {
         case .identity: add("Identity", x, y, name)
         case .add: add("Add", x, y, name)
@@ -94,7 +114,23 @@ extension ONNXGraphBuilder {
             add(p.kind == .max ? "MaxPool" : "AveragePool", [try channelsFirstInput(x[0], node)], [value], name, attributes)
             try toChannelsLast(value, y[0], node)
         case .reduce(let reduction, let axes, let keepDims):
-            try lowerReduce(reduction, axes: axes, keepDims: keepDims, x[0], y, name)
+            // A value with a channels-first copy: reduce the copy. Without keepDims, when the channels or every
+            // spatial axis go, what is left has the same order in both layouts.
+            let rank = try type(of: x[0], in: node).shape.rank
+            let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
+            if let first = channelsFirst[x[0]], rank >= 3, !normalized.isEmpty, !normalized.contains(0) {
+                let permuted = normalized.map { $0 == rank - 1 ? 1 : $0 + 1 }.sorted()
+                let spatial = normalized.subtracting([rank - 1]).count
+                if !keepDims && (normalized.contains(rank - 1) || spatial == rank - 2) {
+                    try lowerReduce(reduction, axes: permuted, keepDims: false, first, y, name)
+                } else {
+                    let value = fresh("\(y[0]).nchw")
+                    try lowerReduce(reduction, axes: permuted, keepDims: keepDims, first, [value], name)
+                    try toChannelsLast(value, y[0], node)
+                }
+            } else {
+                try lowerReduce(reduction, axes: axes, keepDims: keepDims, x[0], y, name)
+            }
         case .batchNorm(let epsilon, let axis):
             let rank = try type(of: x[0], in: node).shape.rank
             let normalized = axis < 0 ? axis + rank : axis
@@ -110,7 +146,18 @@ extension ONNXGraphBuilder {
             }
         case .layerNorm(let axis, let epsilon):
             try lowerLayerNorm(axis: axis, epsilon: epsilon, node)
-        case .concat(let axis): add("Concat", x, y, name, [int("axis", axis)])
+        case .concat(let axis):
+            // Inputs that all have channels-first copies are joined in that layout.
+            let rank = try type(of: y[0], in: node).shape.rank
+            let a = axis < 0 ? axis + rank : axis
+            let copies = x.compactMap { channelsFirst[$0] }
+            if rank >= 3, a != 0, copies.count == x.count {
+                let value = fresh("\(y[0]).nchw")
+                add("Concat", copies, [value], name, [int("axis", a == rank - 1 ? 1 : a + 1)])
+                try toChannelsLast(value, y[0], node)
+            } else {
+                add("Concat", x, y, name, [int("axis", axis)])
+            }
         case .pad(let pads, let value):
             let dtype = try type(of: x[0], in: node).dtype
             // Padding only spatial dimensions of a value that has a channels-first copy pads the copy.
@@ -147,6 +194,14 @@ extension ONNXGraphBuilder {
             // ONNXEmitter splits each epilogue into its own activation node before lowering.
             throw .unsupported(node: name, reason: "a fused epilogue must be split off before lowering")
         }
+    }
+
+    /// The operand of a binary op that has a channels-first copy and the other, a constant; whether the
+    /// constant comes first.
+    private func channelsFirstOperand(_ x: [String]) -> (String, String, Bool)? {
+        if channelsFirst[x[0]] != nil, constants[x[1]] != nil { return (x[0], x[1], false) }
+        if channelsFirst[x[1]] != nil, constants[x[0]] != nil { return (x[1], x[0], true) }
+        return nil
     }
 
     /// For Pad and Crop: the channels-first copy of `x` and the amounts permuted to its layout when the
