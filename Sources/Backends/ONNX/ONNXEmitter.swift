@@ -83,7 +83,7 @@ public struct ONNXEmitter: Sendable {
             throw .invalidGraph(error)
         }
         // A fused epilogue is written as the standard activation ops after the product.
-        let graph = graph.splittingEpilogues()
+        let graph = graph.splittingEpilogues().mergingScaleShifts()
         let types = graph.valueTypes
         var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
         for node in graph.nodes { try builder.lower(node) }

@@ -32,7 +32,8 @@ public struct SwiftEmitter: Sendable {
 
     /// Emits the source and weights of `graph`; `typeName` defaults to the graph name in UpperCamelCase.
     public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
-        let graph = Self.foldConstantDequantization(graph)
+        // A per-channel scale and shift runs as one affine pass.
+        let graph = Self.foldConstantDequantization(graph).mergingScaleShifts()
         let typeName = typeName ?? Self.typeName(for: graph.name)
         if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
