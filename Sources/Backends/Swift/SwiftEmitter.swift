@@ -33,7 +33,8 @@ public struct SwiftEmitter: Sendable {
     /// Emits the source and weights of `graph`; `typeName` defaults to the graph name in UpperCamelCase.
     public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
         // A per-channel scale and shift runs as one affine pass.
-        let graph = Self.foldConstantDequantization(graph).mergingScaleShifts()
+        let (folded, int8) = Self.foldConstantDequantization(graph)
+        let graph = folded.mergingScaleShifts()
         let typeName = typeName ?? Self.typeName(for: graph.name)
         if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
@@ -68,29 +69,74 @@ public struct SwiftEmitter: Sendable {
         let (nodes, epilogues) = fuseEpilogues(graph.splittingEpilogues())
         var fused = graph
         fused.nodes = nodes
+        // Int8 constants are widened after the payload, whose size is known once everything is laid out.
+        var layout = try layOutWeights(nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: 0)
+        if !layout.weights.widenings.isEmpty {
+            layout = try layOutWeights(
+                nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: layout.weights.payloadEnd)
+        }
+        let types = fused.valueTypes, weights = layout.weights, scratch = layout.scratch
+        let plan = try SwiftPlan(graph: fused, weightOffsets: layout.raw, scratch: scratch)
+        var body = CodePrinter()
+        var statics = CodePrinter()
+        var sections: Set<SwiftKernels.Section> = []
+        for (index, node) in nodes.enumerated() {
+            try SwiftNodeEmitter(
+                plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
+                affine: layout.affine[index], sparse: layout.sparse[index], int8Panels: layout.int8Panels[index]
+            ).emit(node, packedOffset: layout.packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
+        }
+        if !weights.widenings.isEmpty { sections.insert(.int8) }
+        let file = SwiftFileWriter(
+            graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text,
+            kernels: SwiftKernels.source(for: sections))
+        return SwiftEmission(typeName: typeName, source: file.source(), weights: weights.fileBytes(fingerprint: file.fingerprint))
+    }
+
+    /// Where every constant goes in the weights: B operands of matrix products packed in panels (or sparse),
+    /// BatchNorm folded to a scale and shift, every other constant raw; int8 constants stored as int8 and
+    /// widened at load to floats from `widenedBase` on.
+    struct WeightsLayout {
         var weights = WeightsWriter()
         var packed: [Int: Int] = [:]
         var raw: [String: Int] = [:]
-        let constants = graph.constantsByName
-        // Constants that feed a matrix product as B are stored packed; every other float constant raw.
-        let types = fused.valueTypes
         var scratch: [Int: ElementCount] = [:]
         var affine: [Int: (scale: Int, shift: Int)] = [:]
-        var packings: [String: Int] = [:]
         var sparse: [Int: (offset: Int, nonzeros: Int)] = [:]
+        /// Products whose B is int8 panels: where those panels and their column scales are in the file.
+        var int8Panels: [Int: Int8Panels] = [:]
+    }
+
+    private func layOutWeights(
+        _ nodes: [Node], types: [String: TensorType], constants: [String: Tensor], int8: [String: Int8Weights], outputs: [String], widenedBase: Int
+    ) throws(SwiftEmitError) -> WeightsLayout {
+        var layout = WeightsLayout()
+        layout.weights.widenedBase = widenedBase
+        var packings: [String: Int] = [:]
+        var int8Packings: [String: (values: Int, scales: Int, widened: Int)] = [:]
+        // Constants that feed a matrix product as B are stored packed; every other float constant raw.
         for (index, node) in nodes.enumerated() {
             if let (b, k, n, transposed) = try packedOperand(node, types, constants), Self.isMatrix(node.op),
-                Self.storesSparse(b)
+                int8[node.inputs[1]] == nil, Self.storesSparse(b)
             {
                 // A mostly zero B (a pruned Dense) is stored by column and read by the sparse kernel, which
                 // transposes eight rows of A at a time into scratch.
-                sparse[index] = weights.add(sparse: b, k: k, n: n, transposed: transposed)
-                scratch[index] = ElementCount(perBatch: 0, fixed: (k + n) * 8)
+                layout.sparse[index] = layout.weights.add(sparse: b, k: k, n: n, transposed: transposed)
+                layout.scratch[index] = ElementCount(perBatch: 0, fixed: (k + n) * 8)
             } else if let (b, k, n, transposed) = try packedOperand(node, types, constants) {
                 // A constant shared by several products is packed once per orientation.
                 let key = "\(transposed) \(node.inputs[1])"
-                if packings[key] == nil { packings[key] = weights.add(packing: b, k: k, n: n, transposed: transposed) }
-                packed[index] = packings[key]
+                if let weights = int8[node.inputs[1]], let scales = weights.columnScales(n: n, transposed: transposed) {
+                    if int8Packings[key] == nil {
+                        int8Packings[key] = layout.weights.add(packing: weights, columnScales: scales, k: k, n: n, transposed: transposed)
+                    }
+                    layout.packed[index] = int8Packings[key]!.widened
+                    layout.int8Panels[index] = Int8Panels(
+                        values: int8Packings[key]!.values, scales: int8Packings[key]!.scales, inputScale: Self.dequantizedScale(of: node.inputs[0], nodes, constants))
+                } else {
+                    if packings[key] == nil { packings[key] = layout.weights.add(packing: b, k: k, n: n, transposed: transposed) }
+                    layout.packed[index] = packings[key]
+                }
             }
             if case .conv(let c) = node.op, c.groups == 1, !SwiftNodeEmitter.isPointwise(c, kernel: types[node.inputs[1]]!),
                 !SwiftNodeEmitter.isDirect(c, kernel: types[node.inputs[1]]!)
@@ -99,7 +145,7 @@ public struct SwiftEmitter: Sendable {
                 let columns = types[node.inputs[1]]!.shape.fixedSizes!.dropLast().reduce(1, *)
                 let pixels = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name)
                 let cout = types[node.outputs[0].name]!.shape.dims.last!.fixedValue!
-                scratch[index] = ElementCount(perBatch: pixels.perBatch / cout * columns, fixed: pixels.fixed / cout * columns)
+                layout.scratch[index] = ElementCount(perBatch: pixels.perBatch / cout * columns, fixed: pixels.fixed / cout * columns)
             }
             if case .batchNorm(let epsilon, _) = node.op {
                 // Inference batch normalization is a per-channel scale and shift, computed here once.
@@ -109,38 +155,38 @@ public struct SwiftEmitter: Sendable {
                 let g = gamma.floats, b = beta.floats, m = mean.floats, v = variance.floats
                 let scale = (0..<g.count).map { g[$0] / (v[$0] + epsilon).squareRoot() }
                 let shift = (0..<g.count).map { b[$0] - m[$0] * scale[$0] }
-                affine[index] = (weights.add(scale), weights.add(shift))
+                layout.affine[index] = (layout.weights.add(scale), layout.weights.add(shift))
             }
         }
         for (index, node) in nodes.enumerated() {
-            for (position, input) in node.inputs.enumerated() where constants[input] != nil && raw[input] == nil {
-                if (packed[index] != nil || sparse[index] != nil) && position == 1 { continue }
-                if affine[index] != nil { continue }
+            for (position, input) in node.inputs.enumerated() where constants[input] != nil && layout.raw[input] == nil {
+                if (layout.packed[index] != nil || layout.sparse[index] != nil) && position == 1 { continue }
+                if layout.affine[index] != nil { continue }
                 // A Cast to f32 of a constant of another type is done here, once.
                 guard let tensor = constants[input], tensor.dtype == .float32 || node.op == .cast(to: .float32) || Self.isQuantization(node.op)
                 else {
                     throw .unsupported(node: node.name, reason: "constant %\(input) is \(constants[input]?.dtype.textName ?? "?"), not f32")
                 }
-                raw[input] = weights.add(tensor.floats)
+                if let weights = int8[input] {
+                    layout.raw[input] = layout.weights.add(widening: weights)
+                } else {
+                    layout.raw[input] = layout.weights.add(tensor.floats)
+                }
             }
         }
-        for output in graph.outputs where constants[output] != nil && raw[output] == nil {
-            raw[output] = weights.add(constants[output]!.floats)
+        for output in outputs where constants[output] != nil && layout.raw[output] == nil {
+            layout.raw[output] = layout.weights.add(constants[output]!.floats)
         }
-        let plan = try SwiftPlan(graph: fused, weightOffsets: raw, scratch: scratch)
-        var body = CodePrinter()
-        var statics = CodePrinter()
-        var sections: Set<SwiftKernels.Section> = []
-        for (index, node) in nodes.enumerated() {
-            try SwiftNodeEmitter(
-                plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
-                affine: affine[index], sparse: sparse[index]
-            ).emit(node, packedOffset: packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
-        }
-        let file = SwiftFileWriter(
-            graph: graph, typeName: typeName, plan: plan, weights: weights, body: body.text, statics: statics.text,
-            kernels: SwiftKernels.source(for: sections))
-        return SwiftEmission(typeName: typeName, source: file.source(), weights: weights.fileBytes(fingerprint: file.fingerprint))
+        return layout
+    }
+
+    /// The scale of `value` when a DequantizeLinear of integers with one scale (a quantized activation)
+    /// produced it, so a product can take its integers back exactly: `value / scale` rounded.
+    private static func dequantizedScale(of value: String, _ nodes: [Node], _ constants: [String: Tensor]) -> Float? {
+        guard let node = nodes.first(where: { $0.outputs[0].name == value }), case .dequantizeLinear = node.op,
+            let scale = constants[node.inputs[1]], scale.count == 1, scale.dtype == .float32, scale.floats[0] > 0
+        else { return nil }
+        return scale.floats[0]
     }
 
     /// The default type name for a graph name: `mnist_mlp` -> `MnistMlp`, `3d-net` -> `Model3dNet`.
@@ -193,11 +239,14 @@ public struct SwiftEmitter: Sendable {
 
     /// Dequantized constants (quantized weights) become f32 constants here, computed as the interpreter
     /// computes them, so the products read them like any other weights.
-    static func foldConstantDequantization(_ graph: Graph) -> Graph {
+    /// Those whose values are int8 with zero points 0 are returned too, to be stored as int8.
+    static func foldConstantDequantization(_ graph: Graph) -> (Graph, [String: Int8Weights]) {
         var graph = graph
         var constants = graph.constantsByName
         var kept: [Node] = []
+        var int8: [String: Int8Weights] = [:]
         for node in graph.nodes {
+            if let weights = Int8Weights(node, constants) { int8[node.outputs[0].name] = weights }
             if case .dequantizeLinear(let axis) = node.op, let q = constants[node.inputs[0]], let scale = constants[node.inputs[1]],
                 let zero = constants[node.inputs[2]]
             {
@@ -217,7 +266,7 @@ public struct SwiftEmitter: Sendable {
             kept.append(node)
         }
         graph.nodes = kept
-        return graph
+        return (graph, int8)
     }
 
     private static func isMatrixProduct(_ op: Op) -> Bool {

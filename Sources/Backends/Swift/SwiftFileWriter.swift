@@ -66,6 +66,10 @@ struct SwiftFileWriter {
             out.line("public static let outputShapes: [String: [Int]] = \(dictionary(outputs.map(\.0)))")
             out.line()
             out.line("private static let weightsBytes = \(weights.payloadBytes)")
+            if !weights.widenings.isEmpty {
+                out.line("/// The weights in memory: the file's payload, then its int8 weights widened to floats.")
+                out.line("private static let memoryBytes = \(weights.memoryBytes)")
+            }
             out.line("private static let fingerprint: UInt64 = 0x\(String(fingerprint, radix: 16))")
             out.line("private static let arenaFloatsPerExample = \(plan.arenaUnits)")
             out.line("private static let arenaFixedFloats = \(plan.arenaFixed)")
@@ -189,13 +193,27 @@ struct SwiftFileWriter {
                     throw \(errorName).weightsForAnotherModel(path: url.path)
                 }
                 // One 64-byte aligned copy, so every block of weights starts on a cache line.
-                let storage = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(Self.weightsBytes, 64), alignment: 64)
+                let storage = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(Self.\(weights.widenings.isEmpty ? "weightsBytes" : "memoryBytes"), 64), alignment: 64)
                 data.withUnsafeBytes { raw in
                     if let base = raw.baseAddress { storage.copyMemory(from: base + \(header), byteCount: Self.weightsBytes) }
                 }
                 weights = storage
                 arena = UnsafeMutablePointer<Float>.allocate(capacity: 1)
                 """)
+            if !weights.widenings.isEmpty {
+                out.line("// Int8 weights, widened once to the floats the kernels read.")
+                out.line("let w = storage.assumingMemoryBound(to: Float.self)")
+                for widening in weights.widenings {
+                    let q = "UnsafeRawPointer(w + \(widening.source)).assumingMemoryBound(to: Int8.self)"
+                    switch widening.layout {
+                    case .plain(let inner, let size):
+                        out.line("kilnWiden(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), inner: \(inner), size: \(size))")
+                    case .panels(let panelFloats):
+                        out.line(
+                            "kilnWidenPanels(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), panelFloats: \(panelFloats))")
+                    }
+                }
+            }
         }
         out.line()
         out.block("deinit") { out in

@@ -7,7 +7,7 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization
+        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization, int8, int8Gemv
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -24,6 +24,8 @@ enum SwiftKernels {
             case .sparse: SwiftKernels.sparse
             case .quantization: SwiftKernels.quantization
             case .normalization: SwiftKernels.normalization
+            case .int8: SwiftKernels.int8
+            case .int8Gemv: SwiftKernels.int8Gemv
             }
         }
     }

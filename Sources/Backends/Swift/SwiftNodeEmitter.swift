@@ -12,6 +12,9 @@ struct SwiftNodeEmitter {
     var affine: (scale: Int, shift: Int)? = nil
     /// A matrix product's constant B stored sparse: its weight offset and number of nonzeros.
     var sparse: (offset: Int, nonzeros: Int)? = nil
+    /// A matrix product's constant B stored as int8 panels: the weight offsets of the panels and their
+    /// column scales (the packed offset then holds the same panels widened to floats).
+    var int8Panels: Int8Panels? = nil
 
     /// A convolution that is already a matrix product: 1x1 kernel, stride 1, no padding.
     static func isPointwise(_ c: Convolution, kernel: TensorType) -> Bool {
@@ -263,8 +266,36 @@ struct SwiftNodeEmitter {
                 "kilnSparseGemm(\(plan.pointer(a)), lda: \(k), w + \(sparse.offset), nonzeros: \(sparse.nonzeros), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), scratch: \(plan.pointer(scratch)), activation: \(lateActivation == nil ? activation : ".none"))")
         } else if let packedOffset {
             sections.insert(.gemm)
-            out.line(
-                "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), activation: \(lateActivation == nil ? activation : ".none"))")
+            let bias = rowBias.map { plan.pointer($0) } ?? "nil", f = lateActivation == nil ? activation : ".none"
+            let gemm =
+                "kilnGemm(\(plan.pointer(a)), lda: \(k), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), activation: \(f))"
+            if let int8Panels {
+                sections.insert(.int8Gemv)
+                // One row streams the int8 panels themselves (a quarter of the bytes) where the AVX2 target makes
+                // that pay (widened in registers, or multiplied as integers when A is a quantized activation);
+                // otherwise, and for more rows, the product reads the floats widened at load.
+                out.line("#if KILN_FMA")
+                out.line("if \(rows) == 1 {")
+                let panels = "UnsafeRawPointer(w + \(int8Panels.values)).assumingMemoryBound(to: Int8.self)"
+                out.withIndentation { out in
+                    if let inputScale = int8Panels.inputScale {
+                        // A quantized activation times int8 weights: integer products, summed in int32.
+                        out.line(
+                            "kilnGemvInt32(\(plan.pointer(a)), inputScale: \(swiftFloat(inputScale)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))")
+                    } else {
+                        out.line(
+                            "kilnGemvInt8(\(plan.pointer(a)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))")
+                    }
+                }
+                out.line("} else {")
+                out.withIndentation { out in out.line(gemm) }
+                out.line("}")
+                out.line("#else")
+                out.line(gemm)
+                out.line("#endif")
+            } else {
+                out.line(gemm)
+            }
         } else {
             sections.insert(.matMul)
             let m = aType.shape.dims[aType.shape.rank - 2]

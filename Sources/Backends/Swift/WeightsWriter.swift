@@ -12,6 +12,11 @@ struct WeightsWriter {
     static let headerSize = 64
 
     private(set) var floats: [Float] = []
+    /// Where the floats widened from int8 at load begin in memory (after the file's payload, once it is
+    /// known), how many there are, and what fills them.
+    var widenedBase = 0
+    private(set) var widenedFloats = 0
+    private(set) var widenings: [Widening] = []
 
     /// Appends floats at the next 64-byte boundary and returns their offset in floats.
     mutating func add(_ values: [Float]) -> Int {
@@ -59,7 +64,67 @@ struct WeightsWriter {
         return (offset, values.count)
     }
 
+    /// Appends int8 values at the next 64-byte boundary, four to a float slot, and returns their offset in floats.
+    mutating func add(bytes: [Int8]) -> Int {
+        var words: [Float] = []
+        words.reserveCapacity((bytes.count + 3) / 4)
+        for start in stride(from: 0, to: bytes.count, by: 4) {
+            var word: UInt32 = 0
+            for (shift, byte) in bytes[start..<min(start + 4, bytes.count)].enumerated() {
+                word |= UInt32(UInt8(bitPattern: byte)) << (8 * shift)
+            }
+            words.append(Float(bitPattern: word))
+        }
+        return add(words)
+    }
+
+    /// Stores an int8 constant in its own layout and returns where its floats will be in memory once
+    /// widened at load.
+    mutating func add(widening weights: Int8Weights) -> Int {
+        let source = add(bytes: weights.values), scales = add(weights.scales)
+        return reserveWidened(count: weights.values.count) { destination in
+            Widening(source: source, scales: scales, destination: destination, count: weights.values.count, layout: .plain(inner: weights.inner, size: weights.size))
+        }
+    }
+
+    /// Stores an int8 B packed in panels like `add(packing:)`, with one scale per column, and returns the
+    /// offsets of the int8 panels and scales in the file and of the widened panels in memory.
+    mutating func add(packing weights: Int8Weights, columnScales: [Float], k: Int, n: Int, transposed: Bool)
+        -> (values: Int, scales: Int, widened: Int)
+    {
+        let panels = (n + 15) / 16
+        var packed = [Int8](repeating: 0, count: panels * k * 16)
+        for panel in 0..<panels {
+            for row in 0..<k {
+                for j in 0..<16 where panel * 16 + j < n {
+                    let column = panel * 16 + j
+                    packed[panel * k * 16 + row * 16 + j] = weights.values[transposed ? column * k + row : row * n + column]
+                }
+            }
+        }
+        let source = add(bytes: packed)
+        let scales = add(columnScales + [Float](repeating: 0, count: panels * 16 - n))
+        let widened = reserveWidened(count: packed.count) { destination in
+            Widening(source: source, scales: scales, destination: destination, count: packed.count, layout: .panels(panelFloats: k * 16))
+        }
+        return (source, scales, widened)
+    }
+
+    private mutating func reserveWidened(count: Int, _ widening: (Int) -> Widening) -> Int {
+        widenedFloats = (widenedFloats + 15) / 16 * 16
+        let destination = widenedBase + widenedFloats
+        widenedFloats += count
+        widenings.append(widening(destination))
+        return destination
+    }
+
     var payloadBytes: Int { floats.count * 4 }
+
+    /// Where widened floats could begin: the payload rounded up to a 64-byte boundary.
+    var payloadEnd: Int { (floats.count + 15) / 16 * 16 }
+
+    /// The bytes the executor holds in memory: the payload, then the widened floats.
+    var memoryBytes: Int { widenings.isEmpty ? payloadBytes : (widenedBase + widenedFloats) * 4 }
 
     func fileBytes(fingerprint: UInt64) -> [UInt8] {
         var out = Array(Self.magic.utf8)
