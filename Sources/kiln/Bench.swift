@@ -3,6 +3,7 @@ import Foundation
 import KilnDriver
 import KilnIR
 import KilnInterpreter
+import SwiftBackend
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,9 +46,18 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url))))
+            let unquantized = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url)))
+            let graph = try quantization.apply(unquantized)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results = try time(graph, flags: flags)
+            // A quantized model is timed against its float executor, and both weights files are sized.
+            var weightsBytes: [(engine: String, bytes: Int)] = []
+            if quantization.quantize != nil {
+                results += try time(unquantized, flags: flags, interpreter: false).map {
+                    BenchResult(engine: "swift f32", batch: $0.batch, medianMicroseconds: $0.medianMicroseconds)
+                }
+                weightsBytes = [("swift", try SwiftEmitter().emit(graph).weights.count), ("swift f32", try SwiftEmitter().emit(unquantized).weights.count)]
+            }
             if !sequential.isEmpty {
                 // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
                 var parts: [BenchResult] = []
@@ -64,11 +74,13 @@ struct Bench: ParsableCommand {
             }
             if json {
                 for r in results {
-                    print("{\"engine\": \"\(r.engine)\", \"batch\": \(r.batch), \"median_us\": \(r.medianMicroseconds), \"flags\": \"\(swiftcFlags)\"}")
+                    let size = weightsBytes.first { $0.engine == r.engine }.map { ", \"weights_bytes\": \($0.bytes)" } ?? ""
+                    print("{\"engine\": \"\(r.engine)\", \"batch\": \(r.batch), \"median_us\": \(r.medianMicroseconds), \"flags\": \"\(swiftcFlags)\"\(size)}")
                 }
                 return
             }
             print("model: \(model.model)   swiftc flags: \(swiftcFlags)   runs: \(runs)")
+            for (engine, bytes) in weightsBytes { print("weights file (\(engine == "swift" ? "int8" : "f32")): \(bytes) bytes") }
             if !sequential.isEmpty {
                 print("one after another (x\(sequential.count) seq, the sum of each model's median): \(sequential.joined(separator: ", "))")
             }
@@ -89,12 +101,12 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The generated executor and (unless --no-interpreter) the interpreter on `graph` at every batch size.
-    private func time(_ graph: Graph, flags: [String]) throws -> [BenchResult] {
+    /// The generated executor and (unless --no-interpreter or `interpreter` is false) the interpreter on `graph` at every batch size.
+    private func time(_ graph: Graph, flags: [String], interpreter timesInterpreter: Bool = true) throws -> [BenchResult] {
         let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
         defer { compiled.remove() }
         var results = try compiled.bench(batches: batch, runs: runs)
-        guard !noInterpreter else { return results }
+        guard timesInterpreter && !noInterpreter else { return results }
         for size in batch {
             let inputs = try Inputs.random(for: graph, batchSize: size)
             let interpreter = Interpreter()
