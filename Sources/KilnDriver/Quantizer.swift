@@ -75,9 +75,7 @@ public struct Quantizer: Sendable {
         for layer in layers {
             let name = float.nodes[layer.node].outputs[0].name
             guard let a = reference[name]?.floats, let b = result[name]?.floats else { continue }
-            let signal = a.reduce(0.0) { $0 + Double($1) * Double($1) }
-            let noise = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-            rows.append((layer.name, noise == 0 ? .infinity : 10 * log10(signal / noise)))
+            rows.append((layer.name, QuantizationReport.sqnr(a, b)))
         }
         return rows.sorted { $0.1 < $1.1 }
     }

@@ -24,6 +24,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @OptionGroup var evaluation: EvaluationOptions
+
     @Option(help: "A batch size to time; repeat for several.")
     var batch: [Int] = [1, 32]
 
@@ -45,14 +47,16 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url))))
+            try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
+            let graph = try quantization.apply(
+                try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url), evaluation: evaluation)), evaluation: evaluation)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results = try time(graph, flags: flags)
             if !sequential.isEmpty {
                 // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
                 var parts: [BenchResult] = []
                 for argument in sequential {
-                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph)), flags: flags)
+                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph, evaluation: evaluation)), flags: flags)
                 }
                 for engine in ["swift", "interpreter"] {
                     for size in batch {
