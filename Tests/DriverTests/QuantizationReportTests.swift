@@ -2,6 +2,7 @@ import Foundation
 import KilnDriver
 import KilnIR
 import KilnInterpreter
+import KilnPasses
 import KilnTestSupport
 import XCTest
 
@@ -60,5 +61,132 @@ final class QuantizationReportTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("use minmax, percentile or entropy"), "\(error)")
         }
         XCTAssertNoThrow(try Quantizer(mode: "static", calibration: "entropy"))
+    }
+
+    /// The digits MLP after -O2, 100 held-out digits to calibrate on, and the other 197 with their labels.
+    static func digitsMLP() throws -> (graph: Graph, calibration: [String: Tensor], evaluation: [String: Tensor], labels: [Int64]) {
+        let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model))
+        let (images, labels) = try PruningDriverTests.heldOut()
+        let input = graph.inputs[0].name
+        return (
+            graph, [input: QuantizationDriverTests.rows(images, 0..<100)], [input: QuantizationDriverTests.rows(images, 100..<labels.count)],
+            Array(labels[100...])
+        )
+    }
+
+    /// The largest |w| of each output channel of `layer`'s kernel (or of the whole kernel), over 127.
+    static func weightScales(_ layer: PrunableLayer, in graph: Graph, perChannel: Bool) -> [Float] {
+        let values = graph.constantsByName[layer.kernel]!.floats
+        let channels = (0..<layer.outputs).map { o in (0..<layer.reduction).map { abs(values[layer.index($0, o)]) }.max()! / 127 }
+        return perChannel ? channels : [channels.max()!]
+    }
+
+    func testStaticReportOnTheDigitsMLP() throws {
+        let (graph, calibration, evaluation, labels) = try Self.digitsMLP()
+        let quantizer = try Quantizer(mode: "static")
+        let quantized = try quantizer.quantize(graph, calibration: calibration)
+        let report = try QuantizationReport(
+            float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluation, source: .evalInput, labels: labels)
+        print(report.text)
+        XCTAssertEqual(report.examples, 197)
+        // Lowest SQNR first; both layers lose little (49.4 and 50.8 dB when written).
+        XCTAssertEqual(Set(report.layers.map(\.name)), ["dense", "dense_1"])
+        XCTAssertLessThanOrEqual(report.layers[0].sqnr, report.layers[1].sqnr)
+        for layer in report.layers { XCTAssertEqual(layer.sqnr, layer.name == "dense" ? 50.8 : 49.4, accuracy: 1, layer.name) }
+        XCTAssertEqual(report.excludeCandidates, [report.layers[0].name])
+        // The weight scales are what the symmetric int8 kernels use: max |w| per output channel over 127.
+        let ranges = try quantizer.ranges(graph, calibration: calibration)
+        for layer in PrunableLayer.find(in: graph) {
+            let row = try XCTUnwrap(report.layers.first { $0.name == layer.name })
+            let expected = Self.weightScales(layer, in: graph, perChannel: true)
+            XCTAssertEqual(row.weightType, .int8)
+            XCTAssertEqual(row.weightScaleCount, layer.outputs)
+            XCTAssertEqual(row.weightScales, expected.min()!...expected.max()!, layer.name)
+            // The activation scale and zero point come from the calibration range of the layer's input.
+            let parameters = Quantize.parameters(for: try XCTUnwrap(ranges[graph.nodes[layer.node].inputs[0]]), type: .uint8)
+            XCTAssertEqual(row.activationType, .uint8)
+            XCTAssertEqual(row.activationScale, parameters.scale, layer.name)
+            XCTAssertEqual(row.activationZeroPoint, 0, layer.name)
+        }
+        // The first layer reads the pixels, 0 to 1: a step of 1/255 from 0.
+        XCTAssertEqual(try XCTUnwrap(report.layers.first { $0.name == "dense" }?.activationScale), 1 / 255, accuracy: 1e-9)
+        // The output's error and top-1, against running both models here.
+        let output = graph.outputs[0]
+        let a = try Interpreter().run(graph, inputs: evaluation)[output]!, b = try Interpreter().run(quantized, inputs: evaluation)[output]!
+        XCTAssertEqual(report.outputErrors.map(\.output), [output])
+        XCTAssertEqual(report.outputErrors[0].maxAbsError, zip(a.floats, b.floats).map { abs($0 - $1) }.max()!)
+        XCTAssertLessThan(report.outputErrors[0].maxAbsError, 0.05)
+        let top1 = try XCTUnwrap(report.top1)
+        XCTAssertEqual(top1.float, 183.0 / 197, accuracy: 1e-12)
+        XCTAssertEqual(top1.quantized, try Accuracy.top1(b, labels))
+        XCTAssertGreaterThanOrEqual(top1.quantized, top1.float - 0.005)
+        XCTAssertTrue(report.text.contains("on 197 examples of --eval-input:"), report.text)
+        XCTAssertTrue(
+            report.text.contains("top-1 accuracy on 197 examples: 92.89% float, \(Accuracy.percent(top1.quantized)) quantized\n"), report.text)
+        XCTAssertTrue(report.text.contains("hint: \(report.layers[0].name) loses the most"), report.text)
+
+        // The JSON holds the same numbers under the old keys and the new ones.
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: try report.json) as? [String: Any])
+        XCTAssertEqual(json["mode"] as? String, "static")
+        XCTAssertEqual(json["per_channel"] as? Bool, true)
+        XCTAssertEqual(json["calibration"] as? String, "minmax")
+        XCTAssertEqual(try XCTUnwrap((json["output_max_abs_error"] as? [String: Double])?[output]), Double(report.outputErrors[0].maxAbsError), accuracy: 1e-12)
+        XCTAssertEqual(json["exclude_candidates"] as? [String], report.excludeCandidates)
+        let source = try XCTUnwrap(json["evaluation"] as? [String: Any])
+        XCTAssertEqual(source["inputs"] as? String, "eval-input")
+        XCTAssertEqual(source["examples"] as? Int, 197)
+        let top1JSON = try XCTUnwrap(json["top1"] as? [String: Double])
+        XCTAssertEqual(try XCTUnwrap(top1JSON["float"]), top1.float, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(top1JSON["quantized"]), top1.quantized, accuracy: 1e-12)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        for (object, row) in zip(layers, report.layers) {
+            XCTAssertEqual(object["layer"] as? String, row.name)
+            XCTAssertEqual(try XCTUnwrap(object["sqnr_db"] as? Double), row.sqnr, accuracy: 1e-9)
+            XCTAssertEqual(object["weight_type"] as? String, "int8")
+            XCTAssertEqual(object["weight_bits"] as? Int, 8)
+            // JSON keeps each number to within a unit in the last place of a Double; as a Float it is exact.
+            XCTAssertEqual((object["weight_scale_min"] as? Double).map(Float.init), row.weightScales?.lowerBound)
+            XCTAssertEqual((object["weight_scale_max"] as? Double).map(Float.init), row.weightScales?.upperBound)
+            XCTAssertEqual(object["activation_type"] as? String, "uint8")
+            XCTAssertEqual((object["activation_scale"] as? Double).map(Float.init), row.activationScale)
+            XCTAssertEqual(object["activation_zero_point"] as? Int, 0)
+        }
+    }
+
+    func testEntropyClipsTheHiddenActivationsOfTheDigitsMLP() throws {
+        let (graph, calibration, evaluation, labels) = try Self.digitsMLP()
+        var scales: [String: Float] = [:]
+        for method in ["minmax", "entropy"] {
+            let quantizer = try Quantizer(mode: "static", calibration: method)
+            let quantized = try quantizer.quantize(graph, calibration: calibration)
+            let report = try QuantizationReport(
+                float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluation, source: .evalInput, labels: labels)
+            scales[method] = report.layers.first { $0.name == "dense_1" }?.activationScale
+            XCTAssertGreaterThanOrEqual(try XCTUnwrap(report.top1).quantized, 183.0 / 197 - 0.005, method)
+        }
+        // The ReLU outputs dense_1 reads have a long tail that entropy clips: a finer step than minmax's.
+        XCTAssertLessThan(try XCTUnwrap(scales["entropy"]), try XCTUnwrap(scales["minmax"]))
+    }
+
+    func testDynamicPerTensorAndExcludedLayersInTheReport() throws {
+        let (graph, _, evaluation, _) = try Self.digitsMLP()
+        var quantizer = try Quantizer(mode: "dynamic", perChannel: false, excluded: ["dense_1"])
+        quantizer.reduceRange = true
+        let quantized = try quantizer.quantize(graph, calibration: nil)
+        let report = try QuantizationReport(float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluation, source: .random)
+        print(report.text)
+        XCTAssertNil(report.top1)
+        let dense = try XCTUnwrap(report.layers.first { $0.name == "dense" })
+        let scale = Self.weightScales(PrunableLayer.find(in: graph)[0], in: graph, perChannel: false)[0] * 127 / 63
+        XCTAssertEqual(dense.weightScales, scale...scale)
+        XCTAssertEqual(dense.weightScaleCount, 1)
+        XCTAssertEqual(dense.activationType, .float32)
+        XCTAssertNil(dense.activationScale)
+        let excluded = try XCTUnwrap(report.layers.first { $0.name == "dense_1" })
+        XCTAssertNil(excluded.weightScales)
+        XCTAssertEqual(report.excludeCandidates, ["dense"])
+        XCTAssertTrue(report.text.contains("int7 x float32"), report.text)
+        XCTAssertTrue(report.text.contains("float32 (excluded)"), report.text)
+        XCTAssertTrue(report.text.contains("197 random examples"), report.text)
     }
 }
