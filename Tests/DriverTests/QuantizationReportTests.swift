@@ -189,4 +189,102 @@ final class QuantizationReportTests: XCTestCase {
         XCTAssertTrue(report.text.contains("float32 (excluded)"), report.text)
         XCTAssertTrue(report.text.contains("197 random examples"), report.text)
     }
+
+    // MARK: kiln convert
+
+    /// The kiln executable beside the test bundle (as CommandLineTests finds it), or `$KILN_BINARY`.
+    private var kiln: URL {
+        if let explicit = ProcessInfo.processInfo.environment["KILN_BINARY"] { return URL(fileURLWithPath: explicit) }
+        let candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent(), TestPaths.root.appendingPathComponent(".build/debug")]
+        return candidates.map { $0.appendingPathComponent("kiln") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+            ?? candidates[0].appendingPathComponent("kiln")
+    }
+
+    private func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = kiln
+        process.arguments = arguments
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// The held-out digits as .npy files in a scratch directory: 100 to calibrate on and 197 to evaluate on, with labels.
+    private func writeDigits() throws -> URL {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: kiln.path), "build the kiln product first (swift build)")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-qreport-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: scratch) }
+        let (images, labels) = try PruningDriverTests.heldOut()
+        let files: [(String, Tensor)] = [
+            ("calibration.npy", QuantizationDriverTests.rows(images, 0..<100)),
+            ("calibration_labels.npy", Tensor(shape: [100], storage: .int64(Array(labels[..<100])))),
+            ("eval.npy", QuantizationDriverTests.rows(images, 100..<labels.count)),
+            ("eval_labels.npy", Tensor(shape: [labels.count - 100], storage: .int64(Array(labels[100...])))),
+        ]
+        for (name, tensor) in files { try Data(NPY.encode(tensor)).write(to: scratch.appendingPathComponent(name)) }
+        return scratch
+    }
+
+    func testConvertReportsTopOneOnTheCalibrationOrEvaluationDigits() throws {
+        let scratch = try writeDigits()
+        let model = try Fixture.named("mnist_mlp_keras3_h5").model.path
+        func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+        let report = scratch.appendingPathComponent("report.json")
+        let calibrated = try run([
+            "convert", model, "-o", path("out"), "--emit", "kir", "--quantize", "static", "--calibration", path("calibration.npy"),
+            "--calibration-method", "entropy", "--labels", path("calibration_labels.npy"), "--report", report.path,
+        ])
+        XCTAssertEqual(calibrated.status, 0, calibrated.stderr)
+        XCTAssertTrue(calibrated.stderr.contains("quantization (static, per channel, calibration entropy) on 100 examples of --calibration"), calibrated.stderr)
+        XCTAssertTrue(calibrated.stderr.contains("top-1 accuracy on 100 examples: 92.00% float, "), calibrated.stderr)
+        XCTAssertTrue(calibrated.stderr.contains("int8 x uint8"), calibrated.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        XCTAssertEqual(json["calibration"] as? String, "entropy")
+        XCTAssertEqual((json["evaluation"] as? [String: Any])?["inputs"] as? String, "calibration")
+        let top1 = try XCTUnwrap(json["top1"] as? [String: Double])
+        XCTAssertEqual(try XCTUnwrap(top1["float"]), 0.92, accuracy: 1e-12)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(top1["quantized"]), 0.91)
+        let layers = try XCTUnwrap(json["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.compactMap { $0["layer"] as? String }.sorted(), ["dense", "dense_1"])
+        XCTAssertEqual(layers.compactMap { $0["activation_zero_point"] as? Int }, [0, 0])
+        XCTAssertTrue(layers.allSatisfy { ($0["sqnr_db"] as? Double ?? 0) > 35 }, "\(layers)")
+
+        // --eval-input and --labels measure pruning and quantization alike.
+        let both = try run([
+            "convert", model, "-o", path("out2"), "--emit", "kir", "--prune", "channels:0.25", "--prune-first-last",
+            "--quantize", "static", "--calibration", path("calibration.npy"), "--eval-input", path("eval.npy"), "--labels", path("eval_labels.npy"),
+        ])
+        XCTAssertEqual(both.status, 0, both.stderr)
+        XCTAssertTrue(both.stderr.contains("top-1 accuracy on 197 examples: 92.89% unpruned, "), both.stderr)
+        XCTAssertTrue(both.stderr.contains("on 197 examples of --eval-input:"), both.stderr)
+        XCTAssertTrue(both.stderr.contains("top-1 accuracy on 197 examples: "), both.stderr)
+        XCTAssertTrue(both.stderr.contains("hint: "), both.stderr)
+    }
+
+    func testEvaluationOptionErrorsLeaveNoOutput() throws {
+        let scratch = try writeDigits()
+        let model = try Fixture.named("mnist_mlp_keras3_h5").model.path
+        func path(_ name: String) -> String { scratch.appendingPathComponent(name).path }
+        let quantize = ["--quantize", "static", "--calibration", path("calibration.npy")]
+        for (arguments, message) in [
+            (["--labels", path("eval_labels.npy")], "--eval-input and --labels need --prune or --quantize"),
+            (["--eval-input", path("eval.npy")], "--eval-input and --labels need --prune or --quantize"),
+            (["--quantize", "dynamic", "--labels", path("eval_labels.npy")], "--labels needs --eval-input (or, with --quantize, --calibration)"),
+            (["--prune", "nm:2:4", "--labels", path("eval_labels.npy")] + quantize, "--labels with --prune needs --eval-input"),
+            (quantize + ["--labels", path("eval_labels.npy")], "holds 197 labels but --calibration has 100 examples"),
+            (quantize + ["--eval-input", path("eval.npy"), "--labels", path("calibration_labels.npy")], "holds 100 labels but --eval-input has 197 examples"),
+            (quantize + ["--calibration-method", "kl"], "use minmax, percentile or entropy"),
+        ] {
+            let output = scratch.appendingPathComponent("out")
+            let result = try run(["convert", model, "-o", output.path] + arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            XCTAssertTrue(result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "\(arguments) left output behind")
+        }
+    }
 }
