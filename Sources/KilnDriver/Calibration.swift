@@ -25,10 +25,13 @@ public enum Calibration: String, Sendable, CaseIterable {
             // One-sided data (post-ReLU) spreads all the levels over [0, T]; signed data spreads half of them on
             // each side of 0, so the threshold on |x| is chosen for half the levels, and each side is clipped at it
             // without reaching past the data. Zeros are left out: the zero point holds them exactly whatever the
-            // threshold, and after a ReLU their spike would otherwise decide the threshold alone.
+            // threshold, and after a ReLU their spike would otherwise decide the threshold alone. The histogram
+            // has at most one bin per 16 values: sparser, sampling noise makes every wide threshold look costly,
+            // and with fewer than 16 values per level only the maximum is a candidate (minmax).
             let oneSided = low >= 0 || high <= 0
             let magnitudes = data.compactMap { $0 == 0 ? nil : abs($0) }
-            let threshold = EntropyThreshold(levels: oneSided ? levels : levels / 2).threshold(magnitudes)
+            let search = EntropyThreshold(levels: oneSided ? levels : levels / 2, bins: min(2048, magnitudes.count / 16))
+            let threshold = search.threshold(magnitudes)
             return max(low, -threshold)...min(high, threshold)
         }
     }
@@ -37,7 +40,7 @@ public enum Calibration: String, Sendable, CaseIterable {
 /// The KL-divergence threshold of a distribution of non-negative values (Migacz, "8-bit Inference with
 /// TensorRT", 2017).
 ///
-/// A histogram of `bins` bins over [0, max] is the reference. For each candidate threshold, the first `i` bins
+/// A histogram of `bins` bins (at least `levels`) over [0, max] is the reference. For each candidate threshold, the first `i` bins
 /// (i from `levels` to `bins`) are P, with everything above the threshold added to P's last bin (that is what
 /// clipping does to it); Q is the same `i` bins merged into `levels` groups and spread back evenly over the
 /// bins of each group that P does not leave empty (that is what rounding to `levels` steps does). The

@@ -8,7 +8,7 @@ import KilnIR
 struct EvaluationOptions: ParsableArguments {
     @Option(
         name: .customLong("eval-input"),
-        help: "Inputs to measure pruning's and quantization's error on, as [NAME=]FILE.npy (default: the calibration inputs, else random).")
+        help: "Inputs to measure pruning's and quantization's error on, as [NAME=]FILE.npy (default: random; for --quantize, the calibration inputs).")
     var evalInputs: [String] = []
 
     @Option(help: "Labels (.npy of class indices, one per example of --eval-input, or of --calibration without it) for top-1 accuracy.")

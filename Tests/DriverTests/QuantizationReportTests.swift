@@ -18,6 +18,15 @@ final class QuantizationReportTests: XCTestCase {
         }
     }
 
+    func testEntropyClipsTheTailsOfAGaussian() throws {
+        let values = Self.gaussian(100_000)
+        let entropy = try XCTUnwrap(Calibration.entropy.range(of: values))
+        // Largest |x| 4.515; the KL threshold is 4.080, which a NumPy version of the same search (TensorRT's: |x| in
+        // 2048 bins, 128 levels) also finds on these values.
+        XCTAssertEqual(entropy.upperBound, 4.080326, accuracy: 1e-5)
+        XCTAssertEqual(entropy.lowerBound, -entropy.upperBound)
+    }
+
     func testEntropyClipsAFewHugeOutliersOfAGaussian() throws {
         let values = Self.gaussian(100_000) + [1000, -800, 950, 600, -1000]
         let minmax = try XCTUnwrap(Calibration.minmax.range(of: values))
@@ -54,6 +63,12 @@ final class QuantizationReportTests: XCTestCase {
         // Nothing to clip, or nothing at all.
         XCTAssertEqual(Calibration.entropy.range(of: [Float](repeating: 0, count: 10)), 0...0)
         XCTAssertNil(Calibration.entropy.range(of: [.nan]))
+    }
+
+    func testEntropyWithTooFewValuesForAHistogramKeepsTheWholeRange() throws {
+        // 16 values per level are needed (2048 here); below that, sampling noise would pass for information.
+        let values = Self.gaussian(1000) + [50]
+        XCTAssertEqual(Calibration.entropy.range(of: values), Calibration.minmax.range(of: values))
     }
 
     func testUnknownCalibrationMethodListsAllThree() {
