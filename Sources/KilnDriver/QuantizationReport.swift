@@ -131,8 +131,9 @@ public struct QuantizationReport: Sendable {
         }
         let candidates = excludeCandidates
         if let worst = layers.first(where: { $0.name == candidates.first }) {
-            text += "hint: \(candidates.joined(separator: ", ")) lose\(candidates.count == 1 ? "s" : "") the most (\(String(format: "%.1f", worst.sqnr)) dB)"
-            text += "; if accuracy suffers, try --exclude \(candidates.joined(separator: ",")) to keep \(candidates.count == 1 ? "it" : "them") in float\n"
+            let one = candidates.count == 1, sqnr = String(format: "%.1f", worst.sqnr)
+            text += "hint: \(candidates.joined(separator: ", ")) lose\(one ? "s" : "") the most (\(sqnr) dB); if accuracy suffers, "
+            text += "try --exclude \(candidates.joined(separator: ",")) to keep \(one ? "it" : "them") in float\n"
         }
         return text
     }
