@@ -7,7 +7,6 @@ import KilnPasses
 /// of what it costs in accuracy, layer by layer.
 public struct Quantizer: Sendable {
     public enum Mode: String, Sendable, CaseIterable { case dynamic, `static` }
-    public enum Calibration: String, Sendable, CaseIterable { case minmax, percentile }
 
     public var mode: Mode
     public var calibration: Calibration
@@ -22,7 +21,7 @@ public struct Quantizer: Sendable {
     public init(mode: String, calibration: String = "minmax", perChannel: Bool = true, activations: String = "uint8", excluded: [String] = []) throws {
         guard let mode = Mode(rawValue: mode) else { throw InputError("unknown --quantize '\(mode)'; use dynamic or static") }
         guard let calibration = Calibration(rawValue: calibration) else {
-            throw InputError("unknown --calibration-method '\(calibration)'; use minmax or percentile")
+            throw InputError("unknown --calibration-method '\(calibration)'; use minmax, percentile or entropy")
         }
         let types: [String: DType] = ["uint8": .uint8, "int8": .int8]
         guard let activationType = types[activations] else { throw InputError("unknown --activations '\(activations)'; use uint8 or int8") }
@@ -39,17 +38,8 @@ public struct Quantizer: Sendable {
         let values = try Self.values(of: names, in: graph, inputs: inputs)
         var ranges: [String: ClosedRange<Float>] = [:]
         for name in names {
-            guard let tensor = values[name] else { continue }
-            var data = tensor.floats.filter { !$0.isNaN }
-            guard !data.isEmpty else { continue }
-            switch calibration {
-            case .minmax:
-                ranges[name] = data.min()!...data.max()!
-            case .percentile:
-                data.sort()
-                let drop = Int(Double(data.count) * percentile / 100)
-                ranges[name] = data[drop]...data[data.count - 1 - drop]
-            }
+            guard let tensor = values[name], let range = calibration.range(of: tensor.floats, percentile: percentile) else { continue }
+            ranges[name] = range
         }
         return ranges
     }
@@ -85,9 +75,7 @@ public struct Quantizer: Sendable {
         for layer in layers {
             let name = float.nodes[layer.node].outputs[0].name
             guard let a = reference[name]?.floats, let b = result[name]?.floats else { continue }
-            let signal = a.reduce(0.0) { $0 + Double($1) * Double($1) }
-            let noise = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-            rows.append((layer.name, noise == 0 ? .infinity : 10 * log10(signal / noise)))
+            rows.append((layer.name, QuantizationReport.sqnr(a, b)))
         }
         return rows.sorted { $0.1 < $1.1 }
     }

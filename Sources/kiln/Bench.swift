@@ -25,6 +25,8 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @OptionGroup var evaluation: EvaluationOptions
+
     @Option(help: "A batch size to time; repeat for several.")
     var batch: [Int] = [1, 32]
 
@@ -46,8 +48,9 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            let unquantized = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url)))
-            let graph = try quantization.apply(unquantized)
+            try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
+            let unquantized = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url), evaluation: evaluation))
+            let graph = try quantization.apply(unquantized, evaluation: evaluation)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results = try time(graph, flags: flags)
             // A quantized model is timed against its float executor, and both weights files are sized.
@@ -62,7 +65,7 @@ struct Bench: ParsableCommand {
                 // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
                 var parts: [BenchResult] = []
                 for argument in sequential {
-                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph)), flags: flags)
+                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph, evaluation: evaluation)), flags: flags)
                 }
                 for engine in ["swift", "interpreter"] {
                     for size in batch {

@@ -59,6 +59,8 @@ struct Convert: ParsableCommand {
 
     @OptionGroup var quantization: QuantizationOptions
 
+    @OptionGroup var evaluation: EvaluationOptions
+
     func run() throws {
         try reportingErrors {
             var kinds: [EmitKind] = []
@@ -68,9 +70,10 @@ struct Convert: ParsableCommand {
                 }
                 if !kinds.contains(kind) { kinds.append(kind) }
             }
+            try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try ModelLoader.load(model.url)
-            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded)))
+            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
             let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
             let artifacts = try converter.artifacts(for: graph)
             try artifacts.write(to: URL(fileURLWithPath: output))

@@ -13,7 +13,8 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Calibration inputs for static quantization: a .npy file (one-input models) or a directory of INPUT.npy files.")
     var calibration: String?
 
-    @Option(help: "How calibration turns values into ranges: minmax or percentile (drops the outer 0.01% of each tail).")
+    @Option(
+        help: "How calibration turns values into ranges: minmax, percentile (drops the outer 0.01% of each tail) or entropy (the KL-divergence threshold).")
     var calibrationMethod: String = "minmax"
 
     @Flag(help: "One scale per weight tensor instead of one per output channel.")
@@ -31,7 +32,9 @@ struct QuantizationOptions: ParsableArguments {
     @Option(help: "Write the quantization report as JSON to this file.")
     var report: String?
 
-    func apply(_ graph: Graph, labels: String? = nil) throws -> Graph {
+    /// Quantizes `graph` when asked and prints the report to stderr (and writes it as JSON with --report),
+    /// measured on --eval-input, else the calibration inputs, else random ones; returns the graph unchanged otherwise.
+    func apply(_ graph: Graph, evaluation: EvaluationOptions) throws -> Graph {
         guard let quantize else {
             guard calibration == nil, report == nil else { throw ValidationError("--calibration and --report need --quantize") }
             return graph
@@ -41,30 +44,21 @@ struct QuantizationOptions: ParsableArguments {
             mode: quantize, calibration: calibrationMethod, perChannel: !perTensor, activations: activations, excluded: excluded)
         quantizer.reduceRange = reduceRange
         let inputs = try calibration.map { try Self.load($0, for: graph) }
+        let source: QuantizationReport.Source
+        let evaluationInputs: [String: Tensor]
+        if let given = try evaluation.inputs(for: graph) {
+            (source, evaluationInputs) = (.evalInput, given)
+        } else if let inputs {
+            (source, evaluationInputs) = (.calibration, inputs)
+        } else {
+            (source, evaluationInputs) = (.random, try Inputs.random(for: graph, batchSize: 32))
+        }
+        let labels = try evaluation.labels(for: evaluationInputs, from: source == .evalInput ? "--eval-input" : "--calibration")
         let quantized = try quantizer.quantize(graph, calibration: inputs)
-        let evaluation = try inputs ?? Inputs.random(for: graph, batchSize: 32)
-        let noise = try Quantizer.layerNoise(float: graph, quantized: quantized, inputs: evaluation)
-        let interpreter = Interpreter()
-        let reference = try interpreter.run(graph, inputs: evaluation), result = try interpreter.run(quantized, inputs: evaluation)
-        var text = "quantization (\(quantize), \(perTensor ? "per tensor" : "per channel"), calibration \(calibrationMethod)):\n"
-        text += "layer                   SQNR (dB, lowest first)\n"
-        for (layer, sqnr) in noise { text += layer.padding(toLength: 24, withPad: " ", startingAt: 0) + String(format: "%.1f", sqnr) + "\n" }
-        var errors: [String: Float] = [:]
-        for name in graph.outputs {
-            guard let a = reference[name]?.floats, let b = result[name]?.floats else { continue }
-            errors[name] = zip(a, b).map { abs($0 - $1) }.max() ?? 0
-            text += "output \(name): max abs error \(errors[name]!) against float\(inputs == nil ? " (random inputs)" : "")\n"
-        }
-        printErr(text)
-        if let report {
-            let json: [String: Any] = [
-                "mode": quantize, "per_channel": !perTensor, "calibration": calibrationMethod,
-                "layers": noise.map { ["layer": $0.layer, "sqnr_db": $0.sqnr.isFinite ? $0.sqnr : 999] },
-                "output_max_abs_error": errors.mapValues { Double($0) },
-            ]
-            let data = try JSONSerialization.data(withJSONObject: json, options: [.prettyPrinted, .sortedKeys])
-            try data.write(to: URL(fileURLWithPath: report))
-        }
+        let result = try QuantizationReport(
+            float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluationInputs, source: source, labels: labels)
+        printErr(result.text)
+        if let report { try result.json.write(to: URL(fileURLWithPath: report)) }
         return quantized
     }
 
