@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses",
+                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses", "ONNXBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/kiln"),
