@@ -53,7 +53,7 @@ struct Convert: ParsableCommand {
     @Option(help: "The ONNX opset, 13 to 21.")
     var opset: Int = 17
 
-    @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (MatMulInteger, ConvInteger).")
+    @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (integer ops).")
     var onnxQuantization: ONNXQuantizedForm = .qdq
 
     @Option(help: "Base name of the written files (default: the model file's name).")

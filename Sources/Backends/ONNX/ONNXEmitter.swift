@@ -101,7 +101,8 @@ public struct ONNXEmitter: Sendable {
         let types = graph.valueTypes
         var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
         if quantizedForm == .qoperator {
-            builder.producers = Dictionary(graph.nodes.flatMap { node in node.outputs.map { ($0.name, node) } }, uniquingKeysWith: { first, _ in first })
+            let results = graph.nodes.flatMap { node in node.outputs.map { ($0.name, node) } }
+            builder.producers = Dictionary(results, uniquingKeysWith: { first, _ in first })
         }
         for node in graph.nodes {
             if quantizedForm == .qoperator, try builder.lowerInteger(node) { continue }

@@ -53,7 +53,8 @@ extension ONNXGraphBuilder {
         _ input: QuantizedInput, _ weights: String, _ kernel: QuantizedKernel, bias: String?, _ y: String, _ name: String
     ) {
         let sums = intermediate("MatMulInteger", [input.integers, weights, input.zeroPoint, kernel.zeroPoint], y, "integer")
-        let rescale = constant("\(name).rescale", Tensor(shape: kernel.scales.count == 1 ? [] : [kernel.scales.count], floats: kernel.scales.map { $0 * input.scale }))
+        let shape = kernel.scales.count == 1 ? [] : [kernel.scales.count]
+        let rescale = constant("\(name).rescale", Tensor(shape: shape, floats: kernel.scales.map { $0 * input.scale }))
         rescaled(sums, rescale, bias: bias, y, name)
     }
 
@@ -67,7 +68,8 @@ extension ONNXGraphBuilder {
         // Keras's kernel [kernel..., Cin/groups, Cout] is ONNX's [Cout, Cin/groups, kernel...], here plus 128.
         let oihw = Self.transposed(kernel.weights, [spatial + 1, spatial] + Array(0..<spatial))
         guard case .int8(let signed) = oihw.storage else { throw .unsupported(node: name, reason: "its quantized kernel is not int8") }
-        let weights = constant("\(kernel.integers).oihw_u8", Tensor(shape: oihw.shape, storage: .uint8(signed.map { UInt8(Int($0) + 128) })))
+        let shifted = Tensor(shape: oihw.shape, storage: .uint8(signed.map { UInt8(Int($0) + 128) }))
+        let weights = constant("\(kernel.integers).oihw_u8", shifted)
         let (integers, zeroPoint) = try channelsFirstIntegers(input, node)
         let sums = fresh("\(y).integer")
         add(
@@ -129,7 +131,8 @@ extension ONNXGraphBuilder {
             let zero = constants[dequantize.inputs[2]], zero.dtype == .int8, zero.count == scale.count, zero.int64s.allSatisfy({ $0 == 0 })
         else { return nil }
         let rank = weights.shape.count
-        guard scale.count == 1 || (scale.count == weights.shape[outputAxis] && (axis < 0 ? axis + rank : axis) == outputAxis) else { return nil }
+        let perChannel = scale.count == weights.shape[outputAxis] && (axis < 0 ? axis + rank : axis) == outputAxis
+        guard scale.count == 1 || perChannel else { return nil }
         return QuantizedKernel(integers: dequantize.inputs[0], weights: weights, scales: scale.floats, zeroPoint: dequantize.inputs[2])
     }
 }
