@@ -14,7 +14,7 @@ import ONNXProto
 /// ONNX Runtime's CPU MatMulInteger takes u8 x i8 and i8 x i8, so the int8 weights are read as they are. Its
 /// ConvInteger takes only u8 x u8, so a Conv's weights are written plus 128 with zero point 128, and int8
 /// activations are quantized to uint8 with their zero point plus 128: the same integers after the zero
-/// points are subtracted. Products without a quantized input (weights only, or an excluded layer) keep
+/// points are subtracted. Products without a quantized input (dynamic quantization: weights only) keep
 /// reading DequantizeLinear; the QuantizeLinear/DequantizeLinear nodes nothing reads any more are swept.
 extension ONNXGraphBuilder {
     /// Writes `node` with integer operators when it is a quantized product; returns false, writing nothing,
@@ -138,7 +138,7 @@ extension ONNXGraphBuilder {
 }
 
 /// A product's input read through QuantizeLinear/DequantizeLinear with one scale and zero point.
-struct QuantizedInput {
+private struct QuantizedInput {
     /// The float value quantized, and its integers.
     var float: String
     var integers: String
@@ -151,7 +151,7 @@ struct QuantizedInput {
 }
 
 /// A constant int8 kernel read through DequantizeLinear, zero points 0.
-struct QuantizedKernel {
+private struct QuantizedKernel {
     var integers: String
     var weights: Tensor
     /// One, or one per output channel.
