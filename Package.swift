@@ -56,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses", "SwiftBackend",
+                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses", "ONNXBackend", "SwiftBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/kiln"),

@@ -15,11 +15,14 @@ public struct Converter {
     public var opset: Int
     /// The base name of the files: `NAME.onnx`, `NAME.kir`; the Swift type is its UpperCamelCase form.
     public var name: String
+    /// How quantized layers are written in ONNX: QDQ pairs or integer operators.
+    public var onnxQuantizedForm: ONNXQuantizedForm
 
-    public init(emit: [EmitKind] = [.onnx, .swift], opset: Int = 17, name: String) {
+    public init(emit: [EmitKind] = [.onnx, .swift], opset: Int = 17, name: String, onnxQuantizedForm: ONNXQuantizedForm = .qdq) {
         self.emit = emit
         self.opset = opset
         self.name = name
+        self.onnxQuantizedForm = onnxQuantizedForm
     }
 
     public func artifacts(for graph: Graph) throws -> Artifacts {
@@ -27,7 +30,7 @@ public struct Converter {
         for kind in emit {
             switch kind {
             case .onnx:
-                artifacts.add("\(name).onnx", try ONNXEmitter(opset: opset, producerVersion: KilnVersion.current).emit(graph))
+                artifacts.add("\(name).onnx", try ONNXEmitter(opset: opset, producerVersion: KilnVersion.current, quantizedForm: onnxQuantizedForm).emit(graph))
             case .swift:
                 let emission = try SwiftEmitter().emit(graph, typeName: Converter.typeName(for: name))
                 artifacts.add("\(emission.typeName).swift", text: emission.source)

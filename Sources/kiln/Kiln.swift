@@ -3,6 +3,7 @@ import Foundation
 import KilnDriver
 import KilnIR
 import KilnInterpreter
+import ONNXBackend
 
 @main
 struct Kiln: ParsableCommand {
@@ -24,6 +25,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode.failure
     }
 }
+
+extension ONNXQuantizedForm: ExpressibleByArgument {}
 
 func printErr(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
@@ -50,6 +53,9 @@ struct Convert: ParsableCommand {
     @Option(help: "The ONNX opset, 13 to 21.")
     var opset: Int = 17
 
+    @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (integer ops).")
+    var onnxQuantization: ONNXQuantizedForm = .qdq
+
     @Option(help: "Base name of the written files (default: the model file's name).")
     var name: String?
 
@@ -74,7 +80,8 @@ struct Convert: ParsableCommand {
             let start = Date()
             let loaded = try ModelLoader.load(model.url)
             let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
-            let converter = Converter(emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url))
+            let converter = Converter(
+                emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url), onnxQuantizedForm: onnxQuantization)
             let artifacts = try converter.artifacts(for: graph)
             try artifacts.write(to: URL(fileURLWithPath: output))
             if pruning.prune != nil {

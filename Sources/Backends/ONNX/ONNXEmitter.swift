@@ -28,6 +28,15 @@ public enum ONNXEmitError: Error, Hashable, CustomStringConvertible {
     }
 }
 
+/// How int8 layers (the IR's QuantizeLinear/DequantizeLinear around a Gemm, MatMul or Conv) are written.
+public enum ONNXQuantizedForm: String, CaseIterable, Sendable {
+    /// As the IR has them: QuantizeLinear/DequantizeLinear pairs around float ops (ONNX's QDQ format).
+    case qdq
+    /// With integer operators (ONNX's QOperator format): a product whose input and kernel are both quantized
+    /// becomes MatMulInteger or ConvInteger and a float rescale; see ONNXIntegerLowering.swift.
+    case qoperator
+}
+
 /// Writes a graph as an ONNX model for the default ("ai.onnx") operator set.
 ///
 /// Inputs, outputs, initializers and nodes keep the IR's names (so Keras's), symbolic dimensions such as
@@ -46,12 +55,17 @@ public struct ONNXEmitter: Sendable {
     public let opset: Int
     /// The model's `producer_version`; its `producer_name` is always "kiln".
     public let producerVersion: String
+    /// How quantized layers are written.
+    public let quantizedForm: ONNXQuantizedForm
 
     /// Throws `ONNXEmitError.unsupportedOpset` unless `opset` is in `supportedOpsets`.
-    public init(opset: Int = ONNXEmitter.defaultOpset, producerVersion: String = ONNXEmitter.kilnVersion) throws(ONNXEmitError) {
+    public init(
+        opset: Int = ONNXEmitter.defaultOpset, producerVersion: String = ONNXEmitter.kilnVersion, quantizedForm: ONNXQuantizedForm = .qdq
+    ) throws(ONNXEmitError) {
         guard Self.supportedOpsets.contains(opset) else { throw .unsupportedOpset(opset) }
         self.opset = opset
         self.producerVersion = producerVersion
+        self.quantizedForm = quantizedForm
     }
 
     /// The IR version that goes with the opset, from ONNX's versioning table: opsets 13-14 are IR 7,
@@ -86,7 +100,14 @@ public struct ONNXEmitter: Sendable {
         let graph = graph.splittingEpilogues().mergingScaleShifts()
         let types = graph.valueTypes
         var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
-        for node in graph.nodes { try builder.lower(node) }
+        if quantizedForm == .qoperator {
+            let results = graph.nodes.flatMap { node in node.outputs.map { ($0.name, node) } }
+            builder.producers = Dictionary(results, uniquingKeysWith: { first, _ in first })
+        }
+        for node in graph.nodes {
+            if quantizedForm == .qoperator, try builder.lowerInteger(node) { continue }
+            try builder.lower(node)
+        }
         builder.sweep(keeping: graph.outputs)
 
         var proto = Onnx_GraphProto()

@@ -24,6 +24,12 @@ struct ONNXGraphBuilder {
     /// Channels-first copies of channels-last values, so chains of convolutions, pooling and
     /// layout-neutral ops run in ONNX's layout with Transposes only where the layout changes.
     var channelsFirst: [String: String] = [:]
+    /// For the QOperator form: the node computing each value, to find the QuantizeLinear/DequantizeLinear
+    /// in front of a product (empty for QDQ).
+    var producers: [String: Node] = [:]
+    /// For the QOperator form: the channels-first uint8 integers of each quantized value a ConvInteger reads,
+    /// and their zero point.
+    var quantizedChannelsFirst: [String: (String, String)] = [:]
 
     init(opset: Int, types: [String: TensorType], constants: [String: Tensor]) {
         self.opset = opset

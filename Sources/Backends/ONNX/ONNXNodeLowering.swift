@@ -327,7 +327,7 @@ extension ONNXGraphBuilder {
     }
 
     /// The channels-first form of a channels-last value, transposing it unless one exists already.
-    private mutating func channelsFirstInput(_ value: String, _ node: Node) throws(ONNXEmitError) -> String {
+    mutating func channelsFirstInput(_ value: String, _ node: Node) throws(ONNXEmitError) -> String {
         if let first = channelsFirst[value] { return first }
         let rank = try type(of: value, in: node).shape.rank
         guard rank >= 3 else {
@@ -340,7 +340,7 @@ extension ONNXGraphBuilder {
     }
 
     /// Makes the channels-last value `y` from its channels-first form `first`.
-    private mutating func toChannelsLast(_ first: String, _ y: String, _ node: Node) throws(ONNXEmitError) {
+    mutating func toChannelsLast(_ first: String, _ y: String, _ node: Node) throws(ONNXEmitError) {
         let rank = try type(of: y, in: node).shape.rank
         add("Transpose", [first], [y], "\(node.name).to_channels_last", [ints("perm", [0] + Array(2..<rank) + [1])])
         channelsFirst[y] = first
