@@ -70,6 +70,6 @@ let package = Package(
         .testTarget(
             name: "BackendTests",
             dependencies: ["ONNXBackend", "ONNXProto", "SwiftBackend", "KilnDriver", "KilnInterpreter", "KilnTestSupport"]),
-        .testTarget(name: "DriverTests", dependencies: ["KilnDriver", "KilnTestSupport"]),
+        .testTarget(name: "DriverTests", dependencies: ["KilnDriver", "KilnPasses", "KilnTestSupport"]),
     ]
 )
