@@ -46,6 +46,13 @@ public struct Quantizer: Sendable {
 
     /// Quantizes `graph`; static quantization calibrates on `calibration` first.
     public func quantize(_ graph: Graph, calibration inputs: [String: Tensor]?) throws -> Graph {
+        let layers = PrunableLayer.find(in: graph).map(\.name)
+        guard layers.contains(where: { !excluded.contains($0) }) else {
+            throw InputError(
+                layers.isEmpty
+                    ? "nothing to quantize: --quantize rewrites Dense (Gemm, MatMul) and Conv layers with constant kernels, and this model has none"
+                    : "nothing to quantize: --exclude names every quantizable layer (\(layers.joined(separator: ", ")))")
+        }
         var ranges: [String: ClosedRange<Float>] = [:]
         if mode == .static {
             guard let inputs else { throw InputError("--quantize static needs --calibration FILE.npy or DIR (inputs to measure ranges on)") }
@@ -60,6 +67,7 @@ public struct Quantizer: Sendable {
 
     /// Values of the given names (graph values or outputs) on `inputs`, by running a copy whose outputs they are.
     static func values(of names: [String], in graph: Graph, inputs: [String: Tensor]) throws -> [String: Tensor] {
+        guard !names.isEmpty else { return [:] }
         var probe = graph
         probe.outputs = names
         return try Interpreter().run(probe, inputs: inputs)

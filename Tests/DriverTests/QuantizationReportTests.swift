@@ -78,6 +78,20 @@ final class QuantizationReportTests: XCTestCase {
         XCTAssertNoThrow(try Quantizer(mode: "static", calibration: "entropy"))
     }
 
+    /// A model without a layer to quantize (only a Conv2DTranspose), or with every such layer excluded, is a
+    /// clear error rather than an unchanged model or a failure deep in calibration.
+    func testNothingToQuantizeIsAClearError() throws {
+        let transpose = try ModelLoader.load(try Fixture.named("conv_transpose_keras3_keras").model)
+        XCTAssertThrowsError(try Quantizer(mode: "static").quantize(transpose, calibration: try Inputs.random(for: transpose, batchSize: 2))) {
+            XCTAssertTrue("\($0)".contains("nothing to quantize") && "\($0)".contains("has none"), "\($0)")
+        }
+        let mlp = try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model)
+        let layers = PrunableLayer.find(in: mlp).map(\.name)
+        XCTAssertThrowsError(try Quantizer(mode: "dynamic", excluded: layers).quantize(mlp, calibration: nil)) {
+            XCTAssertTrue("\($0)".contains("--exclude names every quantizable layer"), "\($0)")
+        }
+    }
+
     /// The digits MLP after -O2, 100 held-out digits to calibrate on, and the other 197 with their labels.
     static func digitsMLP() throws -> (graph: Graph, calibration: [String: Tensor], evaluation: [String: Tensor], labels: [Int64]) {
         let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model))
