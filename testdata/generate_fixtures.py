@@ -250,6 +250,39 @@ def build_fixtures(version):
         np.save(digits / "heldout_images_x16.npy", np.rint(small * 16).astype(np.uint8))
         np.save(digits / "heldout_labels.npy", y_test.astype(np.int64))
 
+    build_digits_cnn_fixture(keras, layers, kv, version)
+
+
+def build_digits_cnn_fixture(keras, layers, kv, version):
+    """The digits classifier CNN for accuracy checks (quantization): trained on the same split as the MLP, long
+    enough to be a real classifier (cnn_bn is a layer-coverage model and classifies poorly). Keras 3 only. Draws
+    nothing from the shared generator."""
+    import numpy as np
+    if version != 3:
+        return
+    (x_train, y_train), (x_test, y_test) = digits_28x28()
+    small_train = x_train[:, 2:26:3, 2:26:3, None]
+    small_test = x_test[:, 2:26:3, 2:26:3, None]
+    seeded(keras, 79)
+    cnn = keras.Sequential([
+        keras.Input(shape=(8, 8, 1), name="input"),
+        layers.Conv2D(8, 3, padding="same", name="conv"),
+        layers.BatchNormalization(name="bn"),
+        layers.ReLU(name="relu"),
+        layers.MaxPooling2D(2, name="pool"),
+        layers.Conv2D(16, 3, padding="same", activation="relu", name="conv_1"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(10, activation="softmax", name="dense"),
+    ], name="digits_cnn")
+    cnn.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    cnn.fit(small_train, y_train, epochs=30, batch_size=32, verbose=0)
+    accuracy = float(np.mean(np.argmax(predict(cnn, small_test)[0], axis=1) == y_test))
+    batch = small_test[:16].astype(np.float32)
+    write_fixture("digits_cnn_keras3_keras", cnn, lambda d: save_keras(cnn, d), {"input": batch},
+                  {"dense": predict(cnn, batch)[0]}, kv,
+                  "digits classifier: Conv2D + BatchNormalization + ReLU + MaxPooling2D + Conv2D + Flatten + Dense, "
+                  "trained on 8x8 digits", {"keras_test_accuracy": round(accuracy, 4)})
+
 
 def without_optimizer(model):
     """An uncompiled copy with the same weights, so the files hold no optimizer state."""

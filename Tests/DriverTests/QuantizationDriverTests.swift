@@ -24,7 +24,7 @@ final class QuantizationDriverTests: XCTestCase {
 
     func testStaticInt8KeepsTopOneWithinHalfAPointInTheInterpreterAndSwift() throws {
         let (small, large, labels) = try Self.digits()
-        for (fixture, images) in [("mnist_mlp_keras3_h5", large), ("cnn_bn_keras3_keras", small)] {
+        for (fixture, images) in [("mnist_mlp_keras3_h5", large), ("digits_cnn_keras3_keras", small)] {
             let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named(fixture).model))
             let input = graph.inputs[0].name
             let calibration = [input: Self.rows(images, 0..<100)]
@@ -43,6 +43,7 @@ final class QuantizationDriverTests: XCTestCase {
             }
             let float = try accuracy(graph), int8 = try accuracy(quantized)
             print("\(fixture): top-1 float \(float), static int8 \(int8)")
+            XCTAssertGreaterThan(float, 0.9, "\(fixture) must be a real classifier for the comparison to mean anything")
             XCTAssertGreaterThanOrEqual(int8, float - 0.005, fixture)
             // The generated Swift runs the same QuantizeLinear arithmetic, but its float products sum in another
             // order, so an activation a hair from a rounding boundary can land one quantization step away; the
@@ -52,7 +53,9 @@ final class QuantizationDriverTests: XCTestCase {
             defer { compiled.remove() }
             let swift = try compiled.run(evaluation)[quantized.outputs[0]]!.floats
             let reference = try Interpreter().run(quantized, inputs: evaluation)[quantized.outputs[0]]!.floats
-            XCTAssertLessThan(zip(swift, reference).map { abs($0 - $1) }.max()!, 1e-2, fixture)
+            let difference = zip(swift, reference).map { abs($0 - $1) }.max()!
+            print("\(fixture): generated Swift against the interpreter, int8: max abs difference \(difference)")
+            XCTAssertLessThan(difference, 1e-2, fixture)
             for row in 0..<truth.count {
                 let a = swift[(row * 10)..<((row + 1) * 10)], b = reference[(row * 10)..<((row + 1) * 10)]
                 XCTAssertEqual(a.indices.max { a[$0] < a[$1] }, b.indices.max { b[$0] < b[$1] }, "\(fixture) example \(row)")
