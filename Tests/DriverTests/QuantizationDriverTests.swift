@@ -72,8 +72,8 @@ final class QuantizationDriverTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("--calibration"), "\(error)")
         }
         XCTAssertThrowsError(try Quantizer(mode: "int4"))
-        XCTAssertThrowsError(try Quantizer(mode: "static", calibration: "entropy")) { error in
-            XCTAssertTrue("\(error)".contains("minmax or percentile"), "\(error)")
+        XCTAssertThrowsError(try Quantizer(mode: "static", calibration: "kl")) { error in
+            XCTAssertTrue("\(error)".contains("minmax, percentile or entropy"), "\(error)")
         }
     }
 }
