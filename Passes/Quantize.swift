@@ -4,8 +4,9 @@ import KilnIR
 /// kernel through a DequantizeLinear of int8 weights (symmetric, per output channel by default), so the
 /// model stores a quarter of the bytes; with static quantization its input also goes through a
 /// QuantizeLinear/DequantizeLinear pair whose scale and zero point come from calibration ranges.
-/// Backends see the exact arithmetic: the interpreter runs the pairs, ONNX Runtime fuses them into integer
-/// kernels.
+/// Its bias then becomes int32 in steps of input scale x weight scale, the grid of the integer sums, as
+/// ONNX's integer kernels (and ONNX Runtime, which otherwise rounds it so itself) keep it. Backends see
+/// the exact arithmetic: the interpreter runs the pairs, ONNX Runtime fuses them into integer kernels.
 ///
 /// Rewrite (static, per channel):
 ///
@@ -14,7 +15,8 @@ import KilnIR
 ///     %x.quantized = QuantizeLinear(%x, %x.scale, %x.zero_point) {axis = 1} : u8[N,8]
 ///     %x.dequantized = DequantizeLinear(%x.quantized, %x.scale, %x.zero_point) {axis = 1} : f32[N,8]
 ///     %w.dequantized = DequantizeLinear(%w.quantized, %w.scale, %w.zero_point) {axis = 1} : f32[8,4]
-///     %y = Gemm(%x.dequantized, %w.dequantized, %b) {transB = false} : f32[N,4]
+///     %b.dequantized = DequantizeLinear(%b.quantized, %b.scale, %b.zero_point) {axis = 0} : f32[4]
+///     %y = Gemm(%x.dequantized, %w.dequantized, %b.dequantized) {transB = false} : f32[N,4]
 public struct Quantize: Pass {
     public static let name = "quantize"
     public static let summary = "int8 weights (and, static, int8/uint8 activations) as QuantizeLinear/DequantizeLinear pairs"
@@ -68,6 +70,8 @@ public struct Quantize: Pass {
         var quantizedInputs: [String: String] = [:]
         var newNodes: [Int: [Node]] = [:]
         var dequantizedKernels: [String: String] = [:]
+        var kernelScales: [String: [Float]] = [:]
+        var inputScales: [String: Float] = [:]
         for layer in PrunableLayer.find(in: graph) where !excluded.contains(layer.name) {
             let node = graph.nodes[layer.node]
             var before: [Node] = []
@@ -87,6 +91,7 @@ public struct Quantize: Pass {
                     scales = [values.reduce(Float(0)) { max($0, abs($1)) } / limit]
                 }
                 scales = scales.map { $0 > 0 ? $0 : 1 }
+                kernelScales[layer.kernel] = scales
                 var quantized = [Int8](repeating: 0, count: values.count)
                 for o in 0..<layer.outputs {
                     let scale = scales[perChannel ? o : 0]
@@ -116,6 +121,7 @@ public struct Quantize: Pass {
                 graph.nodes[layer.node].inputs[0] = existing
             } else if let range = ranges[input], let type = graph.valueTypes[input] {
                 let (scale, zero) = Self.parameters(for: range, type: activationType)
+                inputScales[input] = scale
                 let s = graph.freshName("\(input).scale")
                 graph.constants.append(Constant(s, Tensor(shape: [], floats: [scale])))
                 let z = graph.freshName("\(input).zero_point")
@@ -126,6 +132,28 @@ public struct Quantize: Pass {
                 before.append(Node(name: node.name, op: .dequantizeLinear(axis: 1), inputs: [q, s, z], outputs: [Value(d, type)]))
                 quantizedInputs[input] = d
                 graph.nodes[layer.node].inputs[0] = d
+            }
+            // The bias of a product of two quantized operands: int32 in steps of input scale x weight scale,
+            // the grid the integer sums are on (as ONNX's integer kernels and quantization tools keep it).
+            if let inputScale = inputScales[input], let scales = kernelScales[layer.kernel], node.inputs.count == 3,
+                let bias = constants[node.inputs[2]], bias.dtype == .float32, bias.count == layer.outputs, bias.shape.last == layer.outputs
+            {
+                let biasScales = (0..<layer.outputs).map { inputScale * scales[perChannel ? $0 : 0] }
+                let values = bias.floats
+                let integers = (0..<layer.outputs).map { o in
+                    Int32(min(max((values[o] / biasScales[o]).rounded(.toNearestOrEven), -2_147_483_520), 2_147_483_520))
+                }
+                let name = node.inputs[2]
+                let q = graph.freshName("\(name).quantized"), s = graph.freshName("\(name).scale"), z = graph.freshName("\(name).zero_point")
+                graph.constants.append(Constant(q, Tensor(shape: bias.shape, storage: .int32(integers))))
+                graph.constants.append(Constant(s, Tensor(shape: [layer.outputs], floats: biasScales)))
+                graph.constants.append(Constant(z, Tensor(shape: [layer.outputs], storage: .int32([Int32](repeating: 0, count: layer.outputs)))))
+                let dequantized = graph.freshName("\(name).dequantized")
+                before.append(
+                    Node(
+                        name: node.name, op: .dequantizeLinear(axis: bias.shape.count - 1), inputs: [q, s, z],
+                        outputs: [Value(dequantized, TensorType(.float32, Shape(fixed: bias.shape)))]))
+                graph.nodes[layer.node].inputs[2] = dequantized
             }
             newNodes[layer.node] = before
         }

@@ -25,7 +25,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 passed=0
 failed=0
-for fixture in mnist_mlp_keras3_h5 cnn_bn_keras3_keras two_in_two_out_keras2_h5 mobile_block_keras3_keras; do
+for fixture in mnist_mlp_keras3_h5 cnn_bn_keras3_keras two_in_two_out_keras2_h5 mobile_block_keras3_keras channels_first_keras3_keras digits_cnn_keras3_keras; do
 for config in qdq:full qdq:reduced qoperator:full qoperator:reduced qoperator:int8; do
   form="${config%%:*}"
   weights="${config#*:}"

@@ -16,12 +16,15 @@ final class ONNXQuantizedTests: XCTestCase {
         XCTAssertEqual(count(onnx)["MatMulInteger"], 2, "\(onnx.node.map(\.opType))")
         XCTAssertNil(count(onnx)["DequantizeLinear"], "\(onnx.node.map(\.opType))")
         XCTAssertNil(count(onnx)["Gemm"])
-        // Quantized input (uint8), int8 kernel as stored, then Cast, Mul by the scales, Add the bias.
+        // Quantized input (uint8), int8 kernel as stored, then the int32 bias added to the sums, Cast, Mul by the scales.
         for node in onnx.node where node.opType == "MatMulInteger" {
             XCTAssertEqual(producer(of: node.input[0], in: onnx)?.opType, "QuantizeLinear")
             XCTAssertEqual(try onnx.initializer(named: node.input[1]).dataType, Int32(Onnx_TensorProto.DataType.int8.rawValue))
             XCTAssertEqual(try onnx.initializer(named: node.input[2]).dataType, Int32(Onnx_TensorProto.DataType.uint8.rawValue))
-            XCTAssertEqual(consumers(of: node.output[0], in: onnx).map(\.opType), ["Cast"])
+            let add = try XCTUnwrap(consumers(of: node.output[0], in: onnx).first)
+            XCTAssertEqual(add.opType, "Add")
+            XCTAssertEqual(try onnx.initializer(named: add.input[1]).dataType, Int32(Onnx_TensorProto.DataType.int32.rawValue))
+            XCTAssertEqual(consumers(of: add.output[0], in: onnx).map(\.opType), ["Cast"])
         }
         XCTAssertEqual(count(onnx)["Relu"], 1, "the first Dense's fused Relu follows its rescale")
     }
@@ -82,7 +85,8 @@ final class ONNXQuantizedTests: XCTestCase {
         let graph = try quantized("mnist_mlp_keras3_h5")
         let onnx = try Onnx_ModelProto(serializedBytes: try ONNXEmitter().emit(graph)).graph
         XCTAssertNil(count(onnx)["MatMulInteger"])
-        XCTAssertEqual(count(onnx)["DequantizeLinear"], 4)
+        // Two kernels, two activations and two int32 biases.
+        XCTAssertEqual(count(onnx)["DequantizeLinear"], 6)
         XCTAssertEqual(try decode(graph, .qdq), try Onnx_ModelProto(serializedBytes: try ONNXEmitter().emit(graph)))
     }
 

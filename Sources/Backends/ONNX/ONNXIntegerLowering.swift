@@ -27,18 +27,23 @@ extension ONNXGraphBuilder {
             guard let kernel = quantizedKernel(x[1], outputAxis: transB ? 0 : 1) else { return false }
             // MatMulInteger reads [K, N].
             let weights = transB ? constant("\(kernel.integers).kn", Self.transposed(kernel.weights, [1, 0])) : kernel.integers
-            lowerMatMulInteger(input, weights, kernel, bias: x.count == 3 ? x[2] : nil, y, node.name)
+            if x.count == 3, let integers = integerBias(x[2], input, kernel) {
+                lowerMatMulInteger(input, weights, kernel, bias: nil, integerBias: integers, y, node.name)
+            } else {
+                lowerMatMulInteger(input, weights, kernel, bias: x.count == 3 ? x[2] : nil, integerBias: nil, y, node.name)
+            }
         case .matMul:
             guard let kernel = quantizedKernel(x[1], outputAxis: 1) else { return false }
-            lowerMatMulInteger(input, kernel.integers, kernel, bias: nil, y, node.name)
+            lowerMatMulInteger(input, kernel.integers, kernel, bias: nil, integerBias: nil, y, node.name)
         case .conv(let c):
             let spatial = c.strides.count
             guard let kernel = quantizedKernel(x[1], outputAxis: spatial + 1) else { return false }
             let outputs = kernel.weights.shape[spatial + 1]
             // The bias as [C, 1, ...], to broadcast over the channels-first result.
+            // A bias quantized to int32 is added to the integer sums.
             var bias: Tensor?
             if x.count == 3 {
-                guard let tensor = constants[x[2]], tensor.count == outputs, tensor.dtype == .float32 else { return false }
+                guard let tensor = integerBias(x[2], input, kernel) ?? floatConstant(x[2]), tensor.count == outputs else { return false }
                 bias = Tensor(shape: [outputs] + Array(repeating: 1, count: spatial), storage: tensor.storage)
             }
             try lowerConvInteger(input, kernel, c, bias: bias, node)
@@ -48,11 +53,15 @@ extension ONNXGraphBuilder {
         return true
     }
 
-    /// QuantizeLinear(x) -> MatMulInteger -> Cast -> Mul by the combined scales -> Add the bias, if any.
+    /// QuantizeLinear(x) -> MatMulInteger (-> Add the int32 bias) -> Cast -> Mul by the combined scales (-> Add
+    /// the float bias).
     private mutating func lowerMatMulInteger(
-        _ input: QuantizedInput, _ weights: String, _ kernel: QuantizedKernel, bias: String?, _ y: String, _ name: String
+        _ input: QuantizedInput, _ weights: String, _ kernel: QuantizedKernel, bias: String?, integerBias: Tensor?, _ y: String, _ name: String
     ) {
-        let sums = intermediate("MatMulInteger", [input.integers, weights, input.zeroPoint, kernel.zeroPoint], y, "integer")
+        var sums = intermediate("MatMulInteger", [input.integers, weights, input.zeroPoint, kernel.zeroPoint], y, "integer")
+        if let integerBias {
+            sums = intermediate("Add", [sums, constant("\(name).bias_i32", integerBias)], y, "biased")
+        }
         let shape = kernel.scales.count == 1 ? [] : [kernel.scales.count]
         let rescale = constant("\(name).rescale", Tensor(shape: shape, floats: kernel.scales.map { $0 * input.scale }))
         rescaled(sums, rescale, bias: bias, y, name)
@@ -81,7 +90,13 @@ extension ONNXGraphBuilder {
         let shape = kernel.scales.count == 1 ? [] : [kernel.scales.count] + Array(repeating: 1, count: spatial)
         let rescale = constant("\(name).rescale", Tensor(shape: shape, floats: kernel.scales.map { $0 * input.scale }))
         let value = fresh("\(y).nchw")
-        rescaled(sums, rescale, bias: bias.map { constant("\(name).bias_nchw", $0) }, value, name)
+        if let bias, bias.dtype == .int32 {
+            let biased = fresh("\(y).biased")
+            add("Add", [sums, constant("\(name).bias_nchw", bias)], [biased], biased)
+            rescaled(biased, rescale, bias: nil, value, name)
+        } else {
+            rescaled(sums, rescale, bias: bias.map { constant("\(name).bias_nchw", $0) }, value, name)
+        }
         try toChannelsLast(value, y, node)
     }
 
@@ -107,6 +122,33 @@ extension ONNXGraphBuilder {
         add("QuantizeLinear", [first, input.scaleName, zeroPoint], [integers], integers)
         quantizedChannelsFirst[input.integers] = (integers, zeroPoint)
         return (integers, zeroPoint)
+    }
+
+    /// The integers of `value` when it is DequantizeLinear of constant int32 with zero points 0 and the scales
+    /// of the integer sums (input scale x weight scale): a bias that adds to the sums exactly.
+    private func integerBias(_ value: String, _ input: QuantizedInput, _ kernel: QuantizedKernel) -> Tensor? {
+        guard let dequantize = producers[value], case .dequantizeLinear = dequantize.op, dequantize.inputs.count == 3,
+            let q = constants[dequantize.inputs[0]], q.dtype == .int32, let scale = constants[dequantize.inputs[1]],
+            let zero = constants[dequantize.inputs[2]], zero.int64s.allSatisfy({ $0 == 0 })
+        else { return nil }
+        let sums = kernel.scales.map { $0 * input.scale }, scales = scale.floats
+        guard scales.count == q.count, sums.count == 1 || sums.count == q.count,
+            scales.indices.allSatisfy({ scales[$0] == sums[sums.count == 1 ? 0 : $0] })
+        else { return nil }
+        return q
+    }
+
+    /// The values of `value` when it is an f32 constant or DequantizeLinear of constants (a bias quantized
+    /// to int32), dequantized as the interpreter does.
+    private func floatConstant(_ value: String) -> Tensor? {
+        if let tensor = constants[value] { return tensor.dtype == .float32 ? tensor : nil }
+        guard let dequantize = producers[value], case .dequantizeLinear(let axis) = dequantize.op, dequantize.inputs.count == 3,
+            let q = constants[dequantize.inputs[0]], let scale = constants[dequantize.inputs[1]], let zero = constants[dequantize.inputs[2]]
+        else { return nil }
+        let a = axis < 0 ? axis + q.shape.count : axis
+        let perAxis = scale.shape.count == 1, inner = perAxis ? q.shape[(a + 1)...].reduce(1, *) : 1, size = perAxis ? q.shape[a] : 1
+        let integers = q.int64s, zeros = zero.int64s, scales = scale.floats
+        return Tensor(shape: q.shape, floats: integers.indices.map { i in Float(integers[i] - zeros[i / inner % size]) * scales[i / inner % size] })
     }
 
     /// `value` when it is DequantizeLinear(QuantizeLinear(x)) with one scale and zero point, both constants.
