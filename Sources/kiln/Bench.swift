@@ -52,14 +52,14 @@ struct Bench: ParsableCommand {
             let unquantized = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url), evaluation: evaluation))
             let graph = try quantization.apply(unquantized, evaluation: evaluation)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
-            var results = try time(graph, flags: flags)
+            var results: [BenchResult]
             // A quantized model is timed against its float executor, and both weights files are sized.
             var weightsBytes: [(engine: String, bytes: Int)] = []
             if quantization.quantize != nil {
-                results += try time(unquantized, flags: flags, interpreter: false).map {
-                    BenchResult(engine: "swift f32", batch: $0.batch, medianMicroseconds: $0.medianMicroseconds)
-                }
+                results = try timeAgainstFloat(graph, unquantized, flags: flags)
                 weightsBytes = [("swift", try SwiftEmitter().emit(graph).weights.count), ("swift f32", try SwiftEmitter().emit(unquantized).weights.count)]
+            } else {
+                results = try time(graph, flags: flags)
             }
             if !sequential.isEmpty {
                 // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
@@ -104,12 +104,43 @@ struct Bench: ParsableCommand {
         }
     }
 
-    /// The generated executor and (unless --no-interpreter or `interpreter` is false) the interpreter on `graph` at every batch size.
-    private func time(_ graph: Graph, flags: [String], interpreter timesInterpreter: Bool = true) throws -> [BenchResult] {
+    /// The quantized executor ("swift") and the float one ("swift f32") timed in turn three times each, so
+    /// that a slow spell of the machine does not land on one of them only; each keeps its best median. Then the
+    /// interpreter on the quantized graph, unless --no-interpreter.
+    private func timeAgainstFloat(_ quantized: Graph, _ float: Graph, flags: [String]) throws -> [BenchResult] {
+        let int8 = try CompiledSwiftModel(graph: quantized, flags: flags), f32 = try CompiledSwiftModel(graph: float, flags: flags)
+        defer {
+            int8.remove()
+            f32.remove()
+        }
+        var best: [String: BenchResult] = [:]
+        for _ in 0..<3 {
+            for (engine, compiled) in [("swift", int8), ("swift f32", f32)] {
+                for r in try compiled.bench(batches: batch, runs: runs) {
+                    let key = "\(engine) \(r.batch)"
+                    if best[key].map({ r.medianMicroseconds < $0.medianMicroseconds }) ?? true {
+                        best[key] = BenchResult(engine: engine, batch: r.batch, medianMicroseconds: r.medianMicroseconds)
+                    }
+                }
+            }
+        }
+        var results = ["swift", "swift f32"].flatMap { engine in batch.compactMap { best["\(engine) \($0)"] } }
+        if !noInterpreter { results += try timeInterpreter(quantized) }
+        return results
+    }
+
+    /// The generated executor and (unless --no-interpreter) the interpreter on `graph` at every batch size.
+    private func time(_ graph: Graph, flags: [String]) throws -> [BenchResult] {
         let compiled = try CompiledSwiftModel(graph: graph, flags: flags)
         defer { compiled.remove() }
-        var results = try compiled.bench(batches: batch, runs: runs)
-        guard timesInterpreter && !noInterpreter else { return results }
+        let results = try compiled.bench(batches: batch, runs: runs)
+        guard !noInterpreter else { return results }
+        return results + (try timeInterpreter(graph))
+    }
+
+    /// The interpreter on `graph` at every batch size.
+    private func timeInterpreter(_ graph: Graph) throws -> [BenchResult] {
+        var results: [BenchResult] = []
         for size in batch {
             let inputs = try Inputs.random(for: graph, batchSize: size)
             let interpreter = Interpreter()
