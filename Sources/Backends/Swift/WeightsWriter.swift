@@ -1,7 +1,9 @@
 import KilnIR
 
 /// Lays out the floats the executor reads, each block 64-byte aligned, and writes the weights file: a
-/// 64-byte header, then the payload of little-endian floats at the offsets baked into the source.
+/// 64-byte header, then the payload of little-endian floats at the offsets baked into the source. Int8
+/// weights are blocks of bytes in the payload (four to a float slot); the executor widens them at load
+/// into floats after the payload (`widenings`), so it holds `memoryBytes` in all.
 ///
 /// Header: bytes 0..<8 the magic `KILNWGTS`; 8..<12 the format version (UInt32); 12..<16 the header size;
 /// 16..<24 the payload byte count (UInt64); 24..<32 the fingerprint of the payload, which the source also
