@@ -3,23 +3,12 @@
 # same model and batch sizes, with ratios against the Swift executor.
 # Usage: scripts/bench.sh MODEL [--runs N] [--swiftc-flags "-O"]   (batch sizes 1 and 32)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-model="$1"
+source "$(dirname "$0")/lib.sh"
+model="$(realpath "$1")"
 shift
 runs=200
 flags="-O"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) runs="$2"; shift 2 ;;
-    --swiftc-flags) flags="$2"; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-venv="${KILN_VENV:-$HOME/.cache/kiln-venv}"
-swift build -c release --product kiln >&2
-kiln=.build/release/kiln
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+bench_setup "$@"
 "$kiln" convert "$model" -o "$work" --emit onnx --name model >/dev/null
 {
   "$kiln" bench "$model" --batch 1 --batch 32 --runs "$runs" --swiftc-flags="$flags" --json

@@ -3,21 +3,10 @@
 # sparsity (sparse kernels) and with half the channels removed, at batch 1 and 32, plus weights file sizes.
 # Usage: scripts/bench_pruning.sh [--runs N] [--swiftc-flags "-O"]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 runs=300
 flags="-O"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) runs="$2"; shift 2 ;;
-    --swiftc-flags) flags="$2"; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-venv="${KILN_VENV:-$HOME/.cache/kiln-venv}"
-swift build -c release --product kiln >&2
-kiln=.build/release/kiln
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+bench_setup "$@"
 "$venv/bin/python" scripts/make_bench_mlp.py "$work/mlp.keras"
 echo "model: 784-512-512-256-10 MLP (Keras 3, digits)   swiftc flags: $flags   runs: $runs   first/last layers pruned too"
 printf "%-16s %-10s %12s %12s %14s\n" variant batch "median µs" "vs dense" "weights bytes"

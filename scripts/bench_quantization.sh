@@ -5,19 +5,10 @@
 # default -O and with the AVX2/FMA flags. Also prints top-1 on the other held-out digits, float vs int8.
 # Usage: scripts/bench_quantization.sh [--runs N]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 runs=300
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --runs) runs="$2"; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-venv="${KILN_VENV:-$HOME/.cache/kiln-venv}"
-swift build -c release --product kiln >&2
-kiln=.build/release/kiln
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+flags="(both)"
+bench_setup "$@"
 "$venv/bin/python" scripts/make_bench_mlp.py "$work/mlp.keras"
 "$venv/bin/python" - "$work" <<'PY'
 import sys, numpy as np

@@ -3,13 +3,8 @@
 # and runs it in ONNX Runtime against Keras's own outputs.
 # Usage: scripts/check_fixtures.sh KILN_BINARY PYTHON
 set -euo pipefail
-cd "$(dirname "$0")/.."
-kiln="$1"
-python="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib.sh"
+check_setup "$@"
 for dir in testdata/fixtures/*/; do
   name="$(basename "$dir")"
   model="$(ls "$dir"model.h5 "$dir"model.keras 2>/dev/null | head -n 1 || true)"
@@ -17,13 +12,9 @@ for dir in testdata/fixtures/*/; do
   if "$kiln" convert "$model" -o "$work/$name" --emit onnx --name model >/dev/null 2>"$work/$name.log" \
     && "$python" scripts/check_onnx.py "$work/$name/model.onnx" --inputs "$dir/inputs" --expected "$dir/expected" \
       >"$work/$name.check" 2>&1; then
-    echo "ok    $name"
-    passed=$((passed + 1))
+    check_passed "$name"
   else
-    echo "FAIL  $name"
-    cat "$work/$name.log" "$work/$name.check" 2>/dev/null | sed 's/^/      /'
-    failed=$((failed + 1))
+    check_failed "$name" "$work/$name.log" "$work/$name.check"
   fi
 done
-echo "onnxruntime: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+check_summary

@@ -3,13 +3,8 @@
 # the merged ONNX with the ONNX checker and runs it in ONNX Runtime against each model's Keras outputs.
 # Usage: scripts/check_merge.sh KILN_BINARY PYTHON
 set -euo pipefail
-cd "$(dirname "$0")/.."
-kiln="$1"
-python="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib.sh"
+check_setup "$@"
 for dir in testdata/merge/*/; do
   name="$(basename "$dir")"
   [ -f "$dir/meta.json" ] || continue
@@ -30,13 +25,9 @@ PY
   )
   if "$kiln" merge "${args[@]}" -o "$work/$name" --emit onnx --name merged >"$work/$name.log" 2>&1 \
     && "$python" scripts/check_merge.py "$work/$name/merged.onnx" "$dir" >"$work/$name.check" 2>&1; then
-    echo "ok    merge $name"
-    passed=$((passed + 1))
+    check_passed "merge $name"
   else
-    echo "FAIL  merge $name"
-    cat "$work/$name.log" "$work/$name.check" 2>/dev/null | sed 's/^/      /'
-    failed=$((failed + 1))
+    check_failed "merge $name" "$work/$name.log" "$work/$name.check"
   fi
 done
-echo "onnxruntime merge: $passed passed, $failed failed"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+check_summary merge

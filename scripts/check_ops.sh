@@ -3,13 +3,8 @@
 # inputs, and compare with kiln's reference interpreter on the same inputs.
 # Usage: scripts/check_ops.sh KILN_BINARY PYTHON
 set -euo pipefail
-cd "$(dirname "$0")/.."
-kiln="$1"
-python="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib.sh"
+check_setup "$@"
 for graph in testdata/ops/*.kir; do
   name="$(basename "$graph" .kir)"
   mkdir -p "$work/$name/inputs"
@@ -27,13 +22,9 @@ PY
   if "$kiln" run "$graph" "${args[@]}" -o "$work/$name/expected" >/dev/null \
     && "$python" scripts/check_onnx.py "$work/$name/model.onnx" --inputs "$work/$name/inputs" --expected "$work/$name/expected" \
       >"$work/$name.log" 2>&1; then
-    echo "ok    $name"
-    passed=$((passed + 1))
+    check_passed "$name"
   else
-    echo "FAIL  $name"
-    sed 's/^/      /' "$work/$name.log"
-    failed=$((failed + 1))
+    check_failed "$name" "$work/$name.log"
   fi
 done
-echo "onnxruntime ops: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary ops

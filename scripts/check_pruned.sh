@@ -3,13 +3,8 @@
 # kiln's reference interpreter running the pruned IR on the fixture's inputs.
 # Usage: scripts/check_pruned.sh KILN_BINARY PYTHON
 set -euo pipefail
-cd "$(dirname "$0")/.."
-kiln="$1"
-python="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib.sh"
+check_setup "$@"
 for fixture in mnist_mlp_keras3_h5 cnn_bn_keras3_keras two_in_two_out_keras2_h5; do
   dir="testdata/fixtures/$fixture"
   model="$(ls "$dir"/model.h5 "$dir"/model.keras 2>/dev/null | head -n 1 || true)"
@@ -21,14 +16,10 @@ for fixture in mnist_mlp_keras3_h5 cnn_bn_keras3_keras two_in_two_out_keras2_h5;
     if "$kiln" convert "$model" -o "$out" --emit onnx,kir --name model --prune "$spec" --prune-first-last >"$out.log" 2>&1 \
       && "$kiln" run "$out/model.kir" "${args[@]}" -o "$out/expected" >>"$out.log" 2>&1 \
       && "$python" scripts/check_onnx.py "$out/model.onnx" --inputs "$dir/inputs" --expected "$out/expected" >>"$out.log" 2>&1; then
-      echo "ok    $name"
-      passed=$((passed + 1))
+      check_passed "$name"
     else
-      echo "FAIL  $name"
-      sed 's/^/      /' "$out.log"
-      failed=$((failed + 1))
+      check_failed "$name" "$out.log"
     fi
   done
 done
-echo "onnxruntime pruned: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary pruned

@@ -18,13 +18,8 @@
 # QuantizeLinear by one step would show up as a failure here.
 # Usage: scripts/check_quantized.sh KILN_BINARY PYTHON
 set -euo pipefail
-cd "$(dirname "$0")/.."
-kiln="$1"
-python="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-passed=0
-failed=0
+source "$(dirname "$0")/lib.sh"
+check_setup "$@"
 for fixture in mnist_mlp_keras3_h5 cnn_bn_keras3_keras two_in_two_out_keras2_h5 mobile_block_keras3_keras channels_first_keras3_keras digits_cnn_keras3_keras; do
 for config in qdq:full qdq:reduced qoperator:full qoperator:reduced qoperator:int8; do
   form="${config%%:*}"
@@ -81,15 +76,11 @@ for name, value in plain.items():
 sys.exit(0 if ok else 1)
 PY
   then
-    echo "ok    $fixture ($label)"
+    check_passed "$fixture ($label)"
     sed 's/^/      /' "$out.log" | grep -E "unoptimized max abs err" || true
-    passed=$((passed + 1))
   else
-    echo "FAIL  $fixture ($label)"
-    sed 's/^/      /' "$out.log"
-    failed=$((failed + 1))
+    check_failed "$fixture ($label)" "$out.log"
   fi
 done
 done
-echo "onnxruntime quantized: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary quantized
