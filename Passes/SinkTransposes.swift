@@ -130,25 +130,7 @@ public struct SinkTransposes: Pass {
         var inverse = [Int](repeating: 0, count: rank)
         for (i, p) in perm.enumerated() { inverse[p] = i }
         // c' dimension j is c's dimension inverse[j].
-        let shape = inverse.map { padded[$0] }
-        var strides = [Int](repeating: 1, count: rank)
-        for d in stride(from: rank - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * padded[d + 1] }
-        let values = constant.floats
-        var out = [Float](repeating: 0, count: values.count)
-        var index = [Int](repeating: 0, count: rank)
-        for o in 0..<values.count {
-            var offset = 0
-            for j in 0..<rank { offset += index[j] * strides[inverse[j]] }
-            out[o] = values[offset]
-            var d = rank - 1
-            while d >= 0 {
-                index[d] += 1
-                if index[d] < shape[d] { break }
-                index[d] = 0
-                d -= 1
-            }
-        }
-        return Tensor(shape: shape, floats: out)
+        return Tensor(shape: padded, storage: constant.storage).transposed(inverse)
     }
 
     /// Replaces the node at `index` with `op(inputs)` followed by a Transpose by `perm` that defines the

@@ -28,7 +28,7 @@ enum Kernels {
             // Shape inference already resolved the target shape; bind its symbolic dims from the input.
             return [Tensor(shape: try concreteShape(node, args, unsupported), storage: args[0].storage)]
         case .transpose(let perm):
-            return [transpose(args[0], perm: perm)]
+            return [args[0].transposed(perm)]
         case .cast(let to):
             return [cast(args[0], to: to)]
         case .maximum: return [try broadcast(args[0], args[1], unsupported, Swift.max)]
@@ -216,38 +216,6 @@ enum Kernels {
             }
         }
         return Tensor(shape: x.shape, floats: out)
-    }
-
-    private static func transpose(_ x: Tensor, perm: [Int]) -> Tensor {
-        let shape = perm.map { x.shape[$0] }
-        var inputStrides = [Int](repeating: 1, count: x.shape.count)
-        for d in stride(from: x.shape.count - 2, through: 0, by: -1) { inputStrides[d] = inputStrides[d + 1] * x.shape[d + 1] }
-        let strides = perm.map { inputStrides[$0] }
-        let count = x.count
-        var order = [Int](repeating: 0, count: count)
-        var index = [Int](repeating: 0, count: shape.count)
-        for i in 0..<count {
-            order[i] = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
-            var d = shape.count - 1
-            while d >= 0 {
-                index[d] += 1
-                if index[d] < shape[d] { break }
-                index[d] = 0
-                d -= 1
-            }
-        }
-        func gather<T>(_ v: [T]) -> [T] { order.map { v[$0] } }
-        let storage: TensorStorage
-        switch x.storage {
-        case .float32(let v): storage = .float32(gather(v))
-        case .float16(let v): storage = .float16(gather(v))
-        case .int8(let v): storage = .int8(gather(v))
-        case .uint8(let v): storage = .uint8(gather(v))
-        case .int32(let v): storage = .int32(gather(v))
-        case .int64(let v): storage = .int64(gather(v))
-        case .bool(let v): storage = .bool(gather(v))
-        }
-        return Tensor(shape: shape, storage: storage)
     }
 
     private static func cast(_ x: Tensor, to dtype: DType) -> Tensor {

@@ -123,4 +123,37 @@ public struct Tensor: Hashable, Sendable {
             return hex.count == 1 ? "0" + hex : hex
         }.joined()
     }
+
+    /// The tensor with its dimensions permuted, as ONNX Transpose: output dimension i is input dimension perm[i].
+    public func transposed(_ perm: [Int]) -> Tensor {
+        let shape = perm.map { self.shape[$0] }
+        var inputStrides = [Int](repeating: 1, count: self.shape.count)
+        for d in stride(from: self.shape.count - 2, through: 0, by: -1) { inputStrides[d] = inputStrides[d + 1] * self.shape[d + 1] }
+        let strides = perm.map { inputStrides[$0] }
+        // The input offset of every output element, in output order.
+        var order = [Int](repeating: 0, count: count)
+        var index = [Int](repeating: 0, count: shape.count)
+        for i in 0..<count {
+            order[i] = zip(index, strides).reduce(0) { $0 + $1.0 * $1.1 }
+            var d = shape.count - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < shape[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
+        func gather<T>(_ v: [T]) -> [T] { order.map { v[$0] } }
+        let permuted: TensorStorage
+        switch storage {
+        case .float32(let v): permuted = .float32(gather(v))
+        case .float16(let v): permuted = .float16(gather(v))
+        case .int8(let v): permuted = .int8(gather(v))
+        case .uint8(let v): permuted = .uint8(gather(v))
+        case .int32(let v): permuted = .int32(gather(v))
+        case .int64(let v): permuted = .int64(gather(v))
+        case .bool(let v): permuted = .bool(gather(v))
+        }
+        return Tensor(shape: shape, storage: permuted)
+    }
 }

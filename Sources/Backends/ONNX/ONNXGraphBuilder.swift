@@ -145,45 +145,6 @@ struct ONNXGraphBuilder {
         }
     }
 
-    /// The tensor with its dimensions permuted: output dimension i is input dimension perm[i].
-    static func transposed(_ tensor: Tensor, _ perm: [Int]) -> Tensor {
-        let shape = perm.map { tensor.shape[$0] }
-        var inputStrides = [Int](repeating: 1, count: tensor.shape.count)
-        for d in stride(from: tensor.shape.count - 2, through: 0, by: -1) {
-            inputStrides[d] = inputStrides[d + 1] * tensor.shape[d + 1]
-        }
-        let strides = perm.map { inputStrides[$0] }
-        func permute<T>(_ values: [T]) -> [T] {
-            guard let first = values.first else { return values }
-            var out = [T](repeating: first, count: values.count)
-            var index = [Int](repeating: 0, count: shape.count)
-            for i in 0..<values.count {
-                var offset = 0
-                for d in 0..<shape.count { offset += index[d] * strides[d] }
-                out[i] = values[offset]
-                var d = shape.count - 1
-                while d >= 0 {
-                    index[d] += 1
-                    if index[d] < shape[d] { break }
-                    index[d] = 0
-                    d -= 1
-                }
-            }
-            return out
-        }
-        let storage: TensorStorage
-        switch tensor.storage {
-        case .float32(let v): storage = .float32(permute(v))
-        case .float16(let v): storage = .float16(permute(v))
-        case .int8(let v): storage = .int8(permute(v))
-        case .uint8(let v): storage = .uint8(permute(v))
-        case .int32(let v): storage = .int32(permute(v))
-        case .int64(let v): storage = .int64(permute(v))
-        case .bool(let v): storage = .bool(permute(v))
-        }
-        return Tensor(shape: shape, storage: storage)
-    }
-
     // MARK: - Attributes
 
     func int(_ name: String, _ value: Int) -> Onnx_AttributeProto {

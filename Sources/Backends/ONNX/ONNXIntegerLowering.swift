@@ -26,7 +26,7 @@ extension ONNXGraphBuilder {
         case .gemm(let transB):
             guard let kernel = quantizedKernel(x[1], outputAxis: transB ? 0 : 1) else { return false }
             // MatMulInteger reads [K, N].
-            let weights = transB ? constant("\(kernel.integers).kn", Self.transposed(kernel.weights, [1, 0])) : kernel.integers
+            let weights = transB ? constant("\(kernel.integers).kn", kernel.weights.transposed([1, 0])) : kernel.integers
             if x.count == 3, let integers = integerBias(x[2], input, kernel) {
                 lowerMatMulInteger(input, weights, kernel, bias: nil, integerBias: integers, y, node.name)
             } else {
@@ -75,7 +75,7 @@ extension ONNXGraphBuilder {
         let y = node.outputs[0].name, name = node.name
         let spatial = c.strides.count
         // Keras's kernel [kernel..., Cin/groups, Cout] is ONNX's [Cout, Cin/groups, kernel...], here plus 128.
-        let oihw = Self.transposed(kernel.weights, [spatial + 1, spatial] + Array(0..<spatial))
+        let oihw = kernel.weights.transposed([spatial + 1, spatial] + Array(0..<spatial))
         guard case .int8(let signed) = oihw.storage else { throw .unsupported(node: name, reason: "its quantized kernel is not int8") }
         let shifted = Tensor(shape: oihw.shape, storage: .uint8(signed.map { UInt8(Int($0) + 128) }))
         let weights = constant("\(kernel.integers).oihw_u8", shifted)

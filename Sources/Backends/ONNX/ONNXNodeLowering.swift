@@ -315,7 +315,7 @@ extension ONNXGraphBuilder {
         _ kernel: String, _ perm: [Int], suffix: String, _ node: Node
     ) throws(ONNXEmitError) -> (String, [Int]) {
         if let weights = constants[kernel] {
-            let permuted = Self.transposed(weights, perm)
+            let permuted = weights.transposed(perm)
             return (constant("\(kernel).\(suffix)", permuted), permuted.shape)
         }
         guard let sizes = try type(of: kernel, in: node).shape.fixedSizes else {
