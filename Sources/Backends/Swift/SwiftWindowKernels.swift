@@ -170,6 +170,35 @@ extension SwiftKernels {
             }
         }
 
+        /// One window tap of a pair of output pixels in kilnDirectConv2D: for each input channel, the two
+        /// pixels' inputs (s and s + pixelStep) broadcast times the kernel row, into 16 (or, not `two`, 8)
+        /// output channels each.
+        @inline(__always)
+        fileprivate func kilnDirectTap(
+            _ s: UnsafePointer<Float>, _ pixelStep: Int, _ kernel: UnsafePointer<Float>, _ inChannels: Int, _ outChannels: Int, _ two: Bool,
+            _ a0: inout KilnVector, _ a1: inout KilnVector, _ c0: inout KilnVector, _ c1: inout KilnVector
+        ) {
+            var kernel = kernel
+            if two {
+                for c in 0..<inChannels {
+                    let k0 = kilnLoad(kernel), k1 = kilnLoad(kernel + 8)
+                    let p = KilnVector(repeating: s[c]), q = KilnVector(repeating: s[c + pixelStep])
+                    a0 = kilnMultiplyAdd(p, k0, a0)
+                    a1 = kilnMultiplyAdd(p, k1, a1)
+                    c0 = kilnMultiplyAdd(q, k0, c0)
+                    c1 = kilnMultiplyAdd(q, k1, c1)
+                    kernel += outChannels
+                }
+            } else {
+                for c in 0..<inChannels {
+                    let k0 = kilnLoad(kernel)
+                    a0 = kilnMultiplyAdd(KilnVector(repeating: s[c]), k0, a0)
+                    c0 = kilnMultiplyAdd(KilnVector(repeating: s[c + pixelStep]), k0, c0)
+                    kernel += outChannels
+                }
+            }
+        }
+
         /// A convolution over images computed directly, for few input channels and output channels a multiple of
         /// 8: two neighbouring output pixels at a time keep 16 of their channels each in vector registers and
         /// add, per window tap and input channel, the input broadcast times a kernel row (two pixels give the
@@ -211,26 +240,8 @@ extension SwiftKernels {
                             if inside {
                                 let corner = image + (top * width + left) * inChannels
                                 for t in 0..<taps {
-                                    let s = corner + tapOffsets[t]
-                                    var kernel = w + t * tapStride + block
-                                    if two {
-                                        for c in 0..<inChannels {
-                                            let k0 = kilnLoad(kernel), k1 = kilnLoad(kernel + 8)
-                                            let p = KilnVector(repeating: s[c]), q = KilnVector(repeating: s[c + pixelStep])
-                                            a0 = kilnMultiplyAdd(p, k0, a0)
-                                            a1 = kilnMultiplyAdd(p, k1, a1)
-                                            c0 = kilnMultiplyAdd(q, k0, c0)
-                                            c1 = kilnMultiplyAdd(q, k1, c1)
-                                            kernel += outChannels
-                                        }
-                                    } else {
-                                        for c in 0..<inChannels {
-                                            let k0 = kilnLoad(kernel)
-                                            a0 = kilnMultiplyAdd(KilnVector(repeating: s[c]), k0, a0)
-                                            c0 = kilnMultiplyAdd(KilnVector(repeating: s[c + pixelStep]), k0, c0)
-                                            kernel += outChannels
-                                        }
-                                    }
+                                    kilnDirectTap(
+                                        corner + tapOffsets[t], pixelStep, w + t * tapStride + block, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
                                 }
                             } else {
                             for ky in 0..<kernelHeight {
@@ -243,25 +254,7 @@ extension SwiftKernels {
                                     let second = pair && ix + strideX >= 0 && ix + strideX < width
                                     var kernel = w + (ky * kernelWidth + kx) * tapStride + block
                                     if first && second {
-                                        let s = rowStart + ix * inChannels
-                                        if two {
-                                            for c in 0..<inChannels {
-                                                let k0 = kilnLoad(kernel), k1 = kilnLoad(kernel + 8)
-                                                let p = KilnVector(repeating: s[c]), q = KilnVector(repeating: s[c + pixelStep])
-                                                a0 = kilnMultiplyAdd(p, k0, a0)
-                                                a1 = kilnMultiplyAdd(p, k1, a1)
-                                                c0 = kilnMultiplyAdd(q, k0, c0)
-                                                c1 = kilnMultiplyAdd(q, k1, c1)
-                                                kernel += outChannels
-                                            }
-                                        } else {
-                                            for c in 0..<inChannels {
-                                                let k0 = kilnLoad(kernel)
-                                                a0 = kilnMultiplyAdd(KilnVector(repeating: s[c]), k0, a0)
-                                                c0 = kilnMultiplyAdd(KilnVector(repeating: s[c + pixelStep]), k0, c0)
-                                                kernel += outChannels
-                                            }
-                                        }
+                                        kilnDirectTap(rowStart + ix * inChannels, pixelStep, kernel, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
                                     } else if first || second {
                                         let s = rowStart + (first ? ix : ix + strideX) * inChannels
                                         var u0 = first ? a0 : c0, u1 = first ? a1 : c1
