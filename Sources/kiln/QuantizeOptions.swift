@@ -17,8 +17,21 @@ struct QuantizationOptions: ParsableArguments {
         help: "How calibration turns values into ranges: minmax, percentile (drops the outer 0.01% of each tail) or entropy (the KL-divergence threshold).")
     var calibrationMethod: String = "minmax"
 
-    @Flag(help: "One scale per weight tensor instead of one per output channel.")
-    var perTensor = false
+    /// `--per-channel` (the default) or `--per-tensor`.
+    enum WeightScales: String, EnumerableFlag {
+        case perChannel, perTensor
+
+        static func help(for value: WeightScales) -> ArgumentHelp? {
+            switch value {
+            case .perChannel: "One weight scale per output channel (the default)."
+            case .perTensor: "One weight scale per weight tensor."
+            }
+        }
+    }
+
+    @Flag var weightScales: WeightScales = .perChannel
+
+    var perTensor: Bool { weightScales == .perTensor }
 
     @Flag(help: "7-bit weights: exact in ONNX Runtime's integer kernels on x86 CPUs without VNNI, which saturate full-range int8.")
     var reduceRange = false

@@ -63,6 +63,33 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// Quantized output is as reproducible as float output, in every format and both ONNX forms; `--per-channel`
+    /// is the default and `--per-tensor` changes the weights.
+    func testQuantizedConvertIsByteIdenticalRunToRun() throws {
+        let fixture = try Fixture.named("mnist_mlp_keras3_h5")
+        let model = fixture.model.path, calibration = fixture.directory.appendingPathComponent("inputs").path
+        var outputs: [String: [String: Data]] = [:]
+        for (name, extra) in [
+            ("a", ["--onnx-quantization", "qoperator"]), ("b", ["--onnx-quantization", "qoperator"]), ("c", ["--per-channel"]), ("d", []),
+            ("e", ["--per-tensor"]),
+        ] {
+            let directory = scratch.appendingPathComponent(name)
+            let result = try run(
+                ["convert", model, "-o", directory.path, "--emit", "onnx,swift,kir", "--name", "mlp", "--quantize", "static", "--calibration", calibration]
+                    + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+                outputs[name, default: [:]][file] = try Data(contentsOf: directory.appendingPathComponent(file))
+            }
+        }
+        XCTAssertEqual(outputs["a"]!.keys.sorted(), ["Mlp.swift", "Mlp.weights", "mlp.kir", "mlp.kir.weights", "mlp.onnx"])
+        XCTAssertEqual(outputs["a"], outputs["b"])
+        XCTAssertEqual(outputs["c"], outputs["d"])
+        XCTAssertNotEqual(outputs["a"]!["mlp.onnx"], outputs["c"]!["mlp.onnx"], "qoperator and qdq are different models")
+        XCTAssertNotEqual(outputs["d"]!["mlp.kir.weights"], outputs["e"]!["mlp.kir.weights"])
+        try assertFails(["convert", model, "--quantize", "dynamic", "--per-channel", "--per-tensor"], mentioning: "per-")
+    }
+
     func testRunWritesOneNPYPerOutput() throws {
         let fixture = try Fixture.named("mnist_mlp_keras2_h5")
         let output = scratch.appendingPathComponent("run")
