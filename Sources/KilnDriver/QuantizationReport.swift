@@ -17,6 +17,9 @@ public struct QuantizationReport: Sendable {
         /// dB, float against quantized output of the layer (with the noise of every layer before it); infinite
         /// when they are equal.
         public var sqnr: Double
+        /// dB, the same with only this layer quantized (every other one float): the noise it adds by itself.
+        /// Nil for an excluded layer.
+        public var sqnrAlone: Double?
         /// int8 for a quantized kernel, float32 for an excluded layer.
         public var weightType: DType
         /// The smallest and largest of the kernel's scales (one per output channel, or a single one).
@@ -78,6 +81,25 @@ public struct QuantizationReport: Sendable {
             }
             layers.append(layer)
         }
+        // Each quantized layer alone: the quantized graph with every other layer reading its float operands.
+        let floatProducts = Dictionary(float.nodes.map { ($0.name, $0) }) { first, _ in first }
+        for index in layers.indices where layers[index].weightScales != nil {
+            let name = layers[index].name
+            var alone = quantized
+            for (position, node) in alone.nodes.enumerated() {
+                guard node.name != name, shared.contains(where: { $0.name == node.name && $0.output == node.outputs[0].name }),
+                    let original = floatProducts[node.name]
+                else { continue }
+                alone.nodes[position].inputs = original.inputs
+            }
+            let present = Set(alone.constants.map(\.name))
+            alone.constants += float.constants.filter { !present.contains($0.name) }
+            alone.removeDeadCode()
+            let output = shared.first { $0.name == name }!.output
+            if let a = reference[output]?.floats, let b = try Quantizer.values(of: [output], in: alone, inputs: inputs)[output]?.floats {
+                layers[index].sqnrAlone = Self.sqnr(a, b)
+            }
+        }
         layers.sort { $0.sqnr < $1.sqnr }
         outputErrors = float.outputs.compactMap { name in
             guard let a = reference[name]?.floats, let b = result[name]?.floats else { return nil }
@@ -105,7 +127,7 @@ public struct QuantizationReport: Sendable {
     /// The table printed on stderr.
     public var text: String {
         var text = "quantization (\(mode), \(perChannel ? "per channel" : "per tensor"), calibration \(calibration)) on \(sourceDescription):\n"
-        let header = ["layer", "type", "SQNR dB", "weight scale (min..max)", "act. scale", "zero point"]
+        let header = ["layer", "type", "SQNR dB", "alone dB", "weight scale (min..max)", "act. scale", "zero point"]
         var rows = [header]
         for layer in layers {
             let scales = layer.weightScales.map { scales in
@@ -116,7 +138,7 @@ public struct QuantizationReport: Sendable {
                 : "\(Self.typeName(layer.weightType, bits: reduceRange ? 7 : 8)) x \(Self.typeName(layer.activationType))"
             rows.append([
                 layer.name, type,
-                layer.sqnr.isFinite ? String(format: "%.1f", layer.sqnr) : "exact", scales ?? "-",
+                Self.decibels(layer.sqnr), layer.sqnrAlone.map(Self.decibels) ?? "-", scales ?? "-",
                 layer.activationScale.map(Self.number) ?? "-", layer.activationZeroPoint.map(String.init) ?? "-",
             ])
         }
@@ -153,6 +175,7 @@ public struct QuantizationReport: Sendable {
             let layerObjects = layers.map { layer -> [String: Any] in
                 var object: [String: Any] = [
                     "layer": layer.name, "sqnr_db": layer.sqnr.isFinite ? layer.sqnr : 999,
+                    "sqnr_alone_db": layer.sqnrAlone.map { $0.isFinite ? $0 : 999 } as Any,
                     "weight_type": Self.typeName(layer.weightType), "activation_type": Self.typeName(layer.activationType),
                 ]
                 if let scales = layer.weightScales {
@@ -186,4 +209,6 @@ public struct QuantizationReport: Sendable {
     }
 
     static func number(_ value: Float) -> String { String(format: "%.3g", value) }
+
+    static func decibels(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value) : "exact" }
 }

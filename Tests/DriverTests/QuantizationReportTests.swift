@@ -123,6 +123,11 @@ final class QuantizationReportTests: XCTestCase {
         XCTAssertLessThanOrEqual(report.layers[0].sqnr, report.layers[1].sqnr)
         for layer in report.layers { XCTAssertEqual(layer.sqnr, layer.name == "dense" ? 50.8 : 49.4, accuracy: 1, layer.name) }
         XCTAssertEqual(report.excludeCandidates, [report.layers[0].name])
+        // Alone, the first layer is what it is in the chain; the second, with float input, loses less than in it.
+        let first = try XCTUnwrap(report.layers.first { $0.name == "dense" }), second = try XCTUnwrap(report.layers.first { $0.name == "dense_1" })
+        XCTAssertEqual(first.sqnrAlone, first.sqnr)
+        XCTAssertGreaterThan(try XCTUnwrap(second.sqnrAlone), second.sqnr + 0.5)
+        XCTAssertTrue(report.text.contains("alone dB"), report.text)
         // The weight scales are what the symmetric int8 kernels use: max |w| per output channel over 127.
         let ranges = try quantizer.ranges(graph, calibration: calibration)
         for layer in PrunableLayer.find(in: graph) {
@@ -171,6 +176,7 @@ final class QuantizationReportTests: XCTestCase {
         for (object, row) in zip(layers, report.layers) {
             XCTAssertEqual(object["layer"] as? String, row.name)
             XCTAssertEqual(try XCTUnwrap(object["sqnr_db"] as? Double), row.sqnr, accuracy: 1e-9)
+            XCTAssertEqual(try XCTUnwrap(object["sqnr_alone_db"] as? Double), try XCTUnwrap(row.sqnrAlone), accuracy: 1e-9)
             XCTAssertEqual(object["weight_type"] as? String, "int8")
             XCTAssertEqual(object["weight_bits"] as? Int, 8)
             // JSON keeps each number to within a unit in the last place of a Double; as a Float it is exact.
