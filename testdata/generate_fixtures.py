@@ -51,6 +51,12 @@ def digits_28x28():
     return (padded[:-held_out], labels[:-held_out]), (padded[-held_out:], labels[-held_out:])
 
 
+def digits_8x8():
+    """The same split as digits_28x28, as 8x8x1 images (every third pixel of the upscaled ones: the originals)."""
+    (x_train, y_train), (x_test, y_test) = digits_28x28()
+    return (x_train[:, 2:26:3, 2:26:3, None], y_train), (x_test[:, 2:26:3, 2:26:3, None], y_test)
+
+
 def write_fixture(name, model, save, inputs, outputs, keras_version, description, extra=None):
     import numpy as np
 
@@ -260,9 +266,7 @@ def build_digits_cnn_fixture(keras, layers, kv, version):
     import numpy as np
     if version != 3:
         return
-    (x_train, y_train), (x_test, y_test) = digits_28x28()
-    small_train = x_train[:, 2:26:3, 2:26:3, None]
-    small_test = x_test[:, 2:26:3, 2:26:3, None]
+    (small_train, y_train), (small_test, y_test) = digits_8x8()
     seeded(keras, 79)
     cnn = keras.Sequential([
         keras.Input(shape=(8, 8, 1), name="input"),
@@ -319,9 +323,7 @@ def build_cnn_fixtures(keras, layers, tag, kv, rng, version):
     import numpy as np
 
     # A small CNN with BatchNormalization, trained on the 8x8 digits.
-    (x_train, y_train), (x_test, _) = digits_28x28()
-    small_train = x_train[:, 2:26:3, 2:26:3, None]
-    small_test = x_test[:, 2:26:3, 2:26:3, None]
+    (small_train, y_train), (small_test, _) = digits_8x8()
     seeded(keras, 23)
     cnn = keras.Sequential([
         keras.Input(shape=(8, 8, 1), name="input"),
