@@ -14,6 +14,8 @@ public struct QuantizationReport: Sendable {
 
     public struct Layer: Sendable, Equatable {
         public var name: String
+        /// The value the layer's product defines (names can repeat: a SeparableConv2D is two products).
+        public var output: String
         /// dB, float against quantized output of the layer (with the noise of every layer before it); infinite
         /// when they are equal.
         public var sqnr: Double
@@ -63,7 +65,7 @@ public struct QuantizationReport: Sendable {
         layers = []
         for (name, output) in shared {
             guard let a = reference[output]?.floats, let b = result[output]?.floats, let node = producers[output] else { continue }
-            var layer = Layer(name: name, sqnr: Self.sqnr(a, b), weightType: .float32, activationType: .float32)
+            var layer = Layer(name: name, output: output, sqnr: Self.sqnr(a, b), weightType: .float32, activationType: .float32)
             // The kernel and the input each read through a DequantizeLinear whose scale (and zero point) are constants.
             if node.inputs.count > 1, let kernel = producers[node.inputs[1]], case .dequantizeLinear = kernel.op,
                 let scales = constants[kernel.inputs[1]]?.floats, let low = scales.min(), let high = scales.max()
@@ -82,21 +84,21 @@ public struct QuantizationReport: Sendable {
             layers.append(layer)
         }
         // Each quantized layer alone: the quantized graph with every other layer reading its float operands.
-        let floatProducts = Dictionary(float.nodes.map { ($0.name, $0) }) { first, _ in first }
+        // Products are matched by their output value: several nodes can carry a layer's name.
+        let floatProducts = Dictionary(float.nodes.map { ($0.outputs[0].name, $0) }) { first, _ in first }
         for index in layers.indices where layers[index].weightScales != nil {
-            let name = layers[index].name
+            let own = layers[index].output
             var alone = quantized
             for (position, node) in alone.nodes.enumerated() {
-                guard node.name != name, shared.contains(where: { $0.name == node.name && $0.output == node.outputs[0].name }),
-                    let original = floatProducts[node.name]
+                guard let output = node.outputs.first?.name, output != own, shared.contains(where: { $0.output == output }),
+                    let original = floatProducts[output]
                 else { continue }
                 alone.nodes[position].inputs = original.inputs
             }
             let present = Set(alone.constants.map(\.name))
             alone.constants += float.constants.filter { !present.contains($0.name) }
             alone.removeDeadCode()
-            let output = shared.first { $0.name == name }!.output
-            if let a = reference[output]?.floats, let b = try Quantizer.values(of: [output], in: alone, inputs: inputs)[output]?.floats {
+            if let a = reference[own]?.floats, let b = try Quantizer.values(of: [own], in: alone, inputs: inputs)[own]?.floats {
                 layers[index].sqnrAlone = Self.sqnr(a, b)
             }
         }

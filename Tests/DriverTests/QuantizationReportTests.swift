@@ -92,6 +92,25 @@ final class QuantizationReportTests: XCTestCase {
         }
     }
 
+    /// Layers found by their output, not their name: a SeparableConv2D is two products named alike, and a
+    /// channels_first layer has Transposes under its name. Each product is measured alone once, and the first
+    /// one in graph order alone is what it is in the chain.
+    func testEveryProductIsMeasuredAloneWhenNamesRepeat() throws {
+        for fixture in ["mobile_block_keras3_keras", "channels_first_keras3_keras"] {
+            let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named(fixture).model))
+            let inputs = try Inputs.random(for: graph, batchSize: 4)
+            let quantizer = try Quantizer(mode: "static")
+            let quantized = try quantizer.quantize(graph, calibration: inputs)
+            let report = try QuantizationReport(float: graph, quantized: quantized, quantizer: quantizer, inputs: inputs, source: .calibration)
+            let products = PrunableLayer.find(in: graph)
+            XCTAssertEqual(report.layers.count, products.count, fixture)
+            XCTAssertEqual(Set(report.layers.map(\.output)).count, products.count, fixture)
+            for layer in report.layers { XCTAssertTrue(layer.sqnrAlone?.isFinite ?? false, "\(fixture) \(layer.name)") }
+            let first = try XCTUnwrap(report.layers.first { $0.output == graph.nodes[products[0].node].outputs[0].name })
+            XCTAssertEqual(first.sqnrAlone, first.sqnr, fixture)
+        }
+    }
+
     /// The digits MLP after -O2, 100 held-out digits to calibrate on, and the other 197 with their labels.
     static func digitsMLP() throws -> (graph: Graph, calibration: [String: Tensor], evaluation: [String: Tensor], labels: [Int64]) {
         let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model))
