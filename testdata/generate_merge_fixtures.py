@@ -26,39 +26,12 @@ import os
 import shutil
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
+
+from generate_fixtures import normalize_keras_archive, predict, seeded, setup_environment
 
 ROOT = Path(__file__).resolve().parent
 MERGE = ROOT / "merge"
-
-
-def setup_environment():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ["TF_DETERMINISTIC_OPS"] = "1"
-    os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ["PYTHONHASHSEED"] = "0"
-
-
-def seeded(keras, seed):
-    import random
-
-    import numpy as np
-    import tensorflow as tf
-
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.random.set_seed(seed)
-    if hasattr(keras.utils, "set_random_seed"):
-        keras.utils.set_random_seed(seed)
-
-
-def predict(model, x):
-    out = model(x, training=False)
-    if isinstance(out, (list, tuple)):
-        return [o.numpy() for o in out]
-    return [out.numpy()]
 
 
 def without_optimizer(keras, model):
@@ -66,23 +39,6 @@ def without_optimizer(keras, model):
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     return clone
-
-
-def normalize_keras_archive(path):
-    """Pins the save date in metadata.json and the zip entry times, so the bytes are the same on every run."""
-    with zipfile.ZipFile(path) as archive:
-        members = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    with zipfile.ZipFile(path, "w") as archive:
-        for info, data in members:
-            if info.filename == "metadata.json":
-                metadata = json.loads(data)
-                metadata["date_saved"] = "1980-01-01@00:00:00"
-                data = json.dumps(metadata).encode()
-            fixed = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            fixed.compress_type = info.compress_type
-            fixed.create_system = info.create_system
-            fixed.external_attr = info.external_attr
-            archive.writestr(fixed, data)
 
 
 def save(keras, model, directory, name, fmt):

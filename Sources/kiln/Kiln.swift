@@ -69,13 +69,7 @@ struct Convert: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var kinds: [EmitKind] = []
-            for word in emit.split(separator: ",") {
-                guard let kind = EmitKind(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("unknown --emit kind '\(word)'; choose from onnx, swift, kir")
-                }
-                if !kinds.contains(kind) { kinds.append(kind) }
-            }
+            let kinds = try EmitKind.list(emit)
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try ModelLoader.load(model.url)
@@ -197,5 +191,19 @@ struct Verify: ParsableCommand {
                 throw ExitCode.failure
             }
         }
+    }
+}
+
+extension EmitKind {
+    /// The kinds of an `--emit` list such as `onnx,swift`, in order, each once.
+    static func list(_ text: String) throws -> [EmitKind] {
+        var kinds: [EmitKind] = []
+        for word in text.split(separator: ",") {
+            guard let kind = EmitKind(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("unknown --emit kind '\(word)'; choose from onnx, swift, kir")
+            }
+            if !kinds.contains(kind) { kinds.append(kind) }
+        }
+        return kinds
     }
 }

@@ -50,13 +50,7 @@ struct Merge: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var kinds: [EmitKind] = []
-            for word in emit.split(separator: ",") {
-                guard let kind = EmitKind(rawValue: word.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("unknown --emit kind '\(word)'; choose from onnx, swift, kir")
-                }
-                if !kinds.contains(kind) { kinds.append(kind) }
-            }
+            let kinds = try EmitKind.list(emit)
             guard let sharing = MergeOptions.InputSharing(rawValue: shareInputs) else {
                 throw ValidationError("--share-inputs must be 'auto' or 'none', not '\(shareInputs)'")
             }
