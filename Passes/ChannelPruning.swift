@@ -98,7 +98,7 @@ public struct ChannelPruning: Pass {
                     guard uses[parameter] == 1, let tensor = constants[parameter], tensor.count == channels else { return nil }
                     perChannel.append((parameter, tensor.shape.count - 1))
                 }
-            case .add, .sub, .mul, .div, .maximum, .minimum:
+            case .binary:
                 // With a constant that is one number, or one per channel along the last axis.
                 guard positions == 1, let other = reader.inputs.first(where: { $0 != value }), reader.inputs.contains(value),
                     let tensor = constants[other]

@@ -18,7 +18,7 @@ public struct CollapseReshapes: Pass {
         var graph = graph
         graph.rewriteUntilStable { graph, index, context in
             let node = graph.nodes[index]
-            guard Self.isShapeOnly(node.op), let p = context.producers[node.inputs[0]], Self.isShapeOnly(graph.nodes[p].op),
+            guard node.op.isShapeOnly, let p = context.producers[node.inputs[0]], graph.nodes[p].op.isShapeOnly,
                 context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
                 let source = context.types[graph.nodes[p].inputs[0]],
                 let target = Self.reshapeTarget(from: source, to: node.outputType)
@@ -29,15 +29,6 @@ public struct CollapseReshapes: Pass {
             return true
         }
         return graph
-    }
-
-    static func isShapeOnly(_ op: Op) -> Bool {
-        switch op {
-        case .reshape, .flatten: true
-        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .cast, .maximum, .minimum, .conv,
-            .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
-            false
-        }
     }
 
     /// A Reshape target that turns `source` into `result`: fixed sizes, with -1 for at most one symbolic

@@ -74,8 +74,8 @@ public struct FoldBatchNorm: Pass {
         let shiftName = graph.freshName("\(y).shift")
         graph.constants.append(Constant(shiftName, Tensor(shape: shape, floats: shift.map(Float.init))))
         let scaled = graph.freshName("\(y).scaled")
-        graph.nodes[index] = Node(name: node.name, op: .add, inputs: [scaled, shiftName], outputs: node.outputs)
-        graph.nodes.insert(Node(name: scaled, op: .mul, inputs: [node.inputs[0], scaleName], outputs: [Value(scaled, type)]), at: index)
+        graph.nodes[index] = Node(name: node.name, op: .binary(.add), inputs: [scaled, shiftName], outputs: node.outputs)
+        graph.nodes.insert(Node(name: scaled, op: .binary(.mul), inputs: [node.inputs[0], scaleName], outputs: [Value(scaled, type)]), at: index)
         graph.removeDeadCode()
         return true
     }
@@ -103,8 +103,7 @@ public struct FoldBatchNorm: Pass {
                 guard kernel.shape[1] == channels else { return nil }
                 channelOf = { $0 % channels }
             }
-        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
-            .minimum, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
+        case .identity, .activation, .binary, .matMul, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             return nil
         }
         var bias = [Float](repeating: 0, count: channels)

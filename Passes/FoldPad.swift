@@ -61,8 +61,7 @@ public struct FoldPad: Pass {
             guard (0..<spatial).allSatisfy({ pooling.pads[$0] < pooling.window[$0] && pooling.pads[spatial + $0] < pooling.window[$0] })
             else { return nil }
             return .pool(pooling)
-        case .identity, .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .maximum,
-            .minimum, .convTranspose, .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+        case .identity, .activation, .binary, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .convTranspose, .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
             return nil
         }
     }
@@ -85,12 +84,12 @@ struct NonNegative {
         case .fused(_, let epilogue): return Self.isNonNegative(epilogue)
         case .softmax: return true
         // Upsampling repeats or interpolates (a convex combination of) its input.
-        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .mul, .add, .minimum, .pool, .reduce, .upsample: return inputs()
+        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .binary(.mul), .binary(.add), .binary(.min), .pool, .reduce, .upsample: return inputs()
         case .gather: return holds(for: node.inputs[0], depth: depth + 1)
         case .pad(_, let padValue): return padValue >= 0 && inputs()
-        case .maximum: return node.inputs.contains { holds(for: $0, depth: depth + 1) }
+        case .binary(.max): return node.inputs.contains { holds(for: $0, depth: depth + 1) }
         // A quotient of non-negative values can be 0 / 0.
-        case .cast, .sub, .div, .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
+        case .cast, .binary(.sub), .binary(.div), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
         }
     }
 

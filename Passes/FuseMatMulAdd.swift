@@ -18,7 +18,7 @@ public struct FuseMatMulAdd: Pass {
         var graph = graph
         graph.rewriteUntilStable { graph, index, context in
             let node = graph.nodes[index]
-            guard case .add = node.op else { return false }
+            guard case .binary(.add) = node.op else { return false }
             for (product, bias) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
                 guard let p = context.producers[product], case .matMul = graph.nodes[p].op, context.uses[product] == 1,
                     !graph.outputs.contains(product),

@@ -33,7 +33,7 @@ public struct RecognizePatterns: Pass {
             guard node.outputType.dtype == .float32 else { return false }
             if Self.recognizeLayerNorm(&graph, index, context) { return true }
             switch node.op {
-            case .mul, .div: break
+            case .binary(.mul), .binary(.div): break
             default: return false
             }
             let expression = Expression(graph: graph, context: context)
@@ -124,25 +124,25 @@ public struct RecognizePatterns: Pass {
             }
             return nil
         }
-        if let node = expression.producer(value), case .add = node.op, let (tensor, other) = constantOperand(node) {
+        if let node = expression.producer(value), case .binary(.add) = node.op, let (tensor, other) = constantOperand(node) {
             bias = tensor
             value = other
         }
-        if let node = expression.producer(value), case .mul = node.op, let (tensor, other) = constantOperand(node) {
+        if let node = expression.producer(value), case .binary(.mul) = node.op, let (tensor, other) = constantOperand(node) {
             scale = tensor
             value = other
         }
-        guard let divide = expression.producer(value), case .div = divide.op,
-            let centered = expression.producer(divide.inputs[0]), case .sub = centered.op,
+        guard let divide = expression.producer(value), case .binary(.div) = divide.op,
+            let centered = expression.producer(divide.inputs[0]), case .binary(.sub) = centered.op,
             let mean = expression.producer(centered.inputs[1]), case .reduce(.mean, let axes, true) = mean.op,
             mean.inputs[0] == centered.inputs[0],
             let root = expression.producer(divide.inputs[1]), root.op == .activation(.sqrt),
-            let shifted = expression.producer(root.inputs[0]), case .add = shifted.op
+            let shifted = expression.producer(root.inputs[0]), case .binary(.add) = shifted.op
         else { return nil }
         let x = centered.inputs[0]
         guard let (epsilonTensor, varianceValue) = constantOperand(shifted), epsilonTensor.count == 1,
             let variance = expression.producer(varianceValue), case .reduce(.mean, let varianceAxes, true) = variance.op,
-            let squared = expression.producer(variance.inputs[0]), case .mul = squared.op,
+            let squared = expression.producer(variance.inputs[0]), case .binary(.mul) = squared.op,
             squared.inputs == [divide.inputs[0], divide.inputs[0]],
             let type = expression.context.types[x]
         else { return nil }
@@ -218,10 +218,10 @@ struct Expression {
         if let c = scalar(value) { return (c, []) }
         guard depth < 16, let node = producer(value) else { return (1, [value]) }
         switch node.op {
-        case .mul:
+        case .binary(.mul):
             guard let a = factors(node.inputs[0], depth: depth + 1), let b = factors(node.inputs[1], depth: depth + 1) else { return nil }
             return (a.scale * b.scale, a.values + b.values)
-        case .div:
+        case .binary(.div):
             guard let c = scalar(node.inputs[1]), c != 0, let a = factors(node.inputs[0], depth: depth + 1) else { return (1, [value]) }
             return (a.scale / c, a.values)
         default:
@@ -232,7 +232,7 @@ struct Expression {
     /// A sum as a constant plus the non-constant terms (the Add tree flattened).
     func terms(_ value: String, depth: Int = 0) -> (constant: Double, values: [String])? {
         if let c = scalar(value) { return (c, []) }
-        guard depth < 16, let node = producer(value), case .add = node.op else { return (0, [value]) }
+        guard depth < 16, let node = producer(value), case .binary(.add) = node.op else { return (0, [value]) }
         guard let a = terms(node.inputs[0], depth: depth + 1), let b = terms(node.inputs[1], depth: depth + 1) else { return nil }
         return (a.constant + b.constant, a.values + b.values)
     }
@@ -245,15 +245,15 @@ struct Expression {
         guard depth < 16, let node = producer(value), node.inputs.count == 2,
             let a = polynomial(node.inputs[0], in: x, depth: depth + 1)
         else { return nil }
-        if case .div = node.op {
+        if case .binary(.div) = node.op {
             guard let c = scalar(node.inputs[1]), c != 0 else { return nil }
             return a.mapValues { $0 / c }
         }
         guard let b = polynomial(node.inputs[1], in: x, depth: depth + 1) else { return nil }
         switch node.op {
-        case .add: return a.merging(b, uniquingKeysWith: +)
-        case .sub: return a.merging(b.mapValues { -$0 }, uniquingKeysWith: +)
-        case .mul:
+        case .binary(.add): return a.merging(b, uniquingKeysWith: +)
+        case .binary(.sub): return a.merging(b.mapValues { -$0 }, uniquingKeysWith: +)
+        case .binary(.mul):
             var product: [Int: Double] = [:]
             for (p, u) in a { for (q, v) in b { product[p + q, default: 0] += u * v } }
             guard product.keys.allSatisfy({ $0 <= 8 }) else { return nil }

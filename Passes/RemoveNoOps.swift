@@ -55,7 +55,7 @@ public struct RemoveNoOps: Pass {
             return node.inputs.count == 1 ? input : nil
         case .upsample(let factors, _):
             return factors.allSatisfy { $0 == 1 } ? input : nil
-        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .maximum, .minimum, .conv, .pool, .reduce, .batchNorm,
+        case .activation, .binary, .matMul, .gemm, .softmax, .conv, .pool, .reduce, .batchNorm,
             .convTranspose, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             return nil
         }

@@ -86,7 +86,7 @@ public struct SinkTransposes: Pass {
                 let rank = kept.sorted()
                 (moved, after) = (.reduce(reduction, axes: reduced.sorted(), keepDims: false), kept.map { rank.firstIndex(of: $0)! })
             }
-        case .identity, .add, .sub, .mul, .div, .matMul, .gemm, .flatten, .reshape, .transpose, .maximum, .minimum, .conv, .convTranspose,
+        case .identity, .binary, .matMul, .gemm, .flatten, .reshape, .transpose, .conv, .convTranspose,
             .pool, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return false
         }
@@ -98,7 +98,7 @@ public struct SinkTransposes: Pass {
     private static func sinkThroughBinary(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
         let node = graph.nodes[index]
         switch node.op {
-        case .add, .sub, .mul, .div, .maximum, .minimum: break
+        case .binary: break
         case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
             .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             return false

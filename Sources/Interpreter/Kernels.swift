@@ -14,10 +14,7 @@ enum Kernels {
         case .activation(let activation):
             let f = activation.function
             return [Tensor(shape: args[0].shape, floats: args[0].floats.map { Float(f(Double($0))) })]
-        case .add: return [try broadcast(args[0], args[1], unsupported, +)]
-        case .sub: return [try broadcast(args[0], args[1], unsupported, -)]
-        case .mul: return [try broadcast(args[0], args[1], unsupported, *)]
-        case .div: return [try broadcast(args[0], args[1], unsupported, /)]
+        case .binary(let op): return [try broadcast(args[0], args[1], unsupported, op.apply)]
         case .matMul:
             return [matMul(args[0], args[1])]
         case .gemm(let transB):
@@ -31,8 +28,6 @@ enum Kernels {
             return [args[0].transposed(perm)]
         case .cast(let to):
             return [cast(args[0], to: to)]
-        case .maximum: return [try broadcast(args[0], args[1], unsupported, Swift.max)]
-        case .minimum: return [try broadcast(args[0], args[1], unsupported, Swift.min)]
         case .conv(let convolution):
             return [Layers.conv(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
         case .convTranspose(let convolution):

@@ -18,7 +18,7 @@ public enum GraphCost {
                 case .upsample(let factors, .linear):
                     // Two multiply-adds per interpolated dimension.
                     return 4 * out * factors.filter { $0 > 1 }.count
-                case .add, .sub, .mul, .div, .maximum, .minimum, .quantizeLinear, .dequantizeLinear:
+                case .binary, .quantizeLinear, .dequantizeLinear:
                     return out
                 case .activation:
                     return out

@@ -28,16 +28,16 @@ enum Ensemble {
         var outputs: [String] = []
         switch spec.kind {
         case .mean:
-            let sum = builder.chain(.add, values, last: nil)
+            let sum = builder.chain(.binary(.add), values, last: nil)
             let count = builder.constant("count", [Float(values.count)])
-            outputs = [builder.node(.div, [sum, count], type, named: spec.name)]
+            outputs = [builder.node(.binary(.div), [sum, count], type, named: spec.name)]
         case .max:
-            outputs = [builder.chain(.maximum, values, last: spec.name)]
+            outputs = [builder.chain(.binary(.max), values, last: spec.name)]
         case .vote:
             guard type.shape.rank == 2, let classes = type.shape.dims[1].fixedValue else {
                 throw .ensemble(spec.name, reason: "vote needs outputs of shape [N, classes], got \(type)")
             }
-            let votes = builder.chain(.add, values.map { builder.firstArgMaxOneHot($0, classes: classes) }, last: "\(spec.name)_votes")
+            let votes = builder.chain(.binary(.add), values.map { builder.firstArgMaxOneHot($0, classes: classes) }, last: "\(spec.name)_votes")
             let winner = builder.firstArgMaxOneHot(votes, classes: classes)
             let indexes = builder.constant("class_index", (0..<classes).map(Float.init), shape: [classes, 1])
             let column = TensorType(.float32, Shape([type.shape.dims[0], .fixed(1)]))
@@ -104,14 +104,14 @@ private struct EnsembleBuilder {
         let upper = constant("earlier_classes", strictlyUpper, shape: [classes, classes])
 
         let rowMax = node(.reduce(.max, axes: [-1], keepDims: true), [x], rowType, named: nil)
-        let gap = node(.sub, [rowMax, x], type, named: nil)
-        let scaled = node(.mul, [gap, up], type, named: nil)
-        let capped = node(.minimum, [scaled, cap], type, named: nil)
-        let notMax = node(.mul, [capped, down], type, named: nil)
-        let isMax = node(.sub, [one, notMax], type, named: nil)
+        let gap = node(.binary(.sub), [rowMax, x], type, named: nil)
+        let scaled = node(.binary(.mul), [gap, up], type, named: nil)
+        let capped = node(.binary(.min), [scaled, cap], type, named: nil)
+        let notMax = node(.binary(.mul), [capped, down], type, named: nil)
+        let isMax = node(.binary(.sub), [one, notMax], type, named: nil)
         let before = node(.matMul, [isMax, upper], type, named: nil)
-        let seen = node(.minimum, [before, one], type, named: nil)
-        let unseen = node(.sub, [one, seen], type, named: nil)
-        return node(.mul, [isMax, unseen], type, named: nil)
+        let seen = node(.binary(.min), [before, one], type, named: nil)
+        let unseen = node(.binary(.sub), [one, seen], type, named: nil)
+        return node(.binary(.mul), [isMax, unseen], type, named: nil)
     }
 }

@@ -40,8 +40,8 @@ public enum Op: Hashable, Sendable {
     case identity
     /// An elementwise activation.
     case activation(Activation)
-    /// Elementwise arithmetic with NumPy broadcasting.
-    case add, sub, mul, div
+    /// Elementwise arithmetic of two operands of one element type, with NumPy broadcasting.
+    case binary(BinaryOp)
     /// Matrix product with NumPy semantics: [..., M, K] x [K, N] -> [..., M, N].
     case matMul
     /// Y = A x op(B) (+ C): A is [M, K]; B is [K, N] or, with `transB`, [N, K]; the optional C broadcasts
@@ -57,8 +57,6 @@ public enum Op: Hashable, Sendable {
     case transpose(perm: [Int])
     /// Converts elements to another type.
     case cast(to: DType)
-    /// Elementwise maximum and minimum with NumPy broadcasting.
-    case maximum, minimum
     /// N-d convolution over channels-last data: x [N, spatial..., Cin] and w [kernel..., Cin/groups, Cout]
     /// (Keras's layouts), with an optional bias [Cout]; output [N, spatial'..., Cout].
     case conv(Convolution)
@@ -101,6 +99,37 @@ public enum Op: Hashable, Sendable {
     /// A Conv, ConvTranspose, Gemm or MatMul whose results pass through `epilogue` before anything reads
     /// them; written as the product with an `epilogue` attribute (`Conv(...) {..., epilogue = Relu}`).
     indirect case fused(Op, epilogue: Activation)
+}
+
+/// An elementwise operation of two operands (ONNX's binary operators of the same names).
+public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
+    /// a + b, a - b, a * b, a / b (IEEE 754 single precision).
+    case add, sub, mul, div
+    /// The larger and the smaller operand (ONNX Max and Min).
+    case max, min
+
+    /// The name in the text form and in ONNX: `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`.
+    public var name: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
+
+    /// The op on one pair of elements, as the reference interpreter computes it.
+    public func apply(_ a: Float, _ b: Float) -> Float {
+        switch self {
+        case .add: a + b
+        case .sub: a - b
+        case .mul: a * b
+        case .div: a / b
+        case .max: Swift.max(a, b)
+        case .min: Swift.min(a, b)
+        }
+    }
+
+    /// Whether swapping the operands gives the same result.
+    public var isCommutative: Bool {
+        switch self {
+        case .add, .mul, .max, .min: true
+        case .sub, .div: false
+        }
+    }
 }
 
 /// Strides, dilations, explicit padding and groups of a convolution, one entry per spatial dimension.

@@ -34,10 +34,7 @@ extension Op {
         switch self {
         case .identity: "Identity"
         case .activation(let activation): activation.name
-        case .add: "Add"
-        case .sub: "Sub"
-        case .mul: "Mul"
-        case .div: "Div"
+        case .binary(let op): op.name
         case .matMul: "MatMul"
         case .gemm: "Gemm"
         case .softmax: "Softmax"
@@ -45,8 +42,6 @@ extension Op {
         case .reshape: "Reshape"
         case .transpose: "Transpose"
         case .cast: "Cast"
-        case .maximum: "Max"
-        case .minimum: "Min"
         case .conv: "Conv"
         case .convTranspose: "ConvTranspose"
         case .pool(let pooling): pooling.kind == .max ? "MaxPool" : "AveragePool"
@@ -67,7 +62,7 @@ extension Op {
     /// The attributes in their printed order.
     public var attributes: [(name: String, value: Attribute)] {
         switch self {
-        case .identity, .add, .sub, .mul, .div, .matMul, .maximum, .minimum: []
+        case .identity, .binary, .matMul: []
         case .activation(let activation): activation.attributes
         case .gemm(let transB): [("transB", .bool(transB))]
         case .softmax(let axis): [("axis", .int(axis))]
@@ -95,7 +90,7 @@ extension Op {
     public var arity: ClosedRange<Int> {
         switch self {
         case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .upsample: 1...1
-        case .add, .sub, .mul, .div, .matMul, .maximum, .minimum, .gather: 2...2
+        case .binary, .matMul, .gather: 2...2
         case .gemm, .conv, .convTranspose: 2...3
         case .quantizeLinear, .dequantizeLinear: 3...3
         case .batchNorm: 5...5
@@ -105,22 +100,13 @@ extension Op {
         }
     }
 
-    /// Whether an activation may be fused into the op as its epilogue (`Op.fused`).
-    public var acceptsEpilogue: Bool {
-        switch self {
-        case .conv, .convTranspose, .gemm, .matMul: true
-        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
-            false
-        }
-    }
-
     /// Every op name the text parser accepts.
     public static let allNames: [String] = [
-        "Identity", "Add", "Sub", "Mul", "Div", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose",
-        "Cast", "Max", "Min", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
+        "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
         "LayerNorm", "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
-    ] + Activation.allNames
+    ] + BinaryOp.allCases.map(\.name) + Activation.allNames
+
+    private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
 
     /// Builds an op from its text-form name and attributes.
     public init(name: String, attributes: [String: Attribute]) throws(OpSyntaxError) {
@@ -135,12 +121,13 @@ extension Op {
             return
         }
         var reader = AttributeReader(op: name, attributes: attributes)
+        if let binary = Self.binaryOps[name] {
+            try reader.finish()
+            self = .binary(binary)
+            return
+        }
         switch name {
         case "Identity": self = .identity
-        case "Add": self = .add
-        case "Sub": self = .sub
-        case "Mul": self = .mul
-        case "Div": self = .div
         case "MatMul": self = .matMul
         case "Gemm": self = .gemm(transB: try reader.bool("transB", default: false))
         case "Softmax": self = .softmax(axis: try reader.int("axis", default: -1))
@@ -148,8 +135,6 @@ extension Op {
         case "Reshape": self = .reshape(shape: try reader.ints("shape"))
         case "Transpose": self = .transpose(perm: try reader.ints("perm"))
         case "Cast": self = .cast(to: try reader.dtype("to"))
-        case "Max": self = .maximum
-        case "Min": self = .minimum
         case "Conv", "ConvTranspose":
             let convolution = Convolution(
                 strides: try reader.ints("strides"), dilations: try reader.ints("dilations"), pads: try reader.ints("pads"),

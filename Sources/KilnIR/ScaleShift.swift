@@ -16,8 +16,8 @@ extension Graph {
             return Tensor(shape: [channels], storage: tensor.storage)
         }
         var removed: Set<Int> = []
-        for (index, add) in graph.nodes.enumerated() where add.op == .add {
-            guard let m = producers[add.inputs[0]], graph.nodes[m].op == .mul, uses[add.inputs[0]] == 1, !removed.contains(m) else { continue }
+        for (index, add) in graph.nodes.enumerated() where add.op == .binary(.add) {
+            guard let m = producers[add.inputs[0]], graph.nodes[m].op == .binary(.mul), uses[add.inputs[0]] == 1, !removed.contains(m) else { continue }
             let mul = graph.nodes[m]
             let type = mul.outputs[0].type
             guard type.shape.rank >= 2, let channels = type.shape.dims.last?.fixedValue, add.outputs[0].type == type, mul.inputs.count == 2,

@@ -23,7 +23,7 @@ extension Op {
         case .activation:
             try requireFloat(inputs[0])
             return inputs
-        case .add, .sub, .mul, .div:
+        case .binary:
             guard inputs[0].dtype == inputs[1].dtype else {
                 throw TypeError(op: name, "element types differ: \(inputs[0]) and \(inputs[1])")
             }
@@ -53,11 +53,6 @@ extension Op {
             return [TensorType(inputs[0].dtype, Shape(perm.map { dims[$0] }))]
         case .cast(let to):
             return [TensorType(to, inputs[0].shape)]
-        case .maximum, .minimum:
-            guard inputs[0].dtype == inputs[1].dtype else {
-                throw TypeError(op: name, "element types differ: \(inputs[0]) and \(inputs[1])")
-            }
-            return [TensorType(inputs[0].dtype, try broadcast(inputs[0].shape, inputs[1].shape))]
         case .conv(let convolution):
             return [try inferConv(inputs, convolution)]
         case .convTranspose(let c):

@@ -36,7 +36,7 @@ final class SwiftEmitterTests: XCTestCase {
         var g = SwiftTestGraph(name: "layout")
         let x = g.input("x", [3])
         let w = g.constant("w", [3, 5]), b = g.constant("b", [5]), c = g.constant("c", [5])
-        g.output(try g.node("y", .add, [try g.node("g", .gemm(transB: false), [x, w, b]), c]))
+        g.output(try g.node("y", .binary(.add), [try g.node("g", .gemm(transB: false), [x, w, b]), c]))
         let emission = try SwiftEmitter().emit(g.graph)
         let bytes = emission.weights
         func integer<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {

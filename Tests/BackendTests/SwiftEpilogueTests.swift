@@ -50,7 +50,7 @@ final class SwiftEpilogueTests: XCTestCase {
         // A constant of another type cast to f32, broadcast over the rows.
         let offsets = g.constant("offsets", Tensor(shape: [n], storage: .int64((0..<n).map { Int64($0) - 10 })))
         let cast = try g.node("offsets.f32", .cast(to: .float32), [offsets])
-        g.output(try g.node("shifted", .add, ["relu", cast]))
+        g.output(try g.node("shifted", .binary(.add), ["relu", cast]))
         // A reshape of an output is an alias of it.
         g.output(try g.node("reshaped", .reshape(shape: [0, 3, 7]), ["relu"]))
 

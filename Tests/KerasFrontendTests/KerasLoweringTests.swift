@@ -50,9 +50,9 @@ final class KerasLoweringTests: XCTestCase {
             ("exponential", [.activation(.exp)]),
             ("relu6", [.activation(.clip(min: 0, max: 6))]),
             ("leaky_relu", [.activation(.leakyRelu(alpha: 0.2))]),
-            ("hard_silu", [.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .mul]),
-            ("hard_swish", [.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .mul]),
-            ("mish", [.activation(.softplus), .activation(.tanh), .mul]),
+            ("hard_silu", [.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .binary(.mul)]),
+            ("hard_swish", [.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .binary(.mul)]),
+            ("mish", [.activation(.softplus), .activation(.tanh), .binary(.mul)]),
         ]
         // tf_keras: clip(0.2x + 0.5, 0, 1). Keras 3: relu6(x + 3) / 6.
         let versions: [(String, ModelConfigBuilder.Form, Activation)] = [
@@ -109,7 +109,7 @@ final class KerasLoweringTests: XCTestCase {
         model.outputs = ["head"]
         let graph = try model.lower()
         XCTAssertEqual(graph.constants.map(\.name), ["project.kernel", "head.kernel", "head.bias"])
-        XCTAssertEqual(graph.nodes.map(\.op), [.matMul, .matMul, .add, .activation(.tanh)])
+        XCTAssertEqual(graph.nodes.map(\.op), [.matMul, .matMul, .binary(.add), .activation(.tanh)])
         XCTAssertEqual(graph.nodes.map { $0.outputs[0].name }, ["project", "head.matmul", "head.bias_add", "head"])
         XCTAssertEqual(graph.outputValues.first?.type, TensorType(.float32, [.symbolic("N"), 5, 3]))
 

@@ -32,13 +32,13 @@ final class TextFormTests: XCTestCase {
 
     func testEveryOpRoundTrips() throws {
         let ops: [Op] = [
-            .identity, .add, .sub, .mul, .div, .matMul, .gemm(transB: true), .softmax(axis: 1), .flatten(axis: 2),
+            .identity, .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .matMul, .gemm(transB: true), .softmax(axis: 1), .flatten(axis: 2),
             .reshape(shape: [0, -1]), .transpose(perm: [2, 0, 1]), .cast(to: .int64),
             .activation(.relu), .activation(.sigmoid), .activation(.tanh), .activation(.exp), .activation(.softplus),
             .activation(.softsign), .activation(.elu(alpha: 0.5)), .activation(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma)),
             .activation(.gelu(approximate: true)), .activation(.gelu(approximate: false)), .activation(.swish),
             .activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .activation(.leakyRelu(alpha: 0.3)),
-            .activation(.clip(min: 0, max: 6)), .activation(.sqrt), .activation(.thresholdedRelu(theta: 0.5)), .maximum, .minimum,
+            .activation(.clip(min: 0, max: 6)), .activation(.sqrt), .activation(.thresholdedRelu(theta: 0.5)), .binary(.max), .binary(.min),
             .conv(Convolution(strides: [1, 2], dilations: [1, 1], pads: [0, 1, 0, 1], groups: 2)),
             .pool(Pooling(kind: .max, window: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0])),
             .pool(Pooling(kind: .average, window: [3], strides: [1], pads: [1, 1])),

@@ -24,7 +24,7 @@ final class VerifierTests: XCTestCase {
         // Built in code, an epilogue on an op that takes none is a type error, not a crash.
         let graph = Graph(
             name: "g", inputs: [Value("x", TensorType(.float32, Shape([.symbolic("N"), 4])))],
-            nodes: [Node(name: "y", op: .fused(.add, epilogue: .relu), inputs: ["x", "x"], outputs: [Value("y", TensorType(.float32, Shape([.symbolic("N"), 4])))])],
+            nodes: [Node(name: "y", op: .fused(.binary(.add), epilogue: .relu), inputs: ["x", "x"], outputs: [Value("y", TensorType(.float32, Shape([.symbolic("N"), 4])))])],
             outputs: ["y"])
         XCTAssertThrowsError(try graph.verify()) { error in
             XCTAssertTrue("\(error)".contains("Add cannot take an epilogue"), "\(error)")

@@ -41,7 +41,7 @@ final class PruningTests: XCTestCase {
         h = try node("relu3", .activation(.relu), [h])
         h = try node("dense2", .gemm(transB: false), [h, constant("dense2.kernel", [16, 5]), constant("dense2.bias", [5])])
         var s = try node("proj", .matMul, ["s", constant("proj.kernel", [4, 6])])
-        s = try node("proj.bias_add", .add, [s, constant("proj.bias", [6])])
+        s = try node("proj.bias_add", .binary(.add), [s, constant("proj.bias", [6])])
         s = try node("tanh", .activation(.tanh), [s])
         s = try node("head", .matMul, [s, constant("head.kernel", [6, 3])])
         graph.outputs = [h, s]

@@ -44,12 +44,7 @@ extension ONNXGraphBuilder {
         }
         switch node.op {
         case .identity: add("Identity", x, y, name)
-        case .add: add("Add", x, y, name)
-        case .sub: add("Sub", x, y, name)
-        case .mul: add("Mul", x, y, name)
-        case .div: add("Div", x, y, name)
-        case .maximum: add("Max", x, y, name)
-        case .minimum: add("Min", x, y, name)
+        case .binary(let op): add(op.name, x, y, name)
         case .matMul: add("MatMul", x, y, name)
         case .gemm(let transB): add("Gemm", x, y, name, [int("transB", transB ? 1 : 0)])
         case .softmax(let axis): add("Softmax", x, y, name, [int("axis", axis)])
@@ -216,15 +211,8 @@ extension ONNXGraphBuilder {
     }
 
     private static func binaryElementwise(_ op: Op) -> String? {
-        switch op {
-        case .add: "Add"
-        case .sub: "Sub"
-        case .mul: "Mul"
-        case .div: "Div"
-        case .maximum: "Max"
-        case .minimum: "Min"
-        default: nil
-        }
+        if case .binary(let binary) = op { return binary.name }
+        return nil
     }
 
     /// LayerNormalization from opset 17 (which needs a scale: ones when the IR has none); below it the

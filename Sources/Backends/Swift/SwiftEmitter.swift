@@ -272,9 +272,7 @@ public struct SwiftEmitter: Sendable {
     private static func isMatrixProduct(_ op: Op) -> Bool {
         switch op {
         case .gemm, .matMul, .conv: true
-        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
-            false
+        default: false
         }
     }
 
@@ -296,8 +294,7 @@ public struct SwiftEmitter: Sendable {
             return transB ? (b, b.shape[1], b.shape[0], true) : (b, b.shape[0], b.shape[1], false)
         case .matMul:
             return (b, b.shape[0], b.shape[1], false)
-        case .identity, .activation, .add, .sub, .mul, .div, .softmax, .flatten, .reshape, .transpose, .cast, .maximum, .minimum, .pool,
-            .reduce, .batchNorm, .concat, .pad, .conv, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
+        default:
             return nil
         }
     }

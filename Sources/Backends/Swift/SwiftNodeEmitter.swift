@@ -65,9 +65,9 @@ struct SwiftNodeEmitter {
             }
         case .activation(let f):
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
-        case .add, .sub, .mul, .div, .maximum, .minimum:
+        case .binary(let op):
             sections.insert(.elementwise)
-            binary(node.op, inputs[0], inputs[1], y, &out, &statics)
+            binary(op, inputs[0], inputs[1], y, &out, &statics)
         case .softmax(let axis):
             sections.insert(.elementwise)
             let dims = types[y]!.shape.dims
@@ -325,19 +325,9 @@ struct SwiftNodeEmitter {
 
     /// y = a op b with NumPy broadcasting: operands that repeat whole along the leading dimensions take the
     /// fast path; any other broadcast walks the output index by index.
-    private func binary(_ op: Op, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
-        let kind: String
-        switch op {
-        case .add: kind = ".add"
-        case .sub: kind = ".sub"
-        case .mul: kind = ".mul"
-        case .div: kind = ".div"
-        case .maximum: kind = ".max"
-        case .minimum: kind = ".min"
-        case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
-            preconditionFailure("\(op.name) is not a binary elementwise op")
-        }
+    private func binary(_ op: BinaryOp, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
+        // The runtime's KilnBinaryOp has a case of each name.
+        let kind = ".\(op.rawValue)"
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
         if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
             out.line(

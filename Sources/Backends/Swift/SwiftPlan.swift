@@ -80,7 +80,7 @@ struct SwiftPlan {
         switch node.op {
         case .identity, .flatten, .reshape: true
         case .cast(let to): to == .float32
-        case .activation, .add, .sub, .mul, .div, .matMul, .gemm, .softmax, .transpose, .maximum, .minimum, .conv, .pool, .reduce,
+        case .activation, .binary, .matMul, .gemm, .softmax, .transpose, .conv, .pool, .reduce,
             .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }

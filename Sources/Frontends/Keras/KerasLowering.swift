@@ -187,7 +187,7 @@ struct KerasLowering {
             value = try emit(.gemm(transB: false), [x] + constants, name: preActivation, node: layer.name)
         } else {
             value = try emit(.matMul, [x, constants[0]], name: useBias ? "\(base).matmul" : preActivation, node: layer.name)
-            if useBias { value = try emit(.add, [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name) }
+            if useBias { value = try emit(.binary(.add), [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name) }
         }
         return try activation(layer.config["activation"], value, base: base, layer: layer)
     }
@@ -234,11 +234,11 @@ struct KerasLowering {
         }
         guard slope != 0 else { return positive }
         let start = addConstant("\(base).threshold", Tensor(shape: [], floats: [Float(threshold)]))
-        let below = try emit(.sub, [start, x], name: "\(base).below", node: layer.name)
+        let below = try emit(.binary(.sub), [start, x], name: "\(base).below", node: layer.name)
         let negative = try emit(.activation(.relu), [below], name: "\(base).negative", node: layer.name)
         let scale = addConstant("\(base).slope", Tensor(shape: [], floats: [Float(slope)]))
-        let scaled = try emit(.mul, [negative, scale], name: "\(base).scaled", node: layer.name)
-        return try emit(.sub, [positive, scaled], name: base, node: layer.name)
+        let scaled = try emit(.binary(.mul), [negative, scale], name: "\(base).scaled", node: layer.name)
+        return try emit(.binary(.sub), [positive, scaled], name: base, node: layer.name)
     }
 
     // MARK: - Activations
@@ -277,11 +277,11 @@ struct KerasLowering {
         case "softmax": return try emit(.softmax(axis: -1), [x], name: base, node: layer.name)
         case "hard_silu", "hard_swish":
             let gate = try emit(.activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), [x], name: "\(base).hard_sigmoid", node: layer.name)
-            return try emit(.mul, [x, gate], name: base, node: layer.name)
+            return try emit(.binary(.mul), [x, gate], name: base, node: layer.name)
         case "mish":
             let softplus = try emit(.activation(.softplus), [x], name: "\(base).softplus", node: layer.name)
             let tanh = try emit(.activation(.tanh), [softplus], name: "\(base).tanh", node: layer.name)
-            return try emit(.mul, [x, tanh], name: base, node: layer.name)
+            return try emit(.binary(.mul), [x, tanh], name: base, node: layer.name)
         default:
             throw .unsupportedConfig(
                 file: file, layer: layer.name, className: layer.className,

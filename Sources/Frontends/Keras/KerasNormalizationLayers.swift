@@ -26,16 +26,16 @@ extension KerasLowering {
             let shape = broadcastShape(over)
             let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center && !rms ? 1 : 0), shape: shape)
             let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [x], name: "\(base).mean", node: layer.name)
-            let centered = try emit(.sub, [x, mean], name: "\(base).centered", node: layer.name)
-            let squared = try emit(.mul, [centered, centered], name: "\(base).squared", node: layer.name)
+            let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
+            let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
             let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
             let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
-            let shifted = try emit(.add, [variance, eps], name: "\(base).variance_eps", node: layer.name)
+            let shifted = try emit(.binary(.add), [variance, eps], name: "\(base).variance_eps", node: layer.name)
             let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
             // Keras 3's rms_scaling divides x itself (not x - mean) by the deviation and adds no offset.
-            var value = try emit(.div, [rms ? x : centered, deviation], name: "\(base).normalized", node: layer.name)
-            if scale { value = try emit(.mul, [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
-            if center && !rms { value = try emit(.add, [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+            var value = try emit(.binary(.div), [rms ? x : centered, deviation], name: "\(base).normalized", node: layer.name)
+            if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+            if center && !rms { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
             return value
         case "GroupNormalization":
             // Channels split into groups; each group is normalized over the spatial dimensions and its channels.
@@ -56,27 +56,27 @@ extension KerasLowering {
             let moved = try emit(.transpose(perm: perm), [grouped], name: "\(base).groups_first", node: layer.name)
             let over = Array(2..<split)
             let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [moved], name: "\(base).mean", node: layer.name)
-            let centered = try emit(.sub, [moved, mean], name: "\(base).centered", node: layer.name)
-            let squared = try emit(.mul, [centered, centered], name: "\(base).squared", node: layer.name)
+            let centered = try emit(.binary(.sub), [moved, mean], name: "\(base).centered", node: layer.name)
+            let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
             let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
             let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
-            let shifted = try emit(.add, [variance, eps], name: "\(base).variance_eps", node: layer.name)
+            let shifted = try emit(.binary(.add), [variance, eps], name: "\(base).variance_eps", node: layer.name)
             let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
-            let normalized = try emit(.div, [centered, deviation], name: "\(base).normalized", node: layer.name)
+            let normalized = try emit(.binary(.div), [centered, deviation], name: "\(base).normalized", node: layer.name)
             let back = try emit(.transpose(perm: inverse), [normalized], name: "\(base).groups_last", node: layer.name)
             var value = try emit(.reshape(shape: [0] + spatialSizes + [channels]), [back], name: "\(base).merged", node: layer.name)
-            if scale { value = try emit(.mul, [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
-            if center { value = try emit(.add, [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+            if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+            if center { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
             return value
         case "UnitNormalization":
             // x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
             let over = axes(config["axis"])
-            let squared = try emit(.mul, [x, x], name: "\(base).squared", node: layer.name)
+            let squared = try emit(.binary(.mul), [x, x], name: "\(base).squared", node: layer.name)
             let sum = try emit(.reduce(.sum, axes: over, keepDims: true), [squared], name: "\(base).sum", node: layer.name)
             let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm", node: layer.name)
             let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
-            let safe = try emit(.maximum, [norm, floor], name: "\(base).safe_norm", node: layer.name)
-            return try emit(.div, [x, safe], name: base, node: layer.name)
+            let safe = try emit(.binary(.max), [norm, floor], name: "\(base).safe_norm", node: layer.name)
+            return try emit(.binary(.div), [x, safe], name: base, node: layer.name)
         case "PReLU":
             // max(x, 0) + alpha * min(x, 0), alpha shared along `shared_axes`.
             let shared = Set((config["shared_axes"]?.array?.compactMap(\.int) ?? config["shared_axes"]?.int.map { [$0] } ?? []))
@@ -84,9 +84,9 @@ extension KerasLowering {
             let alpha = try normalizationParameters(layer, count: 1, shape: shape)[0]
             let zero = addConstant("\(base).zero", Tensor(shape: [], floats: [0]))
             let positive = try emit(.activation(.relu), [x], name: "\(base).positive", node: layer.name)
-            let negative = try emit(.minimum, [x, zero], name: "\(base).negative", node: layer.name)
-            let scaled = try emit(.mul, [negative, alpha], name: "\(base).scaled", node: layer.name)
-            return try emit(.add, [positive, scaled], name: base, node: layer.name)
+            let negative = try emit(.binary(.min), [x, zero], name: "\(base).negative", node: layer.name)
+            let scaled = try emit(.binary(.mul), [negative, alpha], name: "\(base).scaled", node: layer.name)
+            return try emit(.binary(.add), [positive, scaled], name: base, node: layer.name)
         case "ThresholdedReLU":
             return try emit(.activation(.thresholdedRelu(theta: Float(config["theta"]?.double ?? 1))), [x], name: base, node: layer.name)
         case "Normalization":
@@ -100,11 +100,11 @@ extension KerasLowering {
             let mean = addConstant("\(sanitize(layer.name)).mean", loaded[0])
             let std = addConstant("\(sanitize(layer.name)).std", Tensor(shape: shape, floats: deviation))
             if config["invert"]?.bool ?? false {
-                let scaled = try emit(.mul, [x, std], name: "\(base).scaled", node: layer.name)
-                return try emit(.add, [scaled, mean], name: base, node: layer.name)
+                let scaled = try emit(.binary(.mul), [x, std], name: "\(base).scaled", node: layer.name)
+                return try emit(.binary(.add), [scaled, mean], name: base, node: layer.name)
             }
-            let centered = try emit(.sub, [x, mean], name: "\(base).centered", node: layer.name)
-            return try emit(.div, [centered, std], name: base, node: layer.name)
+            let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
+            return try emit(.binary(.div), [centered, std], name: base, node: layer.name)
         case "RepeatVector":
             guard let n = config["n"]?.int, rank == 2, let features = type.shape.dims[1].fixedValue else {
                 throw unsupported("RepeatVector takes [batch, features] and an integer n")
@@ -139,15 +139,15 @@ extension KerasLowering {
             // Keras 2 divides by sqrt(max(sum of squares, 1e-12)), Keras 3 by max(norm, 1e-7).
             let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [kerasMajorVersion >= 3 ? 1e-7 : 1e-6]))
             for (index, input) in inputs.enumerated() {
-                let squared = try emit(.mul, [input, input], name: "\(base).squared\(index)", node: layer.name)
+                let squared = try emit(.binary(.mul), [input, input], name: "\(base).squared\(index)", node: layer.name)
                 let sum = try emit(.reduce(.sum, axes: [axes[index]], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
                 let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm\(index)", node: layer.name)
-                let safe = try emit(.maximum, [norm, floor], name: "\(base).safe_norm\(index)", node: layer.name)
-                operands[index] = try emit(.div, [input, safe], name: "\(base).unit\(index)", node: layer.name)
+                let safe = try emit(.binary(.max), [norm, floor], name: "\(base).safe_norm\(index)", node: layer.name)
+                operands[index] = try emit(.binary(.div), [input, safe], name: "\(base).unit\(index)", node: layer.name)
             }
         }
         if shapes[0].rank == 2 && shapes[1].rank == 2 {
-            let product = try emit(.mul, operands, name: "\(base).product", node: layer.name)
+            let product = try emit(.binary(.mul), operands, name: "\(base).product", node: layer.name)
             return try emit(.reduce(.sum, axes: [1], keepDims: true), [product], name: base, node: layer.name)
         }
         // [batch, rest of x..., k] x [batch, k, rest of y...] as a batched [batch, Px, k] x [batch, k, Py].

@@ -6,11 +6,11 @@ extension KerasLowering {
     mutating func merge(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> String? {
         let op: Op
         switch layer.className {
-        case "Add", "Average": op = .add
-        case "Subtract": op = .sub
-        case "Multiply": op = .mul
-        case "Maximum": op = .maximum
-        case "Minimum": op = .minimum
+        case "Add", "Average": op = .binary(.add)
+        case "Subtract": op = .binary(.sub)
+        case "Multiply": op = .binary(.mul)
+        case "Maximum": op = .binary(.max)
+        case "Minimum": op = .binary(.min)
         case "Concatenate":
             return try emit(.concat(axis: layer.config["axis"]?.int ?? -1), inputs, name: base, node: layer.name)
         case "Dot":
@@ -27,7 +27,7 @@ extension KerasLowering {
         }
         if layer.className == "Average" {
             let scale = addConstant("\(base).scale", Tensor(shape: [], floats: [1 / Float(inputs.count)]))
-            value = try emit(.mul, [value, scale], name: base, node: layer.name)
+            value = try emit(.binary(.mul), [value, scale], name: base, node: layer.name)
         }
         return value
     }
@@ -98,8 +98,8 @@ extension KerasLowering {
         case "Rescaling":
             let scale = addConstant("\(base).scale", Tensor(shape: [], floats: [Float(config["scale"]?.double ?? 1)]))
             let offset = addConstant("\(base).offset", Tensor(shape: [], floats: [Float(config["offset"]?.double ?? 0)]))
-            let scaled = try emit(.mul, [x, scale], name: "\(base).scaled", node: layer.name)
-            return try emit(.add, [scaled, offset], name: base, node: layer.name)
+            let scaled = try emit(.binary(.mul), [x, scale], name: "\(base).scaled", node: layer.name)
+            return try emit(.binary(.add), [scaled, offset], name: base, node: layer.name)
         case "LeakyReLU":
             let alpha = config["negative_slope"]?.double ?? config["alpha"]?.double ?? (kerasMajorVersion >= 3 ? 0.2 : 0.3)
             return try emit(.activation(.leakyRelu(alpha: Float(alpha))), [x], name: base, node: layer.name)
