@@ -8,27 +8,23 @@ import KilnIR
 ///     %b = Reshape(%a) {shape = [0, 6, 2]} : f32[N,6,2]
 ///   ->
 ///     %b = Reshape(%x) {shape = [-1, 6, 2]} : f32[N,6,2]
-public struct CollapseReshapes: Pass {
+public struct CollapseReshapes: RulePass {
     public static let name = "collapse-reshapes"
     public static let summary = "merge chains of Reshape and Flatten into one Reshape"
 
     public init() {}
 
-    public func run(on graph: Graph) throws -> Graph {
-        var graph = graph
-        graph.rewriteUntilStable { graph, index, context in
-            let node = graph.nodes[index]
-            guard node.op.isShapeOnly, let p = context.producers[node.inputs[0]], graph.nodes[p].op.isShapeOnly,
-                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0]),
-                let source = context.types[graph.nodes[p].inputs[0]],
-                let target = Self.reshapeTarget(from: source, to: node.outputType)
-            else { return false }
-            graph.nodes[index].op = .reshape(shape: target)
-            graph.nodes[index].inputs = graph.nodes[p].inputs
-            graph.nodes.remove(at: p)
-            return true
-        }
-        return graph
+    public var rules: RuleTable { RuleTable([("collapse-reshape-chain", Self.collapse)]) }
+
+    static let collapse: RewriteRule = { node, context in
+        guard node.op.isShapeOnly, let producer = context.producer(node.inputs[0]), producer.op.isShapeOnly,
+            context.isOnlyRead(node.inputs[0], by: node), let source = context.type(producer.inputs[0]),
+            let target = reshapeTarget(from: source, to: node.outputType)
+        else { return nil }
+        var collapsed = node
+        collapsed.op = .reshape(shape: target)
+        collapsed.inputs = producer.inputs
+        return .replace(with: collapsed)
     }
 
     /// A Reshape target that turns `source` into `result`: fixed sizes, with -1 for at most one symbolic

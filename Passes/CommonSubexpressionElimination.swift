@@ -24,11 +24,11 @@ public struct CommonSubexpressionElimination: Pass {
         var graph = graph
         var alias: [String: String] = [:]
 
-        // Keyed by content hash, so 0.0 and -0.0 (equal as floats) stay apart.
-        var firstConstant: [String: String] = [:]
+        // Keyed by the bytes, so 0.0 and -0.0 (equal as floats) stay apart.
+        var firstConstant: [ConstantKey: String] = [:]
         let outputs = Set(graph.outputs)
         graph.constants.removeAll { constant in
-            let key = constant.tensor.contentHash
+            let key = ConstantKey(constant.tensor)
             if let first = firstConstant[key], !outputs.contains(constant.name) {
                 alias[constant.name] = first
                 return true
@@ -56,5 +56,24 @@ public struct CommonSubexpressionElimination: Pass {
         }
         graph.nodes = kept
         return graph
+    }
+}
+
+/// A constant's type and exact bytes, for finding equal constants.
+private struct ConstantKey: Hashable {
+    var dtype: DType
+    var shape: [Int]
+    var bytes: [UInt8]
+
+    init(_ tensor: Tensor) {
+        dtype = tensor.dtype
+        shape = tensor.shape
+        bytes = tensor.bytes
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(dtype)
+        hasher.combine(shape)
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
     }
 }

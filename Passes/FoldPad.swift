@@ -16,52 +16,49 @@ import KilnIR
 ///     %y = Conv(%p, %k) {strides = [1, 1], dilations = [1, 1], pads = [0, 0, 0, 0], groups = 1} : f32[N,4,4,8]
 ///   ->
 ///     %y = Conv(%x, %k) {strides = [1, 1], dilations = [1, 1], pads = [1, 1, 1, 1], groups = 1} : f32[N,4,4,8]
-public struct FoldPad: Pass {
+public struct FoldPad: RulePass {
     public static let name = "fold-pad"
     public static let summary = "fold a spatial Pad into the padding of the Conv or MaxPool after it"
 
     public init() {}
 
-    public func run(on graph: Graph) throws -> Graph {
-        var graph = graph
-        graph.rewriteUntilStable { graph, index, context in
-            let node = graph.nodes[index]
-            guard let p = context.producers[node.inputs[0]], case .pad(let padding, let value) = graph.nodes[p].op,
-                context.uses[node.inputs[0]] == 1, !graph.outputs.contains(node.inputs[0])
-            else { return false }
-            let rank = padding.count / 2, spatial = rank - 2
-            // Nothing on the batch or channel dimensions.
-            guard spatial >= 1, padding[0] == 0, padding[rank - 1] == 0, padding[rank] == 0, padding[2 * rank - 1] == 0 else { return false }
-            let extra = Array(padding[1..<(rank - 1)]) + Array(padding[(rank + 1)..<(2 * rank - 1)])
-            let source = graph.nodes[p].inputs[0]
-            guard let folded = Self.fold(node.op, extra, value: value, source: source, graph, context) else { return false }
-            graph.nodes[index].op = folded
-            graph.nodes[index].inputs[0] = source
-            graph.removeDeadCode()
-            return true
-        }
-        return graph
+    public var rules: RuleTable { RuleTable([("fold-pad-into-window", Self.foldPad)]) }
+
+    static let foldPad: RewriteRule = { node, context in
+        guard let pad = context.producer(node.inputs[0]), case .pad(let padding, let value) = pad.op,
+            context.isOnlyRead(node.inputs[0], by: node)
+        else { return nil }
+        let rank = padding.count / 2, spatial = rank - 2
+        // Nothing on the batch or channel dimensions.
+        guard spatial >= 1, padding[0] == 0, padding[rank - 1] == 0, padding[rank] == 0, padding[2 * rank - 1] == 0 else { return nil }
+        let extra = Array(padding[1..<(rank - 1)]) + Array(padding[(rank + 1)..<(2 * rank - 1)])
+        let source = pad.inputs[0]
+        guard let folded = fold(node.op, extra, value: value, source: source, context) else { return nil }
+        var result = node
+        result.op = folded
+        result.inputs[0] = source
+        return .replace(with: result)
     }
 
     /// The op with the Pad's amounts added to its own padding, or nil when that would compute something else.
-    static func fold(_ op: Op, _ extra: [Int], value: Float, source: String, _ graph: Graph, _ context: RewriteContext) -> Op? {
+    static func fold(_ op: Op, _ extra: [Int], value: Float, source: String, _ context: RewriteContext) -> Op? {
         switch op {
         case .conv(var c):
             guard value == 0, c.pads.count == extra.count else { return nil }
             c.pads = zip(c.pads, extra).map(+)
             return .conv(c)
         case .fused(let product, let epilogue):
-            guard case .conv = product, let folded = fold(product, extra, value: value, source: source, graph, context) else { return nil }
+            guard case .conv = product, let folded = fold(product, extra, value: value, source: source, context) else { return nil }
             return .fused(folded, epilogue: epilogue)
         case .pool(var pooling):
             guard pooling.kind == .max, pooling.pads.count == extra.count else { return nil }
-            guard value == -.infinity || (value == 0 && NonNegative(graph: graph, context: context).holds(for: source)) else { return nil }
+            guard value == -.infinity || (value == 0 && NonNegative(context: context).holds(for: source)) else { return nil }
             pooling.pads = zip(pooling.pads, extra).map(+)
             let spatial = pooling.window.count
             guard (0..<spatial).allSatisfy({ pooling.pads[$0] < pooling.window[$0] && pooling.pads[spatial + $0] < pooling.window[$0] })
             else { return nil }
             return .pool(pooling)
-        case .identity, .activation, .binary, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .convTranspose, .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear:
+        default:
             return nil
         }
     }
@@ -69,15 +66,13 @@ public struct FoldPad: Pass {
 
 /// Whether a value is provably never negative, from the ops that computed it.
 struct NonNegative {
-    let graph: Graph
     let context: RewriteContext
 
     func holds(for value: String, depth: Int = 0) -> Bool {
-        if let constant = context.constants[value] {
+        if let constant = context.constant(value) {
             return constant.dtype == .float32 && constant.floats.allSatisfy { $0 >= 0 }
         }
-        guard depth < 32, let p = context.producers[value] else { return false }
-        let node = graph.nodes[p]
+        guard depth < 32, let node = context.producer(value) else { return false }
         let inputs = { node.inputs.allSatisfy { holds(for: $0, depth: depth + 1) } }
         switch node.op {
         case .activation(let activation): return Self.isNonNegative(activation)

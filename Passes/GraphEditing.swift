@@ -1,6 +1,6 @@
 import KilnIR
 
-/// Small graph edits shared by passes.
+/// Small whole-graph edits shared by passes and the driver, each O(nodes + constants).
 extension Graph {
     /// How many times each value is read by a node or returned as a graph output.
     public var useCounts: [String: Int] {
@@ -44,49 +44,25 @@ extension Graph {
         outputs = outputs.map { $0 == old ? new : $0 }
     }
 
-    /// Removes nodes whose results nobody reads, and constants nobody reads, until none is left.
+    /// Removes the nodes no graph output depends on and the constants nothing reads, in one backward sweep.
     public mutating func removeDeadCode() {
-        while true {
-            let counts = useCounts
-            let before = nodes.count
-            nodes.removeAll { node in node.outputs.allSatisfy { counts[$0.name, default: 0] == 0 } }
-            if nodes.count == before { break }
+        var live = Set(outputs)
+        var kept: [Bool] = Array(repeating: false, count: nodes.count)
+        for index in nodes.indices.reversed() where nodes[index].outputs.contains(where: { live.contains($0.name) }) {
+            kept[index] = true
+            live.formUnion(nodes[index].inputs)
         }
-        let counts = useCounts
-        constants.removeAll { counts[$0.name, default: 0] == 0 }
+        if kept.contains(false) { nodes = nodes.indices.filter { kept[$0] }.map { nodes[$0] } }
+        constants.removeAll { !live.contains($0.name) }
     }
 
-    /// A value name not yet used in the graph, derived from `base`.
+    /// A value name not yet used in the graph, derived from `base`. O(graph): for one-off edits; rules get
+    /// fresh names from their `RewriteContext`.
     public func freshName(_ base: String) -> String {
         let taken = Set(valueTypes.keys)
         if !taken.contains(base) { return base }
         var i = 1
         while taken.contains("\(base).\(i)") { i += 1 }
         return "\(base).\(i)"
-    }
-}
-
-/// What a local rewrite rule may look at, computed once per sweep over the graph.
-public struct RewriteContext {
-    public let types: [String: TensorType]
-    /// The index of the node defining each node-produced value.
-    public let producers: [String: Int]
-    public let uses: [String: Int]
-    public let constants: [String: Tensor]
-}
-
-extension Graph {
-    /// Offers every node, in order, to `rule`, which returns whether it changed the graph. After a change the
-    /// sweep starts again, until a whole sweep changes nothing.
-    public mutating func rewriteUntilStable(_ rule: (inout Graph, _ index: Int, RewriteContext) throws -> Bool) rethrows {
-        var changed = true
-        while changed {
-            changed = false
-            let context = RewriteContext(types: valueTypes, producers: producers, uses: useCounts, constants: constantsByName)
-            for index in nodes.indices where try rule(&self, index, context) {
-                changed = true
-                break
-            }
-        }
     }
 }

@@ -2,12 +2,14 @@ import KilnIR
 
 /// Runs a named list of passes in order, verifying the graph after each one when asked.
 public struct PassManager: Sendable {
-    /// Every pass Kiln has, by pipeline name. Constant folding evaluates nodes with `evaluator`.
-    public static func registry(evaluator: @escaping ConstantFolding.Evaluator) -> [String: any Pass] {
+    /// Every pass Kiln has, by pipeline name. Constant folding evaluates nodes with `evaluator`;
+    /// fuse-activation fuses the epilogues of `epilogues` (the target backend's); split-epilogues splits every
+    /// epilogue (the ONNX legalization).
+    public static func registry(evaluator: @escaping ConstantFolding.Evaluator, epilogues: EpilogueSupport = .all) -> [String: any Pass] {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
-            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(), FoldPad(), SinkTransposes(),
-            RecognizePatterns(),
+            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(support: epilogues), FoldPad(), SinkTransposes(),
+            RecognizePatterns(), SplitEpilogues(keeping: .none),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
     }
@@ -36,9 +38,10 @@ public struct PassManager: Sendable {
 
     /// A pipeline from pass names, e.g. `["fold-constants", "dce"]`.
     public init(
-        pipeline names: [String], evaluator: @escaping ConstantFolding.Evaluator, verifyEach: Bool = PassManager.isDebugBuild
+        pipeline names: [String], evaluator: @escaping ConstantFolding.Evaluator, epilogues: EpilogueSupport = .all,
+        verifyEach: Bool = PassManager.isDebugBuild
     ) throws(PassError) {
-        let registry = Self.registry(evaluator: evaluator)
+        let registry = Self.registry(evaluator: evaluator, epilogues: epilogues)
         var passes: [any Pass] = []
         for name in names {
             guard let pass = registry[name] else { throw PassError.unknownPass(name, known: registry.keys.sorted()) }

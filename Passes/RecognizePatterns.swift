@@ -1,15 +1,17 @@
 import Foundation
 import KilnIR
 
-/// Recognizes activations written out as elementwise arithmetic and replaces each with its single op.
+/// Recognizes concepts written out as elementwise arithmetic, as graphs imported from other frameworks
+/// arrive, and replaces each with the IR's own op.
 ///
 /// - Swish: x * Sigmoid(x), in either order.
 /// - GELU, tanh approximation: 0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x * x * x))), with the
 ///   factors in any order and grouping, the constants as scalars, and the inner polynomial written in any
 ///   form built from Add, Sub, Mul and division by a constant (e.g. a * x + b * x * x * x).
-///
 /// - LayerNorm: (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps) [* gamma] [+ beta] over trailing
-///   dimensions, as the Keras frontend writes LayerNormalization.
+///   dimensions.
+/// - A per-channel scale and shift, x * s + t with s and t one value per channel of the last axis: the
+///   IR's per-channel affine form, a BatchNorm with mean 0, variance 1 and epsilon 0 (see fold-batchnorm).
 ///
 /// Exact GELU needs erf, which the IR does not have, so it cannot be written out in the IR and is not
 /// matched.
@@ -20,61 +22,62 @@ import KilnIR
 ///     %y = Mul(%x, %s) : f32[N,4]
 ///   ->
 ///     %y = Swish(%x) : f32[N,4]
-public struct RecognizePatterns: Pass {
+public struct RecognizePatterns: RulePass {
     public static let name = "recognize-patterns"
-    public static let summary = "replace Swish, tanh-GELU and LayerNorm written out as arithmetic with their ops"
+    public static let summary = "replace Swish, tanh-GELU, LayerNorm and per-channel scale-shift written out as arithmetic with their ops"
 
     public init() {}
 
-    public func run(on graph: Graph) throws -> Graph {
-        var graph = graph
-        graph.rewriteUntilStable { graph, index, context in
-            let node = graph.nodes[index]
-            guard node.outputType.dtype == .float32 else { return false }
-            if Self.recognizeLayerNorm(&graph, index, context) { return true }
-            switch node.op {
-            case .binary(.mul), .binary(.div): break
-            default: return false
-            }
-            let expression = Expression(graph: graph, context: context)
-            guard let (scale, factors) = expression.factors(node.outputs[0].name),
-                let activation = Self.swish(scale, factors, expression) ?? Self.geluTanh(scale, factors, expression),
-                context.types[activation.input] == node.outputType
-            else { return false }
-            graph.nodes[index] = Node(name: node.name, op: .activation(activation.function), inputs: [activation.input], outputs: node.outputs)
-            graph.removeDeadCode()
-            return true
-        }
-        return graph
+    public var rules: RuleTable {
+        RuleTable([("layer-norm", Self.layerNorm), ("swish", Self.swish), ("gelu-tanh", Self.geluTanh), ("scale-shift", Self.scaleShift)])
     }
 
-    /// x * Sigmoid(x).
-    static func swish(_ scale: Double, _ factors: [String], _ expression: Expression) -> (function: Activation, input: String)? {
-        guard scale == 1, factors.count == 2 else { return nil }
-        for (a, b) in [(factors[0], factors[1]), (factors[1], factors[0])] {
-            if let (op, input) = expression.unary(b), op == .activation(.sigmoid), input == a { return (.swish, a) }
-        }
-        return nil
+    static let swishPattern = Pattern.op(.binary(.mul), .value("x"), .op(.activation(.sigmoid), .value("x")))
+
+    static let swish: RewriteRule = { node, context in
+        guard node.outputType.dtype == .float32, let match = swishPattern.match(node.outputs[0].name, context) else { return nil }
+        return .replace(with: Node(name: node.name, op: .activation(.swish), inputs: [match["x"]!], outputs: node.outputs))
     }
 
-    /// 0.5 * x * (1 + Tanh(sqrt(2/pi) * x + sqrt(2/pi) * 0.044715 * x^3)).
-    static func geluTanh(_ scale: Double, _ factors: [String], _ expression: Expression) -> (function: Activation, input: String)? {
-        guard factors.count == 2, Self.close(scale, 0.5) else { return nil }
+    /// 0.5 * x * (1 + Tanh(sqrt(2/pi) * x + sqrt(2/pi) * 0.044715 * x^3)), found by reading the arithmetic
+    /// as a product of factors, sums and polynomials (any grouping and order).
+    static let geluTanh: RewriteRule = { node, context in
+        guard node.outputType.dtype == .float32, node.op == .binary(.mul) || node.op == .binary(.div) else { return nil }
+        let expression = Expression(context: context)
+        guard let (scale, factors) = expression.factors(node.outputs[0].name), factors.count == 2, close(scale, 0.5) else { return nil }
         for (x, other) in [(factors[0], factors[1]), (factors[1], factors[0])] {
             // 1 + Tanh(v), as a sum of the constant 1 and one Tanh.
-            guard let terms = expression.terms(other), Self.close(terms.constant, 1), terms.values.count == 1,
+            guard let terms = expression.terms(other), close(terms.constant, 1), terms.values.count == 1,
                 let (op, v) = expression.unary(terms.values[0]), op == .activation(.tanh),
                 let polynomial = expression.polynomial(v, in: x)
             else { continue }
             let a = (2 / Double.pi).squareRoot()
             let expected: [Int: Double] = [1: a, 3: a * 0.044715]
             guard Set(polynomial.filter { $0.value != 0 }.keys) == Set(expected.keys),
-                expected.allSatisfy({ Self.close(polynomial[$0.key] ?? 0, $0.value) })
+                expected.allSatisfy({ close(polynomial[$0.key] ?? 0, $0.value) }), context.type(x) == node.outputType
             else { continue }
-            return (.gelu(approximate: true), x)
+            return .replace(with: Node(name: node.name, op: .activation(.gelu(approximate: true)), inputs: [x], outputs: node.outputs))
         }
         return nil
     }
+
+    static let isMeanKeepingDims: @Sendable (Op) -> Bool = { if case .reduce(.mean, _, true) = $0 { true } else { false } }
+
+    /// (x - mean(x)) / sqrt(mean((x - mean(x))^2) + epsilon).
+    static let normalized = Pattern.op(
+        .binary(.div),
+        .op(.binary(.sub), .value("x"), .op(where: isMeanKeepingDims, .value("x"), as: "mean"), as: "centered"),
+        .op(
+            .activation(.sqrt),
+            .op(.binary(.add), .op(where: isMeanKeepingDims, .op(.binary(.mul), .value("centered"), .value("centered")), as: "variance"), .scalar("epsilon"))
+        ),
+        as: "normalized")
+
+    /// The forms of a layer normalization, longest first: with scale and bias, scale, bias, neither.
+    static let layerNormForms = [
+        Pattern.op(.binary(.add), .op(.binary(.mul), normalized, .constant("scale")), .constant("bias")),
+        Pattern.op(.binary(.mul), normalized, .constant("scale")), Pattern.op(.binary(.add), normalized, .constant("bias")), normalized,
+    ]
 
     /// A layer normalization found in the arithmetic.
     struct LayerNormMatch {
@@ -87,64 +90,35 @@ public struct RecognizePatterns: Pass {
 
     /// Replaces the decomposed layer normalization ending at the node, unless the node's only reader
     /// extends it (then that reader is the end).
-    static func recognizeLayerNorm(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
-        let node = graph.nodes[index]
-        let expression = Expression(graph: graph, context: context)
+    static let layerNorm: RewriteRule = { node, context in
         let y = node.outputs[0].name
-        guard let match = layerNorm(y, expression), context.types[match.x] == node.outputType else { return false }
-        if context.uses[y] == 1, !graph.outputs.contains(y), let reader = graph.nodes.first(where: { $0.inputs.contains(y) }),
-            let longer = layerNorm(reader.outputs[0].name, expression), longer.x == match.x
+        guard node.outputType.dtype == .float32, let match = layerNormMatch(y, context), context.type(match.x) == node.outputType else { return nil }
+        if context.uses(y) == 1, !context.isOutput(y), let reader = context.readers(y).first,
+            let longer = layerNormMatch(reader.outputs[0].name, context), longer.x == match.x
         {
-            return false
+            return nil
         }
         var inputs = [match.x]
+        var constants: [Constant] = []
         if match.scale != nil || match.bias != nil {
             let sizes = match.bias?.shape ?? match.scale!.shape
             let scale = match.scale ?? Tensor(shape: sizes, floats: Array(repeating: 1, count: sizes.reduce(1, *)))
-            inputs.append(graph.freshName("\(y).scale"))
-            graph.constants.append(Constant(inputs[1], scale))
+            constants.append(Constant(context.freshName("\(y).scale"), scale))
         }
-        if let bias = match.bias {
-            inputs.append(graph.freshName("\(y).bias"))
-            graph.constants.append(Constant(inputs[2], bias))
-        }
-        graph.nodes[index] = Node(name: node.name, op: .layerNorm(axis: match.axis, epsilon: match.epsilon), inputs: inputs, outputs: node.outputs)
-        graph.removeDeadCode()
-        return true
+        if let bias = match.bias { constants.append(Constant(context.freshName("\(y).bias"), bias)) }
+        inputs += constants.map(\.name)
+        return .replace(
+            with: Node(name: node.name, op: .layerNorm(axis: match.axis, epsilon: match.epsilon), inputs: inputs, outputs: node.outputs),
+            constants: constants)
     }
 
-    /// (x - mean(x)) / sqrt(mean((x - mean(x))^2) + epsilon) [* scale] [+ bias], the means over the same
-    /// trailing dimensions with kept dimensions, as the Keras frontend writes LayerNormalization.
-    static func layerNorm(_ root: String, _ expression: Expression) -> LayerNormMatch? {
-        var value = root
-        var scale: Tensor?, bias: Tensor?
-        func constantOperand(_ node: Node) -> (Tensor, String)? {
-            for (c, other) in [(node.inputs[0], node.inputs[1]), (node.inputs[1], node.inputs[0])] {
-                if let tensor = expression.context.constants[c], tensor.dtype == .float32 { return (tensor, other) }
-            }
-            return nil
-        }
-        if let node = expression.producer(value), case .binary(.add) = node.op, let (tensor, other) = constantOperand(node) {
-            bias = tensor
-            value = other
-        }
-        if let node = expression.producer(value), case .binary(.mul) = node.op, let (tensor, other) = constantOperand(node) {
-            scale = tensor
-            value = other
-        }
-        guard let divide = expression.producer(value), case .binary(.div) = divide.op,
-            let centered = expression.producer(divide.inputs[0]), case .binary(.sub) = centered.op,
-            let mean = expression.producer(centered.inputs[1]), case .reduce(.mean, let axes, true) = mean.op,
-            mean.inputs[0] == centered.inputs[0],
-            let root = expression.producer(divide.inputs[1]), root.op == .activation(.sqrt),
-            let shifted = expression.producer(root.inputs[0]), case .binary(.add) = shifted.op
-        else { return nil }
-        let x = centered.inputs[0]
-        guard let (epsilonTensor, varianceValue) = constantOperand(shifted), epsilonTensor.count == 1,
-            let variance = expression.producer(varianceValue), case .reduce(.mean, let varianceAxes, true) = variance.op,
-            let squared = expression.producer(variance.inputs[0]), case .binary(.mul) = squared.op,
-            squared.inputs == [divide.inputs[0], divide.inputs[0]],
-            let type = expression.context.types[x]
+    /// The layer normalization whose result is `root`, the means over the same trailing dimensions with
+    /// kept dimensions, scale and bias broadcast to those dimensions.
+    static func layerNormMatch(_ root: String, _ context: RewriteContext) -> LayerNormMatch? {
+        guard let match = layerNormForms.lazy.compactMap({ $0.match(root, context) }).first,
+            let x = match["x"], let type = context.type(x),
+            case .reduce(_, let axes, _) = match.nodes["mean"]?.op, case .reduce(_, let varianceAxes, _) = match.nodes["variance"]?.op,
+            let epsilon = match.constants["epsilon"]
         else { return nil }
         let rank = type.shape.rank
         let normalized = Set(axes.map { $0 < 0 ? $0 + rank : $0 })
@@ -153,16 +127,43 @@ public struct RecognizePatterns: Pass {
             type.shape.dims[first...].allSatisfy({ $0.fixedValue != nil })
         else { return nil }
         let shape = type.shape.dims[first...].compactMap(\.fixedValue)
-        var match = LayerNormMatch(x: x, axis: first, epsilon: epsilonTensor.floats[0])
-        if let scale {
-            guard let expanded = broadcast(scale, to: shape) else { return nil }
-            match.scale = expanded
+        var result = LayerNormMatch(x: x, axis: first, epsilon: epsilon.floats[0])
+        if let scale = match.constants["scale"] {
+            guard scale.dtype == .float32, let expanded = broadcast(scale, to: shape) else { return nil }
+            result.scale = expanded
         }
-        if let bias {
-            guard let expanded = broadcast(bias, to: shape) else { return nil }
-            match.bias = expanded
+        if let bias = match.constants["bias"] {
+            guard bias.dtype == .float32, let expanded = broadcast(bias, to: shape) else { return nil }
+            result.bias = expanded
         }
-        return match
+        return result
+    }
+
+    /// x * s + t with s and t one value per channel of x's last axis (rank 2 or more), as one BatchNorm
+    /// with mean 0, variance 1 and epsilon 0: exactly x * s + t.
+    static let scaleShiftPattern = Pattern.op(.binary(.add), .op(.binary(.mul), .value("x"), .constant("scale"), as: "scaled"), .constant("shift"))
+
+    static let scaleShift: RewriteRule = { node, context in
+        guard let match = scaleShiftPattern.match(node.outputs[0].name, context), let x = match["x"], let type = context.type(x),
+            type == node.outputType, type.shape.rank >= 2, let channels = type.shape.dims.last?.fixedValue,
+            context.isOnlyRead(match["scaled"]!, by: node),
+            let scale = perChannel(match.constants["scale"]!, channels), let shift = perChannel(match.constants["shift"]!, channels)
+        else { return nil }
+        let y = node.outputs[0].name
+        let constants = [
+            Constant(context.freshName("\(y).scale"), scale), Constant(context.freshName("\(y).shift"), shift),
+            Constant(context.freshName("\(y).zeros"), Tensor(shape: [channels], floats: Array(repeating: 0, count: channels))),
+            Constant(context.freshName("\(y).ones"), Tensor(shape: [channels], floats: Array(repeating: 1, count: channels))),
+        ]
+        return .replace(
+            with: Node(name: node.name, op: .batchNorm(epsilon: 0, axis: -1), inputs: [x] + constants.map(\.name), outputs: node.outputs),
+            constants: constants)
+    }
+
+    /// A float constant with one value per channel along the last axis (shape [..., 1, C]), as [C].
+    static func perChannel(_ tensor: Tensor, _ channels: Int) -> Tensor? {
+        guard tensor.dtype == .float32, tensor.count == channels, tensor.shape.last == channels else { return nil }
+        return Tensor(shape: [channels], storage: tensor.storage)
     }
 
     /// A constant that broadcasts against the trailing dimensions `shape`, expanded to exactly that shape;
@@ -195,16 +196,15 @@ public struct RecognizePatterns: Pass {
 
 /// Reads arithmetic over scalar constants out of the graph.
 struct Expression {
-    let graph: Graph
     let context: RewriteContext
 
     /// The value of a constant with one element.
     func scalar(_ value: String) -> Double? {
-        guard let tensor = context.constants[value], tensor.dtype == .float32, tensor.count == 1 else { return nil }
+        guard let tensor = context.constant(value), tensor.dtype == .float32, tensor.count == 1 else { return nil }
         return Double(tensor.floats[0])
     }
 
-    func producer(_ value: String) -> Node? { context.producers[value].map { graph.nodes[$0] } }
+    func producer(_ value: String) -> Node? { context.producer(value) }
 
     /// The op and input of a one-input node.
     func unary(_ value: String) -> (Op, String)? {

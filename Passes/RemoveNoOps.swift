@@ -1,8 +1,9 @@
 import KilnIR
 
 /// Removes nodes that do nothing: Identity, Cast to the type it already has, Reshape or Flatten to the shape
-/// it already has, Transpose by the identity permutation; merges two Transposes in a row into one (or none,
-/// when they cancel).
+/// it already has, Transpose by the identity permutation, Pad and Crop by nothing, a one-input Concat,
+/// upsampling by 1; merges two Transposes in a row into one (which the first rule removes when they
+/// cancel). A removed node that defines a graph output passes the name to the value it forwarded.
 ///
 /// Rewrite:
 ///
@@ -12,52 +13,38 @@ import KilnIR
 ///     %y = Relu(%c) : f32[N,4]
 ///   ->
 ///     %y = Relu(%x) : f32[N,4]
-public struct RemoveNoOps: Pass {
+public struct RemoveNoOps: RulePass {
     public static let name = "remove-noops"
     public static let summary = "remove Identity, same-type Cast, same-shape Reshape, cancelling Transposes"
 
     public init() {}
 
-    public func run(on graph: Graph) throws -> Graph {
-        var graph = graph
-        graph.rewriteUntilStable { graph, index, context in
-            let node = graph.nodes[index]
-            if let source = Self.passThrough(node, types: context.types), graph.bypass(nodeAt: index, with: source) {
-                return true
-            }
-            guard case .transpose(let outer) = node.op, let p = context.producers[node.inputs[0]],
-                case .transpose(let inner) = graph.nodes[p].op
-            else { return false }
-            // y = transpose(transpose(x, inner), outer): output dim i is x's dim inner[outer[i]].
-            graph.nodes[index].op = .transpose(perm: outer.map { inner[$0] })
-            graph.nodes[index].inputs = graph.nodes[p].inputs
-            graph.removeDeadCode()
-            return true
+    public var rules: RuleTable { RuleTable([("pass-through", Self.passThrough), ("compose-transposes", Self.composeTransposes)]) }
+
+    /// A node that returns its input unchanged is its input.
+    static let passThrough: RewriteRule = { node, context in
+        guard node.outputs.count == 1, let input = node.inputs.first, let inputType = context.type(input) else { return nil }
+        let isNoOp: Bool
+        switch node.op {
+        case .identity: isNoOp = true
+        case .cast, .reshape, .flatten: isNoOp = inputType == node.outputType
+        case .transpose(let perm): isNoOp = perm == Array(perm.indices)
+        case .pad(let pads, _), .crop(let pads): isNoOp = pads.allSatisfy { $0 == 0 }
+        case .concat: isNoOp = node.inputs.count == 1
+        case .upsample(let factors, _): isNoOp = factors.allSatisfy { $0 == 1 }
+        default: isNoOp = false
         }
-        return graph
+        return isNoOp ? .forward(to: input) : nil
     }
 
-    /// The input a node merely passes through, if it is a no-op.
-    static func passThrough(_ node: Node, types: [String: TensorType]) -> String? {
-        guard node.outputs.count == 1, let input = node.inputs.first, let inputType = types[input] else { return nil }
-        switch node.op {
-        case .identity:
-            return input
-        case .cast, .reshape, .flatten:
-            return inputType == node.outputType ? input : nil
-        case .transpose(let perm):
-            return perm == Array(perm.indices) ? input : nil
-        case .pad(let pads, _):
-            return pads.allSatisfy { $0 == 0 } ? input : nil
-        case .crop(let pads):
-            return pads.allSatisfy { $0 == 0 } ? input : nil
-        case .concat:
-            return node.inputs.count == 1 ? input : nil
-        case .upsample(let factors, _):
-            return factors.allSatisfy { $0 == 1 } ? input : nil
-        case .activation, .binary, .matMul, .gemm, .softmax, .conv, .pool, .reduce, .batchNorm,
-            .convTranspose, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
-            return nil
-        }
+    /// Transpose(Transpose(x, inner), outer) = Transpose(x, p) with p[i] = inner[outer[i]].
+    static let composeTransposes: RewriteRule = { node, context in
+        guard case .transpose(let outer) = node.op, let producer = context.producer(node.inputs[0]),
+            case .transpose(let inner) = producer.op
+        else { return nil }
+        var composed = node
+        composed.op = .transpose(perm: outer.map { inner[$0] })
+        composed.inputs = producer.inputs
+        return .replace(with: composed)
     }
 }

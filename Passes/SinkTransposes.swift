@@ -18,19 +18,22 @@ import KilnIR
 ///   ->
 ///     %r.t = Relu(%x) : f32[N,2,3]
 ///     %y = Add(%r.t, %c.t) : f32[N,2,3]                         // %c.t : f32[1,2,1]
-public struct SinkTransposes: Pass {
+public struct SinkTransposes: RulePass {
     public static let name = "sink-transposes"
     public static let summary = "move Transposes through elementwise ops so they merge or cancel"
 
     public init() {}
 
+    public var rules: RuleTable {
+        RuleTable([
+            ("identity-transpose", Self.identityTranspose), ("compose-transposes", RemoveNoOps.composeTransposes),
+            ("sink-through-unary", Self.sinkThroughUnary), ("sink-through-binary", Self.sinkThroughBinary),
+        ])
+    }
+
     public func run(on graph: Graph) throws -> Graph {
         var result = graph
-        result.rewriteUntilStable { graph, index, context in
-            Self.removeOrCompose(&graph, index, context) || Self.sinkThroughUnary(&graph, index, context)
-                || Self.sinkThroughBinary(&graph, index, context)
-        }
-        result.removeDeadCode()
+        try result.rewrite(with: rules)
         return Self.transposeCount(result) < Self.transposeCount(graph) ? result : graph
     }
 
@@ -38,37 +41,28 @@ public struct SinkTransposes: Pass {
         graph.nodes.filter { if case .transpose = $0.op { true } else { false } }.count
     }
 
-    /// The permutation of a Transpose that only `reader` reads (and that is not a graph output).
-    private static func soleTranspose(_ value: String, readBy reader: Node, _ graph: Graph, _ context: RewriteContext) -> (perm: [Int], input: String)? {
-        guard let p = context.producers[value], case .transpose(let perm) = graph.nodes[p].op, !graph.outputs.contains(value),
-            context.uses[value] == reader.inputs.filter({ $0 == value }).count
-        else { return nil }
-        return (perm, graph.nodes[p].inputs[0])
+    static let identityTranspose: RewriteRule = { node, _ in
+        guard case .transpose(let perm) = node.op, perm == Array(perm.indices) else { return nil }
+        return .forward(to: node.inputs[0])
     }
 
-    private static func removeOrCompose(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
-        let node = graph.nodes[index]
-        guard case .transpose(let outer) = node.op else { return false }
-        if outer == Array(outer.indices) { return graph.bypass(nodeAt: index, with: node.inputs[0]) }
-        guard let p = context.producers[node.inputs[0]], case .transpose(let inner) = graph.nodes[p].op else { return false }
-        // Output dimension i is x's dimension inner[outer[i]].
-        graph.nodes[index].op = .transpose(perm: outer.map { inner[$0] })
-        graph.nodes[index].inputs = graph.nodes[p].inputs
-        graph.removeDeadCode()
-        return true
+    /// The permutation and input of a Transpose that only `reader` reads (and that is not a graph output).
+    private static func soleTranspose(_ value: String, readBy reader: Node, _ context: RewriteContext) -> (perm: [Int], input: String)? {
+        guard let producer = context.producer(value), case .transpose(let perm) = producer.op, context.isOnlyRead(value, by: reader)
+        else { return nil }
+        return (perm, producer.inputs[0])
     }
 
     /// op(Transpose(x)) -> Transpose(op'(x)) for ops that act on each element or along axes that can follow
     /// the permutation.
-    private static func sinkThroughUnary(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
-        let node = graph.nodes[index]
-        guard let first = node.inputs.first, let (perm, x) = soleTranspose(first, readBy: node, graph, context) else { return false }
+    static let sinkThroughUnary: RewriteRule = { node, context in
+        guard let first = node.inputs.first, let (perm, x) = soleTranspose(first, readBy: node, context) else { return nil }
         if case .batchNorm(let epsilon, let axis) = node.op {
             // The parameters are per channel; the channel axis follows the permutation.
             let a = axis < 0 ? axis + perm.count : axis
-            return replace(&graph, index, context, op: .batchNorm(epsilon: epsilon, axis: perm[a]), inputs: [x] + node.inputs.dropFirst(), perm: perm)
+            return replace(node, context, op: .batchNorm(epsilon: epsilon, axis: perm[a]), inputs: [x] + node.inputs.dropFirst(), perm: perm)
         }
-        guard node.inputs.count == 1 else { return false }
+        guard node.inputs.count == 1 else { return nil }
         let moved: Op, after: [Int]
         switch node.op {
         case .activation, .cast:
@@ -86,41 +80,37 @@ public struct SinkTransposes: Pass {
                 let rank = kept.sorted()
                 (moved, after) = (.reduce(reduction, axes: reduced.sorted(), keepDims: false), kept.map { rank.firstIndex(of: $0)! })
             }
-        case .identity, .binary, .matMul, .gemm, .flatten, .reshape, .transpose, .conv, .convTranspose,
-            .pool, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
-            return false
+        default:
+            return nil
         }
-        return replace(&graph, index, context, op: moved, inputs: [x], perm: after)
+        return replace(node, context, op: moved, inputs: [x], perm: after)
     }
 
     /// a op b with one operand a Transpose and the other a constant (permuted to match) or a Transpose by the
     /// same permutation.
-    private static func sinkThroughBinary(_ graph: inout Graph, _ index: Int, _ context: RewriteContext) -> Bool {
-        let node = graph.nodes[index]
-        switch node.op {
-        case .binary: break
-        case .identity, .activation, .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .cast, .conv, .convTranspose, .pool,
-            .reduce, .batchNorm, .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
-            return false
-        }
-        let a = soleTranspose(node.inputs[0], readBy: node, graph, context)
-        let b = soleTranspose(node.inputs[1], readBy: node, graph, context)
+    static let sinkThroughBinary: RewriteRule = { node, context in
+        guard case .binary = node.op else { return nil }
+        let a = soleTranspose(node.inputs[0], readBy: node, context)
+        let b = soleTranspose(node.inputs[1], readBy: node, context)
         if let a, let b, a.perm == b.perm {
-            return replace(&graph, index, context, op: node.op, inputs: [a.input, b.input], perm: a.perm)
+            return replace(node, context, op: node.op, inputs: [a.input, b.input], perm: a.perm)
         }
         for (side, transposed) in [(0, a), (1, b)] {
-            guard let transposed, let constant = context.constants[node.inputs[1 - side]], constant.dtype == .float32,
+            guard let transposed, let constant = context.constant(node.inputs[1 - side]), constant.dtype == .float32,
                 constant.shape.count <= transposed.perm.count
             else { continue }
-            let permuted = Self.permuted(constant, toMatch: transposed.perm)
-            let name = graph.freshName("\(node.inputs[1 - side]).t")
+            // Checked with a placeholder name first, so a failed attempt reserves no name.
+            let tensor = Self.permuted(constant, toMatch: transposed.perm), placeholder = "\u{0}"
             var inputs = [transposed.input, transposed.input]
-            inputs[1 - side] = name
-            graph.constants.append(Constant(name, permuted))
-            if replace(&graph, index, context, op: node.op, inputs: inputs, perm: transposed.perm) { return true }
-            graph.constants.removeLast()
+            inputs[1 - side] = placeholder
+            guard var rewrite = replace(node, context, op: node.op, inputs: inputs, perm: transposed.perm, extra: [placeholder: tensor.type])
+            else { continue }
+            let name = context.freshName("\(node.inputs[1 - side]).t")
+            rewrite.nodes[0].inputs[1 - side] = name
+            rewrite.constants.append(Constant(name, tensor))
+            return rewrite
         }
-        return false
+        return nil
     }
 
     /// The constant c' with Transpose(c', perm) == c broadcast to the rank of perm (leading 1s added).
@@ -133,20 +123,19 @@ public struct SinkTransposes: Pass {
         return Tensor(shape: padded, storage: constant.storage).transposed(inverse)
     }
 
-    /// Replaces the node at `index` with `op(inputs)` followed by a Transpose by `perm` that defines the
-    /// node's result, if the types work out.
-    private static func replace(_ graph: inout Graph, _ index: Int, _ context: RewriteContext, op: Op, inputs: [String], perm: [Int]) -> Bool {
-        let node = graph.nodes[index]
-        let types = graph.valueTypes
-        guard node.outputs.count == 1, let inputTypes = Optional(inputs.compactMap { types[$0] }), inputTypes.count == inputs.count,
-            let inferred = try? op.inferTypes(inputTypes), inferred.count == 1,
+    /// The node replaced by `op(inputs)` followed by a Transpose by `perm` that defines the node's result,
+    /// if the types work out. `extra` types values the rewrite adds.
+    private static func replace(
+        _ node: Node, _ context: RewriteContext, op: Op, inputs: [String], perm: [Int], extra: [String: TensorType] = [:]
+    ) -> Rewrite? {
+        let inputTypes = inputs.compactMap { extra[$0] ?? context.type($0) }
+        guard node.outputs.count == 1, inputTypes.count == inputs.count, let inferred = try? op.inferTypes(inputTypes), inferred.count == 1,
             (try? Op.transpose(perm: perm).inferTypes(inferred)) == [node.outputType]
-        else { return false }
-        let y = node.outputs[0].name
-        let moved = graph.freshName("\(y).t")
-        graph.nodes[index] = Node(name: "\(node.name).transpose", op: .transpose(perm: perm), inputs: [moved], outputs: node.outputs)
-        graph.nodes.insert(Node(name: node.name, op: op, inputs: inputs, outputs: [Value(moved, inferred[0])]), at: index)
-        graph.removeDeadCode()
-        return true
+        else { return nil }
+        let moved = context.freshName("\(node.outputs[0].name).t")
+        return Rewrite(nodes: [
+            Node(name: node.name, op: op, inputs: inputs, outputs: [Value(moved, inferred[0])]),
+            Node(name: "\(node.name).transpose", op: .transpose(perm: perm), inputs: [moved], outputs: node.outputs),
+        ])
     }
 }

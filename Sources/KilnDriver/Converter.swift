@@ -18,21 +18,31 @@ public struct Converter {
     /// How quantized layers are written in ONNX: QDQ pairs or integer operators.
     public var onnxQuantizedForm: ONNXQuantizedForm
 
-    public init(emit: [EmitKind] = [.onnx, .swift], opset: Int = 17, name: String, onnxQuantizedForm: ONNXQuantizedForm = .qdq) {
+    public init(emit: [EmitKind] = [.onnx, .swift], opset: Int = ONNXEmitter.defaultOpset, name: String, onnxQuantizedForm: ONNXQuantizedForm = .qdq) {
         self.emit = emit
         self.opset = opset
         self.name = name
         self.onnxQuantizedForm = onnxQuantizedForm
     }
 
-    public func artifacts(for graph: Graph) throws -> Artifacts {
+    /// The files of every emitted kind; each backend gets the graph legalized for it, and `observer` sees
+    /// the IR after each legalization pass with the backend's name (`onnx`, `swift`).
+    public func artifacts(
+        for graph: Graph, observer: (@Sendable (_ backend: String, _ pass: String, _ graph: Graph) -> Void)? = nil
+    ) throws -> Artifacts {
         var artifacts = Artifacts()
+        func legal(_ backend: Backend) throws -> Graph {
+            guard let observer else { return try backend.legalize(graph) }
+            let name = backend.rawValue
+            return try backend.legalize(graph) { pass, graph in observer(name, pass, graph) }
+        }
         for kind in emit {
             switch kind {
             case .onnx:
-                artifacts.add("\(name).onnx", try ONNXEmitter(opset: opset, producerVersion: KilnVersion.current, quantizedForm: onnxQuantizedForm).emit(graph))
+                let emitter = try ONNXEmitter(opset: opset, producerVersion: KilnVersion.current, quantizedForm: onnxQuantizedForm)
+                artifacts.add("\(name).onnx", try emitter.emit(try legal(.onnx)))
             case .swift:
-                let emission = try SwiftEmitter().emit(graph, typeName: Converter.typeName(for: name))
+                let emission = try SwiftEmitter().emit(try legal(.swift), typeName: SwiftEmitter.typeName(for: name))
                 artifacts.add("\(emission.typeName).swift", text: emission.source)
                 artifacts.add("\(emission.typeName).weights", emission.weights)
             case .kir:
@@ -41,15 +51,6 @@ public struct Converter {
             }
         }
         return artifacts
-    }
-
-    /// `mnist_mlp` -> `MnistMlp`: the Swift type name for a model name.
-    public static func typeName(for name: String) -> String {
-        let words = name.split { !($0.isLetter || $0.isNumber) }
-        var result = words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
-        if result.isEmpty { result = "Model" }
-        if let first = result.first, first.isNumber { result = "Model" + result }
-        return result
     }
 
     /// The default base name of a model's outputs: its file's name without extension.

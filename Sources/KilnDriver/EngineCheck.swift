@@ -14,7 +14,7 @@ public struct CompiledSwiftModel {
 
     /// Compiles `graph` with the given `swiftc` flags into a fresh temporary directory.
     public init(graph: Graph, typeName: String = "Model", flags: [String] = ["-O"]) throws {
-        let emission = try SwiftEmitter().emit(graph, typeName: typeName)
+        let emission = try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: typeName)
         let toolchain = try SwiftToolchain()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

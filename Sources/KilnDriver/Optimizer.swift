@@ -1,13 +1,17 @@
 import KilnIR
 import KilnInterpreter
 import KilnPasses
+import SwiftBackend
 
 /// Builds pass pipelines with the reference interpreter as the constant-folding evaluator.
 public enum Optimizer {
-    /// The passes of a preset (`O0`, `O1`, `O2`) or of an explicit comma-separated list.
-    public static func pipeline(level: String = "O2", passes: [String]? = nil, verifyEach: Bool = PassManager.isDebugBuild)
-        throws -> PassManager
-    {
+    /// The passes of a preset (`O0`, `O1`, `O2`) or of an explicit comma-separated list. fuse-activation
+    /// fuses the epilogues `epilogues` runs (the Swift executor's kernels by default: ONNX runs none and
+    /// its legalization splits them all).
+    public static func pipeline(
+        level: String = "O2", passes: [String]? = nil, epilogues: EpilogueSupport = Backend.swift.epilogueSupport,
+        verifyEach: Bool = PassManager.isDebugBuild
+    ) throws -> PassManager {
         let names: [String]
         if let passes {
             names = passes
@@ -17,7 +21,7 @@ public enum Optimizer {
             }
             names = preset
         }
-        return try PassManager(pipeline: names, evaluator: Interpreter.evaluate, verifyEach: verifyEach)
+        return try PassManager(pipeline: names, evaluator: Interpreter.evaluate, epilogues: epilogues, verifyEach: verifyEach)
     }
 
     /// A table of what each pass changed.

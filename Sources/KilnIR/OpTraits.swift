@@ -68,3 +68,11 @@ extension Op {
         }
     }
 }
+
+extension Op {
+    /// The op without its fused epilogue: the product of `.fused`, any other op itself.
+    public var withoutEpilogue: Op {
+        if case .fused(let product, _) = self { return product }
+        return self
+    }
+}

@@ -57,7 +57,8 @@ struct Bench: ParsableCommand {
             var weightsBytes: [(engine: String, bytes: Int)] = []
             if quantization.quantize != nil {
                 results = try timeAgainstFloat(graph, unquantized, flags: flags)
-                weightsBytes = [("swift", try SwiftEmitter().emit(graph).weights.count), ("swift f32", try SwiftEmitter().emit(unquantized).weights.count)]
+                let sizes = try [graph, unquantized].map { try SwiftEmitter().emit(try Backend.swift.legalize($0)).weights.count }
+                weightsBytes = [("swift", sizes[0]), ("swift f32", sizes[1])]
             } else {
                 results = try time(graph, flags: flags)
             }

@@ -11,7 +11,7 @@ struct Kiln: ParsableCommand {
         commandName: "kiln",
         abstract: "Compile Keras models to ONNX and native Swift.",
         version: KilnVersion.current,
-        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self, Merge.self])
+        subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self, Merge.self, BenchPasses.self])
 }
 
 /// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.
@@ -50,8 +50,8 @@ struct Convert: ParsableCommand {
     @Option(help: "What to emit, comma-separated: onnx, swift, kir.")
     var emit: String = "onnx,swift"
 
-    @Option(help: "The ONNX opset, 13 to 21.")
-    var opset: Int = 17
+    @Option(help: "The ONNX opset, \(ONNXEmitter.supportedOpsets.lowerBound) to \(ONNXEmitter.supportedOpsets.upperBound).")
+    var opset: Int = ONNXEmitter.defaultOpset
 
     @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (integer ops).")
     var onnxQuantization: ONNXQuantizedForm = .qdq
@@ -76,7 +76,7 @@ struct Convert: ParsableCommand {
             let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
             let converter = Converter(
                 emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url), onnxQuantizedForm: onnxQuantization)
-            let artifacts = try converter.artifacts(for: graph)
+            let artifacts = try converter.artifacts(for: graph, observer: optimization.legalizationObserver)
             try artifacts.write(to: URL(fileURLWithPath: output))
             if pruning.prune != nil {
                 // What pruning saved, file by file, against the same model converted unpruned.
@@ -148,7 +148,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the compiled generated Swift against the reference interpreter.",
         discussion: """
-            Runs both on the given inputs (or seeded random ones), prints the max absolute and relative error \
+            Runs both, on the graph convert would emit (-O2 unless told otherwise), on the given inputs (or seeded \
+            random ones), prints the max absolute and relative error \
             of every output, and exits non-zero if any element is outside atol + rtol * |reference|. With \
             --expected, both engines are compared with the expected outputs (e.g. Keras's own).
             """)
@@ -173,10 +174,13 @@ struct Verify: ParsableCommand {
     @Option(help: "Relative tolerance.")
     var rtol: Float = 1e-4
 
+    @OptionGroup var optimization: OptimizationOptions
+
     func run() throws {
         try reportingErrors {
             guard atol >= 0, rtol >= 0 else { throw ValidationError("tolerances must not be negative") }
-            let graph = try ModelLoader.load(model.url)
+            // Both engines run the graph `convert` would emit (-O2 unless told otherwise).
+            let graph = try optimization.optimize(try ModelLoader.load(model.url))
             let values = inputs.isEmpty ? try Inputs.random(for: graph, batchSize: batch, seed: seed) : try Inputs.load(inputs, for: graph)
             var expectedValues: [String: Tensor]?
             if let expected {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KilnDriver
 import KilnIR
+import ONNXBackend
 
 struct Merge: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,7 +44,7 @@ struct Merge: ParsableCommand {
     @Flag(help: "Keep duplicate constants and nodes (to compare with the deduplicated merge).")
     var noDedup = false
 
-    @Option(help: "The ONNX opset, 13 to 21 (default: the highest any source needs, at least 17).")
+    @Option(help: "The ONNX opset, \(ONNXEmitter.supportedOpsets.lowerBound) to \(ONNXEmitter.supportedOpsets.upperBound) (default: the highest any source needs, at least \(ONNXEmitter.defaultOpset)).")
     var opset: Int?
 
     @OptionGroup var optimization: OptimizationOptions

@@ -25,7 +25,7 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "Run exactly these passes, comma-separated, instead of a preset.")
     var passes: String?
 
-    @Option(help: "Print the IR to stderr after the named pass, or after every pass with 'all'.")
+    @Option(help: "Print the IR to stderr after the named pass, or after every pass with 'all' (with convert, the backends' legalization passes too).")
     var printIRAfter: String?
 
     @Flag(help: "Print what each pass changed to stderr.")
@@ -48,6 +48,14 @@ struct OptimizationOptions: ParsableArguments {
         }
         if stats { printErr(Optimizer.renderStats(trace)) }
         return result
+    }
+
+    /// Prints the IR after each backend legalization pass that `--print-ir-after` names.
+    var legalizationObserver: (@Sendable (_ backend: String, _ pass: String, _ graph: Graph) -> Void)? {
+        guard let printIRAfter else { return nil }
+        return { backend, pass, graph in
+            if printIRAfter == "all" || printIRAfter == pass { printErr("// ----- IR after \(pass) (\(backend) legalization)\n" + graph.text) }
+        }
     }
 }
 

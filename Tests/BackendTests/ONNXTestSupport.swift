@@ -1,4 +1,5 @@
 import Foundation
+import KilnDriver
 import KilnIR
 import ONNXBackend
 import ONNXProto
@@ -9,9 +10,9 @@ func emitONNX(_ text: String, opset: Int = 17) throws -> Onnx_ModelProto {
     try decodeONNX(try TextParser.parse(text), opset: opset)
 }
 
-/// Emits a graph and decodes the bytes back.
+/// Legalizes a graph for ONNX, emits it and decodes the bytes back.
 func decodeONNX(_ graph: Graph, opset: Int = 17) throws -> Onnx_ModelProto {
-    try Onnx_ModelProto(serializedBytes: try ONNXEmitter(opset: opset).emit(graph))
+    try Onnx_ModelProto(serializedBytes: try ONNXEmitter(opset: opset).emit(try Backend.onnx.legalize(graph)))
 }
 
 extension Onnx_GraphProto {

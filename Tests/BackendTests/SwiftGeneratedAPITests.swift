@@ -82,7 +82,7 @@ final class SwiftGeneratedAPITests: XCTestCase {
         """#
 
     func testTypedAPIAtSeveralBatchSizesAndItsErrors() throws {
-        let graph = try Self.mlp([784, 128, 10])
+        let graph = try Optimizer.pipeline(level: "O2").run(try Self.mlp([784, 128, 10]))
         let emission = try SwiftEmitter().emit(graph)
         XCTAssertEqual(emission.typeName, "MnistMlp")
         for declaration in [

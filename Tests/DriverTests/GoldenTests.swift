@@ -12,9 +12,10 @@ final class GoldenTests: XCTestCase {
         if let failure = Golden.check(graph.text, against: "mnist_mlp_keras3_h5.kir") { XCTFail(failure) }
     }
 
+    /// The executor `kiln convert` writes: -O2, legalized for Swift.
     func testMLPGeneratedSwiftGolden() throws {
-        let graph = try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model)
-        let emission = try SwiftEmitter().emit(graph, typeName: "MnistMLP")
+        let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model))
+        let emission = try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: "MnistMLP")
         if let failure = Golden.check(emission.source, against: "MnistMLP.swift.txt") { XCTFail(failure) }
     }
 

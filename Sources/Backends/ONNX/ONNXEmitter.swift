@@ -44,8 +44,6 @@ public enum ONNXQuantizedForm: String, CaseIterable, Sendable {
 /// every run. Only standard operators that ONNX Runtime implements on the CPU are used: activations ONNX
 /// lacks at the chosen opset (Swish, and Gelu before opset 20) are written as several standard ops.
 public struct ONNXEmitter: Sendable {
-    /// Kiln's version, written as the model's `producer_version` unless another is given.
-    public static let kilnVersion = "0.1.0"
     /// The opsets Kiln can emit.
     public static let supportedOpsets = 13...21
     /// The opset used when none is chosen.
@@ -60,7 +58,7 @@ public struct ONNXEmitter: Sendable {
 
     /// Throws `ONNXEmitError.unsupportedOpset` unless `opset` is in `supportedOpsets`.
     public init(
-        opset: Int = ONNXEmitter.defaultOpset, producerVersion: String = ONNXEmitter.kilnVersion, quantizedForm: ONNXQuantizedForm = .qdq
+        opset: Int = ONNXEmitter.defaultOpset, producerVersion: String = KilnVersion.current, quantizedForm: ONNXQuantizedForm = .qdq
     ) throws(ONNXEmitError) {
         guard Self.supportedOpsets.contains(opset) else { throw .unsupportedOpset(opset) }
         self.opset = opset
@@ -89,6 +87,10 @@ public struct ONNXEmitter: Sendable {
         }
     }
 
+    /// The epilogues ONNX's standard operators run: none. Legalization (split-epilogues) writes every fused
+    /// epilogue as the activation op after its product.
+    public static let epilogueSupport = EpilogueSupport.none
+
     /// The model as a message, for callers that inspect or extend it before serializing.
     public func model(_ graph: Graph) throws(ONNXEmitError) -> Onnx_ModelProto {
         do {
@@ -96,8 +98,6 @@ public struct ONNXEmitter: Sendable {
         } catch {
             throw .invalidGraph(error)
         }
-        // A fused epilogue is written as the standard activation ops after the product.
-        let graph = graph.splittingEpilogues().mergingScaleShifts()
         let types = graph.valueTypes
         var builder = ONNXGraphBuilder(opset: opset, types: types, constants: graph.constantsByName)
         if quantizedForm == .qoperator {

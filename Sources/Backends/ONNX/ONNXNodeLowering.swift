@@ -187,7 +187,7 @@ extension ONNXGraphBuilder {
         case .dequantizeLinear(let axis): add("DequantizeLinear", x, y, name, [int("axis", axis)])
         case .fused:
             // ONNXEmitter splits each epilogue into its own activation node before lowering.
-            throw .unsupported(node: name, reason: "a fused epilogue must be split off before lowering")
+            throw .unsupported(node: name, reason: "a fused epilogue is not legal in ONNX; run split-epilogues first")
         }
     }
 

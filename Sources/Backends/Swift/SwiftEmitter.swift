@@ -16,7 +16,7 @@ public enum SwiftEmitError: Error, CustomStringConvertible {
         switch self {
         case .unsupported(let node, let reason): "the Swift backend cannot compile '\(node)': \(reason)"
         case .badTypeName(let name, let reason):
-            "'\(name)' cannot name the generated type: \(reason); pass another typeName"
+            "'\(name)' cannot name the generated type: \(reason); choose another with --name"
         }
     }
 }
@@ -32,9 +32,9 @@ public struct SwiftEmitter: Sendable {
 
     /// Emits the source and weights of `graph`; `typeName` defaults to the graph name in UpperCamelCase.
     public func emit(_ graph: Graph, typeName: String? = nil) throws(SwiftEmitError) -> SwiftEmission {
-        // A per-channel scale and shift runs as one affine pass.
-        let (folded, int8) = Self.foldConstantDequantization(graph)
-        let graph = folded.mergingScaleShifts()
+        // DequantizeLinear of constants (int8 weights) runs once, at load: its values are stored as int8
+        // and widened into the float weights the products read.
+        let (graph, int8) = Self.loadTimeDequantization(graph)
         let typeName = typeName ?? Self.typeName(for: graph.name)
         if let problem = SwiftNames.problem(withTypeName: typeName) { throw .badTypeName(typeName, reason: problem) }
 
@@ -65,8 +65,8 @@ public struct SwiftEmitter: Sendable {
         for value in graph.outputValues where value.type.dtype != .float32 {
             throw .unsupported(node: value.name, reason: "output type \(value.type) is not supported; outputs must be f32")
         }
-        // Epilogues fused in the IR are split off and fused again here, with the rules of these kernels.
-        let (nodes, epilogues) = fuseEpilogues(graph.splittingEpilogues())
+        // The kernels run the IR's fused epilogues (legalized by split-epilogues to `epilogueSupport`).
+        let (nodes, epilogues) = try Self.productsAndEpilogues(graph)
         var fused = graph
         fused.nodes = nodes
         // Int8 constants are widened after the payload, whose size is known once everything is laid out.
@@ -192,25 +192,22 @@ public struct SwiftEmitter: Sendable {
     /// The default type name for a graph name: `mnist_mlp` -> `MnistMlp`, `3d-net` -> `Model3dNet`.
     public static func typeName(for name: String) -> String { SwiftNames.typeName(for: name) }
 
-    /// Folds an activation into the Gemm, MatMul or Conv before it when nothing else reads the product.
-    private func fuseEpilogues(_ graph: Graph) -> (nodes: [Node], epilogues: [Int: Activation]) {
-        var uses: [String: Int] = [:]
-        for node in graph.nodes { for input in node.inputs { uses[input, default: 0] += 1 } }
-        for output in graph.outputs { uses[output, default: 0] += 1 }
-        var producer: [String: Int] = [:]
-        var nodes: [Node] = []
+    /// The products and activations whose epilogues this backend's kernels apply: Conv, Gemm and MatMul
+    /// with a result of rank 2 or more, any activation. Other epilogues must be split off first
+    /// (the split-epilogues pass, in the Swift legalization pipeline).
+    public static let epilogueSupport = EpilogueSupport(products: ["Conv", "Gemm", "MatMul"], minimumRank: 2)
+
+    /// The nodes with each fused epilogue taken out of the op, and the epilogue of each node by index.
+    private static func productsAndEpilogues(_ graph: Graph) throws(SwiftEmitError) -> (nodes: [Node], epilogues: [Int: Activation]) {
+        var nodes = graph.nodes
         var epilogues: [Int: Activation] = [:]
-        for node in graph.nodes {
-            if case .activation(let activation) = node.op, let p = producer[node.inputs[0]], uses[node.inputs[0]] == 1,
-                epilogues[p] == nil, nodes[p].outputs[0].type.shape.rank >= 2, Self.isMatrixProduct(nodes[p].op)
-            {
-                nodes[p].outputs = node.outputs
-                epilogues[p] = activation
-                producer[node.outputs[0].name] = p
-                continue
+        for (index, node) in nodes.enumerated() {
+            guard case .fused(let product, let epilogue) = node.op else { continue }
+            guard epilogueSupport.accepts(product, rank: node.outputType.shape.rank, activation: epilogue) else {
+                throw .unsupported(node: node.name, reason: "\(product.name) with a fused \(epilogue.name) is not legal here; run split-epilogues first")
             }
-            for output in node.outputs { producer[output.name] = nodes.count }
-            nodes.append(node)
+            nodes[index].op = product
+            epilogues[index] = epilogue
         }
         return (nodes, epilogues)
     }
@@ -237,10 +234,11 @@ public struct SwiftEmitter: Sendable {
         }
     }
 
-    /// Dequantized constants (quantized weights) become f32 constants here, computed as the interpreter
-    /// computes them, so the products read them like any other weights.
-    /// Those whose values are int8 with zero points 0 are returned too, to be stored as int8.
-    static func foldConstantDequantization(_ graph: Graph) -> (Graph, [String: Int8Weights]) {
+    /// The executor computes each DequantizeLinear of constants (quantized weights) once, when it loads:
+    /// here its result is computed as the interpreter computes it and laid out like any other weights, and
+    /// those whose values are int8 with zero points 0 are returned too, to be stored as int8 and widened
+    /// at load.
+    static func loadTimeDequantization(_ graph: Graph) -> (Graph, [String: Int8Weights]) {
         var graph = graph
         var constants = graph.constantsByName
         var kept: [Node] = []
@@ -267,13 +265,6 @@ public struct SwiftEmitter: Sendable {
         }
         graph.nodes = kept
         return (graph, int8)
-    }
-
-    private static func isMatrixProduct(_ op: Op) -> Bool {
-        switch op {
-        case .gemm, .matMul, .conv: true
-        default: false
-        }
     }
 
     /// The constant B operand of a matrix product that the packed kernel can use, with its k and n.
