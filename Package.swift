@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `KILN_FMA=1 swift build` compiles the runtime kernels as executors built with
+/// `-target-cpu haswell -D KILN_FMA` run them (fused multiply-adds, the 6x16 tile, the int8 one-row
+/// products); it needs a CPU with AVX2 and FMA.
+let runtimeFMA = Context.environment["KILN_FMA"] == "1"
+
 let package = Package(
     name: "Kiln",
     platforms: [.macOS(.v13)],
@@ -44,6 +49,12 @@ let package = Package(
             path: "Sources/ONNXProto"),
         .target(name: "ONNXBackend", dependencies: ["KilnIR", "ONNXProto"], path: "Sources/Backends/ONNX"),
         .target(name: "SwiftBackend", dependencies: ["KilnIR"], path: "Sources/Backends/Swift"),
+
+        // The kernels generated Swift executors run, compiled and tested here; the Swift backend embeds their
+        // source (scripts/embed-runtime.sh writes Sources/Backends/Swift/EmbeddedRuntime.swift).
+        .target(
+            name: "KilnRuntime", path: "Sources/KilnRuntime",
+            swiftSettings: runtimeFMA ? [.define("KILN_FMA"), .unsafeFlags(["-target-cpu", "haswell"])] : []),
 
         // Glue shared by the CLI and the tests: loading models by format, .npy files, verification.
         .target(
