@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// `KILN_FMA=1 swift build` compiles the runtime kernels as executors built with
+/// `KILN_FMA=1 swift build` compiles the runtime kernels and their tests as executors built with
 /// `-target-cpu haswell -D KILN_FMA` run them (fused multiply-adds, the 6x16 tile, the int8 one-row
 /// products); it needs a CPU with AVX2 and FMA.
 let runtimeFMA = Context.environment["KILN_FMA"] == "1"
@@ -77,6 +77,9 @@ let package = Package(
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
         .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnIR"]),
+        .testTarget(
+            name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnInterpreter", "KilnIR"],
+            swiftSettings: runtimeFMA ? [.define("KILN_FMA")] : []),
         .testTarget(name: "PassesTests", dependencies: ["KilnPasses", "KilnTestSupport"]),
         .testTarget(
             name: "BackendTests",
