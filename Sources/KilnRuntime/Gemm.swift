@@ -50,13 +50,13 @@ func kilnGemm(
                 guard last < end else { continue }
                 let column = pair * 16
                 if count == 2 {
-                    kilnProduct1x32(a + last * lda, packed + pair * k * 16, k, tile)
+                    kilnProduct1x32(KilnFloatPanel.self, a + last * lda, packed + pair * k * 16, k, tile)
                     kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: 16, f)
                     kilnFinish(
                         tile + 16, rows: 1, c + last * ldc + column + 16, ldc: ldc, bias: bias, column: column + 16,
                         width: Swift.min(16, n - column - 16), f)
                 } else {
-                    kilnProduct1x16(a + last * lda, packed + pair * k * 16, k, tile)
+                    kilnProduct1x16(KilnFloatPanel.self, a + last * lda, packed + pair * k * 16, k, tile)
                     kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: n - column, f)
                 }
             }
@@ -196,10 +196,26 @@ func kilnProduct2x16(
     kilnStore(c11, tile + 24)
 }
 
-/// tile[0..<32] = one row of A x two adjacent packed panels (the second starts k * 16 floats after the
+/// How the one-row products read a panel: eight elements at a time as floats. The float panels are loaded as
+/// they are; int8 panels (kilnGemvInt8) are widened in registers. Each product is one generic body that
+/// the compiler specializes per panel type, into the same code as a copy written for that type.
+protocol KilnPanelLoad {
+    associatedtype Element
+    static func load(_ p: UnsafePointer<Element>) -> KilnVector
+}
+
+/// Float panels, as kilnGemm reads them.
+enum KilnFloatPanel: KilnPanelLoad {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>) -> KilnVector { kilnLoad(p) }
+}
+
+/// tile[0..<32] = one row of A x two adjacent packed panels (the second starts k * 16 elements after the
 /// first): the batch-1 path, bound by how fast the panels stream in.
 @inline(never)
-func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
+func kilnProduct1x32<Panel: KilnPanelLoad>(
+    _: Panel.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Panel.Element>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
+) {
     var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
     var p = b, q = b + k * 16
     // With FMA, a second set of accumulators over odd k-steps hides the fused multiply-add's latency;
@@ -209,14 +225,14 @@ func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: 
     var u0 = KilnVector(), u1 = KilnVector(), v0 = KilnVector(), v1 = KilnVector()
     while i + 2 <= k {
         let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-        s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-        t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
-        t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
-        u0 = kilnMultiplyAdd(y, kilnLoad(p + 16), u0)
-        u1 = kilnMultiplyAdd(y, kilnLoad(p + 24), u1)
-        v0 = kilnMultiplyAdd(y, kilnLoad(q + 16), v0)
-        v1 = kilnMultiplyAdd(y, kilnLoad(q + 24), v1)
+        s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+        s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+        t0 = kilnMultiplyAdd(x, Panel.load(q), t0)
+        t1 = kilnMultiplyAdd(x, Panel.load(q + 8), t1)
+        u0 = kilnMultiplyAdd(y, Panel.load(p + 16), u0)
+        u1 = kilnMultiplyAdd(y, Panel.load(p + 24), u1)
+        v0 = kilnMultiplyAdd(y, Panel.load(q + 16), v0)
+        v1 = kilnMultiplyAdd(y, Panel.load(q + 24), v1)
         p += 32
         q += 32
         i += 2
@@ -231,10 +247,10 @@ func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: 
     #endif
     for j in rest..<k {
         let x = KilnVector(repeating: a[j])
-        s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-        t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
-        t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
+        s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+        s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+        t0 = kilnMultiplyAdd(x, Panel.load(q), t0)
+        t1 = kilnMultiplyAdd(x, Panel.load(q + 8), t1)
         p += 16
         q += 16
     }
@@ -247,23 +263,25 @@ func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: 
 /// tile[16] = one row of A x the last packed panel when their number is odd. Two k-steps per iteration
 /// keep four independent accumulators busy.
 @inline(never)
-func kilnProduct1x16(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
+func kilnProduct1x16<Panel: KilnPanelLoad>(
+    _: Panel.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Panel.Element>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
+) {
     var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
     var p = b
     var i = 0
     while i + 2 <= k {
         let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-        s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-        t0 = kilnMultiplyAdd(y, kilnLoad(p + 16), t0)
-        t1 = kilnMultiplyAdd(y, kilnLoad(p + 24), t1)
+        s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+        s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+        t0 = kilnMultiplyAdd(y, Panel.load(p + 16), t0)
+        t1 = kilnMultiplyAdd(y, Panel.load(p + 24), t1)
         p += 32
         i += 2
     }
     if i < k {
         let x = KilnVector(repeating: a[i])
-        s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+        s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+        s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
     }
     kilnStore(s0 + t0, tile)
     kilnStore(s1 + t1, tile + 8)

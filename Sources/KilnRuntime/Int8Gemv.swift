@@ -16,9 +16,9 @@ func kilnGemvInt8(
             let column = pair * 16
             let count = Swift.min(2, panels - pair)
             if count == 2 {
-                kilnProduct1x32Int8(a, packed + pair * k * 16, k, tile)
+                kilnProduct1x32(KilnInt8Panel.self, a, packed + pair * k * 16, k, tile)
             } else {
-                kilnProduct1x16Int8(a, packed + pair * k * 16, k, tile)
+                kilnProduct1x16(KilnInt8Panel.self, a, packed + pair * k * 16, k, tile)
             }
             for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * kilnLoad(scales + column + 8 * v), tile + 8 * v) }
             kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
@@ -94,61 +94,9 @@ func kilnLoadInt32(_ p: UnsafePointer<Int8>) -> SIMD8<Int32> {
     SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self))
 }
 
-/// tile[0..<32] = a[k] x two adjacent int8 panels, unscaled.
-@inline(never)
-func kilnProduct1x32Int8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
-    var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
-    var u0 = KilnVector(), u1 = KilnVector(), v0 = KilnVector(), v1 = KilnVector()
-    var p = b, q = b + k * 16
-    var i = 0
-    while i + 2 <= k {
-        let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-        s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-        t0 = kilnMultiplyAdd(x, kilnLoadInt8(q), t0)
-        t1 = kilnMultiplyAdd(x, kilnLoadInt8(q + 8), t1)
-        u0 = kilnMultiplyAdd(y, kilnLoadInt8(p + 16), u0)
-        u1 = kilnMultiplyAdd(y, kilnLoadInt8(p + 24), u1)
-        v0 = kilnMultiplyAdd(y, kilnLoadInt8(q + 16), v0)
-        v1 = kilnMultiplyAdd(y, kilnLoadInt8(q + 24), v1)
-        p += 32
-        q += 32
-        i += 2
-    }
-    if i < k {
-        let x = KilnVector(repeating: a[i])
-        s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-        t0 = kilnMultiplyAdd(x, kilnLoadInt8(q), t0)
-        t1 = kilnMultiplyAdd(x, kilnLoadInt8(q + 8), t1)
-    }
-    kilnStore(s0 + u0, tile)
-    kilnStore(s1 + u1, tile + 8)
-    kilnStore(t0 + v0, tile + 16)
-    kilnStore(t1 + v1, tile + 24)
-}
-
-/// tile[0..<16] = a[k] x the last int8 panel when their number is odd, unscaled.
-@inline(never)
-func kilnProduct1x16Int8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
-    var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
-    var p = b
-    var i = 0
-    while i + 2 <= k {
-        let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-        s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-        t0 = kilnMultiplyAdd(y, kilnLoadInt8(p + 16), t0)
-        t1 = kilnMultiplyAdd(y, kilnLoadInt8(p + 24), t1)
-        p += 32
-        i += 2
-    }
-    if i < k {
-        let x = KilnVector(repeating: a[i])
-        s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-        s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-    }
-    kilnStore(s0 + t0, tile)
-    kilnStore(s1 + t1, tile + 8)
+/// Int8 panels, widened to floats in registers; the one-row products' sums are scaled afterwards.
+enum KilnInt8Panel: KilnPanelLoad {
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Int8>) -> KilnVector { kilnLoadInt8(p) }
 }
 #endif

@@ -324,13 +324,13 @@ enum EmbeddedRuntime {
                         guard last < end else { continue }
                         let column = pair * 16
                         if count == 2 {
-                            kilnProduct1x32(a + last * lda, packed + pair * k * 16, k, tile)
+                            kilnProduct1x32(KilnFloatPanel.self, a + last * lda, packed + pair * k * 16, k, tile)
                             kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: 16, f)
                             kilnFinish(
                                 tile + 16, rows: 1, c + last * ldc + column + 16, ldc: ldc, bias: bias, column: column + 16,
                                 width: Swift.min(16, n - column - 16), f)
                         } else {
-                            kilnProduct1x16(a + last * lda, packed + pair * k * 16, k, tile)
+                            kilnProduct1x16(KilnFloatPanel.self, a + last * lda, packed + pair * k * 16, k, tile)
                             kilnFinish(tile, rows: 1, c + last * ldc + column, ldc: ldc, bias: bias, column: column, width: n - column, f)
                         }
                     }
@@ -470,10 +470,26 @@ enum EmbeddedRuntime {
             kilnStore(c11, tile + 24)
         }
 
-        /// tile[0..<32] = one row of A x two adjacent packed panels (the second starts k * 16 floats after the
+        /// How the one-row products read a panel: eight elements at a time as floats. The float panels are loaded as
+        /// they are; int8 panels (kilnGemvInt8) are widened in registers. Each product is one generic body that
+        /// the compiler specializes per panel type, into the same code as a copy written for that type.
+        fileprivate protocol KilnPanelLoad {
+            associatedtype Element
+            static func load(_ p: UnsafePointer<Element>) -> KilnVector
+        }
+
+        /// Float panels, as kilnGemm reads them.
+        fileprivate enum KilnFloatPanel: KilnPanelLoad {
+            @inline(__always)
+            static func load(_ p: UnsafePointer<Float>) -> KilnVector { kilnLoad(p) }
+        }
+
+        /// tile[0..<32] = one row of A x two adjacent packed panels (the second starts k * 16 elements after the
         /// first): the batch-1 path, bound by how fast the panels stream in.
         @inline(never)
-        fileprivate func kilnProduct1x32(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
+        fileprivate func kilnProduct1x32<Panel: KilnPanelLoad>(
+            _: Panel.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Panel.Element>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
+        ) {
             var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
             var p = b, q = b + k * 16
             // With FMA, a second set of accumulators over odd k-steps hides the fused multiply-add's latency;
@@ -483,14 +499,14 @@ enum EmbeddedRuntime {
             var u0 = KilnVector(), u1 = KilnVector(), v0 = KilnVector(), v1 = KilnVector()
             while i + 2 <= k {
                 let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-                t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
-                t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
-                u0 = kilnMultiplyAdd(y, kilnLoad(p + 16), u0)
-                u1 = kilnMultiplyAdd(y, kilnLoad(p + 24), u1)
-                v0 = kilnMultiplyAdd(y, kilnLoad(q + 16), v0)
-                v1 = kilnMultiplyAdd(y, kilnLoad(q + 24), v1)
+                s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+                s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+                t0 = kilnMultiplyAdd(x, Panel.load(q), t0)
+                t1 = kilnMultiplyAdd(x, Panel.load(q + 8), t1)
+                u0 = kilnMultiplyAdd(y, Panel.load(p + 16), u0)
+                u1 = kilnMultiplyAdd(y, Panel.load(p + 24), u1)
+                v0 = kilnMultiplyAdd(y, Panel.load(q + 16), v0)
+                v1 = kilnMultiplyAdd(y, Panel.load(q + 24), v1)
                 p += 32
                 q += 32
                 i += 2
@@ -505,10 +521,10 @@ enum EmbeddedRuntime {
             #endif
             for j in rest..<k {
                 let x = KilnVector(repeating: a[j])
-                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-                t0 = kilnMultiplyAdd(x, kilnLoad(q), t0)
-                t1 = kilnMultiplyAdd(x, kilnLoad(q + 8), t1)
+                s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+                s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+                t0 = kilnMultiplyAdd(x, Panel.load(q), t0)
+                t1 = kilnMultiplyAdd(x, Panel.load(q + 8), t1)
                 p += 16
                 q += 16
             }
@@ -521,23 +537,25 @@ enum EmbeddedRuntime {
         /// tile[16] = one row of A x the last packed panel when their number is odd. Two k-steps per iteration
         /// keep four independent accumulators busy.
         @inline(never)
-        fileprivate func kilnProduct1x16(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
+        fileprivate func kilnProduct1x16<Panel: KilnPanelLoad>(
+            _: Panel.Type, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Panel.Element>, _ k: Int, _ tile: UnsafeMutablePointer<Float>
+        ) {
             var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
             var p = b
             var i = 0
             while i + 2 <= k {
                 let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
-                t0 = kilnMultiplyAdd(y, kilnLoad(p + 16), t0)
-                t1 = kilnMultiplyAdd(y, kilnLoad(p + 24), t1)
+                s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+                s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
+                t0 = kilnMultiplyAdd(y, Panel.load(p + 16), t0)
+                t1 = kilnMultiplyAdd(y, Panel.load(p + 24), t1)
                 p += 32
                 i += 2
             }
             if i < k {
                 let x = KilnVector(repeating: a[i])
-                s0 = kilnMultiplyAdd(x, kilnLoad(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoad(p + 8), s1)
+                s0 = kilnMultiplyAdd(x, Panel.load(p), s0)
+                s1 = kilnMultiplyAdd(x, Panel.load(p + 8), s1)
             }
             kilnStore(s0 + t0, tile)
             kilnStore(s1 + t1, tile + 8)
@@ -595,9 +613,9 @@ enum EmbeddedRuntime {
                     let column = pair * 16
                     let count = Swift.min(2, panels - pair)
                     if count == 2 {
-                        kilnProduct1x32Int8(a, packed + pair * k * 16, k, tile)
+                        kilnProduct1x32(KilnInt8Panel.self, a, packed + pair * k * 16, k, tile)
                     } else {
-                        kilnProduct1x16Int8(a, packed + pair * k * 16, k, tile)
+                        kilnProduct1x16(KilnInt8Panel.self, a, packed + pair * k * 16, k, tile)
                     }
                     for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * kilnLoad(scales + column + 8 * v), tile + 8 * v) }
                     kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
@@ -673,62 +691,10 @@ enum EmbeddedRuntime {
             SIMD8<Int32>(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self))
         }
 
-        /// tile[0..<32] = a[k] x two adjacent int8 panels, unscaled.
-        @inline(never)
-        fileprivate func kilnProduct1x32Int8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
-            var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
-            var u0 = KilnVector(), u1 = KilnVector(), v0 = KilnVector(), v1 = KilnVector()
-            var p = b, q = b + k * 16
-            var i = 0
-            while i + 2 <= k {
-                let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-                s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-                t0 = kilnMultiplyAdd(x, kilnLoadInt8(q), t0)
-                t1 = kilnMultiplyAdd(x, kilnLoadInt8(q + 8), t1)
-                u0 = kilnMultiplyAdd(y, kilnLoadInt8(p + 16), u0)
-                u1 = kilnMultiplyAdd(y, kilnLoadInt8(p + 24), u1)
-                v0 = kilnMultiplyAdd(y, kilnLoadInt8(q + 16), v0)
-                v1 = kilnMultiplyAdd(y, kilnLoadInt8(q + 24), v1)
-                p += 32
-                q += 32
-                i += 2
-            }
-            if i < k {
-                let x = KilnVector(repeating: a[i])
-                s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-                t0 = kilnMultiplyAdd(x, kilnLoadInt8(q), t0)
-                t1 = kilnMultiplyAdd(x, kilnLoadInt8(q + 8), t1)
-            }
-            kilnStore(s0 + u0, tile)
-            kilnStore(s1 + u1, tile + 8)
-            kilnStore(t0 + v0, tile + 16)
-            kilnStore(t1 + v1, tile + 24)
-        }
-
-        /// tile[0..<16] = a[k] x the last int8 panel when their number is odd, unscaled.
-        @inline(never)
-        fileprivate func kilnProduct1x16Int8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ k: Int, _ tile: UnsafeMutablePointer<Float>) {
-            var s0 = KilnVector(), s1 = KilnVector(), t0 = KilnVector(), t1 = KilnVector()
-            var p = b
-            var i = 0
-            while i + 2 <= k {
-                let x = KilnVector(repeating: a[i]), y = KilnVector(repeating: a[i + 1])
-                s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-                t0 = kilnMultiplyAdd(y, kilnLoadInt8(p + 16), t0)
-                t1 = kilnMultiplyAdd(y, kilnLoadInt8(p + 24), t1)
-                p += 32
-                i += 2
-            }
-            if i < k {
-                let x = KilnVector(repeating: a[i])
-                s0 = kilnMultiplyAdd(x, kilnLoadInt8(p), s0)
-                s1 = kilnMultiplyAdd(x, kilnLoadInt8(p + 8), s1)
-            }
-            kilnStore(s0 + t0, tile)
-            kilnStore(s1 + t1, tile + 8)
+        /// Int8 panels, widened to floats in registers; the one-row products' sums are scaled afterwards.
+        fileprivate enum KilnInt8Panel: KilnPanelLoad {
+            @inline(__always)
+            static func load(_ p: UnsafePointer<Int8>) -> KilnVector { kilnLoadInt8(p) }
         }
         #endif
 
