@@ -1,6 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// `KILN_FMA=1 swift build` compiles the runtime kernels and their tests as executors built with
+/// `-target-cpu haswell -D KILN_FMA` run them (fused multiply-adds, the 6x16 tile, the int8 one-row
+/// products); it needs a CPU with AVX2 and FMA.
+let runtimeFMA = Context.environment["KILN_FMA"] == "1"
+
 let package = Package(
     name: "Kiln",
     platforms: [.macOS(.v13)],
@@ -45,6 +50,12 @@ let package = Package(
         .target(name: "ONNXBackend", dependencies: ["KilnIR", "ONNXProto"], path: "Sources/Backends/ONNX"),
         .target(name: "SwiftBackend", dependencies: ["KilnIR"], path: "Sources/Backends/Swift"),
 
+        // The kernels generated Swift executors run, compiled and tested here; the Swift backend embeds their
+        // source (scripts/embed-runtime.sh writes Sources/Backends/Swift/EmbeddedRuntime.swift).
+        .target(
+            name: "KilnRuntime", path: "Sources/KilnRuntime",
+            swiftSettings: runtimeFMA ? [.define("KILN_FMA"), .unsafeFlags(["-target-cpu", "haswell"])] : []),
+
         // Glue shared by the CLI and the tests: loading models by format, .npy files, verification.
         .target(
             name: "KilnDriver",
@@ -66,6 +77,9 @@ let package = Package(
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
         .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnIR"]),
+        .testTarget(
+            name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnInterpreter", "KilnIR"],
+            swiftSettings: runtimeFMA ? [.define("KILN_FMA")] : []),
         .testTarget(name: "PassesTests", dependencies: ["KilnPasses", "KilnTestSupport"]),
         .testTarget(
             name: "BackendTests",
