@@ -12,12 +12,13 @@ public struct ParseError: Error, Hashable, CustomStringConvertible {
 public struct TextParser {
     public typealias BlobResolver = (_ hash: String, _ type: TensorType) -> Tensor?
 
-    private let chars: [Character]
+    /// The text as UTF-8: the syntax is ASCII, and only string literals may hold other characters.
+    private let chars: [UInt8]
     private var pos = 0
     private let resolveBlob: BlobResolver
 
     public init(_ text: String, resolveBlob: @escaping BlobResolver = { _, _ in nil }) {
-        self.chars = Array(text)
+        self.chars = Array(text.utf8)
         self.resolveBlob = resolveBlob
     }
 
@@ -35,7 +36,7 @@ public struct TextParser {
         while !consume("}") {
             guard peek() != nil else { throw error("expected '}' to close graph @\(graph.name)") }
             let start = pos
-            if peek() == "%" {
+            if peek() == UInt8(ascii: "%") {
                 graph.nodes.append(try node())
                 continue
             }
@@ -197,7 +198,7 @@ public struct TextParser {
             }
             return .ints(values)
         }
-        if let ch = peek(), ch.isLetter {
+        if let ch = peek(), Self.isLetter(ch) {
             let start = pos
             let text = try word()
             switch text {
@@ -249,7 +250,7 @@ public struct TextParser {
         if !consume("]") {
             repeat {
                 skipTrivia()
-                if let ch = peek(), ch.isLetter || ch == "_" {
+                if let ch = peek(), Self.isLetter(ch) || ch == UInt8(ascii: "_") {
                     dims.append(.symbolic(try word()))
                 } else {
                     let text = try number()
@@ -264,58 +265,78 @@ public struct TextParser {
 
     // MARK: - Lexing
 
-    private func peek() -> Character? { pos < chars.count ? chars[pos] : nil }
+    private func peek() -> UInt8? { pos < chars.count ? chars[pos] : nil }
+
+    private static func isLetter(_ ch: UInt8) -> Bool { (ch | 0x20) >= UInt8(ascii: "a") && (ch | 0x20) <= UInt8(ascii: "z") }
+    private static func isDigit(_ ch: UInt8) -> Bool { ch >= UInt8(ascii: "0") && ch <= UInt8(ascii: "9") }
+    private static func isWordCharacter(_ ch: UInt8) -> Bool { isLetter(ch) || isDigit(ch) || ch == UInt8(ascii: "_") }
+    private static func isWhitespace(_ ch: UInt8) -> Bool {
+        ch == UInt8(ascii: " ") || ch == UInt8(ascii: "\n") || ch == UInt8(ascii: "\t") || ch == UInt8(ascii: "\r")
+    }
+
+    private func text(_ range: Range<Int>) -> String { String(decoding: chars[range], as: UTF8.self) }
+
+    /// The character at the position, for messages.
+    private func found() -> String? {
+        guard pos < chars.count else { return nil }
+        var end = pos + 1
+        while end < chars.count, chars[end] & 0xC0 == 0x80 { end += 1 }
+        return text(pos..<end)
+    }
 
     private mutating func skipTrivia() {
         while pos < chars.count {
-            if chars[pos].isWhitespace {
+            if Self.isWhitespace(chars[pos]) {
                 pos += 1
-            } else if chars[pos] == "/" && pos + 1 < chars.count && chars[pos + 1] == "/" {
-                while pos < chars.count && chars[pos] != "\n" { pos += 1 }
+            } else if chars[pos] == UInt8(ascii: "/") && pos + 1 < chars.count && chars[pos + 1] == UInt8(ascii: "/") {
+                while pos < chars.count && chars[pos] != UInt8(ascii: "\n") { pos += 1 }
             } else {
                 return
             }
         }
     }
 
-    private mutating func consume(_ ch: Character) -> Bool {
+    private mutating func consume(_ ch: Unicode.Scalar) -> Bool {
         skipTrivia()
-        guard peek() == ch else { return false }
+        guard peek() == UInt8(ascii: ch) else { return false }
         pos += 1
         return true
     }
 
-    private mutating func expect(_ ch: Character) throws(ParseError) {
-        guard consume(ch) else { throw error("expected '\(ch)'\(peek().map { ", found '\($0)'" } ?? " before the end")") }
+    private mutating func expect(_ ch: Unicode.Scalar) throws(ParseError) {
+        guard consume(ch) else { throw error("expected '\(ch)'\(found().map { ", found '\($0)'" } ?? " before the end")") }
     }
 
     private mutating func lookingAtWord(_ expected: String) -> Bool {
         skipTrivia()
-        let end = pos + expected.count
-        guard end <= chars.count, String(chars[pos..<end]) == expected else { return false }
-        return end == chars.count || !(chars[end].isLetter || chars[end].isNumber || chars[end] == "_")
+        let bytes = Array(expected.utf8)
+        let end = pos + bytes.count
+        guard end <= chars.count, chars[pos..<end].elementsEqual(bytes) else { return false }
+        return end == chars.count || !Self.isWordCharacter(chars[end])
     }
 
     private mutating func expectWord(_ expected: String) throws(ParseError) {
         guard lookingAtWord(expected) else { throw error("expected '\(expected)'") }
-        pos += expected.count
+        pos += expected.utf8.count
     }
 
     /// An identifier: letters, digits and `_`.
     private mutating func word() throws(ParseError) -> String {
         skipTrivia()
         let start = pos
-        while let ch = peek(), ch.isLetter || ch.isNumber || ch == "_" { pos += 1 }
-        guard pos > start else { throw error("expected a word\(peek().map { ", found '\($0)'" } ?? "")") }
-        return String(chars[start..<pos])
+        while let ch = peek(), Self.isWordCharacter(ch) { pos += 1 }
+        guard pos > start else { throw error("expected a word\(found().map { ", found '\($0)'" } ?? "")") }
+        return text(start..<pos)
     }
 
     /// A value or graph name after `%` or `@`: letters, digits and `_ . - /`.
     private mutating func name() throws(ParseError) -> String {
         let start = pos
-        while let ch = peek(), Self.isNameCharacter(ch) { pos += 1 }
+        while let ch = peek(), Self.isWordCharacter(ch) || ch == UInt8(ascii: ".") || ch == UInt8(ascii: "-") || ch == UInt8(ascii: "/") {
+            pos += 1
+        }
         guard pos > start else { throw error("expected a name") }
-        return String(chars[start..<pos])
+        return text(start..<pos)
     }
 
     /// Whether a character may appear in a value name.
@@ -326,26 +347,28 @@ public struct TextParser {
     private mutating func number() throws(ParseError) -> String {
         skipTrivia()
         let start = pos
-        while let ch = peek(), ch.isLetter || ch.isNumber || ch == "." || ch == "-" || ch == "+" { pos += 1 }
+        while let ch = peek(), Self.isLetter(ch) || Self.isDigit(ch) || ch == UInt8(ascii: ".") || ch == UInt8(ascii: "-") || ch == UInt8(ascii: "+") {
+            pos += 1
+        }
         guard pos > start else { throw error("expected a number") }
-        return String(chars[start..<pos])
+        return text(start..<pos)
     }
 
     private mutating func string() throws(ParseError) -> String {
         try expect("\"")
-        var out = ""
+        var out: [UInt8] = []
         while true {
             guard let ch = peek() else { throw error("unterminated string") }
             pos += 1
             switch ch {
-            case "\"": return out
-            case "\\":
+            case UInt8(ascii: "\""): return String(decoding: out, as: UTF8.self)
+            case UInt8(ascii: "\\"):
                 guard let escaped = peek() else { throw error("unterminated string") }
                 pos += 1
                 switch escaped {
-                case "n": out.append("\n")
-                case "\\", "\"": out.append(escaped)
-                default: throw error("unknown escape '\\\(escaped)'")
+                case UInt8(ascii: "n"): out.append(UInt8(ascii: "\n"))
+                case UInt8(ascii: "\\"), UInt8(ascii: "\""): out.append(escaped)
+                default: throw error("unknown escape '\\\(Character(Unicode.Scalar(escaped)))'")
                 }
             default: out.append(ch)
             }
@@ -354,10 +377,17 @@ public struct TextParser {
 
     private func error(_ message: String) -> ParseError {
         var at = min(pos, chars.count)
-        while at < chars.count && chars[at].isWhitespace { at += 1 }
+        while at < chars.count && Self.isWhitespace(chars[at]) { at += 1 }
+        // Lines and columns count characters, not bytes.
+        let before = String(decoding: chars[0..<at], as: UTF8.self)
         var line = 1, column = 1
-        for ch in chars[0..<at] {
-            if ch == "\n" { line += 1; column = 1 } else { column += 1 }
+        for ch in before {
+            if ch == "\n" {
+                line += 1
+                column = 1
+            } else {
+                column += 1
+            }
         }
         return ParseError(line: line, column: column, message: message)
     }
