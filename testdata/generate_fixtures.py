@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 FIXTURES = ROOT / "fixtures"
 ERRORS = ROOT / "errors"
+HDF5 = ROOT / "hdf5"
 
 KERAS = None  # the Keras module of this child process
 
@@ -257,6 +258,8 @@ def build_fixtures(version):
         np.save(digits / "heldout_labels.npy", y_test.astype(np.int64))
 
     build_digits_cnn_fixture(keras, layers, kv, version)
+    if version == 3:
+        write_hdf5_strings()
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):
@@ -660,6 +663,58 @@ def build_channels_first_fixture(keras, layers, kv, rng, version):
               {"avg": h.transpose(0, 3, 1, 2), "dense": dense, "gap": gap, "gmp": s}, kv,
               "channels_first Conv1D/2D, DepthwiseConv2D, pooling, padding, cropping, upsampling, Flatten, BatchNormalization(axis=1) "
               "(outputs from the channels_last twin with the same weights)", version)
+
+
+def write_hdf5_strings():
+    """testdata/hdf5/strings.h5: the same strings in every storage kind HDF5 has, as root attributes and as
+    datasets in /datasets: fixed-length null-padded, null-terminated and space-padded ASCII, fixed-length
+    null-padded UTF-8 (the longest entry of each fills its field), variable-length ASCII and UTF-8, and
+    scalars; plus a 2-D fixed-length dataset and a float one. Made with h5py's low-level API where the
+    high-level one cannot choose the padding; no timestamps, so a second run writes the same bytes."""
+    import h5py
+    import numpy as np
+    from h5py import h5a, h5d, h5p, h5s, h5t
+
+    def fixed(size, padding, cset=h5t.CSET_ASCII):
+        string = h5t.C_S1.copy()
+        string.set_size(size)
+        string.set_strpad(padding)
+        string.set_cset(cset)
+        return string
+
+    def write_fixed(location, name, values, string, dataset, scalar=False):
+        data = np.array(values, dtype=f"S{string.get_size()}")
+        space = h5s.create(h5s.SCALAR) if scalar else h5s.create_simple((len(values),))
+        if scalar:
+            data = data.reshape(())
+        # NumPy holds the strings null-padded; HDF5 converts them to the file's padding as it writes.
+        memory = fixed(string.get_size(), h5t.STR_NULLPAD, string.get_cset())
+        if dataset:
+            creation = h5p.create(h5p.DATASET_CREATE)
+            creation.set_obj_track_times(False)
+            h5d.create(location, name.encode(), string, space, dcpl=creation).write(h5s.ALL, h5s.ALL, data, mtype=memory)
+        else:
+            h5a.create(location, name.encode(), string, space).write(data, mtype=memory)
+
+    names = ["kernel:0", "bias:0", "dense_1/kernel:0"]
+    text = ["naïve", "日本語", "x"]
+    HDF5.mkdir(parents=True, exist_ok=True)
+    with h5py.File(HDF5 / "strings.h5", "w") as f:
+        datasets = f.create_group("datasets")
+        for location, dataset in [(f.id, False), (datasets.id, True)]:
+            write_fixed(location, "null_padded", [n.encode() for n in names], fixed(16, h5t.STR_NULLPAD), dataset)
+            write_fixed(location, "null_terminated", [n.encode() for n in names], fixed(17, h5t.STR_NULLTERM), dataset)
+            write_fixed(location, "space_padded", [b"a b", b"kernel:0", b"dense_1/kernel:0"], fixed(16, h5t.STR_SPACEPAD), dataset)
+            write_fixed(location, "utf8_fixed", [t.encode() for t in text], fixed(9, h5t.STR_NULLPAD, h5t.CSET_UTF8), dataset)
+            write_fixed(location, "scalar_fixed", [b"tensorflow"], fixed(10, h5t.STR_NULLPAD), dataset, scalar=True)
+        for create in (lambda n, d, t: f.attrs.create(n, d, dtype=t),
+                       lambda n, d, t: datasets.create_dataset(n, data=d, dtype=t, track_times=False)):
+            create("variable_ascii", np.array(names, dtype=object), h5py.string_dtype("ascii"))
+            create("variable_utf8", np.array(text, dtype=object), h5py.string_dtype("utf-8"))
+            create("scalar_variable", "2.3.1", h5py.string_dtype("utf-8"))
+        datasets.create_dataset("grid", data=np.array([[b"a", b"bc"], [b"def", b"g"]]), track_times=False)
+        datasets.create_dataset("floats", data=np.zeros(3, np.float32), track_times=False)
+    print(f"  {'hdf5/strings.h5':<47} {(HDF5 / 'strings.h5').stat().st_size:>9} bytes")
 
 
 def save_h5(model, directory):
