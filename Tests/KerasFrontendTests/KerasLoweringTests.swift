@@ -8,21 +8,6 @@ import KilnInterpreter
 
 /// Lowering rules checked on configurations built in memory, in both the Keras 2 and Keras 3 forms.
 final class KerasLoweringTests: XCTestCase {
-    /// The message of the error lowering throws, or a test failure when it succeeds.
-    private func loweringError(_ model: ModelConfigBuilder, version: String = "3.12.0", file: StaticString = #filePath, line: UInt = #line) -> String {
-        do {
-            let graph = try model.lower(version: version)
-            XCTFail("lowering succeeded:\n\(graph.text)", file: file, line: line)
-            return ""
-        } catch {
-            return error.description
-        }
-    }
-
-    private func assertMentions(_ message: String, _ parts: [String], file: StaticString = #filePath, line: UInt = #line) {
-        for part in parts { XCTAssertTrue(message.contains(part), "'\(message)' should mention '\(part)'", file: file, line: line) }
-    }
-
     /// input [4] -> Dense(3) named `d` -> Activation(`activation`) named `act`.
     private func activationModel(_ activation: Any, form: ModelConfigBuilder.Form = .keras3) -> ModelConfigBuilder {
         var model = ModelConfigBuilder(form)

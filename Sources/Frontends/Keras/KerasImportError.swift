@@ -12,8 +12,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
     case missingConfig(file: String)
     /// The model configuration is not JSON, or not a Sequential or Functional model Kiln can follow.
     case badConfig(file: String, reason: String)
-    /// A layer class Kiln cannot lower yet.
-    case unsupportedLayer(file: String, layer: String, className: String, supported: [String])
+    /// Layer classes Kiln cannot lower yet: every one in the model, most frequent first.
+    case unsupportedLayers(file: String, [UnsupportedLayerClass], supported: [String])
     /// A supported layer class with a setting Kiln cannot lower yet.
     case unsupportedConfig(file: String, layer: String, className: String, reason: String)
     /// A layer's weights are absent or fewer/more than its configuration needs.
@@ -35,8 +35,10 @@ public enum KerasImportError: Error, CustomStringConvertible {
             "\(file): has no model configuration (it holds weights only); save the whole model with model.save(), not model.save_weights()"
         case .badConfig(let file, let reason):
             "\(file): the model configuration is not one Kiln understands: \(reason)"
-        case .unsupportedLayer(let file, let layer, let className, let supported):
-            "\(file): layer '\(layer)' is a \(className), which Kiln does not support yet; supported layers: \(supported.joined(separator: ", "))"
+        case .unsupportedLayers(let file, let classes, let supported):
+            "\(file): the model has layers Kiln does not support yet: "
+                + ([classes.map(\.summary).joined(separator: ", ")] + UnsupportedLayerClass.notes(for: classes)
+                    + ["supported layers: \(supported.joined(separator: ", "))"]).joined(separator: "; ")
         case .unsupportedConfig(let file, let layer, let className, let reason):
             "\(file): layer '\(layer)' (\(className)): \(reason)"
         case .missingWeights(let file, let layer, let reason):
@@ -46,5 +48,49 @@ public enum KerasImportError: Error, CustomStringConvertible {
         case .invalidGraph(let file, let error):
             "\(file): the model lowered to an invalid graph: \(error) (this is a bug in Kiln; please report it)"
         }
+    }
+}
+
+/// One layer class Kiln does not support, with the layers of that class in the order the model lists them.
+public struct UnsupportedLayerClass: Equatable, Sendable {
+    /// The Keras class name, as the file writes it.
+    public var className: String
+    /// The layers of that class, `outer/inner` for one inside a nested model.
+    public var layers: [String]
+    /// The Python package a Keras 3 file names for a class it does not define itself (`qkeras.qlayers`).
+    public var module: String?
+
+    /// `2 x LSTM (layers 'lstm', 'lstm_1')`.
+    var summary: String {
+        let names = layers.map { "'\($0)'" }.joined(separator: ", ")
+        return "\(layers.count) x \(className) (layer\(layers.count == 1 ? "" : "s") \(names))"
+    }
+
+    static let recurrent: Set<String> = [
+        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU",
+    ]
+    static let pythonCode: Set<String> = ["Lambda", "TFOpLambda", "SlicingOpLambda"]
+
+    /// What the user can do about the classes, one sentence per kind.
+    static func notes(for classes: [UnsupportedLayerClass]) -> [String] {
+        var notes: [String] = []
+        let recurrent = classes.filter { Self.recurrent.contains($0.className) }.map(\.className)
+        if !recurrent.isEmpty {
+            notes.append("recurrent layers (\(recurrent.joined(separator: ", "))) are not supported yet")
+        }
+        let code = classes.filter { Self.pythonCode.contains($0.className) }.map(\.className)
+        if !code.isEmpty {
+            notes.append(
+                "\(code.joined(separator: ", ")) layers hold Python code (a marshalled function) or TensorFlow calls, which cannot be read from a file without running Python; replace them with built-in layers")
+        }
+        var packages: [String: [String]] = [:]
+        for layer in classes {
+            guard let module = layer.module, !module.hasPrefix("keras") else { continue }
+            packages[String(module.prefix { $0 != "." }), default: []].append(layer.className)
+        }
+        for (package, names) in packages.sorted(by: { $0.key < $1.key }) {
+            notes.append("\(names.joined(separator: ", ")) come from the Python package '\(package)', not from Keras; Kiln reads Keras's built-in layers")
+        }
+        return notes
     }
 }
