@@ -157,12 +157,6 @@ final class KerasLoweringTests: XCTestCase {
         let image = Tensor(shape: [1, 3, 4], floats: (0..<12).map(Float.init))
         let flat = try XCTUnwrap(try Interpreter().run(firstGraph, inputs: ["image": image])["flat"])
         XCTAssertEqual(flat.floats, [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11])
-
-        var twoAxes = ModelConfigBuilder()
-        twoAxes.input("image", [3, 4])
-        twoAxes.layer("Softmax", "sm", ["axis": [1, 2]], on: ["image"])
-        twoAxes.outputs = ["sm"]
-        assertMentions(loweringError(twoAxes), ["layer 'sm'", "Softmax", "several axes"])
     }
 
     func testInputThatIsAlsoAnOutput() throws {

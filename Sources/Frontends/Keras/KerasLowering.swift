@@ -164,9 +164,12 @@ struct KerasLowering {
         case "Activation":
             result = try activation(config["activation"], x, base: base, layer: layer)
         case "Softmax":
-            let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
-            if let axes = config["axis"]?.array, axes.count != 1 { throw unsupported("softmax over several axes is not supported") }
-            result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+            if let axes = config["axis"]?.array, axes.count != 1 {
+                result = try softmax(layer, x, axes: axes, base: base)
+            } else {
+                let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
+                result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+            }
         case "ReLU":
             result = try relu(config, x, base: base, layer: layer)
         case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
