@@ -226,6 +226,9 @@ def build_fixtures(version):
     build_bilinear_fixture(keras, layers, kv, rng, version)
     build_embedding_fixture(keras, layers, kv, rng, version)
     build_channels_first_fixture(keras, layers, kv, rng, version)
+    build_nested_outputs_fixture(keras, layers, kv, rng, version)
+    build_multi_axis_fixture(keras, layers, kv, rng, version)
+    build_fixed_strings_fixtures(version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -663,6 +666,96 @@ def build_channels_first_fixture(keras, layers, kv, rng, version):
               {"avg": h.transpose(0, 3, 1, 2), "dense": dense, "gap": gap, "gmp": s}, kv,
               "channels_first Conv1D/2D, DepthwiseConv2D, pooling, padding, cropping, upsampling, Flatten, BatchNormalization(axis=1) "
               "(outputs from the channels_last twin with the same weights)", version)
+
+
+def flat_outputs(model, x):
+    """The model's outputs on x, flattened in Keras's order (nested lists of outputs are allowed)."""
+    def flatten(value):
+        if isinstance(value, (list, tuple)):
+            return [leaf for item in value for leaf in flatten(item)]
+        return [value.numpy()]
+    return flatten(model(x, training=False))
+
+
+def build_nested_outputs_fixture(keras, layers, kv, rng, version):
+    """Outputs given as nested lists (outputs=[[a, [b]], c]), a layer called with a keyword argument
+    (`training=False`, written as [layer, node, tensor, {kwargs}] by Keras 2 and as kwargs by Keras 3), and an
+    output produced by a nested model (named after it, though Keras numbers its call 1)."""
+    import numpy as np
+    seeded(keras, 83)
+    inner_input = keras.Input((6,), name="inner_input")
+    inner = keras.Model(inner_input, layers.Dense(3, activation="tanh", name="inner_dense")(inner_input), name="inner")
+    inp = keras.Input((6,), name="input")
+    a = layers.Dense(4, activation="relu", name="a")(inp)
+    b = layers.Dense(5, name="b")(a)
+    b = layers.Dropout(0.3, name="dropout")(b, training=False)
+    c = inner(inp)
+    model = keras.Model(inp, [[a, [b]], c], name="nested_outputs")
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(5, 6)).astype(np.float32)
+    outputs = dict(zip(model.output_names, flat_outputs(model, x)))
+    save_both("nested_outputs", model, {"input": x}, outputs, kv,
+              "outputs as nested lists [[a, [b]], c], a call with training=False, an output made by a nested model", version)
+
+
+def build_multi_axis_fixture(keras, layers, kv, rng, version):
+    """Softmax over several axes, BatchNormalization over several axes (Keras 2 only: Keras 3 takes one axis),
+    LayerNormalization over a non-trailing axis and without scale."""
+    import numpy as np
+    seeded(keras, 89)
+    image = keras.Input((3, 4, 5), name="image")
+    h = layers.Conv2D(6, 1, name="conv")(image)
+    if version == 2:
+        h = layers.BatchNormalization(axis=[1, 3], epsilon=1e-3, name="bn_multi")(h)
+    h = layers.Softmax(axis=[1, 2], name="softmax_multi")(h)
+    sequence = keras.Input((7, 4), name="sequence")
+    s = layers.LayerNormalization(axis=1, name="layer_norm_axis1")(sequence)
+    s = layers.LayerNormalization(axis=-1, scale=False, name="layer_norm_no_scale")(s)
+    s = layers.Softmax(axis=[-2, -1], name="softmax_all")(s)
+    model = keras.Model([image, sequence], [h, s], name="multi_axis")
+    randomize(model, rng)
+    xi = rng.normal(0, 2, size=(4, 3, 4, 5)).astype(np.float32)
+    xs = rng.normal(1, 2, size=(4, 7, 4)).astype(np.float32)
+    oi, os_ = flat_outputs(model, [xi, xs])
+    save_both("multi_axis", model, {"image": xi, "sequence": xs}, {"softmax_multi": oi, "softmax_all": os_}, kv,
+              "Softmax over several axes, BatchNormalization(axis=[1, 3]) (Keras 2), LayerNormalization over axis 1 and "
+              "without scale", version)
+
+
+def build_fixed_strings_fixtures(version):
+    """Copies of .h5 fixtures with their string attributes rewritten as fixed-length, null-padded HDF5 strings,
+    as Keras 2.0-2.3 and tf.keras up to 2.4 wrote them: the longest name fills its field with no terminating
+    null. Draws nothing from the shared generator."""
+    import h5py
+    import numpy as np
+    tag = "keras2" if version == 2 else "keras3"
+    for source in ["nested", "cnn_bn"]:
+        original = FIXTURES / f"{source}_{tag}_h5"
+        name = f"fixed_strings_{source}_{tag}_h5"
+        directory = FIXTURES / name
+        if directory.exists():
+            shutil.rmtree(directory)
+        shutil.copytree(original, directory)
+        path = directory / "model.h5"
+        with h5py.File(path, "r+") as f:
+            # Scalars (model_config, keras_version, backend) as fixed-length bytes of their exact length.
+            for group in (f, f["model_weights"]):
+                for key in ("model_config", "keras_version", "backend"):
+                    if key in group.attrs:
+                        value = group.attrs[key]
+                        group.attrs[key] = np.bytes_(value if isinstance(value, bytes) else value.encode("utf8"))
+            weights = f["model_weights"]
+            layer_names = [n.decode("utf8") if isinstance(n, bytes) else n for n in weights.attrs["layer_names"]]
+            weights.attrs["layer_names"] = np.array([n.encode("utf8") for n in layer_names])
+            for layer in layer_names:
+                names = weights[layer].attrs["weight_names"]
+                if len(names):
+                    weights[layer].attrs["weight_names"] = np.array(
+                        [n if isinstance(n, bytes) else n.encode("utf8") for n in names])
+        meta = json.loads((directory / "meta.json").read_text())
+        meta["description"] = f"{source}_{tag}_h5 with fixed-length null-padded string attributes (Keras <= 2.3): " + meta["description"]
+        (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"  {name:<34} {path.name:<12} {path.stat().st_size:>9} bytes")
 
 
 def write_hdf5_strings():
