@@ -228,6 +228,7 @@ def build_fixtures(version):
     build_channels_first_fixture(keras, layers, kv, rng, version)
     build_nested_outputs_fixture(keras, layers, kv, rng, version)
     build_multi_axis_fixture(keras, layers, kv, rng, version)
+    build_json_weights_fixture(keras, layers, kv, rng, version)
     build_fixed_strings_fixtures(version)
 
     if version == 3:
@@ -720,6 +721,46 @@ def build_multi_axis_fixture(keras, layers, kv, rng, version):
     save_both("multi_axis", model, {"image": xi, "sequence": xs}, {"softmax_multi": oi, "softmax_all": os_}, kv,
               "Softmax over several axes, BatchNormalization(axis=[1, 3]) (Keras 2), LayerNormalization over axis 1 and "
               "without scale", version)
+
+
+def build_json_weights_fixture(keras, layers, kv, rng, version):
+    """An architecture JSON (model.to_json()) with the weights model.save_weights() writes: Keras 2's HDF5
+    (layer_names at the root) or Keras 3's .weights.h5. Keras 2: a Sequential; Keras 3: a Functional model with
+    a nested Sequential."""
+    import numpy as np
+    seeded(keras, 97)
+    if version == 2:
+        model = keras.Sequential([
+            keras.Input((6, 6, 2), name="input"),
+            layers.Conv2D(4, 3, activation="relu", name="conv"),
+            layers.BatchNormalization(name="bn"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(3, activation="softmax", name="dense"),
+        ], name="json_sequential")
+        weights_file = "model_weights.h5"
+    else:
+        head = keras.Sequential([keras.Input((16,), name="head_input"), layers.Dense(5, activation="relu", name="head_dense"),
+                                 layers.Dense(3, activation="softmax", name="head_out")], name="head")
+        inp = keras.Input((6, 6, 2), name="input")
+        h = layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+        h = layers.BatchNormalization(name="bn")(h)
+        h = layers.Flatten(name="flatten")(h)
+        h = layers.Dense(16, name="dense")(h)
+        model = keras.Model(inp, head(h), name="json_functional")
+        weights_file = "model.weights.h5"
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(4, 6, 6, 2)).astype(np.float32)
+    outputs = dict(zip(model.output_names, flat_outputs(model, x)))
+
+    def save(directory):
+        path = directory / "model.json"
+        path.write_text(json.dumps(json.loads(model.to_json()), indent=2, sort_keys=True) + "\n")
+        model.save_weights(directory / weights_file)
+        return path
+
+    tag = "keras2" if version == 2 else "keras3"
+    write_fixture(f"json_weights_{tag}_json", model, save, {"input": x}, outputs, kv,
+                  f"architecture JSON (model.to_json()) with {weights_file} (model.save_weights())", {"weights": weights_file})
 
 
 def build_fixed_strings_fixtures(version):

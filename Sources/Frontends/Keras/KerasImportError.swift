@@ -10,6 +10,12 @@ public enum KerasImportError: Error, CustomStringConvertible {
     case damaged(file: String, reason: String)
     /// An HDF5 file without a `model_config` attribute: weights saved with `save_weights`.
     case missingConfig(file: String)
+    /// An architecture JSON given without the weights file it needs.
+    case missingWeightsFile(file: String)
+    /// A weights file given with a model file that holds its own weights.
+    case weightsNotNeeded(file: String)
+    /// The file given as weights is not one Keras's `save_weights` writes.
+    case notAWeightsFile(file: String, reason: String)
     /// The model configuration is not JSON, or not a Sequential or Functional model Kiln can follow.
     case badConfig(file: String, reason: String)
     /// Layer classes Kiln cannot lower yet: every one in the model, most frequent first.
@@ -18,6 +24,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
     case unsupportedConfig(file: String, layer: String, className: String, reason: String)
     /// A layer's weights are absent or fewer/more than its configuration needs.
     case missingWeights(file: String, layer: String, reason: String)
+    /// A layer's weights are listed in the file but cannot be read from it.
+    case unreadableWeights(file: String, layer: String, reason: String)
     /// A stored weight's shape disagrees with the layer's configuration.
     case weightShape(file: String, layer: String, weight: String, expected: [Int], got: [Int])
     /// The lowered graph failed verification: a bug in Kiln, not in the file.
@@ -32,7 +40,13 @@ public enum KerasImportError: Error, CustomStringConvertible {
         case .damaged(let file, let reason):
             "\(file): \(reason); re-save the model with model.save()"
         case .missingConfig(let file):
-            "\(file): has no model configuration (it holds weights only); save the whole model with model.save(), not model.save_weights()"
+            "\(file): holds weights only (model.save_weights()), no architecture; give the architecture JSON (model.to_json()) as MODEL and this file with --weights \(file), or save the whole model with model.save()"
+        case .missingWeightsFile(let file):
+            "\(file): is a model architecture (JSON) without weights; give the weights file with --weights FILE (what model.save_weights() wrote)"
+        case .weightsNotNeeded(let file):
+            "\(file): holds the whole model, weights included; --weights is only for an architecture JSON (model.to_json())"
+        case .notAWeightsFile(let file, let reason):
+            "\(file): not a Keras weights file (\(reason)); --weights takes the file model.save_weights() wrote (Keras 2 .h5 or Keras 3 .weights.h5)"
         case .badConfig(let file, let reason):
             "\(file): the model configuration is not one Kiln understands: \(reason)"
         case .unsupportedLayers(let file, let classes, let supported):
@@ -43,6 +57,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
             "\(file): layer '\(layer)' (\(className)): \(reason)"
         case .missingWeights(let file, let layer, let reason):
             "\(file): weights of layer '\(layer)': \(reason); re-save the whole model with model.save() after building it"
+        case .unreadableWeights(let file, let layer, let reason):
+            "\(file): cannot read the weights of layer '\(layer)': \(reason); the file is damaged, or Kiln misreads it (please report it)"
         case .weightShape(let file, let layer, let weight, let expected, let got):
             "\(file): weight '\(weight)' of layer '\(layer)' has shape \(got), but the layer's configuration needs \(expected); the weights do not belong to this configuration, re-save the model with model.save()"
         case .invalidGraph(let file, let error):
