@@ -161,6 +161,16 @@ final class CommandLineTests: XCTestCase {
         try assertFails(["merge", "cnn=" + json.model.path, mlp, "--weights", "other=" + weights], mentioning: "--weights names no model: other")
     }
 
+    func testAnUnknownInputNameListsTheInputs() throws {
+        let fixture = try Fixture.named("mnist_mlp_keras2_h5")
+        let input = fixture.directory.appendingPathComponent("inputs/input.npy").path
+        let expected = "the model has no input named 'flatten_input'; its inputs are input (f32[N,28,28])"
+        try assertFails(["run", fixture.model.path, "--input", "flatten_input=" + input], mentioning: expected)
+        let verify = try run(["verify", fixture.model.path, "--input", "flatten_input=" + input])
+        XCTAssertNotEqual(verify.status, 0)
+        XCTAssertTrue(verify.stderr.contains(expected), verify.stderr)
+    }
+
     func testMissingFile() throws {
         try assertFails(["convert", scratch.appendingPathComponent("nope.h5").path], mentioning: "nope.h5: no such file")
     }
