@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Converts every fixture under testdata/fixtures to ONNX with kiln, checks each model with the ONNX checker
-# and runs it in ONNX Runtime against Keras's own outputs.
+# Converts every fixture under testdata/fixtures (a model.h5 or model.keras, or a model.json with its weights)
+# to ONNX with kiln, checks each model with the ONNX checker and runs it in ONNX Runtime against Keras's own
+# outputs.
 # Usage: scripts/check_fixtures.sh KILN_BINARY PYTHON
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -8,8 +9,14 @@ check_setup "$@"
 for dir in testdata/fixtures/*/; do
   name="$(basename "$dir")"
   model="$(ls "$dir"model.h5 "$dir"model.keras 2>/dev/null | head -n 1 || true)"
+  weights=()
+  if [ -z "$model" ] && [ -f "$dir/model.json" ]; then
+    # An architecture JSON with the weights model.save_weights() wrote.
+    model="$dir/model.json"
+    weights=(--weights "$(ls "$dir"model_weights.h5 "$dir"model.weights.h5 2>/dev/null | head -n 1 || true)")
+  fi
   [ -n "$model" ] || continue
-  if "$kiln" convert "$model" -o "$work/$name" --emit onnx --name model >/dev/null 2>"$work/$name.log" \
+  if "$kiln" convert "$model" "${weights[@]}" -o "$work/$name" --emit onnx --name model >/dev/null 2>"$work/$name.log" \
     && "$python" scripts/check_onnx.py "$work/$name/model.onnx" --inputs "$dir/inputs" --expected "$dir/expected" \
       >"$work/$name.check" 2>&1; then
     check_passed "$name"

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 FIXTURES = ROOT / "fixtures"
 ERRORS = ROOT / "errors"
+HDF5 = ROOT / "hdf5"
 
 KERAS = None  # the Keras module of this child process
 
@@ -225,6 +226,10 @@ def build_fixtures(version):
     build_bilinear_fixture(keras, layers, kv, rng, version)
     build_embedding_fixture(keras, layers, kv, rng, version)
     build_channels_first_fixture(keras, layers, kv, rng, version)
+    build_nested_outputs_fixture(keras, layers, kv, rng, version)
+    build_multi_axis_fixture(keras, layers, kv, rng, version)
+    build_json_weights_fixture(keras, layers, kv, rng, version)
+    build_fixed_strings_fixtures(version)
 
     if version == 3:
         # A layer Kiln does not read, for the error tests.
@@ -257,6 +262,8 @@ def build_fixtures(version):
         np.save(digits / "heldout_labels.npy", y_test.astype(np.int64))
 
     build_digits_cnn_fixture(keras, layers, kv, version)
+    if version == 3:
+        write_hdf5_strings()
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):
@@ -660,6 +667,188 @@ def build_channels_first_fixture(keras, layers, kv, rng, version):
               {"avg": h.transpose(0, 3, 1, 2), "dense": dense, "gap": gap, "gmp": s}, kv,
               "channels_first Conv1D/2D, DepthwiseConv2D, pooling, padding, cropping, upsampling, Flatten, BatchNormalization(axis=1) "
               "(outputs from the channels_last twin with the same weights)", version)
+
+
+def flat_outputs(model, x):
+    """The model's outputs on x, flattened in Keras's order (nested lists of outputs are allowed)."""
+    def flatten(value):
+        if isinstance(value, (list, tuple)):
+            return [leaf for item in value for leaf in flatten(item)]
+        return [value.numpy()]
+    return flatten(model(x, training=False))
+
+
+def build_nested_outputs_fixture(keras, layers, kv, rng, version):
+    """Outputs given as nested lists (outputs=[[a, [b]], c]), a layer called with a keyword argument
+    (`training=False`, written as [layer, node, tensor, {kwargs}] by Keras 2 and as kwargs by Keras 3), and an
+    output produced by a nested model (named after it, though Keras numbers its call 1)."""
+    import numpy as np
+    seeded(keras, 83)
+    inner_input = keras.Input((6,), name="inner_input")
+    inner = keras.Model(inner_input, layers.Dense(3, activation="tanh", name="inner_dense")(inner_input), name="inner")
+    inp = keras.Input((6,), name="input")
+    a = layers.Dense(4, activation="relu", name="a")(inp)
+    b = layers.Dense(5, name="b")(a)
+    b = layers.Dropout(0.3, name="dropout")(b, training=False)
+    c = inner(inp)
+    model = keras.Model(inp, [[a, [b]], c], name="nested_outputs")
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(5, 6)).astype(np.float32)
+    outputs = dict(zip(model.output_names, flat_outputs(model, x)))
+    save_both("nested_outputs", model, {"input": x}, outputs, kv,
+              "outputs as nested lists [[a, [b]], c], a call with training=False, an output made by a nested model", version)
+
+
+def build_multi_axis_fixture(keras, layers, kv, rng, version):
+    """Softmax over several axes, BatchNormalization over several axes (Keras 2 only: Keras 3 takes one axis),
+    LayerNormalization over a non-trailing axis and without scale."""
+    import numpy as np
+    seeded(keras, 89)
+    image = keras.Input((3, 4, 5), name="image")
+    h = layers.Conv2D(6, 1, name="conv")(image)
+    if version == 2:
+        h = layers.BatchNormalization(axis=[1, 3], epsilon=1e-3, name="bn_multi")(h)
+    h = layers.Softmax(axis=[1, 2], name="softmax_multi")(h)
+    sequence = keras.Input((7, 4), name="sequence")
+    s = layers.LayerNormalization(axis=1, name="layer_norm_axis1")(sequence)
+    s = layers.LayerNormalization(axis=-1, scale=False, name="layer_norm_no_scale")(s)
+    s = layers.Softmax(axis=[-2, -1], name="softmax_all")(s)
+    model = keras.Model([image, sequence], [h, s], name="multi_axis")
+    randomize(model, rng)
+    xi = rng.normal(0, 2, size=(4, 3, 4, 5)).astype(np.float32)
+    xs = rng.normal(1, 2, size=(4, 7, 4)).astype(np.float32)
+    oi, os_ = flat_outputs(model, [xi, xs])
+    save_both("multi_axis", model, {"image": xi, "sequence": xs}, {"softmax_multi": oi, "softmax_all": os_}, kv,
+              "Softmax over several axes, BatchNormalization(axis=[1, 3]) (Keras 2), LayerNormalization over axis 1 and "
+              "without scale", version)
+
+
+def build_json_weights_fixture(keras, layers, kv, rng, version):
+    """An architecture JSON (model.to_json()) with the weights model.save_weights() writes: Keras 2's HDF5
+    (layer_names at the root) or Keras 3's .weights.h5. Keras 2: a Sequential; Keras 3: a Functional model with
+    a nested Sequential."""
+    import numpy as np
+    seeded(keras, 97)
+    if version == 2:
+        model = keras.Sequential([
+            keras.Input((6, 6, 2), name="input"),
+            layers.Conv2D(4, 3, activation="relu", name="conv"),
+            layers.BatchNormalization(name="bn"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(3, activation="softmax", name="dense"),
+        ], name="json_sequential")
+        weights_file = "model_weights.h5"
+    else:
+        head = keras.Sequential([keras.Input((16,), name="head_input"), layers.Dense(5, activation="relu", name="head_dense"),
+                                 layers.Dense(3, activation="softmax", name="head_out")], name="head")
+        inp = keras.Input((6, 6, 2), name="input")
+        h = layers.Conv2D(4, 3, activation="relu", name="conv")(inp)
+        h = layers.BatchNormalization(name="bn")(h)
+        h = layers.Flatten(name="flatten")(h)
+        h = layers.Dense(16, name="dense")(h)
+        model = keras.Model(inp, head(h), name="json_functional")
+        weights_file = "model.weights.h5"
+    randomize(model, rng)
+    x = rng.normal(0, 1, size=(4, 6, 6, 2)).astype(np.float32)
+    outputs = dict(zip(model.output_names, flat_outputs(model, x)))
+
+    def save(directory):
+        path = directory / "model.json"
+        path.write_text(json.dumps(json.loads(model.to_json()), indent=2, sort_keys=True) + "\n")
+        model.save_weights(directory / weights_file)
+        return path
+
+    tag = "keras2" if version == 2 else "keras3"
+    write_fixture(f"json_weights_{tag}_json", model, save, {"input": x}, outputs, kv,
+                  f"architecture JSON (model.to_json()) with {weights_file} (model.save_weights())", {"weights": weights_file})
+
+
+def build_fixed_strings_fixtures(version):
+    """Copies of .h5 fixtures with their string attributes rewritten as fixed-length, null-padded HDF5 strings,
+    as Keras 2.0-2.3 and tf.keras up to 2.4 wrote them: the longest name fills its field with no terminating
+    null. Draws nothing from the shared generator."""
+    import h5py
+    import numpy as np
+    tag = "keras2" if version == 2 else "keras3"
+    for source in ["nested", "cnn_bn"]:
+        original = FIXTURES / f"{source}_{tag}_h5"
+        name = f"fixed_strings_{source}_{tag}_h5"
+        directory = FIXTURES / name
+        if directory.exists():
+            shutil.rmtree(directory)
+        shutil.copytree(original, directory)
+        path = directory / "model.h5"
+        with h5py.File(path, "r+") as f:
+            # Scalars (model_config, keras_version, backend) as fixed-length bytes of their exact length.
+            for group in (f, f["model_weights"]):
+                for key in ("model_config", "keras_version", "backend"):
+                    if key in group.attrs:
+                        value = group.attrs[key]
+                        group.attrs[key] = np.bytes_(value if isinstance(value, bytes) else value.encode("utf8"))
+            weights = f["model_weights"]
+            layer_names = [n.decode("utf8") if isinstance(n, bytes) else n for n in weights.attrs["layer_names"]]
+            weights.attrs["layer_names"] = np.array([n.encode("utf8") for n in layer_names])
+            for layer in layer_names:
+                names = weights[layer].attrs["weight_names"]
+                if len(names):
+                    weights[layer].attrs["weight_names"] = np.array(
+                        [n if isinstance(n, bytes) else n.encode("utf8") for n in names])
+        meta = json.loads((directory / "meta.json").read_text())
+        meta["description"] = f"{source}_{tag}_h5 with fixed-length null-padded string attributes (Keras <= 2.3): " + meta["description"]
+        (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        print(f"  {name:<34} {path.name:<12} {path.stat().st_size:>9} bytes")
+
+
+def write_hdf5_strings():
+    """testdata/hdf5/strings.h5: the same strings in every storage kind HDF5 has, as root attributes and as
+    datasets in /datasets: fixed-length null-padded, null-terminated and space-padded ASCII, fixed-length
+    null-padded UTF-8 (the longest entry of each fills its field), variable-length ASCII and UTF-8, and
+    scalars; plus a 2-D fixed-length dataset and a float one. Made with h5py's low-level API where the
+    high-level one cannot choose the padding; no timestamps, so a second run writes the same bytes."""
+    import h5py
+    import numpy as np
+    from h5py import h5a, h5d, h5p, h5s, h5t
+
+    def fixed(size, padding, cset=h5t.CSET_ASCII):
+        string = h5t.C_S1.copy()
+        string.set_size(size)
+        string.set_strpad(padding)
+        string.set_cset(cset)
+        return string
+
+    def write_fixed(location, name, values, string, dataset, scalar=False):
+        data = np.array(values, dtype=f"S{string.get_size()}")
+        space = h5s.create(h5s.SCALAR) if scalar else h5s.create_simple((len(values),))
+        if scalar:
+            data = data.reshape(())
+        # NumPy holds the strings null-padded; HDF5 converts them to the file's padding as it writes.
+        memory = fixed(string.get_size(), h5t.STR_NULLPAD, string.get_cset())
+        if dataset:
+            creation = h5p.create(h5p.DATASET_CREATE)
+            creation.set_obj_track_times(False)
+            h5d.create(location, name.encode(), string, space, dcpl=creation).write(h5s.ALL, h5s.ALL, data, mtype=memory)
+        else:
+            h5a.create(location, name.encode(), string, space).write(data, mtype=memory)
+
+    names = ["kernel:0", "bias:0", "dense_1/kernel:0"]
+    text = ["naïve", "日本語", "x"]
+    HDF5.mkdir(parents=True, exist_ok=True)
+    with h5py.File(HDF5 / "strings.h5", "w") as f:
+        datasets = f.create_group("datasets")
+        for location, dataset in [(f.id, False), (datasets.id, True)]:
+            write_fixed(location, "null_padded", [n.encode() for n in names], fixed(16, h5t.STR_NULLPAD), dataset)
+            write_fixed(location, "null_terminated", [n.encode() for n in names], fixed(17, h5t.STR_NULLTERM), dataset)
+            write_fixed(location, "space_padded", [b"a b", b"kernel:0", b"dense_1/kernel:0"], fixed(16, h5t.STR_SPACEPAD), dataset)
+            write_fixed(location, "utf8_fixed", [t.encode() for t in text], fixed(9, h5t.STR_NULLPAD, h5t.CSET_UTF8), dataset)
+            write_fixed(location, "scalar_fixed", [b"tensorflow"], fixed(10, h5t.STR_NULLPAD), dataset, scalar=True)
+        for create in (lambda n, d, t: f.attrs.create(n, d, dtype=t),
+                       lambda n, d, t: datasets.create_dataset(n, data=d, dtype=t, track_times=False)):
+            create("variable_ascii", np.array(names, dtype=object), h5py.string_dtype("ascii"))
+            create("variable_utf8", np.array(text, dtype=object), h5py.string_dtype("utf-8"))
+            create("scalar_variable", "2.3.1", h5py.string_dtype("utf-8"))
+        datasets.create_dataset("grid", data=np.array([[b"a", b"bc"], [b"def", b"g"]]), track_times=False)
+        datasets.create_dataset("floats", data=np.zeros(3, np.float32), track_times=False)
+    print(f"  {'hdf5/strings.h5':<47} {(HDF5 / 'strings.h5').stat().st_size:>9} bytes")
 
 
 def save_h5(model, directory):

@@ -4,7 +4,8 @@ import KilnIR
 /// Graph inputs from `.npy` files or from a seeded generator.
 public enum Inputs {
     /// Reads `[NAME=]FILE.npy` arguments. A bare file is matched to the graph input named like the file's
-    /// stem, or to the only input if there is one.
+    /// stem, or to the only input if there is one; a NAME the graph has no input of is an error that lists
+    /// the inputs.
     public static func load(_ arguments: [String], for graph: Graph) throws -> [String: Tensor] {
         var result: [String: Tensor] = [:]
         let names = graph.inputs.map(\.name)
@@ -13,6 +14,10 @@ public enum Inputs {
             if let eq = argument.firstIndex(of: "="), names.contains(String(argument[..<eq])) {
                 name = String(argument[..<eq])
                 path = String(argument[argument.index(after: eq)...])
+            } else if let eq = argument.firstIndex(of: "="), !FileManager.default.fileExists(atPath: argument) {
+                // NAME=FILE with a NAME the model does not have (a file whose name holds '=' is read as it is).
+                let inputs = graph.inputs.map { "\($0.name) (\($0.type))" }.joined(separator: ", ")
+                throw InputError("the model has no input named '\(argument[..<eq])'; its inputs are \(inputs)")
             } else {
                 path = argument
                 let stem = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent

@@ -7,13 +7,17 @@ public enum ModelLoader {
     /// The weights file that goes beside a `.kir` file: `model.kir` -> `model.kir.weights`.
     public static func weightsURL(forKIR url: URL) -> URL { url.appendingPathExtension("weights") }
 
-    public static func load(_ url: URL) throws -> Graph {
+    /// Loads a `.kir` file (with its `.weights` beside it) or a Keras model: a full-model `.h5` or `.keras`
+    /// file, or an architecture JSON with its `weights` file.
+    public static func load(_ url: URL, weights: URL? = nil) throws -> Graph {
         guard FileManager.default.fileExists(atPath: url.path) else { throw ModelLoadError.missingFile(url.path) }
+        if let weights, !FileManager.default.fileExists(atPath: weights.path) { throw ModelLoadError.missingFile(weights.path) }
         let graph: Graph
         if url.pathExtension == "kir" {
+            if weights != nil { throw ModelLoadError.weightsNotNeeded(url.path) }
             graph = try loadKIR(url)
         } else {
-            graph = try KerasReader.read(contentsOf: url)
+            graph = try KerasReader.read(contentsOf: url, weights: weights)
         }
         do {
             try graph.verify()
@@ -53,6 +57,7 @@ public enum ModelLoadError: Error, CustomStringConvertible {
     case unreadable(String, String)
     case syntax(file: String, ParseError)
     case invalid(file: String, VerificationError)
+    case weightsNotNeeded(String)
 
     public var description: String {
         switch self {
@@ -60,6 +65,8 @@ public enum ModelLoadError: Error, CustomStringConvertible {
         case .unreadable(let path, let reason): "\(path): \(reason)"
         case .syntax(let file, let error): "\(file):\(error)"
         case .invalid(let file, let error): "\(file): the model is not a valid graph: \(error)"
+        case .weightsNotNeeded(let path):
+            "\(path): a .kir file reads its weights from \(path).weights; --weights is only for a Keras architecture JSON"
         }
     }
 }

@@ -49,7 +49,7 @@ struct Bench: ParsableCommand {
         try reportingErrors {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
-            let unquantized = try optimization.optimize(try pruning.apply(try ModelLoader.load(model.url), evaluation: evaluation))
+            let unquantized = try optimization.optimize(try pruning.apply(try model.load(), evaluation: evaluation))
             let graph = try quantization.apply(unquantized, evaluation: evaluation)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
             var results: [BenchResult]

@@ -33,10 +33,18 @@ func printErr(_ text: String) {
 }
 
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: a Keras .h5 or .keras file, or a Kiln .kir file.")
+    @Argument(help: "The model: a Keras .h5 or .keras file, a Keras architecture .json (with --weights), or a Kiln .kir file.")
     var model: String
 
+    @Option(help: "The weights of an architecture JSON MODEL: what model.save_weights() wrote (Keras 2 .h5, Keras 3 .weights.h5).")
+    var weights: String?
+
     var url: URL { URL(fileURLWithPath: model) }
+
+    /// Reads the model and, for an architecture JSON, its weights.
+    func load() throws -> Graph {
+        try ModelLoader.load(url, weights: weights.map { URL(fileURLWithPath: $0) })
+    }
 }
 
 struct Convert: ParsableCommand {
@@ -72,7 +80,7 @@ struct Convert: ParsableCommand {
             let kinds = try EmitKind.list(emit)
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
-            let loaded = try ModelLoader.load(model.url)
+            let loaded = try model.load()
             let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
             let converter = Converter(
                 emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url), onnxQuantizedForm: onnxQuantization)
@@ -112,7 +120,7 @@ struct Run: ParsableCommand {
     }
 
     private func execute() throws {
-        let graph = try ModelLoader.load(model.url)
+        let graph = try model.load()
         let values = try Inputs.load(inputs, for: graph)
         let results = try Interpreter().run(graph, inputs: values)
         var artifacts = Artifacts()
@@ -138,7 +146,7 @@ struct Inspect: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let graph = try ModelLoader.load(model.url)
+            let graph = try model.load()
             print(ir ? graph.text : Summary.render(graph), terminator: "")
         }
     }
@@ -180,7 +188,7 @@ struct Verify: ParsableCommand {
         try reportingErrors {
             guard atol >= 0, rtol >= 0 else { throw ValidationError("tolerances must not be negative") }
             // Both engines run the graph `convert` would emit (-O2 unless told otherwise).
-            let graph = try optimization.optimize(try ModelLoader.load(model.url))
+            let graph = try optimization.optimize(try model.load())
             let values = inputs.isEmpty ? try Inputs.random(for: graph, batchSize: batch, seed: seed) : try Inputs.load(inputs, for: graph)
             var expectedValues: [String: Tensor]?
             if let expected {

@@ -14,8 +14,11 @@ struct Merge: ParsableCommand {
             backbone once. Prints where each output went and the parameters and FLOPs before and after.
             """)
 
-    @Argument(help: "The models, as [NAME=]FILE: Keras .h5 or .keras files, or Kiln .kir files.")
+    @Argument(help: "The models, as [NAME=]FILE: Keras .h5, .keras or architecture .json files, or Kiln .kir files.")
     var models: [String]
+
+    @Option(help: "The weights of a model given as an architecture JSON, as NAME=FILE; repeat for several.")
+    var weights: [String] = []
 
     @Option(name: .shortAndLong, help: "The directory to write into (created if needed).")
     var output: String
@@ -64,8 +67,18 @@ struct Merge: ParsableCommand {
             options.pipes = try pipe.map(MergeOptions.pair).map { (output: $0.0, input: $0.1) }
             options.ensembles = try ensemble.map(EnsembleSpec.init(parsing:))
 
+            var weightsFiles: [String: String] = [:]
+            for entry in weights {
+                guard let eq = entry.firstIndex(of: "=") else { throw MergeError.syntax(entry, expected: "NAME=FILE") }
+                weightsFiles[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+            }
+            let modelNames = models.map { Merge.split($0).name }
+            let unknown = Set(weightsFiles.keys).subtracting(modelNames)
+            guard unknown.isEmpty else {
+                throw ValidationError("--weights names no model: \(unknown.sorted().joined(separator: ", ")); the models are \(modelNames.joined(separator: ", "))")
+            }
             let start = Date()
-            let sources = try models.map(Merge.load)
+            let sources = try models.map { try Merge.load($0, weights: weightsFiles) }
             let chosenOpset = try ModelMerger.onnxOpset(requested: opset, sources: sources)
             var result = try ModelMerger.merge(sources, name: name, options: options)
             result.graph = try optimization.optimize(result.graph)
@@ -87,8 +100,15 @@ struct Merge: ParsableCommand {
         }
     }
 
-    /// Loads `[NAME=]FILE`; the name defaults to the file's name without its extension.
-    static func load(_ argument: String) throws -> MergeSource {
+    /// Loads `[NAME=]FILE`; the name defaults to the file's name without its extension. An architecture
+    /// JSON's weights file is `weights[NAME]`.
+    static func load(_ argument: String, weights: [String: String] = [:]) throws -> MergeSource {
+        let (name, url) = split(argument)
+        return MergeSource(name: name, graph: try ModelLoader.load(url, weights: weights[name].map { URL(fileURLWithPath: $0) }))
+    }
+
+    /// The name and file of `[NAME=]FILE`.
+    static func split(_ argument: String) -> (name: String, url: URL) {
         var path = argument
         var name: String?
         if let eq = argument.firstIndex(of: "="), !argument[..<eq].contains("/") {
@@ -96,6 +116,6 @@ struct Merge: ParsableCommand {
             path = String(argument[argument.index(after: eq)...])
         }
         let url = URL(fileURLWithPath: path)
-        return MergeSource(name: name ?? Converter.defaultName(for: url), graph: try ModelLoader.load(url))
+        return (name ?? Converter.defaultName(for: url), url)
     }
 }

@@ -72,7 +72,7 @@ struct Opt: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let graph = try optimization.optimize(try ModelLoader.load(model.url))
+            let graph = try optimization.optimize(try model.load())
             if output == "-" {
                 print(graph.text, terminator: "")
                 return

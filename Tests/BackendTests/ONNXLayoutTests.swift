@@ -14,7 +14,7 @@ final class ONNXLayoutTests: XCTestCase {
         let pipeline = try Optimizer.pipeline(level: "O2")
         var checked = 0
         for fixture in try Fixture.all() {
-            let graph = try pipeline.run(try ModelLoader.load(fixture.model))
+            let graph = try pipeline.run(try fixture.load())
             let onnx = try decodeONNX(graph).graph
             let transposes = onnx.node.filter { $0.opType == "Transpose" }.count
             let boundaries = (graph.inputs + graph.outputValues).filter { $0.type.shape.rank >= 3 }.count

@@ -120,6 +120,57 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("swift"), result.stdout)
     }
 
+    func testArchitectureJSONWithWeightsInEveryCommand() throws {
+        for name in ["json_weights_keras2_json", "json_weights_keras3_json"] {
+            let fixture = try Fixture.named(name)
+            let weights = try XCTUnwrap(fixture.weights)
+            let output = scratch.appendingPathComponent(name)
+            let convert = try run(["convert"] + fixture.commandLine + ["-o", output.path, "--emit", "onnx,kir"])
+            XCTAssertEqual(convert.status, 0, convert.stderr)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent("model.onnx").path), name)
+            let inspect = try run(["inspect"] + fixture.commandLine)
+            XCTAssertEqual(inspect.status, 0, inspect.stderr)
+            let verify = try run(
+                ["verify"] + fixture.commandLine + [
+                    "--input", fixture.directory.appendingPathComponent("inputs/input.npy").path,
+                    "--expected", fixture.directory.appendingPathComponent("expected").path,
+                ])
+            XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+            let opt = try run(["opt"] + fixture.commandLine + ["-o", "-"])
+            XCTAssertEqual(opt.status, 0, opt.stderr)
+
+            // Each file alone says what is missing.
+            try assertFails(["convert", fixture.model.path], mentioning: "--weights FILE")
+            try assertFails(["convert", weights.path], mentioning: "holds weights only")
+            try assertFails(["convert", weights.path], mentioning: "--weights \(weights.path)")
+        }
+        let full = try Fixture.named("mnist_mlp_keras2_h5").model.path
+        let json = try Fixture.named("json_weights_keras2_json")
+        try assertFails(["convert", full, "--weights", full], mentioning: "--weights is only for an architecture JSON")
+        try assertFails(["convert", json.model.path, "--weights", json.model.path], mentioning: "not a Keras weights file")
+    }
+
+    func testMergeTakesWeightsForAJSONModel() throws {
+        let json = try Fixture.named("json_weights_keras2_json")
+        let mlp = try Fixture.named("mnist_mlp_keras2_h5").model.path
+        let weights = try XCTUnwrap(json.weights).path
+        let output = scratch.appendingPathComponent("merged")
+        let result = try run(["merge", "cnn=" + json.model.path, mlp, "--weights", "cnn=" + weights, "-o", output.path, "--emit", "kir"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try ModelLoader.load(output.appendingPathComponent("merged.kir")).outputs, ["cnn_dense", "model_dense_1"])
+        try assertFails(["merge", "cnn=" + json.model.path, mlp, "--weights", "other=" + weights], mentioning: "--weights names no model: other")
+    }
+
+    func testAnUnknownInputNameListsTheInputs() throws {
+        let fixture = try Fixture.named("mnist_mlp_keras2_h5")
+        let input = fixture.directory.appendingPathComponent("inputs/input.npy").path
+        let expected = "the model has no input named 'flatten_input'; its inputs are input (f32[N,28,28])"
+        try assertFails(["run", fixture.model.path, "--input", "flatten_input=" + input], mentioning: expected)
+        let verify = try run(["verify", fixture.model.path, "--input", "flatten_input=" + input])
+        XCTAssertNotEqual(verify.status, 0)
+        XCTAssertTrue(verify.stderr.contains(expected), verify.stderr)
+    }
+
     func testMissingFile() throws {
         try assertFails(["convert", scratch.appendingPathComponent("nope.h5").path], mentioning: "nope.h5: no such file")
     }

@@ -12,7 +12,7 @@ final class FixtureTests: XCTestCase {
         let fixtures = try Fixture.all()
         XCTAssertGreaterThan(fixtures.count, 20, "fixtures are missing; run testdata/generate_fixtures.py")
         for fixture in fixtures {
-            let graph = try ModelLoader.load(fixture.model)
+            let graph = try fixture.load()
             let outputs = try Interpreter().run(graph, inputs: try fixture.inputs())
             let expected = try fixture.expected()
             XCTAssertEqual(Set(expected.keys), Set(graph.outputs), fixture.name)
@@ -26,7 +26,7 @@ final class FixtureTests: XCTestCase {
 
     func testEveryFixtureRoundTripsThroughTheTextForm() throws {
         for fixture in try Fixture.all() {
-            let graph = try ModelLoader.load(fixture.model)
+            let graph = try fixture.load()
             let text = TextPrinter(inlineLimit: .max).print(graph)
             XCTAssertEqual(try TextParser.parse(text), graph, fixture.name)
         }
@@ -36,7 +36,7 @@ final class FixtureTests: XCTestCase {
         let pipeline = try Optimizer.pipeline(level: "O2", verifyEach: true)
         var foldedBatchNorms = 0
         for fixture in try Fixture.all() {
-            let graph = try ModelLoader.load(fixture.model)
+            let graph = try fixture.load()
             let optimized = try pipeline.run(graph)
             XCTAssertLessThanOrEqual(optimized.nodes.count, graph.nodes.count, fixture.name)
             let batchNorms = { (g: Graph) in g.nodes.filter { if case .batchNorm = $0.op { true } else { false } }.count }
@@ -56,7 +56,7 @@ final class FixtureTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: fixtures.count) { index in
             let fixture = fixtures[index]
             results[index] = Result {
-                let graph = try ModelLoader.load(fixture.model)
+                let graph = try fixture.load()
                 return try EngineCheck.verify(graph, inputs: try fixture.inputs(), expected: try fixture.expected())
             }
         }

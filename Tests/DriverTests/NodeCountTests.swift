@@ -18,7 +18,7 @@ final class NodeCountTests: XCTestCase {
         let fixtures = try Fixture.all()
         XCTAssertGreaterThan(fixtures.count, 20)
         for fixture in fixtures {
-            let graph = try ModelLoader.load(fixture.model)
+            let graph = try fixture.load()
             let optimized = try pipeline.run(graph)
             let before = Self.counts(graph), after = Self.counts(optimized)
             text += "\n\(fixture.name): \(graph.nodes.count) -> \(optimized.nodes.count)\n"
@@ -37,7 +37,7 @@ final class NodeCountTests: XCTestCase {
         let fixtures = try Fixture.all().filter { $0.name.hasPrefix("cnn_bn") }
         XCTAssertEqual(fixtures.count, 3)
         for fixture in fixtures {
-            let graph = try ModelLoader.load(fixture.model)
+            let graph = try fixture.load()
             XCTAssertTrue(graph.nodes.contains { if case .batchNorm = $0.op { true } else { false } }, "\(fixture.name) has a BatchNorm to fold")
             let optimized = try pipeline.run(graph)
             let producers = optimized.producers

@@ -1,5 +1,6 @@
 import Foundation
 import KilnIR
+import XCTest
 
 @testable import KerasFrontend
 
@@ -14,6 +15,8 @@ struct ModelConfigBuilder {
     private(set) var layers: [[String: Any]] = []
     private(set) var inputs: [String] = []
     var outputs: [String] = []
+    /// `output_layers` as written, when it is not one reference per name of `outputs` (nested lists).
+    var outputStructure: Any?
     private(set) var weights: [String: [Tensor]] = [:]
     private var shapes: [String: [Int]] = [:]
 
@@ -47,6 +50,14 @@ struct ModelConfigBuilder {
         shapes[name] = shape ?? inputs.first.flatMap { shapes[$0] }
     }
 
+    /// A layer whose `inbound_nodes` are written as given, for the forms `layer(_:_:_:on:)` does not write.
+    mutating func layer(_ className: String, _ name: String, _ config: [String: Any] = [:], inboundNodes: [Any], shape: [Int]? = nil) {
+        var config = config
+        config["name"] = name
+        layers.append(["class_name": className, "name": name, "config": config, "inbound_nodes": inboundNodes])
+        shapes[name] = shape
+    }
+
     /// A Dense layer with deterministic weights of Keras's shapes: kernel [in, units] and bias [units].
     mutating func dense(_ name: String, units: Int, activation: Any = "linear", useBias: Bool = true, on input: String) {
         let inputShape = shapes[input] ?? []
@@ -66,7 +77,7 @@ struct ModelConfigBuilder {
         let root: [String: Any] = [
             "class_name": "Functional",
             "config": [
-                "name": name, "layers": layers, "input_layers": inputs.map(reference), "output_layers": outputs.map(reference),
+                "name": name, "layers": layers, "input_layers": inputs.map(reference), "output_layers": outputStructure ?? outputs.map(reference),
             ] as [String: Any],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])) ?? Data()
@@ -85,5 +96,22 @@ struct MemoryWeights: KerasWeightSource {
 
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
         (tensors[layer] ?? []).enumerated().map { ("\(layer)/\($0.offset)", $0.element) }
+    }
+}
+
+extension XCTestCase {
+    /// The message of the error lowering throws, or a test failure when it succeeds.
+    func loweringError(_ model: ModelConfigBuilder, version: String = "3.12.0", file: StaticString = #filePath, line: UInt = #line) -> String {
+        do {
+            let graph = try model.lower(version: version)
+            XCTFail("lowering succeeded:\n\(graph.text)", file: file, line: line)
+            return ""
+        } catch {
+            return error.description
+        }
+    }
+
+    func assertMentions(_ message: String, _ parts: [String], file: StaticString = #filePath, line: UInt = #line) {
+        for part in parts { XCTAssertTrue(message.contains(part), "'\(message)' should mention '\(part)'", file: file, line: line) }
     }
 }

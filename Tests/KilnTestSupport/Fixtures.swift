@@ -2,24 +2,38 @@ import Foundation
 import KilnDriver
 import KilnIR
 
-/// A model made by real Keras, with inputs and Keras's own outputs, from testdata/fixtures/<name>/.
+/// A model made by real Keras, with inputs and Keras's own outputs, from testdata/fixtures/<name>/: a
+/// `model.h5` or `model.keras`, or a `model.json` architecture with its weights (`model_weights.h5` from
+/// Keras 2's save_weights, `model.weights.h5` from Keras 3's).
 public struct Fixture: Sendable {
     public var name: String
     public var directory: URL
     public var model: URL
+    /// The weights of an architecture JSON, passed as `--weights`.
+    public var weights: URL?
 
     /// Every fixture directory that holds a model file, sorted by name.
     public static func all() throws -> [Fixture] {
         let names = try FileManager.default.contentsOfDirectory(atPath: TestPaths.fixtures.path).sorted()
+        let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.path) }
         return names.compactMap { name in
             let directory = TestPaths.fixtures.appendingPathComponent(name)
             for file in ["model.h5", "model.keras"] {
                 let model = directory.appendingPathComponent(file)
-                if FileManager.default.fileExists(atPath: model.path) { return Fixture(name: name, directory: directory, model: model) }
+                if exists(model) { return Fixture(name: name, directory: directory, model: model) }
             }
+            let json = directory.appendingPathComponent("model.json")
+            let weights = ["model_weights.h5", "model.weights.h5"].map(directory.appendingPathComponent).first(where: exists)
+            if exists(json), let weights { return Fixture(name: name, directory: directory, model: json, weights: weights) }
             return nil
         }
     }
+
+    /// The fixture's model read as `kiln` reads it.
+    public func load() throws -> Graph { try ModelLoader.load(model, weights: weights) }
+
+    /// The arguments naming the model on a `kiln` command line: the file, and `--weights` for a JSON.
+    public var commandLine: [String] { [model.path] + (weights.map { ["--weights", $0.path] } ?? []) }
 
     public static func named(_ name: String) throws -> Fixture {
         guard let fixture = try all().first(where: { $0.name == name }) else {

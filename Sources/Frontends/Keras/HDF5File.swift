@@ -107,44 +107,23 @@ final class HDF5File {
     /// A string-array attribute such as `weight_names`; nil if absent, empty if it holds no strings.
     func stringsAttribute(_ name: String, of path: String = "/") throws(HDF5Error) -> [String]? {
         try Self.locked { () throws(HDF5Error) -> [String]? in
+            let what = "attribute \(name) of \(path)"
             guard H5Aexists_by_name(file, path, name, kiln_H5P_DEFAULT()) > 0 else { return nil }
             let attribute = H5Aopen_by_name(file, path, name, kiln_H5P_DEFAULT(), kiln_H5P_DEFAULT())
-            guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open attribute \(name) of \(path)") }
+            guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open \(what)") }
             defer { H5Aclose(attribute) }
             let type = H5Aget_type(attribute)
-            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of attribute \(name) of \(path)") }
+            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(what)") }
             defer { H5Tclose(type) }
             let space = H5Aget_space(attribute)
-            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of attribute \(name) of \(path)") }
+            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(what)") }
             defer { H5Sclose(space) }
-            let count = Int(H5Sget_simple_extent_npoints(space))
-            guard (0...Self.maxElements).contains(count) else {
-                throw HDF5Error(origin: origin, "attribute \(name) of \(path) claims \(count) elements (the file is damaged)")
-            }
             // h5py writes an empty list as an empty float array.
-            guard H5Tget_class(type) == H5T_STRING else { return count == 0 ? [] : nil }
-            guard count > 0 else { return [] }
-
-            let memory = H5Tcopy(kiln_H5T_C_S1())
-            defer { H5Tclose(memory) }
-            if H5Tis_variable_str(type) > 0 {
-                H5Tset_size(memory, kiln_H5T_VARIABLE())
-                H5Tset_cset(memory, H5Tget_cset(type))
-                var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
-                guard H5Aread(attribute, memory, &pointers) >= 0 else {
-                    throw HDF5Error(origin: origin, "cannot read attribute \(name) of \(path)")
-                }
-                defer { H5Dvlen_reclaim(memory, space, kiln_H5P_DEFAULT(), &pointers) }
-                return pointers.map { $0.map { String(cString: $0) } ?? "" }
-            }
-            let size = H5Tget_size(type)
-            H5Tset_size(memory, size)
-            var bytes = [UInt8](repeating: 0, count: count * size)
-            guard H5Aread(attribute, memory, &bytes) >= 0 else {
-                throw HDF5Error(origin: origin, "cannot read attribute \(name) of \(path)")
-            }
-            return (0..<count).map { i in
-                String(decoding: bytes[i * size..<(i + 1) * size].prefix { $0 != 0 }, as: UTF8.self)
+            guard H5Tget_class(type) == H5T_STRING else { return H5Sget_simple_extent_npoints(space) == 0 ? [] : nil }
+            // An attribute lives in the object header: its fixed-length strings take exactly their storage.
+            let stored = Int(clamping: H5Aget_storage_size(attribute))
+            return try readStrings(what, type: type, space: space, storedBytes: stored) { memory, buffer in
+                H5Aread(attribute, memory, buffer)
             }
         }
     }
@@ -184,6 +163,91 @@ final class HDF5File {
                 throw HDF5Error(origin: origin, "cannot read dataset \(path) as float32 (the file may be truncated)")
             }
             return (shape, values)
+        }
+    }
+
+    /// The strings of a string dataset, in row-major order (one for a scalar dataset).
+    func stringsDataset(_ path: String) throws(HDF5Error) -> [String] {
+        try Self.locked { () throws(HDF5Error) -> [String] in
+            let what = "dataset \(path)"
+            let dataset = H5Dopen2(file, path, kiln_H5P_DEFAULT())
+            guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
+            defer { H5Dclose(dataset) }
+            let type = H5Dget_type(dataset)
+            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(what)") }
+            defer { H5Tclose(type) }
+            guard H5Tget_class(type) == H5T_STRING else { throw HDF5Error(origin: origin, "\(what) does not hold strings") }
+            let space = H5Dget_space(dataset)
+            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(what)") }
+            defer { H5Sclose(space) }
+            return try readStrings(what, type: type, space: space, storedBytes: nil) { memory, buffer in
+                H5Dread(dataset, memory, kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), buffer)
+            }
+        }
+    }
+
+    // MARK: - Strings
+
+    /// The most bytes of fixed-length strings read from one attribute or dataset (a model configuration is
+    /// a few megabytes at most).
+    private static let maxStringBytes = 1 << 28
+
+    /// Reads the strings of an attribute or dataset whose `type` is a string type, exactly as stored:
+    /// variable-length strings whole, fixed-length ones without their padding (trailing nulls when
+    /// null-padded, everything from the first null when null-terminated, trailing spaces when space-padded),
+    /// as UTF-8 (ASCII is a subset). `read` reads every element into a buffer of the given memory type.
+    /// `storedBytes` is the size the file gives the data, when that bounds fixed-length strings exactly.
+    private func readStrings(
+        _ what: String, type: hid_t, space: hid_t, storedBytes: Int?, read: (hid_t, UnsafeMutableRawPointer) -> herr_t
+    ) throws(HDF5Error) -> [String] {
+        let points = H5Sget_simple_extent_npoints(space)
+        guard points >= 0, points <= Self.maxElements else {
+            throw HDF5Error(origin: origin, "\(what) claims \(points) elements (the file is damaged)")
+        }
+        let count = Int(points)
+        guard count > 0 else { return [] }
+        if H5Tis_variable_str(type) > 0 {
+            let memory = H5Tcopy(kiln_H5T_C_S1())
+            guard memory >= 0 else { throw HDF5Error(origin: origin, "HDF5 could not make a string type") }
+            defer { H5Tclose(memory) }
+            guard H5Tset_size(memory, kiln_H5T_VARIABLE()) >= 0, H5Tset_cset(memory, H5Tget_cset(type)) >= 0 else {
+                throw HDF5Error(origin: origin, "HDF5 could not make a string type for \(what)")
+            }
+            var pointers = [UnsafeMutablePointer<CChar>?](repeating: nil, count: count)
+            let status = pointers.withUnsafeMutableBytes { read(memory, $0.baseAddress!) }
+            guard status >= 0 else { throw HDF5Error(origin: origin, "cannot read \(what)") }
+            defer { H5Dvlen_reclaim(memory, space, kiln_H5P_DEFAULT(), &pointers) }
+            return pointers.map { pointer in
+                guard let pointer else { return "" }
+                return String(decoding: UnsafeRawBufferPointer(start: pointer, count: strlen(pointer)), as: UTF8.self)
+            }
+        }
+        // Fixed length: read the stored bytes as they are (a copy of the file's type keeps its size, padding
+        // and character set, so HDF5 converts nothing), then take the padding off here.
+        let size = H5Tget_size(type)
+        let (total, overflow) = count.multipliedReportingOverflow(by: size)
+        guard size > 0, !overflow, total <= Self.maxStringBytes, storedBytes.map({ total <= $0 }) ?? true else {
+            throw HDF5Error(origin: origin, "\(what) claims \(count) strings of \(size) bytes (the file is damaged)")
+        }
+        let memory = H5Tcopy(type)
+        guard memory >= 0 else { throw HDF5Error(origin: origin, "HDF5 could not copy the string type of \(what)") }
+        defer { H5Tclose(memory) }
+        var bytes = [UInt8](repeating: 0, count: total)
+        let status = bytes.withUnsafeMutableBytes { read(memory, $0.baseAddress!) }
+        guard status >= 0 else { throw HDF5Error(origin: origin, "cannot read \(what)") }
+        let padding = H5Tget_strpad(type)
+        return (0..<count).map { index in
+            var element = bytes[index * size..<(index + 1) * size]
+            switch padding {
+            case H5T_STR_NULLTERM:
+                element = element.prefix { $0 != 0 }
+            case H5T_STR_SPACEPAD:
+                while element.last == 0x20 { element = element.dropLast() }
+            default:
+                // Null-padded (HDF5's default, and h5py's and Keras's): the padding is trailing nulls only.
+                while element.last == 0 { element = element.dropLast() }
+            }
+            return String(decoding: element, as: UTF8.self)
         }
     }
 }

@@ -10,6 +10,8 @@ struct LayerSpec {
     var className: String
     var name: String
     var config: JSON
+    /// The Python module Keras 3 records for the class (`keras.layers`, or a custom layer's package).
+    var module: String? = nil
     /// For each call of the layer, the tensors it was called on, in argument order.
     var calls: [[TensorRef]]
 }
@@ -72,8 +74,9 @@ struct KerasConfigParser {
         let name = config["name"]?.string ?? "model"
         guard let layers = config["layers"]?.array else { throw bad("Functional config has no layers") }
         var specs: [LayerSpec] = []
+        let names = Set(layers.compactMap { $0["name"]?.string ?? $0["config"]?["name"]?.string })
         for layer in layers {
-            let calls = try inboundCalls(layer["inbound_nodes"] ?? .array([]), layer: layer["name"]?.string ?? "?")
+            let calls = try inboundCalls(layer["inbound_nodes"] ?? .array([]), layer: layer["name"]?.string ?? "?", layerNames: names)
             specs.append(try layerSpec(layer, calls: calls))
         }
         guard let inputs = config["input_layers"], let outputs = config["output_layers"] else {
@@ -87,16 +90,30 @@ struct KerasConfigParser {
             throw bad("a layer has no class_name or config")
         }
         guard let name = json["name"]?.string ?? config["name"]?.string else { throw bad("a \(className) layer has no name") }
-        return LayerSpec(className: className, name: name, config: config, calls: calls)
+        return LayerSpec(className: className, name: name, config: config, module: json["module"]?.string, calls: calls)
     }
 
-    /// `input_layers` / `output_layers`: `[name, node, tensor]` or a list of them.
+    /// `input_layers` / `output_layers`: one `[name, node, tensor]`, or a structure of them (lists nested as
+    /// the model's inputs or outputs were, or a dict), flattened in Keras's order (dict keys sorted).
     private func refList(_ json: JSON) throws(KerasImportError) -> [TensorRef] {
-        guard let items = json.array else { throw bad("input_layers/output_layers is not a list") }
-        if items.first?.string != nil { return [try ref(json)] }
+        guard json.array != nil || json.object != nil else { throw bad("input_layers/output_layers is not a list") }
         var refs: [TensorRef] = []
-        for item in items { refs.append(try ref(item)) }
+        try flatten(json, into: &refs)
         return refs
+    }
+
+    /// Appends every tensor reference in a structure of them; anything else is an error.
+    private func flatten(_ json: JSON, into refs: inout [TensorRef]) throws(KerasImportError) {
+        switch json {
+        case .array(let items) where items.first?.string != nil:
+            refs.append(try ref(json))
+        case .array(let items):
+            for item in items { try flatten(item, into: &refs) }
+        case .object(let object):
+            for key in object.keys.sorted() { try flatten(object[key] ?? .null, into: &refs) }
+        case .null, .bool, .number, .string:
+            throw bad("a tensor reference is not [layer, node, tensor]")
+        }
     }
 
     private func ref(_ json: JSON) throws(KerasImportError) -> TensorRef {
@@ -106,26 +123,69 @@ struct KerasConfigParser {
         return TensorRef(layer: layer, node: node, tensor: tensor)
     }
 
-    /// The calls of a layer. Keras 2 writes `[[[name, node, tensor, kwargs], ...], ...]`; Keras 3 writes
-    /// `[{"args": [...], "kwargs": {...}}, ...]` with tensors as `__keras_tensor__` objects.
-    private func inboundCalls(_ json: JSON, layer: String) throws(KerasImportError) -> [[TensorRef]] {
+    /// Keras 2 marks a constant in a call's first argument as `["_CONSTANT_VALUE", -1, value, kwargs]`.
+    private static let constantMarker = "_CONSTANT_VALUE"
+
+    /// The calls of a layer, each with the tensors it reads: those of its first argument, then those of its
+    /// keyword arguments (in key order). Keras 2 writes `[[[name, node, tensor, kwargs], ...], ...]`, with the
+    /// same kwargs (where tensors are `[name, node, tensor]`) after each tensor of the first argument; Keras 3
+    /// writes `[{"args": [...], "kwargs": {...}}, ...]` with tensors as `__keras_tensor__` objects.
+    /// `layerNames` are the model's layers: a kwarg is a tensor only when it names one of them.
+    private func inboundCalls(_ json: JSON, layer: String, layerNames: Set<String>) throws(KerasImportError) -> [[TensorRef]] {
         guard let nodes = json.array else { throw bad("inbound_nodes of '\(layer)' is not a list") }
         var calls: [[TensorRef]] = []
         for node in nodes {
+            var refs: [TensorRef] = []
             if let args = node["args"] {
-                var refs: [TensorRef] = []
                 collectKerasTensors(args, into: &refs)
                 if let kwargs = node["kwargs"] { collectKerasTensors(kwargs, into: &refs) }
-                calls.append(refs)
-            } else if let items = node.array {
-                var refs: [TensorRef] = []
-                for item in items { refs.append(try ref(item)) }
-                calls.append(refs)
+            } else if node.array != nil {
+                var kwargs: JSON?
+                try collectKeras2Tensors(node, into: &refs, kwargs: &kwargs, layer: layer)
+                if let kwargs { collectKeras2Kwargs(kwargs, into: &refs, layerNames: layerNames) }
             } else {
                 throw bad("an inbound node of '\(layer)' has an unknown form")
             }
+            calls.append(refs)
         }
         return calls
+    }
+
+    /// Keras 2's first argument: `[name, node, tensor(, kwargs)]` entries in any nesting of lists and dicts.
+    /// The kwargs of the first entry are handed back (every entry carries the same); constants are skipped.
+    private func collectKeras2Tensors(_ json: JSON, into refs: inout [TensorRef], kwargs: inout JSON?, layer: String) throws(KerasImportError) {
+        switch json {
+        case .array(let items) where items.first?.string != nil:
+            guard items.first?.string != Self.constantMarker else { return }
+            guard items.count == 3 || items.count == 4 else {
+                throw bad("an inbound node of '\(layer)' holds \(items.count) items where [layer, node, tensor, kwargs] belongs")
+            }
+            refs.append(try ref(json))
+            if items.count == 4, kwargs == nil { kwargs = items[3] }
+        case .array(let items):
+            for item in items { try collectKeras2Tensors(item, into: &refs, kwargs: &kwargs, layer: layer) }
+        case .object(let object):
+            for key in object.keys.sorted() { try collectKeras2Tensors(object[key] ?? .null, into: &refs, kwargs: &kwargs, layer: layer) }
+        case .null, .bool, .number, .string:
+            break
+        }
+    }
+
+    /// The tensors among Keras 2 keyword arguments: `[name, node, tensor]` lists naming one of the model's
+    /// layers (other values, such as `training: false`, are settings).
+    private func collectKeras2Kwargs(_ json: JSON, into refs: inout [TensorRef], layerNames: Set<String>) {
+        switch json {
+        case .array(let items):
+            if items.count == 3, let name = items[0].string, layerNames.contains(name), let ref = try? ref(json) {
+                refs.append(ref)
+            } else {
+                for item in items { collectKeras2Kwargs(item, into: &refs, layerNames: layerNames) }
+            }
+        case .object(let object):
+            for key in object.keys.sorted() { collectKeras2Kwargs(object[key] ?? .null, into: &refs, layerNames: layerNames) }
+        case .null, .bool, .number, .string:
+            break
+        }
     }
 
     private func collectKerasTensors(_ json: JSON, into refs: inout [TensorRef]) {
@@ -136,7 +196,7 @@ struct KerasConfigParser {
             {
                 refs.append(ref)
             } else {
-                for key in object.keys.sorted() { collectKerasTensors(object[key]!, into: &refs) }
+                for key in object.keys.sorted() { collectKerasTensors(object[key] ?? .null, into: &refs) }
             }
         case .array(let items):
             for item in items { collectKerasTensors(item, into: &refs) }

@@ -31,6 +31,9 @@ struct KerasLowering {
     }
 
     mutating func lower(_ spec: ModelSpec) throws(KerasImportError) -> Graph {
+        // Every layer class Kiln cannot lower is reported at once, before lowering any layer.
+        let unsupported = try unsupportedClasses(of: spec)
+        guard unsupported.isEmpty else { throw .unsupportedLayers(file: file, unsupported, supported: Self.supportedLayers) }
         graph.name = sanitize(spec.name)
         let layers = Dictionary(spec.layers.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for ref in spec.inputs {
@@ -42,20 +45,37 @@ struct KerasLowering {
         var produced = self.produced
         try runCalls(spec, produced: &produced, valueSuffix: "")
         self.produced = produced
-        for ref in spec.outputs {
-            guard let value = produced[ref] else {
+        for (ref, name) in zip(spec.outputs, Self.outputNames(spec.outputs)) {
+            guard let value = self.produced[ref] else {
                 throw .badConfig(file: file, reason: "model output '\(ref.layer)' is never computed")
             }
-            // Outputs carry the name of the layer that produced them, as Keras names them.
-            let wanted = valueName(ref.layer, call: ref.node)
-            if value != wanted && types[wanted] == nil && !graph.outputs.contains(value) || graph.inputs.contains(where: { $0.name == value }) {
-                try emit(.identity, [value], name: types[wanted] == nil ? wanted : fresh(wanted), node: ref.layer)
-                graph.outputs.append(graph.nodes.last!.outputs[0].name)
+            // Outputs carry Keras's names: the producing layer's, even when that is a nested model or a later
+            // call of a shared layer. A value inside the model that holds the name gives it up.
+            let wanted = sanitize(name)
+            if value != wanted, types[wanted] != nil, !graph.outputs.contains(wanted), !graph.inputs.contains(where: { $0.name == wanted }) {
+                renameValue(wanted, to: fresh("\(wanted).call0"))
+            }
+            if value != wanted || graph.inputs.contains(where: { $0.name == value }) || graph.outputs.contains(value) {
+                let output = try emit(.identity, [value], name: types[wanted] == nil ? wanted : fresh(wanted), node: ref.layer)
+                graph.outputs.append(output)
             } else {
                 graph.outputs.append(value)
             }
         }
         return graph
+    }
+
+    /// Renames a value everywhere it appears; `new` must be free.
+    private mutating func renameValue(_ old: String, to new: String) {
+        for index in graph.nodes.indices {
+            graph.nodes[index].inputs = graph.nodes[index].inputs.map { $0 == old ? new : $0 }
+            for output in graph.nodes[index].outputs.indices where graph.nodes[index].outputs[output].name == old {
+                graph.nodes[index].outputs[output].name = new
+            }
+        }
+        graph.outputs = graph.outputs.map { $0 == old ? new : $0 }
+        types[new] = types.removeValue(forKey: old)
+        produced = produced.mapValues { $0 == old ? new : $0 }
     }
 
     /// Lowers every layer call of `spec` once all its inputs exist (configs are usually in order already),
@@ -75,7 +95,7 @@ struct KerasLowering {
             let inputs = layer.calls[call].map { produced[$0]! }
             let base = valueName(layer.name, call: call) + valueSuffix
             let outputs: [String]
-            if ["Sequential", "Functional", "Model"].contains(layer.className) {
+            if Self.nestedModelClasses.contains(layer.className) {
                 outputs = try lowerNested(layer, inputs: inputs, valueSuffix: call == 0 ? valueSuffix : ".call\(call)\(valueSuffix)")
             } else {
                 outputs = try lowerCall(layer, inputs: inputs, base: base)
@@ -122,10 +142,6 @@ struct KerasLowering {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
-        if layer.className == "Lambda" || layer.className == "TFOpLambda" {
-            throw unsupported(
-                "Lambda layers hold Python code (a marshalled function), which cannot be read from a file without running Python; replace it with built-in layers")
-        }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
         var result: String
@@ -148,9 +164,12 @@ struct KerasLowering {
         case "Activation":
             result = try activation(config["activation"], x, base: base, layer: layer)
         case "Softmax":
-            let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
-            if let axes = config["axis"]?.array, axes.count != 1 { throw unsupported("softmax over several axes is not supported") }
-            result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+            if let axes = config["axis"]?.array, axes.count != 1 {
+                result = try softmax(layer, x, axes: axes, base: base)
+            } else {
+                let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
+                result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+            }
         case "ReLU":
             result = try relu(config, x, base: base, layer: layer)
         case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
@@ -165,7 +184,11 @@ struct KerasLowering {
                 result = lowered
                 break
             }
-            throw .unsupportedLayer(file: file, layer: layer.name, className: layer.className, supported: Self.supportedLayers)
+            // `lower` rejects every class outside `supportedLayers` first; this is a class listed there but
+            // handled nowhere, a bug in Kiln.
+            throw .unsupportedLayers(
+                file: file, [UnsupportedLayerClass(className: layer.className, layers: [layer.name], module: layer.module)],
+                supported: Self.supportedLayers.filter { $0 != layer.className })
         }
         return [finish(result, as: base, input: x)]
     }

@@ -23,8 +23,28 @@ extension KerasLowering {
             let epsilon = Float(config["epsilon"]?.double ?? 0.001)
             let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
             let rms = config["rms_scaling"]?.bool ?? false
+            let count = (scale ? 1 : 0) + (center && !rms ? 1 : 0)
+            // Over trailing axes it is the IR's LayerNorm, with scale and bias shaped like those axes.
+            if !rms, let first = over.first, over == Array(first..<rank) {
+                let normalized = type.shape.dims[first...].compactMap(\.fixedValue)
+                guard normalized.count == over.count else { throw unsupported("the normalized axes of \(type) must be known") }
+                var parameters: [String]
+                if let cached = cachedConstants(of: layer) {
+                    parameters = cached
+                } else {
+                    parameters = try normalizationParameters(layer, count: count, shape: normalized)
+                    if center && !scale {
+                        // LayerNorm's bias comes after its scale: a scale of ones stands in.
+                        let ones = Tensor(shape: normalized, floats: Array(repeating: 1, count: normalized.reduce(1, *)))
+                        parameters.insert(addConstant("\(sanitize(layer.name)).ones", ones), at: 0)
+                        rememberConstants(parameters, of: layer)
+                    }
+                }
+                return try emit(.layerNorm(axis: first, epsilon: epsilon), [x] + parameters, name: base, node: layer.name)
+            }
+            // Other axes, and Keras 3's rms_scaling, which LayerNorm cannot express: the computation itself.
             let shape = broadcastShape(over)
-            let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center && !rms ? 1 : 0), shape: shape)
+            let parameters = try normalizationParameters(layer, count: count, shape: shape)
             let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [x], name: "\(base).mean", node: layer.name)
             let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
             let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
@@ -114,6 +134,28 @@ extension KerasLowering {
         default:
             return nil
         }
+    }
+
+    /// Keras's Softmax over several axes, exp(x - logsumexp(x)) with the sum over all of them, lowered as
+    /// exp(x - max) / sum(exp(x - max)) with max and sum reduced over those axes.
+    mutating func softmax(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError) -> String {
+        let rank = types[x]!.shape.rank
+        var axes: [Int] = []
+        for item in json {
+            guard let axis = item.int, (-rank..<rank).contains(axis) else {
+                throw .unsupportedConfig(file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) is not a list of axes of \(types[x]!)")
+            }
+            axes.append(axis < 0 ? axis + rank : axis)
+        }
+        guard !axes.isEmpty, Set(axes).count == axes.count else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) must list distinct axes")
+        }
+        axes.sort()
+        let maximum = try emit(.reduce(.max, axes: axes, keepDims: true), [x], name: "\(base).max", node: layer.name)
+        let shifted = try emit(.binary(.sub), [x, maximum], name: "\(base).shifted", node: layer.name)
+        let exponential = try emit(.activation(.exp), [shifted], name: "\(base).exp", node: layer.name)
+        let sum = try emit(.reduce(.sum, axes: axes, keepDims: true), [exponential], name: "\(base).sum", node: layer.name)
+        return try emit(.binary(.div), [exponential, sum], name: base, node: layer.name)
     }
 
     /// Keras's batch dot: contracts axis `axes[0]` of the first input with `axes[1]` of the second, per

@@ -13,31 +13,42 @@ public enum KerasReader {
     /// Reads the model at `url` and lowers it to a verified graph.
     ///
     /// The format comes from the file's first bytes, not its extension: the HDF5 signature means a
-    /// full-model `.h5` (Keras 2 or Keras 3), a zip signature a Keras 3 `.keras` archive. The graph is named
-    /// after the model, its inputs and outputs after the Keras input and output layers, and its metadata
-    /// records the Keras version (`source`), the format (`source_format`) and the backend when the file
-    /// names one (`keras_backend`).
-    public static func read(contentsOf url: URL) throws(KerasImportError) -> Graph {
+    /// full-model `.h5` (Keras 2 or Keras 3), a zip signature a Keras 3 `.keras` archive, and `{` an
+    /// architecture JSON (`model.to_json()`), which needs `weights`: a Keras 2 `save_weights` HDF5 file, a
+    /// Keras 3 `.weights.h5`, or a full-model `.h5`. The graph is named after the model, its inputs and
+    /// outputs after the Keras input and output layers, and its metadata records the Keras version
+    /// (`source`), the format (`source_format`) and the backend when the file names one (`keras_backend`).
+    public static func read(contentsOf url: URL, weights: URL? = nil) throws(KerasImportError) -> Graph {
         let path = url.path
+        let head = try firstBytes(of: path)
+        let isJSON = head.first { !Self.jsonWhitespace.contains($0) } == UInt8(ascii: "{")
+        if let weights {
+            guard isJSON else { throw .weightsNotNeeded(file: path) }
+            return try readJSON(path, weights: weights.path)
+        }
+        if head.starts(with: hdf5Signature) { return try readH5(path) }
+        if head.starts(with: zipSignature) { return try readArchive(path) }
+        if isJSON { throw .missingWeightsFile(file: path) }
+        throw .notAModel(file: path, reason: "not an HDF5 file, a zip archive or a JSON architecture")
+    }
+
+    /// The bytes JSON allows before its first value: space, tab, line feed, carriage return.
+    private static let jsonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0a, 0x0d]
+
+    /// The first bytes of a file (fewer when the file is shorter): enough for a signature, or for the
+    /// whitespace before a JSON object.
+    private static func firstBytes(of path: String) throws(KerasImportError) -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .missingFile(path) }
         guard !isDirectory.boolValue else {
             throw .notAModel(file: path, reason: "this is a directory (a TensorFlow SavedModel?), not a model file")
         }
-        let head = try firstBytes(of: path)
-        if head.starts(with: hdf5Signature) { return try readH5(path) }
-        if head.starts(with: zipSignature) { return try readArchive(path) }
-        throw .notAModel(file: path, reason: "not an HDF5 file or a zip archive")
-    }
-
-    /// The signature bytes at the start of a file (fewer when the file is shorter).
-    private static func firstBytes(of path: String) throws(KerasImportError) -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw .notAModel(file: path, reason: "the file cannot be opened for reading (check its permissions)")
         }
         defer { try? handle.close() }
         do {
-            return [UInt8](try handle.read(upToCount: hdf5Signature.count) ?? Data())
+            return [UInt8](try handle.read(upToCount: 256) ?? Data())
         } catch {
             throw .notAModel(file: path, reason: "the file cannot be read (\(error.localizedDescription))")
         }
@@ -65,7 +76,7 @@ public enum KerasReader {
             throw .damaged(file: path, reason: error.message)
         }
         guard let configText else { throw .missingConfig(file: path) }
-        let weights = H5ModelWeights(file: file, displayName: path)
+        let weights = H5ModelWeights(file: file, root: "/model_weights", displayName: path)
         return try lower(configText, version: version, backend: backend, format: "h5", weights: weights, file: path)
     }
 
@@ -102,6 +113,68 @@ public enum KerasReader {
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
         return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path)
+    }
+
+    /// The largest architecture JSON read: configurations of the largest Keras models are a few megabytes.
+    private static let maxJSONBytes = 1 << 28
+
+    /// An architecture JSON (`model.to_json()` of Keras 2 or Keras 3) with the weights file beside it.
+    private static func readJSON(_ path: String, weights weightsPath: String) throws(KerasImportError) -> Graph {
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= maxJSONBytes else {
+            throw .badConfig(file: path, reason: "the JSON file is \(size) bytes; a model architecture is far smaller")
+        }
+        let text: String
+        do {
+            text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+        } catch {
+            throw .notAModel(file: path, reason: "the file cannot be read (\(error.localizedDescription))")
+        }
+        let head = try firstBytes(of: weightsPath)
+        guard head.starts(with: hdf5Signature) else {
+            throw .notAWeightsFile(file: weightsPath, reason: "it is not an HDF5 file")
+        }
+        let file: HDF5File
+        do throws(HDF5Error) {
+            file = try HDF5File.open(path: weightsPath)
+        } catch {
+            throw .damaged(file: weightsPath, reason: error.message)
+        }
+        // Keras 2's save_weights lists `layer_names` at the root; a full-model .h5 keeps the same layout
+        // under `model_weights`; Keras 3's .weights.h5 has a `layers` group.
+        enum Layout { case keras2(root: String), keras3, unknown }
+        let layout: Layout
+        var weightsVersion: String?
+        do throws(HDF5Error) {
+            if try file.stringsAttribute("layer_names") != nil {
+                layout = .keras2(root: "")
+                weightsVersion = try file.stringAttribute("keras_version")
+            } else if file.exists("/model_weights") {
+                layout = .keras2(root: "/model_weights")
+                weightsVersion = try file.stringAttribute("keras_version")
+                if weightsVersion == nil { weightsVersion = try file.stringAttribute("keras_version", of: "/model_weights") }
+            } else if file.exists("/layers") {
+                layout = .keras3
+                weightsVersion = "3"
+            } else {
+                layout = .unknown
+            }
+        } catch {
+            throw .damaged(file: weightsPath, reason: error.message)
+        }
+        let weights: KerasWeightSource
+        switch layout {
+        case .keras2(let root): weights = H5ModelWeights(file: file, root: root, displayName: weightsPath)
+        case .keras3: weights = try KerasArchiveWeights(file: file, displayName: weightsPath)
+        case .unknown:
+            throw .notAWeightsFile(
+                file: weightsPath, reason: "it has neither layer_names (Keras 2 save_weights) nor a layers group (Keras 3 .weights.h5)")
+        }
+        // The version that wrote the architecture decides version-dependent definitions: Keras 2's to_json
+        // records it, Keras 3's writes a `module` beside each class instead.
+        let root = try? JSON(parsing: text)
+        let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
+        return try lower(text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path)
     }
 
     /// Lowers a model configuration (the JSON text of `model_config` or `config.json`) with its weights,

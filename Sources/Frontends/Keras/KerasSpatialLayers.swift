@@ -227,10 +227,10 @@ extension KerasLowering {
 
     private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
         let config = layer.config, type = types[x]!
-        let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
         if let axes = config["axis"]?.array, axes.count != 1 {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "BatchNormalization", reason: "normalizing over several axes is not supported")
+            return try batchNormalization(layer, x, axes: axes, base: base)
         }
+        let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
         let rank = type.shape.rank
         guard let channels = type.shape.dims[axis < 0 ? axis + rank : axis].fixedValue else {
             throw .unsupportedConfig(file: file, layer: layer.name, className: "BatchNormalization", reason: "the channel axis must be known")
@@ -255,6 +255,56 @@ extension KerasLowering {
         }
         let epsilon = Float(config["epsilon"]?.double ?? 0.001)
         return try emit(.batchNorm(epsilon: epsilon, axis: axis), [x] + constants, name: base, node: layer.name)
+    }
+
+    /// Keras 2's BatchNormalization over several axes (`axis=[1, 3]`), as TensorFlow computes it in inference:
+    /// x * inv + (beta - mean * inv) with inv = gamma / sqrt(variance + epsilon), one value per position of
+    /// those axes. Its weights are stored full rank ([1, a, 1, c]); inv and the offset become constants of
+    /// that shape, which broadcast against x.
+    private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError) -> String {
+        let config = layer.config, type = types[x]!
+        let rank = type.shape.rank
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: "BatchNormalization", reason: reason)
+        }
+        var axes: [Int] = []
+        for item in json {
+            guard let axis = item.int, (-rank..<rank).contains(axis) else { throw unsupported("axis \(json) is not a list of axes of \(type)") }
+            axes.append(axis < 0 ? axis + rank : axis)
+        }
+        guard !axes.isEmpty, Set(axes).count == axes.count else { throw unsupported("axis \(json) must list distinct axes") }
+        var shape: [Int] = []
+        for index in 0..<rank {
+            guard axes.contains(index) else {
+                shape.append(1)
+                continue
+            }
+            guard let size = type.shape.dims[index].fixedValue else { throw unsupported("the normalized axes of \(type) must be known") }
+            shape.append(size)
+        }
+        let name = sanitize(layer.name)
+        let constants: [String]
+        if let cached = cachedConstants(of: layer) {
+            constants = cached
+        } else {
+            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+            let count = shape.reduce(1, *)
+            var loaded = try weights.weights(of: layer.name).map(\.tensor)
+            // Keras 2 stores these weights full rank ([1, a, 1, c]); accept them flattened too.
+            guard loaded.count == 2 + (scale ? 1 : 0) + (center ? 1 : 0), loaded.allSatisfy({ $0.count == count && $0.dtype == .float32 }) else {
+                throw .missingWeights(file: file, layer: layer.name, reason: "expected gamma/beta/mean/variance of \(shape)")
+            }
+            let gamma = scale ? loaded.removeFirst().floats : Array(repeating: 1, count: count)
+            let beta = center ? loaded.removeFirst().floats : Array(repeating: 0, count: count)
+            let mean = loaded[0].floats, variance = loaded[1].floats
+            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+            let inv = (0..<count).map { 1 / (variance[$0] + epsilon).squareRoot() * gamma[$0] }
+            let offset = (0..<count).map { beta[$0] - mean[$0] * inv[$0] }
+            constants = [addConstant("\(name).inv", Tensor(shape: shape, floats: inv)), addConstant("\(name).offset", Tensor(shape: shape, floats: offset))]
+            rememberConstants(constants, of: layer)
+        }
+        let scaled = try emit(.binary(.mul), [x, constants[0]], name: "\(base).scaled", node: layer.name)
+        return try emit(.binary(.add), [scaled, constants[1]], name: base, node: layer.name)
     }
 
     /// An int or a list of ints from a config, as `count` sizes.

@@ -7,34 +7,46 @@ protocol KerasWeightSource {
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
 }
 
-/// `model_weights/<layer>` with its `weight_names` attribute (Keras 2 and Keras 3 legacy `.h5`).
+/// `<root>/<layer>` with its `weight_names` attribute: `model_weights/<layer>` in a full-model `.h5` (Keras 2
+/// and Keras 3 legacy), `/<layer>` in a Keras 2 `save_weights` file.
 struct H5ModelWeights: KerasWeightSource {
     let file: HDF5File
+    /// The group holding one group per layer: `/model_weights`, or `""` for the file's root.
+    let root: String
     let displayName: String
 
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
         // A layer inside a nested model, `outer/inner`, is stored in the outer model's group; its weight
         // names end in `inner/<weight>`.
         let path = layer.split(separator: "/").map(String.init)
-        let group = "/model_weights/\(path[0])"
+        let group = "\(root)/\(path[0])"
         guard file.exists(group) else { return [] }
+        var names: [String]
         do throws(HDF5Error) {
-            var names = try file.stringsAttribute("weight_names", of: group) ?? []
-            if path.count > 1 {
-                names = names.filter { name in
-                    let parts = name.split(separator: "/")
-                    return parts.count >= 2 && parts[parts.count - 2] == path[path.count - 1]
-                }
-            }
-            var result: [(String, Tensor)] = []
-            for name in names {
-                let (shape, values) = try file.floatDataset("\(group)/\(name)")
-                result.append((name, Tensor(shape: shape, floats: values)))
-            }
-            return result
+            names = try file.stringsAttribute("weight_names", of: group) ?? []
         } catch {
-            throw .missingWeights(file: displayName, layer: layer, reason: error.message)
+            throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
         }
+        if path.count > 1 {
+            names = names.filter { name in
+                let parts = name.split(separator: "/")
+                return parts.count >= 2 && parts[parts.count - 2] == path[path.count - 1]
+            }
+        }
+        var result: [(String, Tensor)] = []
+        for name in names {
+            let dataset = "\(group)/\(name)"
+            guard file.exists(dataset) else {
+                throw .unreadableWeights(file: displayName, layer: layer, reason: "weight_names lists '\(name)', but there is no dataset \(dataset)")
+            }
+            do throws(HDF5Error) {
+                let (shape, values) = try file.floatDataset(dataset)
+                result.append((name, Tensor(shape: shape, floats: values)))
+            } catch {
+                throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
+            }
+        }
+        return result
     }
 }
 
@@ -79,7 +91,7 @@ struct KerasArchiveWeights: KerasWeightSource {
             }
             return result
         } catch {
-            throw .missingWeights(file: displayName, layer: layer, reason: error.message)
+            throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
         }
     }
 }
