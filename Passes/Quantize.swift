@@ -75,85 +75,35 @@ public struct Quantize: Pass {
         for layer in PrunableLayer.find(in: graph) where !excluded.contains(layer.name) {
             let node = graph.nodes[layer.node]
             var before: [Node] = []
-            // The kernel: symmetric int8, one scale per output channel (or one for all).
+            // The kernel, once however many products read it.
             if let existing = dequantizedKernels[layer.kernel] {
                 graph.nodes[layer.node].inputs[1] = existing
             } else {
-                let kernel = constants[layer.kernel]!
-                let values = kernel.floats
-                let axis = layer.outputsFirst ? 0 : kernel.shape.count - 1
-                let groups = perChannel ? layer.outputs : 1
-                let limit: Float = reduceRange ? 63 : 127
-                var scales: [Float]
-                if perChannel {
-                    scales = (0..<layer.outputs).map { o in (0..<layer.reduction).reduce(Float(0)) { max($0, abs(values[layer.index($1, o)])) } / limit }
-                } else {
-                    scales = [values.reduce(Float(0)) { max($0, abs($1)) } / limit]
-                }
-                scales = scales.map { $0 > 0 ? $0 : 1 }
+                let (dequantize, scales) = quantizeKernel(layer, constants[layer.kernel]!, nodeName: node.name, in: &graph)
                 kernelScales[layer.kernel] = scales
-                var quantized = [Int8](repeating: 0, count: values.count)
-                for o in 0..<layer.outputs {
-                    let scale = scales[perChannel ? o : 0]
-                    for r in 0..<layer.reduction {
-                        let i = layer.index(r, o)
-                        quantized[i] = Int8(min(max((values[i] / scale).rounded(.toNearestOrEven), -limit), limit))
-                    }
-                }
-                let shape: [Int] = perChannel ? [groups] : []
-                let q = graph.freshName("\(layer.kernel).quantized")
-                graph.constants.append(Constant(q, Tensor(shape: kernel.shape, storage: .int8(quantized))))
-                let s = graph.freshName("\(layer.kernel).scale")
-                graph.constants.append(Constant(s, Tensor(shape: shape, floats: scales)))
-                let z = graph.freshName("\(layer.kernel).zero_point")
-                graph.constants.append(Constant(z, Tensor(shape: shape, storage: .int8([Int8](repeating: 0, count: groups)))))
-                let dequantized = graph.freshName("\(layer.kernel).dequantized")
-                before.append(
-                    Node(
-                        name: node.name, op: .dequantizeLinear(axis: axis), inputs: [q, s, z],
-                        outputs: [Value(dequantized, TensorType(.float32, Shape(fixed: kernel.shape)))]))
-                dequantizedKernels[layer.kernel] = dequantized
-                graph.nodes[layer.node].inputs[1] = dequantized
+                before.append(dequantize)
+                dequantizedKernels[layer.kernel] = dequantize.outputs[0].name
+                graph.nodes[layer.node].inputs[1] = dequantize.outputs[0].name
             }
-            // The input: a QuantizeLinear/DequantizeLinear pair with the calibrated parameters.
+            // The input, once however many products read it, when calibration gave it a range.
             let input = node.inputs[0]
             if let existing = quantizedInputs[input] {
                 graph.nodes[layer.node].inputs[0] = existing
             } else if let range = ranges[input], let type = graph.valueTypes[input] {
-                let (scale, zero) = Self.parameters(for: range, type: activationType)
+                let (pair, scale) = quantizeInput(input, type, range: range, nodeName: node.name, in: &graph)
                 inputScales[input] = scale
-                let s = graph.freshName("\(input).scale")
-                graph.constants.append(Constant(s, Tensor(shape: [], floats: [scale])))
-                let z = graph.freshName("\(input).zero_point")
-                let zeroStorage: TensorStorage = activationType == .uint8 ? .uint8([UInt8(zero)]) : .int8([Int8(zero)])
-                graph.constants.append(Constant(z, Tensor(shape: [], storage: zeroStorage)))
-                let q = graph.freshName("\(input).quantized"), d = graph.freshName("\(input).dequantized")
-                before.append(Node(name: node.name, op: .quantizeLinear(axis: 1), inputs: [input, s, z], outputs: [Value(q, TensorType(activationType, type.shape))]))
-                before.append(Node(name: node.name, op: .dequantizeLinear(axis: 1), inputs: [q, s, z], outputs: [Value(d, type)]))
-                quantizedInputs[input] = d
-                graph.nodes[layer.node].inputs[0] = d
+                before += pair
+                quantizedInputs[input] = pair[1].outputs[0].name
+                graph.nodes[layer.node].inputs[0] = pair[1].outputs[0].name
             }
-            // The bias of a product of two quantized operands: int32 in steps of input scale x weight scale,
-            // the grid the integer sums are on (as ONNX's integer kernels and quantization tools keep it).
+            // The bias of a product of two quantized operands.
             if let inputScale = inputScales[input], let scales = kernelScales[layer.kernel], node.inputs.count == 3,
                 let bias = constants[node.inputs[2]], bias.dtype == .float32, bias.count == layer.outputs, bias.shape.last == layer.outputs
             {
                 let biasScales = (0..<layer.outputs).map { inputScale * scales[perChannel ? $0 : 0] }
-                let values = bias.floats
-                let integers = (0..<layer.outputs).map { o in
-                    Int32(min(max((values[o] / biasScales[o]).rounded(.toNearestOrEven), -2_147_483_520), 2_147_483_520))
-                }
-                let name = node.inputs[2]
-                let q = graph.freshName("\(name).quantized"), s = graph.freshName("\(name).scale"), z = graph.freshName("\(name).zero_point")
-                graph.constants.append(Constant(q, Tensor(shape: bias.shape, storage: .int32(integers))))
-                graph.constants.append(Constant(s, Tensor(shape: [layer.outputs], floats: biasScales)))
-                graph.constants.append(Constant(z, Tensor(shape: [layer.outputs], storage: .int32([Int32](repeating: 0, count: layer.outputs)))))
-                let dequantized = graph.freshName("\(name).dequantized")
-                before.append(
-                    Node(
-                        name: node.name, op: .dequantizeLinear(axis: bias.shape.count - 1), inputs: [q, s, z],
-                        outputs: [Value(dequantized, TensorType(.float32, Shape(fixed: bias.shape)))]))
-                graph.nodes[layer.node].inputs[2] = dequantized
+                let dequantize = quantizeBias(node.inputs[2], bias, scales: biasScales, nodeName: node.name, in: &graph)
+                before.append(dequantize)
+                graph.nodes[layer.node].inputs[2] = dequantize.outputs[0].name
             }
             newNodes[layer.node] = before
         }
@@ -165,6 +115,86 @@ public struct Quantize: Pass {
         graph.nodes = nodes
         graph.removeDeadCode()
         return graph
+    }
+
+    /// Adds the layer's kernel as symmetric int8 constants (zero points 0) with one scale per output channel
+    /// (or one for all), each scale mapping the largest magnitude to the top of the range; returns the
+    /// DequantizeLinear node the product reads instead of the f32 kernel, and the scales, which the bias
+    /// needs.
+    private func quantizeKernel(_ layer: PrunableLayer, _ kernel: Tensor, nodeName: String, in graph: inout Graph) -> (Node, [Float]) {
+        let values = kernel.floats
+        let axis = layer.outputsFirst ? 0 : kernel.shape.count - 1
+        let groups = perChannel ? layer.outputs : 1
+        let limit: Float = reduceRange ? 63 : 127
+        var scales: [Float]
+        if perChannel {
+            scales = (0..<layer.outputs).map { o in
+                (0..<layer.reduction).reduce(Float(0)) { max($0, abs(values[layer.index($1, o)])) } / limit
+            }
+        } else {
+            scales = [values.reduce(Float(0)) { max($0, abs($1)) } / limit]
+        }
+        scales = scales.map { $0 > 0 ? $0 : 1 }
+        var quantized = [Int8](repeating: 0, count: values.count)
+        for o in 0..<layer.outputs {
+            let scale = scales[perChannel ? o : 0]
+            for r in 0..<layer.reduction {
+                let i = layer.index(r, o)
+                quantized[i] = Int8(min(max((values[i] / scale).rounded(.toNearestOrEven), -limit), limit))
+            }
+        }
+        let shape: [Int] = perChannel ? [groups] : []
+        let q = graph.freshName("\(layer.kernel).quantized")
+        graph.constants.append(Constant(q, Tensor(shape: kernel.shape, storage: .int8(quantized))))
+        let s = graph.freshName("\(layer.kernel).scale")
+        graph.constants.append(Constant(s, Tensor(shape: shape, floats: scales)))
+        let z = graph.freshName("\(layer.kernel).zero_point")
+        graph.constants.append(Constant(z, Tensor(shape: shape, storage: .int8([Int8](repeating: 0, count: groups)))))
+        let dequantized = graph.freshName("\(layer.kernel).dequantized")
+        let dequantize = Node(
+            name: nodeName, op: .dequantizeLinear(axis: axis), inputs: [q, s, z],
+            outputs: [Value(dequantized, TensorType(.float32, Shape(fixed: kernel.shape)))])
+        return (dequantize, scales)
+    }
+
+    /// Adds the calibrated scale and zero point of an activation; returns the QuantizeLinear/DequantizeLinear
+    /// pair the product reads it through, and the scale, which the bias needs.
+    private func quantizeInput(
+        _ input: String, _ type: TensorType, range: ClosedRange<Float>, nodeName: String, in graph: inout Graph
+    ) -> ([Node], Float) {
+        let (scale, zero) = Self.parameters(for: range, type: activationType)
+        let s = graph.freshName("\(input).scale")
+        graph.constants.append(Constant(s, Tensor(shape: [], floats: [scale])))
+        let z = graph.freshName("\(input).zero_point")
+        let zeroStorage: TensorStorage = activationType == .uint8 ? .uint8([UInt8(zero)]) : .int8([Int8(zero)])
+        graph.constants.append(Constant(z, Tensor(shape: [], storage: zeroStorage)))
+        let q = graph.freshName("\(input).quantized"), d = graph.freshName("\(input).dequantized")
+        let pair = [
+            Node(
+                name: nodeName, op: .quantizeLinear(axis: 1), inputs: [input, s, z],
+                outputs: [Value(q, TensorType(activationType, type.shape))]),
+            Node(name: nodeName, op: .dequantizeLinear(axis: 1), inputs: [q, s, z], outputs: [Value(d, type)]),
+        ]
+        return (pair, scale)
+    }
+
+    /// Adds the bias as int32 in steps of input scale x weight scale, the grid the integer sums are on (as
+    /// ONNX's integer kernels and quantization tools keep it), clamped to the largest floats int32 holds so the
+    /// conversion cannot trap; returns the DequantizeLinear node the product reads instead.
+    private func quantizeBias(_ name: String, _ bias: Tensor, scales biasScales: [Float], nodeName: String, in graph: inout Graph) -> Node {
+        let outputs = biasScales.count
+        let values = bias.floats
+        let integers = (0..<outputs).map { o in
+            Int32(min(max((values[o] / biasScales[o]).rounded(.toNearestOrEven), -2_147_483_520), 2_147_483_520))
+        }
+        let q = graph.freshName("\(name).quantized"), s = graph.freshName("\(name).scale"), z = graph.freshName("\(name).zero_point")
+        graph.constants.append(Constant(q, Tensor(shape: bias.shape, storage: .int32(integers))))
+        graph.constants.append(Constant(s, Tensor(shape: [outputs], floats: biasScales)))
+        graph.constants.append(Constant(z, Tensor(shape: [outputs], storage: .int32([Int32](repeating: 0, count: outputs)))))
+        let dequantized = graph.freshName("\(name).dequantized")
+        return Node(
+            name: nodeName, op: .dequantizeLinear(axis: bias.shape.count - 1), inputs: [q, s, z],
+            outputs: [Value(dequantized, TensorType(.float32, Shape(fixed: bias.shape)))])
     }
 }
 

@@ -1,0 +1,154 @@
+/// Types of the ops that move, join, pad or pick elements without arithmetic: Flatten, Reshape, Concat, Pad,
+/// Crop and Gather. Symbolic dimensions (the batch) survive where their position is unambiguous.
+extension Op {
+    /// Dimensions before `axis` become the first output dimension and the rest the second; each side may
+    /// hold at most one symbolic dimension, which then is that side's size.
+    func inferFlatten(_ input: TensorType, axis: Int) throws(TypeError) -> TensorType {
+        let dims = input.shape.dims
+        guard (0...dims.count).contains(axis) else { throw TypeError(op: name, "axis \(axis) out of range for \(input)") }
+        guard let outer = product(dims[..<axis]), let inner = product(dims[axis...]) else {
+            throw TypeError(op: name, "cannot flatten \(input): more than one symbolic dimension on one side")
+        }
+        return TensorType(input.dtype, Shape([outer, inner]))
+    }
+
+    /// A 0 copies the input's dimension at its position; the one -1 takes what is left of the input's
+    /// elements, which may be the input's only symbolic dimension.
+    func inferReshape(_ input: Shape, _ target: [Int]) throws(TypeError) -> Shape {
+        guard target.filter({ $0 == -1 }).count <= 1, target.allSatisfy({ $0 >= -1 }) else {
+            throw TypeError(op: name, "shape \(target) may hold one -1 and no other negative entry")
+        }
+        var dims: [Dim] = []
+        for (i, size) in target.enumerated() {
+            if size == 0 {
+                guard i < input.rank else { throw TypeError(op: name, "0 at position \(i) but input \(input) has rank \(input.rank)") }
+                dims.append(input.dims[i])
+            } else {
+                dims.append(.fixed(size))
+            }
+        }
+        // Count the input's factors and the target's known factors; what is left is the -1 entry.
+        var symbols = input.dims.compactMap { if case .symbolic(let s) = $0 { s } else { nil } }
+        let inputFixed = input.dims.compactMap(\.fixedValue).reduce(1, *)
+        var targetFixed = 1
+        for (i, dim) in dims.enumerated() where target[i] != -1 {
+            switch dim {
+            case .fixed(let size): targetFixed *= size
+            case .symbolic(let s):
+                guard let index = symbols.firstIndex(of: s) else { throw TypeError(op: name, "cannot reshape \(input) to \(target)") }
+                symbols.remove(at: index)
+            }
+        }
+        if let hole = target.firstIndex(of: -1) {
+            guard targetFixed > 0, inputFixed % targetFixed == 0 else {
+                throw TypeError(op: name, "cannot reshape \(input) to \(target)")
+            }
+            let ratio = inputFixed / targetFixed
+            if symbols.isEmpty {
+                dims[hole] = .fixed(ratio)
+            } else if symbols.count == 1 && ratio == 1 {
+                dims[hole] = .symbolic(symbols[0])
+            } else {
+                throw TypeError(op: name, "cannot infer the -1 in \(target) from \(input)")
+            }
+        } else {
+            guard symbols.isEmpty, inputFixed == targetFixed else {
+                throw TypeError(
+                    op: name, "cannot reshape \(input) (\(input.elementCount.map(String.init) ?? "symbolic") elements) to \(target)")
+            }
+        }
+        return Shape(dims)
+    }
+
+    /// The inputs agree in type and in every dimension but `axis`, whose sizes must be known to be summed.
+    func inferConcat(_ inputs: [TensorType], axis: Int) throws(TypeError) -> TensorType {
+        let first = inputs[0]
+        let a = try normalizedAxis(axis, rank: first.shape.rank)
+        var total = 0
+        for input in inputs {
+            guard input.dtype == first.dtype, input.shape.rank == first.shape.rank else {
+                throw TypeError(op: name, "inputs differ in type or rank: \(first) and \(input)")
+            }
+            for d in 0..<first.shape.rank where d != a && input.shape.dims[d] != first.shape.dims[d] {
+                throw TypeError(op: name, "inputs differ outside axis \(axis): \(first) and \(input)")
+            }
+            guard let size = input.shape.dims[a].fixedValue else {
+                throw TypeError(op: name, "cannot concatenate along the symbolic dimension of \(input)")
+            }
+            total += size
+        }
+        var dims = first.shape.dims
+        dims[a] = .fixed(total)
+        return TensorType(first.dtype, Shape(dims))
+    }
+
+    /// Each padded dimension grows by its two pads; a symbolic one may only be left unpadded.
+    func inferPad(_ input: TensorType, _ pads: [Int]) throws(TypeError) -> TensorType {
+        let dims = input.shape.dims
+        guard pads.count == 2 * dims.count, pads.allSatisfy({ $0 >= 0 }) else {
+            throw TypeError(op: name, "needs \(2 * dims.count) non-negative pads for \(input), got \(pads)")
+        }
+        var out: [Dim] = []
+        for (d, dim) in dims.enumerated() {
+            let extra = pads[d] + pads[dims.count + d]
+            if extra == 0 {
+                out.append(dim)
+            } else if let size = dim.fixedValue {
+                out.append(.fixed(size + extra))
+            } else {
+                throw TypeError(op: name, "cannot pad the symbolic dimension of \(input)")
+            }
+        }
+        return TensorType(input.dtype, Shape(out))
+    }
+
+    /// Each cropped dimension shrinks by its two amounts and must keep at least one element; a symbolic one
+    /// may only be left whole.
+    func inferCrop(_ input: TensorType, _ pads: [Int]) throws(TypeError) -> TensorType {
+        let dims = input.shape.dims
+        guard pads.count == 2 * dims.count, pads.allSatisfy({ $0 >= 0 }) else {
+            throw TypeError(op: name, "needs \(2 * dims.count) non-negative amounts for \(input), got \(pads)")
+        }
+        var out: [Dim] = []
+        for (d, dim) in dims.enumerated() {
+            let removed = pads[d] + pads[dims.count + d]
+            if removed == 0 {
+                out.append(dim)
+            } else if let size = dim.fixedValue, size > removed {
+                out.append(.fixed(size - removed))
+            } else {
+                throw TypeError(op: name, "cannot remove \(removed) elements from dimension \(d) of \(input)")
+            }
+        }
+        return TensorType(input.dtype, Shape(out))
+    }
+
+    /// data[..<axis] + indices + data[axis+1...]; the gathered dimension must be known so that indices can
+    /// be checked against it.
+    func inferGather(_ data: TensorType, indices: TensorType, axis: Int) throws(TypeError) -> TensorType {
+        let dims = data.shape.dims
+        guard indices.dtype == .int32 || indices.dtype == .int64 else {
+            throw TypeError(op: name, "indices must be i32 or i64, got \(indices)")
+        }
+        let axis = try normalizedAxis(axis, rank: dims.count)
+        guard dims[axis].fixedValue != nil else { throw TypeError(op: name, "the gathered dimension of \(data) must be known") }
+        return TensorType(data.dtype, Shape(Array(dims[..<axis]) + indices.shape.dims + Array(dims[(axis + 1)...])))
+    }
+}
+
+/// The product of some dimensions: fixed if all are, the symbol if exactly one is symbolic and the rest
+/// multiply to 1, otherwise nil.
+func product(_ dims: ArraySlice<Dim>) -> Dim? {
+    var fixed = 1
+    var symbol: String?
+    for dim in dims {
+        switch dim {
+        case .fixed(let size): fixed *= size
+        case .symbolic(let name):
+            if symbol != nil { return nil }
+            symbol = name
+        }
+    }
+    guard let symbol else { return .fixed(fixed) }
+    return fixed == 1 ? .symbolic(symbol) : nil
+}
