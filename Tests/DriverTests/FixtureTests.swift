@@ -62,6 +62,22 @@ final class FixtureTests: XCTestCase {
         }
     }
 
+    /// A ceiling on a pathological blowup, not a benchmark: every fixture's generated source compiles with
+    /// `-O` in seconds (2 to 5 s of CPU on the CI machine); a type checker lost in an expression takes minutes.
+    func testGeneratedSwiftOfEveryFixtureCompilesInUnderFifteenSeconds() throws {
+        let (fixtures, _, compiled) = try FixtureExecutors.compiled()
+        var slowest = (name: "", seconds: 0.0)
+        for (index, fixture) in fixtures.enumerated() {
+            guard let seconds = compiled.compileSeconds[index] else {
+                XCTFail("\(fixture.name): swiftc reported no time for it; did it compile?")
+                continue
+            }
+            XCTAssertLessThan(seconds, 15, "\(fixture.name): swiftc -O spent \(seconds) s of CPU on its generated source")
+            if seconds > slowest.seconds { slowest = (fixture.name, seconds) }
+        }
+        print("FixtureTests: the slowest generated source to compile was \(slowest.name)'s, \(String(format: "%.1f", slowest.seconds)) s of CPU")
+    }
+
     override class func tearDown() {
         FixtureExecutors.remove()
         super.tearDown()
