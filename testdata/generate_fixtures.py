@@ -117,7 +117,7 @@ def build_fixtures(version):
     global KERAS
     KERAS = keras
     layers = keras.layers
-    # Shared by the fixtures below in order: add new fixtures at the end (after build_group_norm_fixture), or
+    # Shared by the fixtures below in order: add new fixtures at the end (after build_long_graph_fixtures), or
     # give them their own generator, so that the committed data of the existing ones stays the same.
     rng = np.random.default_rng(1234 + version)
 
@@ -264,6 +264,47 @@ def build_fixtures(version):
     build_digits_cnn_fixture(keras, layers, kv, version)
     if version == 3:
         write_hdf5_strings()
+    build_long_graph_fixtures(keras, layers, kv, version)
+
+
+def build_long_graph_fixtures(keras, layers, kv, version):
+    """Graphs whose generated Swift has long stretches of one thing, which must still compile in seconds: a
+    16-way Concatenate (Keras 3), and 200 small layers in a row (Keras 2). Their own generator keeps their
+    data independent of the fixtures before them."""
+    import numpy as np
+    rng = np.random.default_rng(4321 + version)
+    if version == 3:
+        seeded(keras, 83)
+        inp = keras.Input((3, 5), name="input")
+        branches = [layers.Dense(1 + i % 4, activation="tanh", name=f"branch_{i}")(inp) for i in range(16)]
+        joined = layers.Concatenate(axis=-1, name="concat")(branches)
+        out = layers.Dense(4, name="dense")(layers.Flatten(name="flatten")(joined))
+        model = keras.Model(inp, [joined, out], name="concat16")
+        randomize(model, rng)
+        x = rng.normal(0, 1, size=(4, 3, 5)).astype(np.float32)
+        o1, o2 = predict(model, x)
+        write_fixture("concat16_keras3_keras", model, lambda d: save_keras(model, d), {"input": x}, {"concat": o1, "dense": o2},
+                      kv, "a Concatenate of 16 Dense branches of 1 to 4 units, on rank 3")
+    else:
+        # Dense(6) and three activations that keep a signal alive through all of them (slope 1 near 0), 50 times;
+        # near-identity kernels, so the rows still differ at the end.
+        seeded(keras, 89)
+        activations = ["tanh", "elu", "linear"]
+        inp = keras.Input((6,), name="input")
+        h = inp
+        for i in range(200):
+            if i % 4 == 0:
+                h = layers.Dense(6, name=f"dense_{i}")(h)
+            else:
+                h = layers.Activation(activations[i % 4 - 1], name=f"activation_{i}")(h)
+        model = keras.Model(inp, h, name="deep200")
+        for layer in model.layers:
+            if layer.get_weights():
+                layer.set_weights([np.eye(6, dtype=np.float32) + rng.normal(0, 0.2, (6, 6)).astype(np.float32),
+                                   rng.normal(0, 0.1, 6).astype(np.float32)])
+        x = rng.normal(0, 1, size=(4, 6)).astype(np.float32)
+        write_fixture("deep200_keras2_h5", model, lambda d: save_h5(model, d), {"input": x}, {"activation_199": predict(model, x)[0]},
+                      kv, "200 layers: Dense(6) then Activation tanh, elu and linear, 50 times")
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):

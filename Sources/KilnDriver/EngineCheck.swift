@@ -5,19 +5,21 @@ import SwiftBackend
 
 /// Runs a graph in the generated Swift executor: emits the code, compiles it with `swiftc` into a
 /// temporary directory, runs it on `.npy` inputs and reads its outputs back.
-public struct CompiledSwiftModel {
+public struct CompiledSwiftModel: Sendable {
     public let graph: Graph
     public let directory: URL
     public let executable: URL
     public let weights: URL
+    /// The arguments before the mode: the type name in a program of several executors, else none.
+    private let selector: [String]
+    private let ownsDirectory: Bool
     private let toolchain: SwiftToolchain
 
     /// Compiles `graph` with the given `swiftc` flags into a fresh temporary directory.
     public init(graph: Graph, typeName: String = "Model", flags: [String] = ["-O"]) throws {
         let emission = try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: typeName)
         let toolchain = try SwiftToolchain()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try Self.temporaryDirectory()
         do {
             self.executable = try toolchain.buildExecutable(emission: emission, graph: graph, in: directory, optimization: flags)
         } catch {
@@ -27,18 +29,40 @@ public struct CompiledSwiftModel {
         self.graph = graph
         self.directory = directory
         self.weights = directory.appendingPathComponent("\(emission.typeName).weights")
+        self.selector = []
+        self.ownsDirectory = true
         self.toolchain = toolchain
     }
 
-    /// Removes the temporary directory.
-    public func remove() { try? FileManager.default.removeItem(at: directory) }
+    /// One executor of a program built by `SwiftToolchain.buildExecutable(models:in:optimization:)`.
+    init(graph: Graph, typeName: String, executable: URL, toolchain: SwiftToolchain) {
+        self.graph = graph
+        self.directory = executable.deletingLastPathComponent()
+        self.executable = executable
+        self.weights = directory.appendingPathComponent("\(typeName).weights")
+        self.selector = [typeName]
+        self.ownsDirectory = false
+        self.toolchain = toolchain
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// Removes the temporary directory; a model compiled with others (`CompiledSwiftModels`) leaves that to
+    /// them.
+    public func remove() {
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
+    }
 
     public func run(_ inputs: [String: Tensor]) throws -> [String: Tensor] {
         let runDirectory = directory.appendingPathComponent("run-\(UUID().uuidString)")
         let outputDirectory = runDirectory.appendingPathComponent("out")
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: runDirectory) }
-        var arguments = ["run", weights.path, outputDirectory.path]
+        var arguments = selector + ["run", weights.path, outputDirectory.path]
         for name in inputs.keys.sorted() {
             let file = runDirectory.appendingPathComponent("input-\(arguments.count).npy")
             try Data(NPY.encode(inputs[name]!)).write(to: file)
@@ -54,7 +78,7 @@ public struct CompiledSwiftModel {
 
     /// Times the executor at each batch size; medians and percentiles in microseconds.
     public func bench(batches: [Int], runs: Int) throws -> [BenchResult] {
-        var arguments = ["bench", weights.path, "--runs", String(runs)]
+        var arguments = selector + ["bench", weights.path, "--runs", String(runs)]
         for batch in batches { arguments += ["--batch", String(batch)] }
         let output = try toolchain.run(executable, arguments: arguments).stdout
         return try output.split(separator: "\n").map { line in
@@ -124,14 +148,69 @@ public enum EngineCheck {
         _ graph: Graph, inputs: [String: Tensor], expected: [String: Tensor]? = nil, tolerance: Tolerance = .standard
     ) throws -> VerificationReport {
         let reference = try Interpreter().run(graph, inputs: inputs)
+        let compiled = try CompiledSwiftModel(graph: graph)
+        defer { compiled.remove() }
+        return report(reference: reference, swift: try compiled.run(inputs), expected: expected, tolerance: tolerance)
+    }
+
+    /// One graph for `verify(_:tolerance:)`: its inputs and, when given, the outputs expected of it.
+    public struct Case: Sendable {
+        public var graph: Graph
+        public var inputs: [String: Tensor]
+        public var expected: [String: Tensor]?
+
+        public init(_ graph: Graph, inputs: [String: Tensor], expected: [String: Tensor]? = nil) {
+            self.graph = graph
+            self.inputs = inputs
+            self.expected = expected
+        }
+    }
+
+    /// `verify` for several graphs, their executors compiled together by one `swiftc` (`CompiledSwiftModels`)
+    /// and run two at a time. Each result is a case's report, or why it could not be checked.
+    public static func verify(_ cases: [Case], tolerance: Tolerance = .standard) throws -> [Result<VerificationReport, Error>] {
+        let compiled = try CompiledSwiftModels(graphs: cases.map(\.graph))
+        defer { compiled.remove() }
+        return verify(cases, compiled: compiled, tolerance: tolerance)
+    }
+
+    /// `verify` for several graphs already compiled, `compiled.models[i]` from `cases[i].graph`.
+    public static func verify(_ cases: [Case], compiled: CompiledSwiftModels, tolerance: Tolerance = .standard) -> [Result<VerificationReport, Error>] {
+        let results = LockedResults<Result<VerificationReport, Error>>(count: cases.count)
+        DispatchQueue.concurrentPerform(iterations: cases.count) { index in
+            let check = cases[index]
+            results[index] = Result {
+                let reference = try Interpreter().run(check.graph, inputs: check.inputs)
+                let swift = try compiled.models[index].get().run(check.inputs)
+                return report(reference: reference, swift: swift, expected: check.expected, tolerance: tolerance)
+            }
+        }
+        return results.values.map { $0! }
+    }
+
+    private static func report(
+        reference: [String: Tensor], swift: [String: Tensor], expected: [String: Tensor]?, tolerance: Tolerance
+    ) -> VerificationReport {
         var rows: [(String, OutputComparison)] = []
         if let expected {
             rows += tolerance.compare(actual: reference, expected: expected).map { ("interpreter", $0) }
         }
-        let compiled = try CompiledSwiftModel(graph: graph)
-        defer { compiled.remove() }
-        let swiftOutputs = try compiled.run(inputs)
-        rows += tolerance.compare(actual: swiftOutputs, expected: expected ?? reference).map { ("swift", $0) }
+        rows += tolerance.compare(actual: swift, expected: expected ?? reference).map { ("swift", $0) }
         return VerificationReport(reference: expected == nil ? "interpreter" : "expected outputs", rows: rows)
     }
+}
+
+/// Slots filled by concurrent work and read after it finishes.
+final class LockedResults<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [T?]
+
+    init(count: Int) { storage = Array(repeating: nil, count: count) }
+
+    subscript(index: Int) -> T? {
+        get { lock.withLock { storage[index] } }
+        set { lock.withLock { storage[index] = newValue } }
+    }
+
+    var values: [T?] { lock.withLock { storage } }
 }

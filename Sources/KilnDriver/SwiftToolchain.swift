@@ -85,6 +85,59 @@ public struct SwiftToolchain: Sendable {
         return executable
     }
 
+    /// Writes several executors (`<TypeName>.swift`, `<TypeName>.weights`) and one harness around them all
+    /// (`main.swift`, whose first argument names the type to run) into `directory`, and compiles them with one
+    /// `swiftc` run into `directory/kiln-models`. Returns the program, and the CPU seconds (user and system)
+    /// each executor's source took to compile, by type name. The type names must differ.
+    ///
+    /// Every source is compiled in a frontend job of its own, as many at a time as there are cores, so each
+    /// one's time is known. Measured on the 75 fixtures of the time, on two cores: about 205 CPU seconds in all,
+    /// where one `swiftc -O` per fixture took about 470 (nearly half of it compiling the harness again each
+    /// time), and `-wmo` about 165 but as one job, with no time per source, that only `-num-threads` spreads
+    /// over the cores, in its LLVM part. Between about 10 and 40 files a `-wmo` job costs the same per file.
+    public func buildExecutable(
+        models: [(emission: SwiftEmission, graph: Graph)], in directory: URL, optimization: [String] = ["-O"]
+    ) throws -> (executable: URL, compileSeconds: [String: Double]) {
+        let main = directory.appendingPathComponent("main.swift")
+        let executable = directory.appendingPathComponent("kiln-models")
+        let statistics = directory.appendingPathComponent("swiftc-statistics-\(UUID().uuidString)")
+        var sources = [main]
+        for (emission, _) in models {
+            let model = directory.appendingPathComponent("\(emission.typeName).swift")
+            try write(Data(emission.source.utf8), to: model)
+            try write(Data(emission.weights), to: directory.appendingPathComponent("\(emission.typeName).weights"))
+            sources.append(model)
+        }
+        try write(Data(SwiftHarness.mainSource(for: models).utf8), to: main)
+        do {
+            try FileManager.default.createDirectory(at: statistics, withIntermediateDirectories: true)
+        } catch {
+            throw SwiftToolchainError.cannotWrite(statistics, reason: error.localizedDescription)
+        }
+        defer { try? FileManager.default.removeItem(at: statistics) }
+        try compile(sources, into: executable, flags: optimization + ["-disable-batch-mode", "-stats-output-dir", statistics.path])
+        return (executable, Self.compileSeconds(in: statistics))
+    }
+
+    /// The CPU seconds of each frontend job in the `-stats-output-dir` files, by source file name without
+    /// `.swift`: keys `time.swift-frontend.<module>-<file>.swift-<target>.user` and `.sys`.
+    static func compileSeconds(in statistics: URL) -> [String: Double] {
+        var seconds: [String: Double] = [:]
+        let files = (try? FileManager.default.contentsOfDirectory(at: statistics, includingPropertiesForKeys: nil)) ?? []
+        for file in files where file.pathExtension == "json" {
+            guard let data = try? Data(contentsOf: file), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { continue }
+            for (key, value) in object {
+                guard key.hasPrefix("time.swift-frontend."), key.hasSuffix(".user") || key.hasSuffix(".sys"), let value = value as? Double,
+                    let job = key.split(separator: ".", maxSplits: 2).last, let dash = job.firstIndex(of: "-"),
+                    let end = job.range(of: ".swift-")
+                else { continue }
+                seconds[String(job[job.index(after: dash)..<end.lowerBound]), default: 0] += value
+            }
+        }
+        return seconds
+    }
+
     /// Compiles Swift sources, one of them `main.swift`, into an executable in module `KilnGenerated`.
     public func compile(_ sources: [URL], into executable: URL, flags: [String] = ["-O"]) throws {
         let arguments = flags + ["-module-name", "KilnGenerated"] + sources.map(\.path) + ["-o", executable.path]

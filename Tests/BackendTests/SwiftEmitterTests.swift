@@ -1,5 +1,7 @@
 import Foundation
+import KilnDriver
 import KilnIR
+import KilnTestSupport
 import XCTest
 
 @testable import SwiftBackend
@@ -66,6 +68,45 @@ final class SwiftEmitterTests: XCTestCase {
         for absent in ["kilnGemm", "kilnMatMul", "kilnBinary", "kilnTranspose", "KilnWindow"] {
             XCTAssertFalse(source.contains(absent), absent)
         }
+    }
+
+    func testIndexExpressionsFoldAsTheyAreBuilt() {
+        let o = SwiftIndex("o"), batch = SwiftIndex("batch")
+        var offset = SwiftIndex(0)
+        for _ in 0..<14 { offset = offset + SwiftIndex(4) }
+        XCTAssertEqual((batch * 8 + o * 56 + offset).description, "8 * batch + 56 * o + 56")
+        XCTAssertEqual((o * (batch * 4) + SwiftIndex(0)).description, "4 * batch * o")
+        XCTAssertEqual((batch + SwiftIndex(3) + batch * -1).description, "3")
+        XCTAssertEqual((SwiftIndex(2) + o * -3).description, "-3 * o + 2")
+        XCTAssertEqual(SwiftIndex(0).description, "0")
+        XCTAssertEqual(batch.description, "batch")
+    }
+
+    /// A Concatenate of many inputs once printed each offset as a sum of constants, `a + o * (56) + (4) + (4)
+    /// + ...`, which swiftc took minutes to type-check. No statement of any fixture or op test holds
+    /// arithmetic on two literals.
+    func testGeneratedStatementsHoldNoArithmeticOnConstants() throws {
+        let ops = TestPaths.testdata.appendingPathComponent("ops")
+        let models = try Fixture.all().map(\.model)
+            + FileManager.default.contentsOfDirectory(atPath: ops.path).filter { $0.hasSuffix(".kir") }.map { ops.appendingPathComponent($0) }
+        let constantArithmetic = try NSRegularExpression(pattern: #"(?<![\w.])\d+ [-+*/] \(?\d+\b|[-+*/] \(\d+\)|\bbatch [*/] \d"#)
+        func holdsConstantArithmetic(_ line: String) -> Bool {
+            constantArithmetic.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil
+        }
+        XCTAssertTrue(holdsConstantArithmetic("(a + 48 * batch + o * (24) + (8)).update(from: a + o * (8), count: 8)"))
+        XCTAssertTrue(holdsConstantArithmetic("kilnGemm(a, lda: 27, w, bias: nil, a, ldc: 2, m: 160 * batch / 2, n: 2)"))
+        XCTAssertFalse(holdsConstantArithmetic("(a + 48 * batch + 24 * o + 16).update(from: a + 8 * o, count: 8)"))
+        var concatenations = 0
+        for model in models {
+            let source = try SwiftEmitter().emit(try ModelLoader.load(model)).source
+            let body = try XCTUnwrap(source.range(of: "    private func run(batch: Int) {"), model.lastPathComponent)
+            let statements = String(source[body.lowerBound...]).components(separatedBy: "\n    }\n")[0]
+            concatenations += statements.components(separatedBy: "= Concat(").count - 1
+            for line in statements.split(separator: "\n") where !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") {
+                XCTAssertFalse(holdsConstantArithmetic(String(line)), "\(model.lastPathComponent): \(line)")
+            }
+        }
+        XCTAssertGreaterThan(concatenations, 0)
     }
 
     func testUnsupportedGraphsAreTypedErrors() throws {

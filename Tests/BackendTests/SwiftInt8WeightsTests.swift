@@ -37,7 +37,9 @@ final class SwiftInt8WeightsTests: XCTestCase {
         let floatBytes = try SwiftEmitter().emit(float).weights.count
         var failures: [String] = []
         let calibration = try Inputs.random(for: float, batchSize: 16, seed: 99)
-        for (mode, perChannel) in [("dynamic", true), ("dynamic", false), ("static", true)] {
+        let modes = [("dynamic", true), ("dynamic", false), ("static", true)]
+        var graphs: [Graph] = []
+        for (mode, perChannel) in modes {
             let quantized = try Quantizer(mode: mode, perChannel: perChannel).quantize(float, calibration: calibration)
             let emission = try SwiftEmitter().emit(quantized)
             // Biases stay f32 and the scales add a little, so a bit over a quarter of the float file.
@@ -47,10 +49,15 @@ final class SwiftInt8WeightsTests: XCTestCase {
             XCTAssertTrue(emission.source.contains("kilnWiden(UnsafeRawPointer"), "the direct convolution's kernel is widened in its own layout")
             // One-row products: int8 weights widened in registers, or integer products for quantized inputs.
             XCTAssertTrue(emission.source.contains(mode == "static" ? "kilnGemvInt32(" : "kilnGemvInt8("), mode)
-            let tuned = SwiftToolchain.hostTunedFlags()
-            for flags in tuned.contains("KILN_FMA") ? [["-O"], tuned] : [["-O"]] {
-                let compiled = try CompiledSwiftModel(graph: quantized, flags: flags)
-                defer { compiled.remove() }
+            graphs.append(quantized)
+        }
+        let tuned = SwiftToolchain.hostTunedFlags()
+        for flags in tuned.contains("KILN_FMA") ? [["-O"], tuned] : [["-O"]] {
+            // The three quantized graphs compiled together, by one swiftc.
+            let executors = try CompiledSwiftModels(graphs: graphs, flags: flags)
+            defer { executors.remove() }
+            for ((mode, perChannel), (quantized, compiled)) in zip(modes, zip(graphs, executors.models)) {
+                let compiled = try compiled.get()
                 for batch in [1, 3, 32] {
                     let inputs = try Inputs.random(for: quantized, batchSize: batch, seed: UInt64(200 + batch))
                     failures += swiftOutputFailures(

@@ -141,17 +141,20 @@ final class MergeTests: XCTestCase {
         // Keras's and Kiln's probabilities differ by ulps, so the votes are compared with the interpreter's own.
         expected["vote"] = reference["vote"]!
         expected["vote_votes"] = reference["vote_votes"]!
-        let report = try EngineCheck.verify(optimized, inputs: ["image": image], expected: expected)
-        XCTAssertTrue(report.passed, report.render())
-
         let chain = try MergeCase.named("chain")
         let piped = try ModelMerger.merge(
             try chain.sources(), name: "chain",
             options: MergeOptions(pipes: [(output: ValueReference(model: "stage1", value: "encode"), input: ValueReference(model: "stage2", value: "code"))]))
-        let chainReport = try EngineCheck.verify(
-            try pipeline.run(piped.graph), inputs: ["stage1_x": try chain.inputs("stage1")["x"]!],
-            expected: ["stage1_encode": try chain.expected("stage1")["encode"]!, "stage2_classify": try chain.expected("stage2")["classify"]!])
-        XCTAssertTrue(chainReport.passed, chainReport.render())
+        let reports = try EngineCheck.verify([
+            EngineCheck.Case(optimized, inputs: ["image": image], expected: expected),
+            EngineCheck.Case(
+                try pipeline.run(piped.graph), inputs: ["stage1_x": try chain.inputs("stage1")["x"]!],
+                expected: ["stage1_encode": try chain.expected("stage1")["encode"]!, "stage2_classify": try chain.expected("stage2")["classify"]!]),
+        ])
+        for result in reports {
+            let report = try result.get()
+            XCTAssertTrue(report.passed, report.render())
+        }
     }
 
     /// Two models that output their inputs' rows, so the ensemble inputs are exactly the test's numbers.

@@ -53,9 +53,13 @@ final class PruningDriverTests: XCTestCase {
 
     func testPrunedModelsRunInTheGeneratedSwiftAsInTheInterpreter() throws {
         let fixture = try Fixture.named("cnn_bn_keras3_h5")
-        for spec in ["magnitude:0.8", "nm:2:4", "channels:0.5"] {
+        let specs = ["magnitude:0.8", "nm:2:4", "channels:0.5"]
+        let cases = try specs.map { spec in
             let pruned = try Pruner(spec: spec, includeEnds: true).prune(try ModelLoader.load(fixture.model))
-            let report = try EngineCheck.verify(try Optimizer.pipeline(level: "O2").run(pruned), inputs: try fixture.inputs())
+            return EngineCheck.Case(try Optimizer.pipeline(level: "O2").run(pruned), inputs: try fixture.inputs())
+        }
+        for (spec, result) in zip(specs, try EngineCheck.verify(cases)) {
+            let report = try result.get()
             XCTAssertTrue(report.passed, "\(spec):\n\(report.render())")
         }
     }

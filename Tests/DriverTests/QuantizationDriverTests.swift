@@ -24,6 +24,7 @@ final class QuantizationDriverTests: XCTestCase {
 
     func testStaticInt8KeepsTopOneWithinHalfAPointInTheInterpreterAndSwift() throws {
         let (small, large, labels) = try Self.digits()
+        var checks: [(fixture: String, quantized: Graph, evaluation: [String: Tensor], truth: [Int64])] = []
         for (fixture, images) in [("mnist_mlp_keras3_h5", large), ("digits_cnn_keras3_keras", small)] {
             let graph = try Optimizer.pipeline(level: "O2").run(try ModelLoader.load(try Fixture.named(fixture).model))
             let input = graph.inputs[0].name
@@ -45,13 +46,17 @@ final class QuantizationDriverTests: XCTestCase {
             print("\(fixture): top-1 float \(float), static int8 \(int8)")
             XCTAssertGreaterThan(float, 0.9, "\(fixture) must be a real classifier for the comparison to mean anything")
             XCTAssertGreaterThanOrEqual(int8, float - 0.005, fixture)
+            checks.append((fixture, quantized, evaluation, truth))
+        }
+        // Both quantized executors compiled together, by one swiftc.
+        let executors = try CompiledSwiftModels(graphs: checks.map(\.quantized))
+        defer { executors.remove() }
+        for ((fixture, quantized, evaluation, truth), compiled) in zip(checks, executors.models) {
             // The generated Swift runs the same QuantizeLinear arithmetic, but its float products sum in another
             // order, so an activation a hair from a rounding boundary can land one quantization step away; the
             // outputs then differ by about one step times a weight. So: the same class for every example and
             // outputs within 1e-2 (a step of these activations is about 1e-2 to 4e-2).
-            let compiled = try CompiledSwiftModel(graph: quantized)
-            defer { compiled.remove() }
-            let swift = try compiled.run(evaluation)[quantized.outputs[0]]!.floats
+            let swift = try compiled.get().run(evaluation)[quantized.outputs[0]]!.floats
             let reference = try Interpreter().run(quantized, inputs: evaluation)[quantized.outputs[0]]!.floats
             let difference = zip(swift, reference).map { abs($0 - $1) }.max()!
             print("\(fixture): generated Swift against the interpreter, int8: max abs difference \(difference)")

@@ -1,61 +1,107 @@
 import KilnIR
 
-/// The `main.swift` of a command-line program around a generated executor, used by `kiln verify` and
-/// `kiln bench`:
+/// The `main.swift` of a command-line program around generated executors, used by `kiln verify`,
+/// `kiln bench` and the tests. Around one executor:
 ///
 ///     exe run WEIGHTS OUTDIR NAME=FILE.npy ...     writes OUTDIR/<output>.npy for every output
 ///     exe bench WEIGHTS --batch B ... --runs R      prints one JSON line per batch size
+///
+/// Around several (compiled together into one program, so one `swiftc` builds them all), the first argument
+/// names the executor's type: `exe TYPE run ...`, `exe TYPE bench ...`.
 ///
 /// `run` reads float32 (int32 and int64 for index inputs) `.npy` files (format 1.0 to 3.0, `<f4`, C order) and takes the batch size from
 /// their first dimension. `bench` times the allocation-free `predict` on seeded pseudo-random inputs after
 /// a warm-up, with a monotonic clock, and prints `{"engine": "swift", "batch": B, "median_us": ..,
 /// "p10_us": .., "p90_us": .., "runs": R}`. Errors go to stderr with exit status 1.
+///
+/// The helpers are declared once per program; each executor adds one function, `harnessModel<TYPE>()`.
+/// The executors' type names must differ from each other and from the helpers' (`HarnessModel`,
+/// `HarnessPredict`, `HarnessError`).
 public enum SwiftHarness {
     /// The harness for `emission`, which must have been generated from `graph`.
     public static func mainSource(for emission: SwiftEmission, graph: Graph) -> String {
+        var out = CodePrinter()
+        out.lines(harnessHeader)
+        writeModel(emission, graph, &out)
+        out.line()
+        out.line("do {")
+        out.line("    try harnessMain(harnessModel\(emission.typeName)(), Array(CommandLine.arguments.dropFirst()))")
+        writeCatch(&out)
+        return out.text
+    }
+
+    /// The harness for several executors compiled into one program, each `emission` generated from its
+    /// `graph`; the program's first argument is the type name of the executor to run.
+    public static func mainSource(for models: [(emission: SwiftEmission, graph: Graph)]) -> String {
+        var out = CodePrinter()
+        out.lines(harnessHeader)
+        for (emission, graph) in models {
+            writeModel(emission, graph, &out)
+            out.line()
+        }
+        let types = models.map(\.emission.typeName)
+        out.line("do {")
+        out.withIndentation { out in
+            out.line("let arguments = Array(CommandLine.arguments.dropFirst())")
+            out.line("let model: HarnessModel")
+            out.line("switch arguments.first ?? \"\" {")
+            for type in types { out.line("case \"\(type)\": model = harnessModel\(type)()") }
+            out.line("default: throw HarnessError(\"usage: MODEL run ... | MODEL bench ..., where MODEL is one of \(types.joined(separator: ", "))\")")
+            out.line("}")
+            out.line("try harnessMain(model, Array(arguments.dropFirst()))")
+        }
+        writeCatch(&out)
+        return out.text
+    }
+
+    /// `harnessModel<TYPE>()`: the executor's inputs and outputs, and its predict on caller-owned buffers,
+    /// so timing includes no allocation.
+    private static func writeModel(_ emission: SwiftEmission, _ graph: Graph, _ out: inout CodePrinter) {
         let type = emission.typeName
         let inputs = graph.inputs, outputs = graph.outputValues
         let names = SwiftNames(graph: graph)
         func perExample(_ value: Value) -> Int { max(1, value.type.shape.dims.dropFirst().compactMap(\.fixedValue).reduce(1, *)) }
-        var out = CodePrinter()
-        out.lines(harnessHeader)
-        out.line("let inputNames = \(inputs.map(\.name))")
-        out.line("let outputNames = \(outputs.map(\.name))")
-        out.line("let inputSizes = \(inputs.map(perExample))")
-        out.line("let outputSizes = \(outputs.map(perExample))")
-        out.line("let outputShapes: [[Int]] = \(outputs.map { Array($0.type.shape.dims.dropFirst().compactMap(\.fixedValue)) })")
-        out.line()
-        out.line("/// Calls the typed predict with caller-owned buffers, so timing includes no allocation.")
-        out.block(
-            "func predict(_ model: \(type), _ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int) throws"
-        ) { out in
-            // Integer inputs (indices) arrive as floats holding whole numbers.
-            var integers: [(index: Int, type: String)] = []
-            for (index, input) in inputs.enumerated() where input.type.dtype == .int32 || input.type.dtype == .int64 {
-                integers.append((index, input.type.dtype == .int32 ? "Int32" : "Int64"))
+        out.line("/// `\(type)`'s inputs and outputs, and how to load it.")
+        out.block("func harnessModel\(type)() -> HarnessModel") { out in
+            out.block("func load(_ path: String) throws -> HarnessPredict") { out in
+                out.line("let model = try \(type)(weightsAt: URL(fileURLWithPath: path))")
+                out.block("func predict(_ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int) throws") {
+                    out in
+                    // Integer inputs (indices) arrive as floats holding whole numbers.
+                    var integers: [(index: Int, type: String)] = []
+                    for (index, input) in inputs.enumerated() where input.type.dtype == .int32 || input.type.dtype == .int64 {
+                        integers.append((index, input.type.dtype == .int32 ? "Int32" : "Int64"))
+                    }
+                    var arguments = names.inputs.enumerated().map { index, name in
+                        "\(SwiftNames.code(name)): \(integers.contains { $0.index == index } ? "indices\(index)" : "inputs[\(index)]")"
+                    }
+                    arguments.append("batchSize: batch")
+                    arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
+                    for (index, type) in integers { out.line("let integers\(index) = inputs[\(index)].map { \(type)($0) }") }
+                    var call = "try model.predict(\(arguments.joined(separator: ", ")))"
+                    for (index, _) in integers.reversed() { call = "try integers\(index).withUnsafeBufferPointer { indices\(index) in \(call) }" }
+                    out.line(call)
+                }
+                out.line("return predict")
             }
-            var arguments = names.inputs.enumerated().map { index, name in
-                "\(SwiftNames.code(name)): \(integers.contains { $0.index == index } ? "indices\(index)" : "inputs[\(index)]")"
+            out.line("return HarnessModel(")
+            out.withIndentation { out in
+                out.line("inputNames: \(inputs.map(\.name)), outputNames: \(outputs.map(\.name)),")
+                out.line("inputSizes: \(inputs.map(perExample)), outputSizes: \(outputs.map(perExample)),")
+                out.line("outputShapes: \(outputs.map { Array($0.type.shape.dims.dropFirst().compactMap(\.fixedValue)) }), load: load)")
             }
-            arguments.append("batchSize: batch")
-            arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
-            for (index, type) in integers { out.line("let integers\(index) = inputs[\(index)].map { \(type)($0) }") }
-            var call = "try model.predict(\(arguments.joined(separator: ", ")))"
-            for (index, _) in integers.reversed() { call = "try integers\(index).withUnsafeBufferPointer { indices\(index) in \(call) }" }
-            out.line(call)
         }
-        out.line()
-        out.line("do {")
-        out.line("    try harnessMain(load: { try \(type)(weightsAt: URL(fileURLWithPath: $0)) }, predict: predict)")
+    }
+
+    private static func writeCatch(_ out: inout CodePrinter) {
         out.line("} catch {")
         out.line("    FileHandle.standardError.write(Data(\"error: \\(error)\\n\".utf8))")
         out.line("    exit(1)")
         out.line("}")
-        return out.text
     }
 
     private static let harnessHeader = #"""
-        // Generated by Kiln: a command-line harness around a generated executor. Do not edit.
+        // Generated by Kiln: a command-line harness around generated executors. Do not edit.
         import Foundation
 
         func readNPY(_ path: String) throws -> (shape: [Int], values: [Float]) {
@@ -106,13 +152,25 @@ public enum SwiftHarness {
             init(_ description: String) { self.description = description }
         }
 
-        func harnessMain<Model>(
-            load: (String) throws -> Model,
-            predict: (Model, [UnsafeBufferPointer<Float>], [UnsafeMutableBufferPointer<Float>], Int) throws -> Void
-        ) throws {
-            let arguments = Array(CommandLine.arguments.dropFirst())
+        /// A loaded model's predict on caller-owned buffers: inputs, outputs, batch size.
+        typealias HarnessPredict = ([UnsafeBufferPointer<Float>], [UnsafeMutableBufferPointer<Float>], Int) throws -> Void
+
+        /// What the harness knows of one executor.
+        struct HarnessModel {
+            var inputNames: [String]
+            var outputNames: [String]
+            var inputSizes: [Int]
+            var outputSizes: [Int]
+            var outputShapes: [[Int]]
+            /// Loads the weights file at a path.
+            var load: (String) throws -> HarnessPredict
+        }
+
+        func harnessMain(_ harness: HarnessModel, _ arguments: [String]) throws {
+            let inputNames = harness.inputNames, outputNames = harness.outputNames
+            let inputSizes = harness.inputSizes, outputSizes = harness.outputSizes, outputShapes = harness.outputShapes
             guard arguments.count >= 2 else { throw HarnessError("usage: run WEIGHTS OUTDIR NAME=FILE.npy... | bench WEIGHTS --batch B --runs R") }
-            let model = try load(arguments[1])
+            let predict = try harness.load(arguments[1])
             if arguments[0] == "run" {
                 guard arguments.count >= 3 else { throw HarnessError("run needs an output directory") }
                 var given: [String: (shape: [Int], values: [Float])] = [:]
@@ -135,7 +193,7 @@ public enum SwiftHarness {
                     inputs.append(value.values)
                 }
                 var outputs = outputSizes.map { [Float](repeating: 0, count: $0 * batch) }
-                try withBuffers(inputs, &outputs) { try predict(model, $0, $1, batch) }
+                try withBuffers(inputs, &outputs) { try predict($0, $1, batch) }
                 for (index, name) in outputNames.enumerated() {
                     let file = arguments[2] + "/" + String(name.map { $0 == "/" ? "_" : $0 }) + ".npy"
                     try writeNPY(file, shape: [batch] + outputShapes[index], values: outputs[index])
@@ -166,10 +224,10 @@ public enum SwiftHarness {
                     var outputs = outputSizes.map { [Float](repeating: 0, count: $0 * batch) }
                     var times: [Double] = []
                     try withBuffers(inputs, &outputs) { inputBuffers, outputBuffers in
-                        for _ in 0..<max(3, runs / 10) { try predict(model, inputBuffers, outputBuffers, batch) }
+                        for _ in 0..<max(3, runs / 10) { try predict(inputBuffers, outputBuffers, batch) }
                         for _ in 0..<runs {
                             let start = DispatchTime.now().uptimeNanoseconds
-                            try predict(model, inputBuffers, outputBuffers, batch)
+                            try predict(inputBuffers, outputBuffers, batch)
                             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
                         }
                     }

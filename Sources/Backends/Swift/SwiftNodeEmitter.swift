@@ -97,7 +97,7 @@ struct SwiftNodeEmitter {
             } else if c.groups == 1, let packedOffset {
                 sections.insert(.gemm)
                 let columns = w.dropLast().reduce(1, *)
-                let rows = "\(plan.counts[y]!.expression) / \(cout)"
+                let rows = plan.counts[y]!.rows(of: cout).expression
                 var source = p(inputs[0])
                 if let scratch {
                     out.line("kilnIm2col(\(p(inputs[0])), Self.\(window), channels: \(cin), \(p(scratch)), batch: batch)")
@@ -153,13 +153,13 @@ struct SwiftNodeEmitter {
         case .concat(let axis):
             let dims = types[y]!.shape.dims
             let a = axis < 0 ? axis + dims.count : axis
-            let total = product(dims[a...])
+            let o = SwiftIndex("o"), total = extent(dims[a...])
             out.line("for o in 0..<\(product(dims[..<a])) {")
-            var offset = "0"
+            var offset = SwiftIndex(0)
             for input in inputs {
-                let block = product(types[input]!.shape.dims[a...])
-                out.line("    (\(p(y)) + o * (\(total)) + \(offset)).update(from: \(p(input)) + o * (\(block)), count: \(block))")
-                offset = offset == "0" ? "(\(block))" : "\(offset) + (\(block))"
+                let block = extent(types[input]!.shape.dims[a...])
+                out.line("    (\(plan.pointer(y, plus: o * total + offset))).update(from: \(plan.pointer(input, plus: o * block)), count: \(block))")
+                offset = offset + block
             }
             out.line("}")
         case .crop(let pads):
@@ -242,8 +242,7 @@ struct SwiftNodeEmitter {
             throw .unsupported(node: node.name, reason: "matrix products need known inner and output widths")
         }
         let yCount = plan.counts[y]!
-        let rows = yCount.perBatch > 0
-            ? (yCount.perBatch == n ? "batch" : "\(yCount.perBatch / n) * batch") : "\(yCount.fixed / n)"
+        let rows = yCount.rows(of: n).expression
         // A bias of one row and the activation go into the packed kernel's epilogue. Any other bias is added
         // afterwards, and the activation then runs as a pass of its own, as it does after an unpacked product.
         var rowBias: String?
@@ -311,7 +310,7 @@ struct SwiftNodeEmitter {
                     throw .unsupported(node: node.name, reason: "MatMul with broadcast batch dimensions \(aType) x \(bType)")
                 }
                 out.line(
-                    "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(rows) / \(mSize), m: \(mSize), n: \(n), k: \(k), transposeB: false)")
+                    "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(yCount.rows(of: n * mSize).expression), m: \(mSize), n: \(n), k: \(k), transposeB: false)")
             }
         }
         if let lateBias {
@@ -351,13 +350,16 @@ struct SwiftNodeEmitter {
         "[" + shape.dims.map { $0.fixedValue.map(String.init) ?? "-1" }.joined(separator: ", ") + "]"
     }
 
-    private func product(_ dims: ArraySlice<Dim>) -> String {
+    private func product(_ dims: ArraySlice<Dim>) -> String { extent(dims).description }
+
+    /// The number of elements of `dims`, over `batch`.
+    private func extent(_ dims: ArraySlice<Dim>) -> SwiftIndex {
         var fixed = 1
         var batch = false
         for dim in dims {
             if let size = dim.fixedValue { fixed *= size } else { batch = true }
         }
-        return batch ? (fixed == 1 ? "batch" : "\(fixed) * batch") : "\(fixed)"
+        return batch ? SwiftIndex("batch", times: fixed) : SwiftIndex(fixed)
     }
 
     /// The runtime's `KilnActivation` for an activation.

@@ -6,7 +6,16 @@ struct ElementCount: Hashable {
     var fixed: Int
 
     /// The count as a Swift expression over `batch`.
-    var expression: String { perBatch > 0 ? (perBatch == 1 ? "batch" : "\(perBatch) * batch") : "\(fixed)" }
+    var expression: String { index.description }
+
+    /// The count as an integer expression over `batch`.
+    var index: SwiftIndex { perBatch > 0 ? SwiftIndex("batch", times: perBatch) : SwiftIndex(fixed) }
+
+    /// The number of rows of `width` elements.
+    func rows(of width: Int) -> ElementCount {
+        precondition(perBatch % width == 0 && fixed % width == 0, "\(self) is not whole rows of \(width)")
+        return ElementCount(perBatch: perBatch / width, fixed: fixed / width)
+    }
 }
 
 /// Where a value lives at run time.
@@ -101,15 +110,21 @@ struct SwiftPlan {
         return symbols == 1 ? ElementCount(perBatch: fixed, fixed: 0) : ElementCount(perBatch: 0, fixed: fixed)
     }
 
-    /// A Swift pointer expression for a value, given the names of the weights, the arena and the batch size
-    /// in scope (`w`, `a` and `batch` inside `run(batch:)`).
-    func pointer(_ value: String, weights w: String = "w", arena a: String = "a", batch: String = "batch") -> String {
+    /// A Swift pointer expression for a value, `plus` elements further on, given the names of the weights, the
+    /// arena and the batch size in scope (`w`, `a` and `batch` inside `run(batch:)`). The offset is folded
+    /// into one term per name and one constant.
+    func pointer(
+        _ value: String, plus extra: SwiftIndex = SwiftIndex(0), weights w: String = "w", arena a: String = "a", batch: String = "batch"
+    ) -> String {
+        let base: String, offset: SwiftIndex
         switch storage[value]! {
-        case .weights(let offset): return offset == 0 ? w : "\(w) + \(offset)"
+        case .weights(let start): (base, offset) = (w, SwiftIndex(start))
         case .arena(let units, let fixed, let batchSized):
-            if batchSized { return units == 0 ? a : "\(a) + \(units) * \(batch)" }
-            return "\(a) + \(arenaUnits) * \(batch) + \(fixed)"
+            base = a
+            offset = batchSized ? SwiftIndex(batch, times: units) : SwiftIndex(batch, times: arenaUnits) + SwiftIndex(fixed)
         }
+        let total = offset + extra
+        return total.isZero ? base : "\(base) + \(total)"
     }
 
     func isConstant(_ value: String) -> Bool {
