@@ -80,8 +80,12 @@ extension Op {
         }
         var out = [dims[0]]
         for (d, factor) in factors.enumerated() {
+            if factor == 1 {
+                out.append(dims[d + 1])
+                continue
+            }
             guard let size = dims[d + 1].fixedValue else {
-                throw TypeError(op: name, "spatial dimension \(d + 1) of \(input) must be known")
+                throw TypeError(op: name, "spatial dimension \(d + 1) of \(input) must be known to scale it by \(factor)")
             }
             out.append(.fixed(size * factor))
         }
@@ -90,7 +94,16 @@ extension Op {
     }
 
     /// The output length of a sliding window: floor((size + pads - window) / stride) + 1.
+    /// A symbolic length stays itself when the window keeps every length (stride 1, pads adding up to the
+    /// window less one: Keras's "same" padding); any other window needs the length known.
     private func windowed(_ dim: Dim, window: Int, stride: Int, padBegin: Int, padEnd: Int) throws(TypeError) -> Dim {
+        if case .symbolic(let symbol) = dim {
+            guard stride == 1, padBegin >= 0, padEnd >= 0, padBegin + padEnd == window - 1 else {
+                throw TypeError(
+                    op: name, "the size \(symbol) is unknown; a window of \(window) with stride \(stride) and padding \(padBegin)+\(padEnd) needs it known")
+            }
+            return dim
+        }
         guard let size = dim.fixedValue else { throw TypeError(op: name, "spatial dimensions must be known") }
         guard stride >= 1, window >= 1, size + padBegin + padEnd >= window else {
             throw TypeError(

@@ -39,11 +39,31 @@ struct ModelArgument: ParsableArguments {
     @Option(help: "The weights of an architecture JSON MODEL: what model.save_weights() wrote (Keras 2 .h5, Keras 3 .weights.h5).")
     var weights: String?
 
+    @Option(
+        name: .customLong("input-shape"),
+        help: "Fix the sizes of an input the model leaves unknown, as NAME=DxDx... (every dimension but the batch); repeat for several inputs.")
+    var inputShapes: [String] = []
+
     var url: URL { URL(fileURLWithPath: model) }
 
     /// Reads the model and, for an architecture JSON, its weights.
     func load() throws -> Graph {
-        try ModelLoader.load(url, weights: weights.map { URL(fileURLWithPath: $0) })
+        try ModelLoader.load(url, weights: weights.map { URL(fileURLWithPath: $0) }, inputShapes: try parsedInputShapes())
+    }
+
+    /// `--input-shape NAME=8x8x3` options by input name.
+    func parsedInputShapes() throws -> [String: [Int]] {
+        var shapes: [String: [Int]] = [:]
+        for text in inputShapes {
+            let parts = text.split(separator: "=", maxSplits: 1)
+            let sizes = parts.count == 2 ? parts[1].split(separator: "x").map { Int($0) } : []
+            guard parts.count == 2, !parts[0].isEmpty, !sizes.isEmpty, sizes.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw ValidationError("--input-shape takes NAME=DxDx... with sizes of at least 1, e.g. tokens=32; got '\(text)'")
+            }
+            guard shapes[String(parts[0])] == nil else { throw ValidationError("--input-shape gives '\(parts[0])' twice") }
+            shapes[String(parts[0])] = sizes.compactMap { $0 }
+        }
+        return shapes
     }
 }
 

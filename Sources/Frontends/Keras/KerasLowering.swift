@@ -18,6 +18,10 @@ struct KerasLowering {
     /// Keras 2 and Keras 3 differ in places (e.g. `hard_sigmoid`); this picks the definition.
     let kerasMajorVersion: Int
     let weights: KerasWeightSource
+    /// Sizes for inputs saved with unknown dimensions: every dimension but the batch, by input name.
+    var inputShapes: [String: [Int]] = [:]
+    /// Each symbol standing for an unknown input dimension, with its input and axis, for messages.
+    private var unknownDimensions: [String: (input: String, axis: Int)] = [:]
 
     private(set) var graph = Graph(name: "model")
     private(set) var types: [String: TensorType] = [:]
@@ -41,6 +45,11 @@ struct KerasLowering {
                 throw .badConfig(file: file, reason: "model input '\(ref.layer)' is not an InputLayer")
             }
             try addInput(layer, ref: ref)
+        }
+        let inputNames = Set(spec.inputs.map(\.layer) + graph.inputs.map(\.name))
+        if let unknown = inputShapes.keys.sorted().first(where: { !inputNames.contains($0) }) {
+            throw .badConfig(
+                file: file, reason: "--input-shape names '\(unknown)', which is no input of the model; its inputs: \(graph.inputs.map(\.name).joined(separator: ", "))")
         }
         var produced = self.produced
         try runCalls(spec, produced: &produced, valueSuffix: "")
@@ -323,14 +332,30 @@ struct KerasLowering {
         guard let shape = (layer.config["batch_shape"] ?? layer.config["batch_input_shape"])?.array, !shape.isEmpty else {
             throw .badConfig(file: file, reason: "input '\(layer.name)' has no batch_shape")
         }
+        let name = sanitize(layer.name)
         var dims: [Dim] = [.symbolic("N")]
-        for dim in shape.dropFirst() {
-            guard let size = dim.int else {
+        if let pinned = inputShapes[name] ?? inputShapes[layer.name] {
+            // Fixed at conversion: the given sizes must agree with every size the model knows.
+            guard pinned.count == shape.count - 1, pinned.allSatisfy({ $0 >= 1 }),
+                zip(shape.dropFirst(), pinned).allSatisfy({ known, size in known.int.map { $0 == size } ?? true })
+            else {
+                let saved = shape.dropFirst().map { $0.int.map(String.init) ?? "?" }.joined(separator: "x")
                 throw .unsupportedConfig(
                     file: file, layer: layer.name, className: "InputLayer",
-                    reason: "dimensions other than the batch must be known; save the model with a fixed input shape")
+                    reason: "the input shape \(pinned.map(String.init).joined(separator: "x")) does not fit the saved shape \(saved) (? is unknown)")
             }
-            dims.append(.fixed(size))
+            dims += pinned.map(Dim.fixed)
+        } else {
+            for (axis, dim) in shape.enumerated().dropFirst() {
+                if let size = dim.int {
+                    dims.append(.fixed(size))
+                } else {
+                    // An unknown size: a symbol the graph carries until run time.
+                    let symbol = String(name.map { $0.isLetter || $0.isNumber ? $0 : "_" }) + "_dim\(axis)"
+                    unknownDimensions[symbol] = (name, axis)
+                    dims.append(.symbolic(symbol))
+                }
+            }
         }
         let dtypeName = layer.config["dtype"]?.string ?? layer.config["dtype"]?["config"]?["name"]?.string ?? "float32"
         let dtypes: [String: DType] = ["float32": .float32, "int32": .int32, "int64": .int64]
@@ -338,7 +363,6 @@ struct KerasLowering {
             throw .unsupportedConfig(
                 file: file, layer: layer.name, className: "InputLayer", reason: "input dtype \(dtypeName) is not supported; float32, int32 and int64 are")
         }
-        let name = sanitize(layer.name)
         let type = TensorType(dtype, Shape(dims))
         graph.inputs.append(Value(name, type))
         types[name] = type
@@ -386,12 +410,32 @@ struct KerasLowering {
         do {
             inferred = try op.inferTypes(inputs.map { types[$0]! })
         } catch {
-            throw .unsupportedConfig(file: file, layer: node, className: op.name, reason: "its input types do not fit: \(error.message)")
+            throw .unsupportedConfig(
+                file: file, layer: node, className: op.name, reason: "its input types do not fit: \(error.message)" + unknownSizeHint(inputs))
         }
         let valueName = types[name] == nil ? name : fresh(name)
         graph.nodes.append(Node(name: sanitize(node), op: op, inputs: inputs, outputs: [Value(valueName, inferred[0])]))
         types[valueName] = inferred[0]
         return valueName
+    }
+
+    /// When an op's inputs have unknown sizes (besides the batch), which input dimensions they are and how
+    /// to fix them at conversion.
+    private func unknownSizeHint(_ inputs: [String]) -> String {
+        let symbols = Set(inputs.flatMap { types[$0]?.shape.dims ?? [] }.compactMap { dim -> String? in
+            if case .symbolic(let s) = dim, unknownDimensions[s] != nil { return s }
+            return nil
+        })
+        guard !symbols.isEmpty else { return "" }
+        let owners = symbols.sorted().compactMap { unknownDimensions[$0] }
+        let inputsNamed = Set(owners.map(\.input)).sorted()
+        let example = inputsNamed.map { input in
+            let dims = graph.inputs.first { $0.name == input }?.type.shape.dims.dropFirst() ?? []
+            return "--input-shape \(input)=" + dims.map { $0.fixedValue.map(String.init) ?? "SIZE" }.joined(separator: "x")
+        }
+        return "; it needs the size of "
+            + owners.map { "dimension \($0.axis) of input '\($0.input)'" }.joined(separator: " and ")
+            + ", which the model leaves unknown: fix it at conversion with " + example.joined(separator: " ")
     }
 
     /// Gives a layer's last value the layer's name when it is a fresh node result.

@@ -18,16 +18,20 @@ public enum KerasReader {
     /// Keras 3 `.weights.h5`, or a full-model `.h5`. The graph is named after the model, its inputs and
     /// outputs after the Keras input and output layers, and its metadata records the Keras version
     /// (`source`), the format (`source_format`) and the backend when the file names one (`keras_backend`).
-    public static func read(contentsOf url: URL, weights: URL? = nil) throws(KerasImportError) -> Graph {
+    ///
+    /// `inputShapes` fixes the sizes of inputs saved with unknown dimensions (every dimension but the batch,
+    /// by input name); any other unknown dimension becomes a symbol named after its input and axis
+    /// (`tokens_dim1`).
+    public static func read(contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
         let path = url.path
         let head = try firstBytes(of: path)
         let isJSON = head.first { !Self.jsonWhitespace.contains($0) } == UInt8(ascii: "{")
         if let weights {
             guard isJSON else { throw .weightsNotNeeded(file: path) }
-            return try readJSON(path, weights: weights.path)
+            return try readJSON(path, weights: weights.path, inputShapes: inputShapes)
         }
-        if head.starts(with: hdf5Signature) { return try readH5(path) }
-        if head.starts(with: zipSignature) { return try readArchive(path) }
+        if head.starts(with: hdf5Signature) { return try readH5(path, inputShapes: inputShapes) }
+        if head.starts(with: zipSignature) { return try readArchive(path, inputShapes: inputShapes) }
         if isJSON { throw .missingWeightsFile(file: path) }
         throw .notAModel(file: path, reason: "not an HDF5 file, a zip archive or a JSON architecture")
     }
@@ -54,7 +58,7 @@ public enum KerasReader {
         }
     }
 
-    private static func readH5(_ path: String) throws(KerasImportError) -> Graph {
+    private static func readH5(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
         let file: HDF5File
         do throws(HDF5Error) {
             file = try HDF5File.open(path: path)
@@ -77,10 +81,10 @@ public enum KerasReader {
         }
         guard let configText else { throw .missingConfig(file: path) }
         let weights = H5ModelWeights(file: file, root: "/model_weights", displayName: path)
-        return try lower(configText, version: version, backend: backend, format: "h5", weights: weights, file: path)
+        return try lower(configText, version: version, backend: backend, format: "h5", weights: weights, file: path, inputShapes: inputShapes)
     }
 
-    private static func readArchive(_ path: String) throws(KerasImportError) -> Graph {
+    private static func readArchive(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
         let archive: Archive
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
@@ -112,14 +116,14 @@ public enum KerasReader {
             throw .damaged(file: path, reason: "model.weights.h5: \(error.message)")
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
-        return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path)
+        return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
     }
 
     /// The largest architecture JSON read: configurations of the largest Keras models are a few megabytes.
     private static let maxJSONBytes = 1 << 28
 
     /// An architecture JSON (`model.to_json()` of Keras 2 or Keras 3) with the weights file beside it.
-    private static func readJSON(_ path: String, weights weightsPath: String) throws(KerasImportError) -> Graph {
+    private static func readJSON(_ path: String, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
         guard size <= maxJSONBytes else {
             throw .badConfig(file: path, reason: "the JSON file is \(size) bytes; a model architecture is far smaller")
@@ -174,13 +178,14 @@ public enum KerasReader {
         // records it, Keras 3's writes a `module` beside each class instead.
         let root = try? JSON(parsing: text)
         let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
-        return try lower(text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path)
+        return try lower(text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path, inputShapes: inputShapes)
     }
 
     /// Lowers a model configuration (the JSON text of `model_config` or `config.json`) with its weights,
     /// records where it came from in the metadata, and verifies the graph.
     static func lower(
-        _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String
+        _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
+        inputShapes: [String: [Int]]
     ) throws(KerasImportError) -> Graph {
         let json: JSON
         do {
@@ -191,6 +196,7 @@ public enum KerasReader {
         let spec = try KerasConfigParser(file: file).parse(json)
         let majorVersion = version.flatMap { Int($0.prefix { $0.isNumber }) } ?? 3
         var lowering = KerasLowering(file: file, kerasMajorVersion: majorVersion, weights: weights)
+        lowering.inputShapes = inputShapes
         var graph = try lowering.lower(spec)
         graph.metadata["source"] = "keras \(version ?? "unknown")"
         graph.metadata["source_format"] = format
