@@ -265,6 +265,42 @@ def build_fixtures(version):
     if version == 3:
         write_hdf5_strings()
     build_long_graph_fixtures(keras, layers, kv, version)
+    build_unknown_size_fixtures(keras, layers, kv, version)
+
+
+def build_unknown_size_fixtures(keras, layers, kv, version):
+    """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
+    classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
+    width (None, None, 3) with a per-pixel output. Their own generator keeps their data independent."""
+    import numpy as np
+    rng = np.random.default_rng(5678 + version)
+    seeded(keras, 97)
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    t = layers.Embedding(30, 6, name="embedding")(tokens)
+    t = layers.Conv1D(5, 3, padding="same", activation="relu", name="conv")(t)
+    t = layers.LayerNormalization(name="norm")(t)
+    t = layers.GlobalAveragePooling1D(name="pool")(t)
+    t = layers.Dense(3, activation="softmax", name="probs")(t)
+    text = keras.Model(tokens, t, name="unknown_length")
+    randomize(text, rng)
+    for length in (5, 12):
+        x = rng.integers(0, 30, size=(3, length)).astype(np.int32)
+        save_both(f"unknown_length_t{length}", text, {"tokens": x}, {"probs": predict(text, x)[0]}, kv,
+                  f"tokens of unknown length (None,), here {length}: Embedding, same-padded Conv1D, LayerNorm, pooling", version)
+    seeded(keras, 101)
+    image = keras.Input((None, None, 3), name="image")
+    h = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(image)
+    h = layers.BatchNormalization(name="bn")(h)
+    pixels = layers.Conv2D(2, 1, name="pixels")(h)
+    pooled = layers.GlobalMaxPooling2D(name="pool")(h)
+    scores = layers.Dense(2, name="scores")(pooled)
+    conv = keras.Model(image, [pixels, scores], name="fully_convolutional")
+    randomize(conv, rng)
+    for height, width in ((6, 9), (11, 4)):
+        x = rng.uniform(0, 1, size=(2, height, width, 3)).astype(np.float32)
+        p, c = predict(conv, x)
+        save_both(f"fully_conv_{height}x{width}", conv, {"image": x}, {"pixels": p, "scores": c}, kv,
+                  f"images of unknown height and width (None, None, 3), here {height}x{width}: same-padded convolutions", version)
 
 
 def build_long_graph_fixtures(keras, layers, kv, version):

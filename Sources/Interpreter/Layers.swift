@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 import KilnIR
 
@@ -28,34 +29,67 @@ enum Layers {
         }
     }
 
+    /// Each output pixel's window of input (im2col: a row per pixel, a column per window position and input
+    /// channel of the group, zeros where the window reads padding) times the kernel as a matrix, in double
+    /// precision with `cblas_dgemm`, plus the bias. Pixels go in blocks, so the columns stay small.
     static func conv(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ c: Convolution, outputShape: [Int]) -> Tensor {
         let spatial = x.shape.count - 2
         let cin = x.shape[spatial + 1], cout = w.shape[spatial + 1]
         let cinPerGroup = cin / c.groups, coutPerGroup = cout / c.groups
         let xs = strides(x.shape), ws = strides(w.shape)
-        let input = x.floats, kernel = w.floats, b = bias?.floats
+        let input = x.floats.map(Double.init), kernel = w.floats, b = bias?.floats
         let kernelDims = Array(w.shape[0..<spatial])
+        let windowCount = kernelDims.reduce(1, *), columns = windowCount * cinPerGroup
+        let pixelShape = Array(outputShape.dropLast()), pixels = pixelShape.reduce(1, *)
         var out = [Float](repeating: 0, count: outputShape.reduce(1, *))
-        var o = 0
-        forEachIndex(Array(outputShape.dropLast())) { position in
-            for co in 0..<cout {
-                let group = co / coutPerGroup
-                var sum = Double(b?[co] ?? 0)
-                forEachIndex(kernelDims) { k in
-                    var offset = position[0] * xs[0]
-                    for d in 0..<spatial {
-                        let at = position[d + 1] * c.strides[d] - c.pads[d] + k[d] * c.dilations[d]
-                        if at < 0 || at >= x.shape[d + 1] { return }
-                        offset += at * xs[d + 1]
-                    }
-                    var kernelOffset = co
-                    for d in 0..<spatial { kernelOffset += k[d] * ws[d] }
-                    for ci in 0..<cinPerGroup {
-                        sum += Double(input[offset + group * cinPerGroup + ci]) * Double(kernel[kernelOffset + ci * ws[spatial]])
+        // Every pixel's input offset for every window position (-1: padding).
+        var positions: [[Int]] = []
+        forEachIndex(pixelShape) { positions.append($0) }
+        var windowOffsets: [[Int]] = []
+        forEachIndex(kernelDims) { windowOffsets.append($0) }
+        let block = max(1, min(pixels, (1 << 22) / max(columns, 1)))
+        for group in 0..<c.groups {
+            // The group's kernel as a [window x cinPerGroup, coutPerGroup] matrix.
+            var weights = [Double](repeating: 0, count: columns * coutPerGroup)
+            for (k, offset) in windowOffsets.enumerated() {
+                var kernelOffset = group * coutPerGroup
+                for d in 0..<spatial { kernelOffset += offset[d] * ws[d] }
+                for ci in 0..<cinPerGroup {
+                    for co in 0..<coutPerGroup {
+                        weights[(k * cinPerGroup + ci) * coutPerGroup + co] = Double(kernel[kernelOffset + ci * ws[spatial] + co])
                     }
                 }
-                out[o] = Float(sum)
-                o += 1
+            }
+            var patch = [Double](repeating: 0, count: block * columns)
+            var product = [Double](repeating: 0, count: block * coutPerGroup)
+            for first in stride(from: 0, to: pixels, by: block) {
+                let rows = min(block, pixels - first)
+                for row in 0..<rows {
+                    let position = positions[first + row]
+                    for (k, offset) in windowOffsets.enumerated() {
+                        let target = (row * windowCount + k) * cinPerGroup
+                        var source = position[0] * xs[0] + group * cinPerGroup
+                        var inside = true
+                        for d in 0..<spatial {
+                            let at = position[d + 1] * c.strides[d] - c.pads[d] + offset[d] * c.dilations[d]
+                            if at < 0 || at >= x.shape[d + 1] {
+                                inside = false
+                                break
+                            }
+                            source += at * xs[d + 1]
+                        }
+                        for ci in 0..<cinPerGroup { patch[target + ci] = inside ? input[source + ci] : 0 }
+                    }
+                }
+                cblas_dgemm(
+                    CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(coutPerGroup), Int32(columns), 1, patch, Int32(columns),
+                    weights, Int32(coutPerGroup), 0, &product, Int32(coutPerGroup))
+                for row in 0..<rows {
+                    for co in 0..<coutPerGroup {
+                        let channel = group * coutPerGroup + co
+                        out[(first + row) * cout + channel] = Float(Double(b?[channel] ?? 0) + product[row * coutPerGroup + co])
+                    }
+                }
             }
         }
         return Tensor(shape: outputShape, floats: out)

@@ -31,6 +31,15 @@ struct ModelConfigBuilder {
         shapes[name] = shape
     }
 
+    /// An InputLayer whose sizes after the batch may be unknown (nil, saved as `None`).
+    mutating func input(_ name: String, unknown shape: [Int?]) {
+        let shapeKey = form == .keras2 ? "batch_input_shape" : "batch_shape"
+        let config: [String: Any] = ["name": name, shapeKey: [NSNull()] + shape.map { $0.map { $0 as Any } ?? NSNull() }, "dtype": "float32"]
+        layers.append(["class_name": "InputLayer", "name": name, "config": config, "inbound_nodes": [Any]()])
+        inputs.append(name)
+        shapes[name] = shape.map { $0 ?? 1 }
+    }
+
     /// A layer called once on the outputs of `inputs`; `shape` is its output shape without the batch
     /// dimension (only needed to build Dense weights downstream).
     mutating func layer(_ className: String, _ name: String, _ config: [String: Any] = [:], on inputs: [String], shape: [Int]? = nil) {
@@ -71,6 +80,19 @@ struct ModelConfigBuilder {
     /// Replaces the weights of a layer, to test what happens when they do not fit its configuration.
     mutating func setWeights(_ layer: String, _ tensors: [Tensor]) { weights[layer] = tensors }
 
+    /// Conv2D with a square kernel, a bias and made-up weights.
+    mutating func conv2D(_ name: String, filters: Int, kernel: Int, strides: Int, padding: String, on input: String) {
+        let channels = shapes[input]?.last ?? 1
+        layer(
+            "Conv2D", name, ["filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides], "padding": padding, "activation": "linear"],
+            on: [input], shape: (shapes[input]?.dropLast() ?? []) + [filters])
+        let count = kernel * kernel * channels * filters
+        weights[name] = [
+            Tensor(shape: [kernel, kernel, channels, filters], floats: (0..<count).map { Float($0 % 5) * 0.1 - 0.2 }),
+            Tensor(shape: [filters], floats: Array(repeating: 0.1, count: filters)),
+        ]
+    }
+
     /// The configuration as the JSON text a file would hold.
     var json: String {
         let reference = { (name: String) -> [Any] in [name, 0, 0] }
@@ -85,8 +107,9 @@ struct ModelConfigBuilder {
     }
 
     /// Lowers the configuration as `KerasReader` does for a file of the given Keras version.
-    func lower(version: String = "3.12.0") throws(KerasImportError) -> Graph {
-        try KerasReader.lower(json, version: version, backend: nil, format: "h5", weights: MemoryWeights(tensors: weights), file: "memory.h5")
+    func lower(version: String = "3.12.0", inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
+        try KerasReader.lower(
+            json, version: version, backend: nil, format: "h5", weights: MemoryWeights(tensors: weights), file: "memory.h5", inputShapes: inputShapes)
     }
 }
 

@@ -53,13 +53,18 @@ public struct SwiftEmitter: Sendable {
                 }
             }
         }
-        // The API takes and returns whole examples: the batch first, every other dimension known.
+        // The API takes and returns whole examples: the batch first; any other dimension known, or a size
+        // the inputs define, which predict takes.
+        let batch = SwiftPlan.batchSymbol(of: graph), sizeNames = SwiftPlan.sizeNames(of: graph).names
         for value in graph.inputs + graph.outputValues {
             let dims = value.type.shape.dims
-            guard case .symbolic = dims.first, dims.dropFirst().allSatisfy({ $0.fixedValue != nil }) else {
+            guard dims.first == .symbolic(batch), dims.dropFirst().allSatisfy({ dim in
+                if case .symbolic(let symbol) = dim { return symbol != batch && sizeNames[symbol] != nil }
+                return true
+            }) else {
                 throw .unsupported(
                     node: value.name,
-                    reason: "\(value.type) needs the batch as its first dimension and every other dimension known, as the generated API takes whole examples")
+                    reason: "\(value.type) needs the batch \(batch) as its first dimension and only sizes the inputs define after it, as the generated API takes whole examples")
             }
         }
         for value in graph.outputValues where value.type.dtype != .float32 {
@@ -70,10 +75,10 @@ public struct SwiftEmitter: Sendable {
         var fused = graph
         fused.nodes = nodes
         // Int8 constants are widened after the payload, whose size is known once everything is laid out.
-        var layout = try layOutWeights(nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: 0)
+        var layout = try layOutWeights(nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: 0, sizeNames: sizeNames)
         if !layout.weights.widenings.isEmpty {
             layout = try layOutWeights(
-                nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: layout.weights.payloadEnd)
+                nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: layout.weights.payloadEnd, sizeNames: sizeNames)
         }
         let types = fused.valueTypes, weights = layout.weights, scratch = layout.scratch
         let plan = try SwiftPlan(graph: fused, weightOffsets: layout.raw, scratch: scratch)
@@ -108,7 +113,8 @@ public struct SwiftEmitter: Sendable {
     }
 
     private func layOutWeights(
-        _ nodes: [Node], types: [String: TensorType], constants: [String: Tensor], int8: [String: Int8Weights], outputs: [String], widenedBase: Int
+        _ nodes: [Node], types: [String: TensorType], constants: [String: Tensor], int8: [String: Int8Weights], outputs: [String], widenedBase: Int,
+        sizeNames: [String: String]
     ) throws(SwiftEmitError) -> WeightsLayout {
         var layout = WeightsLayout()
         layout.weights.widenedBase = widenedBase
@@ -122,7 +128,7 @@ public struct SwiftEmitter: Sendable {
                 // A mostly zero B (a pruned Dense) is stored by column and read by the sparse kernel, which
                 // transposes eight rows of A at a time into scratch.
                 layout.sparse[index] = layout.weights.add(sparse: b, k: k, n: n, transposed: transposed)
-                layout.scratch[index] = ElementCount(perBatch: 0, fixed: (k + n) * 8)
+                layout.scratch[index] = ElementCount(fixed: (k + n) * 8)
             } else if let (b, k, n, transposed) = try packedOperand(node, types, constants) {
                 // A constant shared by several products is packed once per orientation.
                 let key = "\(transposed) \(node.inputs[1])"
@@ -143,9 +149,9 @@ public struct SwiftEmitter: Sendable {
             {
                 // im2col columns: one row per output pixel, one column per (window position, input channel).
                 let columns = types[node.inputs[1]]!.shape.fixedSizes!.dropLast().reduce(1, *)
-                let pixels = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name)
+                let pixels = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name, sizeNames: sizeNames)
                 let cout = types[node.outputs[0].name]!.shape.dims.last!.fixedValue!
-                layout.scratch[index] = ElementCount(perBatch: pixels.perBatch / cout * columns, fixed: pixels.fixed / cout * columns)
+                layout.scratch[index] = ElementCount(coefficient: pixels.coefficient / cout * columns, scale: pixels.scale)
             }
             if case .batchNorm(let epsilon, _) = node.op {
                 // Inference batch normalization is a per-channel scale and shift, computed here once.

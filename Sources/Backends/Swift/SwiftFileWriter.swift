@@ -15,14 +15,30 @@ struct SwiftFileWriter {
 
     private var errorName: String { "\(typeName)Error" }
 
+    /// Per-example shapes, -1 for a size given to `predict`.
     private func perExample(_ value: Value) -> [Int] {
-        Array(value.type.shape.dims.dropFirst().map { $0.fixedValue ?? 0 })
+        Array(value.type.shape.dims.dropFirst().map { $0.fixedValue ?? -1 })
     }
 
-    private func perExampleCount(_ value: Value) -> Int { max(1, perExample(value).reduce(1, *)) }
-
     private func shapeDoc(_ value: Value) -> String {
-        "[" + value.type.shape.dims.map { $0.fixedValue.map(String.init) ?? "batchSize" }.joined(separator: ", ") + "]"
+        "[" + value.type.shape.dims.enumerated().map { index, dim in
+            if let size = dim.fixedValue { return String(size) }
+            guard index > 0, case .symbolic(let symbol) = dim, let size = sizes.first(where: { $0.symbol == symbol }) else { return "batchSize" }
+            return size.parameter
+        }.joined(separator: ", ") + "]"
+    }
+
+    /// The sizes the model leaves unknown besides the batch, with the parameter `predict` takes each as
+    /// (its symbol, made an identifier unique among the inputs and outputs) and its name inside `run`.
+    private var sizes: [(symbol: String, parameter: String, variable: String)] {
+        let names = SwiftNames(graph: graph)
+        var taken = Set(names.inputs + names.outputs + ["batchSize", "inputs"])
+        return plan.extraSizes.map { symbol, variable in
+            var parameter = SwiftNames.identifier(symbol)
+            while taken.contains(parameter) { parameter += "Size" }
+            taken.insert(parameter)
+            return (symbol, parameter, variable)
+        }
     }
 
     func source() -> String {
@@ -60,9 +76,9 @@ struct SwiftFileWriter {
             out.line("public static let inputNames: [String] = [\(inputs.map { "\"\($0.0.name)\"" }.joined(separator: ", "))]")
             out.line("/// The outputs' names in the model, in `Output`'s order.")
             out.line("public static let outputNames: [String] = [\(outputs.map { "\"\($0.0.name)\"" }.joined(separator: ", "))]")
-            out.line("/// Per-example shapes (without the batch dimension).")
+            out.line("/// Per-example shapes (without the batch dimension)\(sizes.isEmpty ? "" : "; -1 for a size given to predict").")
             out.line("public static let inputShapes: [String: [Int]] = \(dictionary(inputs.map(\.0)))")
-            out.line("/// Per-example shapes (without the batch dimension).")
+            out.line("/// Per-example shapes (without the batch dimension)\(sizes.isEmpty ? "" : "; -1 for a size given to predict").")
             out.line("public static let outputShapes: [String: [Int]] = \(dictionary(outputs.map(\.0)))")
             out.line()
             out.line("private static let weightsBytes = \(weights.payloadBytes)")
@@ -71,13 +87,15 @@ struct SwiftFileWriter {
                 out.line("private static let memoryBytes = \(weights.memoryBytes)")
             }
             out.line("private static let fingerprint: UInt64 = 0x\(String(fingerprint, radix: 16))")
-            out.line("private static let arenaFloatsPerExample = \(plan.arenaUnits)")
-            out.line("private static let arenaFixedFloats = \(plan.arenaFixed)")
+            if sizes.isEmpty {
+                out.line("private static let arenaFloatsPerExample = \(plan.arenaUnits)")
+                out.line("private static let arenaFixedFloats = \(plan.arenaFixed)")
+            }
             if !statics.isEmpty { out.lines(String(statics.dropLast())) }
             out.line()
             out.line("private let weights: UnsafeMutableRawPointer")
             out.line("private var arena: UnsafeMutablePointer<Float>")
-            out.line("private var arenaBatch = 0")
+            out.line(sizes.isEmpty ? "private var arenaBatch = 0" : "private var arenaFloats = 0")
             if hasIndices {
                 out.line("/// The first index outside its table met by the current run: (node, index, table size).")
                 out.line("private var indexError: (String, Int, Int)? = nil")
@@ -86,10 +104,11 @@ struct SwiftFileWriter {
             writeInit(&out)
             out.line()
             SwiftPredictWriter(
-                plan: plan, errorName: errorName, checksIndices: hasIndices, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) }
+                plan: plan, errorName: errorName, checksIndices: hasIndices, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) },
+                sizes: sizes
             ).write(&out)
             out.line()
-            out.block("private func run(batch: Int)") { out in
+            out.block("private func run(batch: Int\(sizes.map { ", \($0.variable): Int" }.joined()))") { out in
                 out.line("let w = UnsafePointer<Float>(weights.assumingMemoryBound(to: Float.self))")
                 out.line("let a = arena")
                 out.lines(String(body.dropLast()))
@@ -121,6 +140,20 @@ struct SwiftFileWriter {
                       case .notAnIndex(let name, let value):
                           return "'\\(name)' takes whole-number indices, got \\(value)"
               """ : ""
+        let sizeCases =
+            sizes.isEmpty ? "" : "\ncase invalidSize(name: String, Int)\ncase sizesTooLarge([Int])\ncase wrongCount(name: String, expected: Int, actual: Int)"
+        let sizeDescriptions =
+            sizes.isEmpty
+            ? ""
+            : """
+
+                      case .invalidSize(let name, let size):
+                          return "\\(name) must be at least 1, got \\(size)"
+                      case .sizesTooLarge(let sizes):
+                          return "the sizes \\(sizes) ask for more elements than memory can hold"
+                      case .wrongCount(let name, let expected, let actual):
+                          return "'\\(name)' needs \\(expected) elements for the given sizes, got \\(actual)"
+              """
         out.line("/// Errors thrown by `\(typeName)`.")
         out.block("public enum \(errorName): Error, CustomStringConvertible") { out in
             out.lines(
@@ -133,7 +166,7 @@ struct SwiftFileWriter {
                 case invalidBatchSize(Int)
                 case missingInput(name: String)
                 case unknownInput(name: String)
-                case wrongElementCount(name: String, expected: Int, actual: Int, batchSize: Int, shape: [Int])\(indexCase)
+                case wrongElementCount(name: String, expected: Int, actual: Int, batchSize: Int, shape: [Int])\(sizeCases)\(indexCase)
 
                 public var description: String {
                     switch self {
@@ -154,7 +187,7 @@ struct SwiftFileWriter {
                     case .unknownInput(let name):
                         return "'\\(name)' is not an input of \(typeName); it takes \\(\(typeName).inputNames)"
                     case .wrongElementCount(let name, let expected, let actual, let batchSize, let shape):
-                        return "'\\(name)' needs \\(expected) floats (batchSize \\(batchSize) x \\(shape)), got \\(actual)"\(indexDescription)
+                        return "'\\(name)' needs \\(expected) floats (batchSize \\(batchSize) x \\(shape)), got \\(actual)"\(sizeDescriptions)\(indexDescription)
                     }
                 }
                 """)
@@ -221,6 +254,16 @@ struct SwiftFileWriter {
             out.line("arena.deallocate()")
         }
         out.line()
+        guard sizes.isEmpty else {
+            out.line("/// Grows the arena to `floats` (the largest the sizes given so far needed); smaller runs reuse it.")
+            out.block("private func reserve(floats: Int)") { out in
+                out.line("guard floats > arenaFloats else { return }")
+                out.line("arena.deallocate()")
+                out.line("arena = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, floats))")
+                out.line("arenaFloats = floats")
+            }
+            return
+        }
         out.line("/// Grows the arena for `batch` examples; smaller batches reuse it.")
         out.block("private func reserve(batch: Int)") { out in
             out.line("guard batch > arenaBatch else { return }")

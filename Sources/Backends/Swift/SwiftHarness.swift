@@ -10,7 +10,8 @@ import KilnIR
 /// names the executor's type: `exe TYPE run ...`, `exe TYPE bench ...`.
 ///
 /// `run` reads float32 (int32 and int64 for index inputs) `.npy` files (format 1.0 to 3.0, `<f4`, C order) and takes the batch size from
-/// their first dimension. `bench` times the allocation-free `predict` on seeded pseudo-random inputs after
+/// their first dimension, and any size the model leaves unknown from the dimension it is. `bench` runs those
+/// sizes at 8 (`--size S` changes it) and times the allocation-free `predict` on seeded pseudo-random inputs after
 /// a warm-up, with a monotonic clock, and prints `{"engine": "swift", "batch": B, "median_us": ..,
 /// "p10_us": .., "p90_us": .., "runs": R}`. Errors go to stderr with exit status 1.
 ///
@@ -60,12 +61,21 @@ public enum SwiftHarness {
         let type = emission.typeName
         let inputs = graph.inputs, outputs = graph.outputValues
         let names = SwiftNames(graph: graph)
-        func perExample(_ value: Value) -> Int { max(1, value.type.shape.dims.dropFirst().compactMap(\.fixedValue).reduce(1, *)) }
+        // Per-example shapes with -1 - k for the k-th size the model leaves unknown.
+        let extra = SwiftPlan.sizeNames(of: graph).extra.map(\.symbol)
+        func template(_ value: Value) -> [Int] {
+            value.type.shape.dims.dropFirst().map { dim in
+                if case .symbolic(let symbol) = dim, let k = extra.firstIndex(of: symbol) { return -1 - k }
+                return dim.fixedValue ?? 1
+            }
+        }
         out.line("/// `\(type)`'s inputs and outputs, and how to load it.")
         out.block("func harnessModel\(type)() -> HarnessModel") { out in
             out.block("func load(_ path: String) throws -> HarnessPredict") { out in
                 out.line("let model = try \(type)(weightsAt: URL(fileURLWithPath: path))")
-                out.block("func predict(_ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int) throws") {
+                out.block(
+                    "func predict(_ inputs: [UnsafeBufferPointer<Float>], _ outputs: [UnsafeMutableBufferPointer<Float>], _ batch: Int, _ sizes: [Int]) throws"
+                ) {
                     out in
                     // Integer inputs (indices) arrive as floats holding whole numbers.
                     var integers: [(index: Int, type: String)] = []
@@ -76,6 +86,7 @@ public enum SwiftHarness {
                         "\(SwiftNames.code(name)): \(integers.contains { $0.index == index } ? "indices\(index)" : "inputs[\(index)]")"
                     }
                     arguments.append("batchSize: batch")
+                    arguments += Self.sizeParameters(graph).enumerated().map { "\(SwiftNames.code($1)): sizes[\($0)]" }
                     arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
                     for (index, type) in integers { out.line("let integers\(index) = inputs[\(index)].map { \(type)($0) }") }
                     var call = "try model.predict(\(arguments.joined(separator: ", ")))"
@@ -87,9 +98,21 @@ public enum SwiftHarness {
             out.line("return HarnessModel(")
             out.withIndentation { out in
                 out.line("inputNames: \(inputs.map(\.name)), outputNames: \(outputs.map(\.name)),")
-                out.line("inputSizes: \(inputs.map(perExample)), outputSizes: \(outputs.map(perExample)),")
-                out.line("outputShapes: \(outputs.map { Array($0.type.shape.dims.dropFirst().compactMap(\.fixedValue)) }), load: load)")
+                out.line("inputShapes: \(inputs.map(template)), outputShapes: \(outputs.map(template)), sizeCount: \(extra.count), load: load)")
             }
+        }
+    }
+
+    /// The parameters the executor's `predict` takes the unknown sizes as, in order (as SwiftFileWriter
+    /// names them).
+    private static func sizeParameters(_ graph: Graph) -> [String] {
+        let names = SwiftNames(graph: graph)
+        var taken = Set(names.inputs + names.outputs + ["batchSize", "inputs"])
+        return SwiftPlan.sizeNames(of: graph).extra.map { symbol, _ in
+            var parameter = SwiftNames.identifier(symbol)
+            while taken.contains(parameter) { parameter += "Size" }
+            taken.insert(parameter)
+            return parameter
         }
     }
 
@@ -152,24 +175,28 @@ public enum SwiftHarness {
             init(_ description: String) { self.description = description }
         }
 
-        /// A loaded model's predict on caller-owned buffers: inputs, outputs, batch size.
-        typealias HarnessPredict = ([UnsafeBufferPointer<Float>], [UnsafeMutableBufferPointer<Float>], Int) throws -> Void
+        /// A loaded model's predict on caller-owned buffers: inputs, outputs, batch size, unknown sizes.
+        typealias HarnessPredict = ([UnsafeBufferPointer<Float>], [UnsafeMutableBufferPointer<Float>], Int, [Int]) throws -> Void
 
         /// What the harness knows of one executor.
         struct HarnessModel {
             var inputNames: [String]
             var outputNames: [String]
-            var inputSizes: [Int]
-            var outputSizes: [Int]
+            /// Per-example shapes; -1 - k stands for the k-th size the model leaves unknown.
+            var inputShapes: [[Int]]
             var outputShapes: [[Int]]
+            var sizeCount: Int
             /// Loads the weights file at a path.
             var load: (String) throws -> HarnessPredict
         }
 
+        /// A per-example shape with the unknown sizes filled in.
+        func resolved(_ shape: [Int], _ sizes: [Int]) -> [Int] { shape.map { $0 < 0 ? sizes[-1 - $0] : $0 } }
+
         func harnessMain(_ harness: HarnessModel, _ arguments: [String]) throws {
             let inputNames = harness.inputNames, outputNames = harness.outputNames
-            let inputSizes = harness.inputSizes, outputSizes = harness.outputSizes, outputShapes = harness.outputShapes
-            guard arguments.count >= 2 else { throw HarnessError("usage: run WEIGHTS OUTDIR NAME=FILE.npy... | bench WEIGHTS --batch B --runs R") }
+            let inputShapes = harness.inputShapes, outputShapes = harness.outputShapes
+            guard arguments.count >= 2 else { throw HarnessError("usage: run WEIGHTS OUTDIR NAME=FILE.npy... | bench WEIGHTS --batch B --runs R [--size S]") }
             let predict = try harness.load(arguments[1])
             if arguments[0] == "run" {
                 guard arguments.count >= 3 else { throw HarnessError("run needs an output directory") }
@@ -182,25 +209,38 @@ public enum SwiftHarness {
                     throw HarnessError("\(name) is not an input of the model; its inputs are \(inputNames)")
                 }
                 var batch = -1
+                var sizes = [Int](repeating: -1, count: harness.sizeCount)
                 var inputs: [[Float]] = []
                 for (index, name) in inputNames.enumerated() {
                     guard let value = given[name] else { throw HarnessError("no file for input \(name)") }
                     let rows = value.shape.first ?? 1
-                    guard value.values.count == rows * inputSizes[index], batch == -1 || batch == rows else {
+                    let shape = inputShapes[index]
+                    guard value.shape.count == shape.count + 1, batch == -1 || batch == rows else {
+                        throw HarnessError("input \(name) has shape \(value.shape)")
+                    }
+                    // Unknown sizes come from the dimensions they are, and must agree across inputs.
+                    for (axis, size) in shape.enumerated() where size < 0 {
+                        guard sizes[-1 - size] == -1 || sizes[-1 - size] == value.shape[axis + 1] else {
+                            throw HarnessError("input \(name) has shape \(value.shape), which disagrees with the other inputs")
+                        }
+                        sizes[-1 - size] = value.shape[axis + 1]
+                    }
+                    guard value.values.count == rows * resolved(shape, sizes).reduce(1, *) else {
                         throw HarnessError("input \(name) has shape \(value.shape)")
                     }
                     batch = rows
                     inputs.append(value.values)
                 }
-                var outputs = outputSizes.map { [Float](repeating: 0, count: $0 * batch) }
-                try withBuffers(inputs, &outputs) { try predict($0, $1, batch) }
+                var outputs = outputShapes.map { [Float](repeating: 0, count: resolved($0, sizes).reduce(1, *) * batch) }
+                try withBuffers(inputs, &outputs) { try predict($0, $1, batch, sizes) }
                 for (index, name) in outputNames.enumerated() {
                     let file = arguments[2] + "/" + String(name.map { $0 == "/" ? "_" : $0 }) + ".npy"
-                    try writeNPY(file, shape: [batch] + outputShapes[index], values: outputs[index])
+                    try writeNPY(file, shape: [batch] + resolved(outputShapes[index], sizes), values: outputs[index])
                 }
             } else if arguments[0] == "bench" {
                 var batches: [Int] = []
                 var runs = 100
+                var size = 8
                 var i = 2
                 while i < arguments.count {
                     guard i + 1 < arguments.count, let value = Int(arguments[i + 1]), value >= 1 else {
@@ -209,25 +249,27 @@ public enum SwiftHarness {
                     switch arguments[i] {
                     case "--batch": batches.append(value)
                     case "--runs": runs = value
-                    default: throw HarnessError("unknown bench option \(arguments[i]); expected --batch B or --runs R")
+                    case "--size": size = value
+                    default: throw HarnessError("unknown bench option \(arguments[i]); expected --batch B, --runs R or --size S")
                     }
                     i += 2
                 }
+                let sizes = [Int](repeating: size, count: harness.sizeCount)
                 for batch in batches.isEmpty ? [1] : batches {
                     var state: UInt64 = 0x5eed
-                    let inputs = inputSizes.map { size in
-                        (0..<size * batch).map { _ -> Float in
+                    let inputs = inputShapes.map { shape in
+                        (0..<resolved(shape, sizes).reduce(1, *) * batch).map { _ -> Float in
                             state = state &* 6364136223846793005 &+ 1442695040888963407
                             return Float(state >> 40) / Float(1 << 24) * 2 - 1
                         }
                     }
-                    var outputs = outputSizes.map { [Float](repeating: 0, count: $0 * batch) }
+                    var outputs = outputShapes.map { [Float](repeating: 0, count: resolved($0, sizes).reduce(1, *) * batch) }
                     var times: [Double] = []
                     try withBuffers(inputs, &outputs) { inputBuffers, outputBuffers in
-                        for _ in 0..<max(3, runs / 10) { try predict(inputBuffers, outputBuffers, batch) }
+                        for _ in 0..<max(3, runs / 10) { try predict(inputBuffers, outputBuffers, batch, sizes) }
                         for _ in 0..<runs {
                             let start = DispatchTime.now().uptimeNanoseconds
-                            try predict(inputBuffers, outputBuffers, batch)
+                            try predict(inputBuffers, outputBuffers, batch, sizes)
                             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
                         }
                     }

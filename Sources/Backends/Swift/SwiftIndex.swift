@@ -4,7 +4,7 @@
 /// integer and pointer `+` for every literal, which takes minutes once there are a dozen terms.
 struct SwiftIndex: Hashable, CustomStringConvertible {
     /// Coefficients by product of names (sorted, joined by " * "); "" is the constant.
-    private var terms: [String: Int] = [:]
+    private(set) var terms: [String: Int] = [:]
 
     init(_ constant: Int) {
         if constant != 0 { terms[""] = constant }
@@ -36,6 +36,17 @@ struct SwiftIndex: Hashable, CustomStringConvertible {
     }
 
     static func * (a: SwiftIndex, k: Int) -> SwiftIndex { a * SwiftIndex(k) }
+
+    /// The same expression with names replaced (`batch` -> `batchSize`); names not in `names` stay.
+    func renamed(_ names: [String: String]) -> SwiftIndex {
+        guard !names.isEmpty else { return self }
+        var result = SwiftIndex(0)
+        for (key, coefficient) in terms {
+            let renamed = key.split(separator: " * ").map { names[String($0)] ?? String($0) }.sorted().joined(separator: " * ")
+            result = result + SwiftIndex(renamed, times: coefficient)
+        }
+        return result
+    }
 
     /// Names in order, the constant last: `8 * batch + o + 12`; `0` when empty.
     var description: String {

@@ -67,7 +67,7 @@ struct SwiftNodeEmitter {
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
         case .binary(let op):
             sections.insert(.elementwise)
-            binary(op, inputs[0], inputs[1], y, &out, &statics)
+            try binary(op, inputs[0], inputs[1], y, node, &out, &statics)
         case .softmax(let axis):
             sections.insert(.elementwise)
             let dims = types[y]!.shape.dims
@@ -75,6 +75,7 @@ struct SwiftNodeEmitter {
             out.line(
                 "kilnSoftmax(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<axis])), size: \(product(dims[axis...axis])), inner: \(product(dims[(axis + 1)...])))")
         case .transpose(let perm):
+            try requireOnlyTheBatchUnknown([inputs[0]], node)
             sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", permutation = "\(staticPrefix)Perm"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
@@ -88,44 +89,45 @@ struct SwiftNodeEmitter {
             sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
             let spatial = c.strides.count
-            let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &statics)
+            let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &out, &statics)
             let cin = x.last!.fixedValue!, cout = w.last!
             let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
             if Self.isDirect(c, kernel: types[inputs[1]]!) {
                 out.line(
-                    "kilnDirectConv2D(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))")
+                    "kilnDirectConv2D(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))")
             } else if c.groups == 1, let packedOffset {
                 sections.insert(.gemm)
                 let columns = w.dropLast().reduce(1, *)
                 let rows = plan.counts[y]!.rows(of: cout).expression
                 var source = p(inputs[0])
                 if let scratch {
-                    out.line("kilnIm2col(\(p(inputs[0])), Self.\(window), channels: \(cin), \(p(scratch)), batch: batch)")
+                    out.line("kilnIm2col(\(p(inputs[0])), \(window), channels: \(cin), \(p(scratch)), batch: batch)")
                     source = p(scratch)
                 }
                 out.line(
                     "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), activation: \(activation))")
             } else {
                 out.line(
-                    "kilnGroupedConv(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))")
+                    "kilnGroupedConv(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))")
             }
         case .convTranspose(let c):
+            try requireOnlyTheBatchUnknown([inputs[0], y], node)
             sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
             let spatial = c.strides.count
             // The geometry is that of the forward convolution from the output back to the input.
             let outputDims = types[y]!.shape.dims
-            let window = window(outputDims, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, x, &statics)
+            let window = window(outputDims, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, x, &out, &statics)
             let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
             out.line(
-                "kilnConvTranspose(\(p(inputs[0])), Self.\(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
+                "kilnConvTranspose(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
         case .pool(let pooling):
             sections.insert(.window)
             let x = types[inputs[0]]!.shape.dims
             let window = window(
                 x, pooling.window, pooling.strides, Array(repeating: 1, count: pooling.window.count), pooling.pads, types[y]!.shape.dims,
-                &statics)
-            out.line("kilnPool(\(p(inputs[0])), Self.\(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
+                &out, &statics)
+            out.line("kilnPool(\(p(inputs[0])), \(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
         case .reduce(let reduction, let axes, _):
             sections.insert(.elementwise)
             let dims = types[inputs[0]]!.shape.dims
@@ -163,6 +165,7 @@ struct SwiftNodeEmitter {
             }
             out.line("}")
         case .crop(let pads):
+            try requireOnlyTheBatchUnknown([inputs[0], y], node)
             sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", amounts = "\(staticPrefix)Crop"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
@@ -170,12 +173,14 @@ struct SwiftNodeEmitter {
             statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
             out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
         case .pad(let pads, let value):
+            try requireOnlyTheBatchUnknown([inputs[0], y], node)
             sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
             statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
             statics.line("private static let \(padding): [Int] = \(pads)")
             out.line("kilnPad(\(p(inputs[0])), Self.\(shape), Self.\(padding), value: \(swiftFloat(value)), \(p(y)), batch: batch)")
         case .upsample(let factors, let mode):
+            try requireOnlyTheBatchUnknown([inputs[0], y], node)
             sections.insert(.resample)
             let dims = types[inputs[0]]!.shape.dims
             let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
@@ -214,15 +219,30 @@ struct SwiftNodeEmitter {
         }
     }
 
-    /// Declares the static window geometry of a convolution or pooling and returns its name.
+    /// Declares the window geometry of a convolution or pooling and returns how the kernel call names it:
+    /// a static table, or, when the spatial sizes are given to `predict`, a value built in `run` from them.
     private func window(
-        _ input: [Dim], _ window: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int], _ output: [Dim], _ statics: inout CodePrinter
+        _ input: [Dim], _ window: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int], _ output: [Dim], _ out: inout CodePrinter,
+        _ statics: inout CodePrinter
     ) -> String {
         let name = "\(staticPrefix)Window"
-        let inputSizes = input.map { $0.fixedValue ?? -1 }
-        let outputSizes = output.dropFirst().dropLast().map { $0.fixedValue ?? -1 }
-        statics.line(
-            "private static let \(name) = KilnWindow(input: \(inputSizes), window: \(window), strides: \(strides), dilations: \(dilations), pads: \(pads), output: \(outputSizes))")
+        func size(_ dim: Dim) -> String {
+            if let size = dim.fixedValue { return String(size) }
+            if case .symbolic(let symbol) = dim, let variable = plan.sizeNames[symbol], variable != "batch" { return variable }
+            return "-1"
+        }
+        let inputSizes = "[" + input.map(size).joined(separator: ", ") + "]"
+        let outputSizes = "[" + output.dropFirst().dropLast().map(size).joined(separator: ", ") + "]"
+        let geometry = "KilnWindow(input: \(inputSizes), window: \(window), strides: \(strides), dilations: \(dilations), pads: \(pads), output: \(outputSizes))"
+        let runtime = (input.dropFirst() + output.dropFirst()).contains { dim in
+            if case .symbolic(let symbol) = dim { return plan.sizeNames[symbol] != "batch" }
+            return false
+        }
+        guard runtime else {
+            statics.line("private static let \(name) = \(geometry)")
+            return "Self.\(name)"
+        }
+        out.line("let \(name) = \(geometry)")
         return name
     }
 
@@ -250,7 +270,7 @@ struct SwiftNodeEmitter {
         if node.inputs.count == 3 {
             let c = node.inputs[2]
             let cCount = plan.counts[c]!
-            if packedOffset != nil || sparse != nil, cCount.perBatch == 0, cCount.fixed == n,
+            if packedOffset != nil || sparse != nil, cCount.isFixed, cCount.coefficient == n,
                 types[c]!.shape.rank == 1 || types[c]!.shape.dims.first == .fixed(1)
             {
                 rowBias = c
@@ -315,7 +335,7 @@ struct SwiftNodeEmitter {
         }
         if let lateBias {
             sections.insert(.elementwise)
-            binary(.add, y, lateBias, y, &out, &statics)
+            try binary(.add, y, lateBias, y, node, &out, &statics)
         }
         if let lateActivation, lateActivation != ".none" {
             out.line("kilnUnary(\(lateActivation), \(plan.pointer(y)), \(plan.pointer(y)), \(yCount.expression))")
@@ -324,7 +344,9 @@ struct SwiftNodeEmitter {
 
     /// y = a op b with NumPy broadcasting: operands that repeat whole along the leading dimensions take the
     /// fast path; any other broadcast walks the output index by index.
-    private func binary(_ op: BinaryOp, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
+    private func binary(
+        _ op: BinaryOp, _ a: String, _ b: String, _ y: String, _ node: Node, _ out: inout CodePrinter, _ statics: inout CodePrinter
+    ) throws(SwiftEmitError) {
         // The runtime's KilnBinaryOp has a case of each name.
         let kind = ".\(op.rawValue)"
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
@@ -333,6 +355,7 @@ struct SwiftNodeEmitter {
                 "kilnBinary(\(kind), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
             return
         }
+        try requireOnlyTheBatchUnknown([a, b, y], node)
         let names = ["A", "B", "Y"].map { "\(staticPrefix)\(a == y ? "Bias" : "")Shape\($0)" }
         for (name, shape) in zip(names, [sa, sb, sy]) { statics.line("private static let \(name): [Int] = \(staticDims(shape))") }
         out.line(
@@ -352,14 +375,33 @@ struct SwiftNodeEmitter {
 
     private func product(_ dims: ArraySlice<Dim>) -> String { extent(dims).description }
 
-    /// The number of elements of `dims`, over `batch`.
+    /// The number of elements of `dims`, over the run-time sizes.
     private func extent(_ dims: ArraySlice<Dim>) -> SwiftIndex {
         var fixed = 1
-        var batch = false
+        var names: [String] = []
         for dim in dims {
-            if let size = dim.fixedValue { fixed *= size } else { batch = true }
+            switch dim {
+            case .fixed(let size): fixed *= size
+            case .symbolic(let symbol): names.append(plan.sizeNames[symbol] ?? "batch")
+            }
         }
-        return batch ? SwiftIndex("batch", times: fixed) : SwiftIndex(fixed)
+        return names.isEmpty ? SwiftIndex(fixed) : SwiftIndex(names.sorted().joined(separator: " * "), times: fixed)
+    }
+
+    /// Refuses a node whose kernel takes its shapes as tables fixed at generation (with only the batch left
+    /// to run time) when one of `values` has another unknown dimension.
+    private func requireOnlyTheBatchUnknown(_ values: [String], _ node: Node) throws(SwiftEmitError) {
+        for value in values {
+            let unknown = types[value]!.shape.dims.dropFirst().compactMap { dim -> String? in
+                if case .symbolic(let symbol) = dim { return symbol }
+                return nil
+            }
+            if let symbol = unknown.first {
+                throw .unsupported(
+                    node: node.name,
+                    reason: "the Swift executor runs \(node.op.name) only on shapes known but for the batch, and \(types[value]!) has the unknown size \(symbol); fix it with --input-shape")
+            }
+        }
     }
 
     /// The runtime's `KilnActivation` for an activation.

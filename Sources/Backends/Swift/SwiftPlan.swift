@@ -1,20 +1,32 @@
 import KilnIR
 
-/// The element count of a value: `perBatch * batch` when its shape has the batch dimension, or `fixed`.
+/// The element count of a value: `coefficient` times the run-time sizes in `scale` (the batch, and any
+/// dimension the model leaves unknown until `predict`), or just `coefficient` when `scale` is empty.
 struct ElementCount: Hashable {
-    var perBatch: Int
-    var fixed: Int
+    var coefficient: Int
+    /// The Swift names of the run-time sizes multiplied (`batch`, `dim_tokens_dim1`), sorted.
+    var scale: [String]
 
-    /// The count as a Swift expression over `batch`.
+    init(coefficient: Int, scale: [String]) {
+        self.coefficient = coefficient
+        self.scale = scale.sorted()
+    }
+
+    init(fixed: Int) { self.init(coefficient: fixed, scale: []) }
+
+    /// Whether the count is known when the code is generated.
+    var isFixed: Bool { scale.isEmpty }
+
+    /// The count as a Swift expression over the run-time sizes.
     var expression: String { index.description }
 
-    /// The count as an integer expression over `batch`.
-    var index: SwiftIndex { perBatch > 0 ? SwiftIndex("batch", times: perBatch) : SwiftIndex(fixed) }
+    /// The count as an integer expression over the run-time sizes.
+    var index: SwiftIndex { scale.isEmpty ? SwiftIndex(coefficient) : SwiftIndex(scale.joined(separator: " * "), times: coefficient) }
 
     /// The number of rows of `width` elements.
     func rows(of width: Int) -> ElementCount {
-        precondition(perBatch % width == 0 && fixed % width == 0, "\(self) is not whole rows of \(width)")
-        return ElementCount(perBatch: perBatch / width, fixed: fixed / width)
+        precondition(coefficient % width == 0, "\(self) is not whole rows of \(width)")
+        return ElementCount(coefficient: coefficient / width, scale: scale)
     }
 }
 
@@ -22,8 +34,9 @@ struct ElementCount: Hashable {
 enum Storage: Hashable {
     /// A float offset into the weights.
     case weights(Int)
-    /// A region of the arena: `units * batch` floats in, or past all batch-sized regions, `fixed` floats in.
-    case arena(units: Int, fixed: Int, batchSized: Bool)
+    /// A region of the arena: `offset` times the pool's scale floats into the pool of values whose counts
+    /// scale with `scale` (the batch-sized pool first, the fixed-size pool last).
+    case arena(scale: [String], offset: Int)
 }
 
 /// Assigns every value a place: constants in the weights file, activations in one arena planned once,
@@ -31,16 +44,58 @@ enum Storage: Hashable {
 /// Cast) alias their input.
 struct SwiftPlan {
     private(set) var storage: [String: Storage] = [:]
-    private(set) var arenaUnits = 0
-    private(set) var arenaFixed = 0
+    /// The floats each pool needs per unit of its scale, pools in arena order.
+    private(set) var pools: [(scale: [String], size: Int)] = []
     let counts: [String: ElementCount]
+    /// The Swift name of each symbolic dimension: `batch` for the batch (the inputs' first dimension),
+    /// `dim_NAME` for a dimension the model leaves unknown, given to `predict`.
+    let sizeNames: [String: String]
+    /// The unknown dimensions besides the batch, in the order `predict` takes them (first appearance in
+    /// the inputs), with their Swift names.
+    let extraSizes: [(symbol: String, name: String)]
+
+    /// Floats per example of the batch-sized pool (every count of a model without other unknown sizes).
+    var arenaUnits: Int { pools.first { $0.scale == ["batch"] }?.size ?? 0 }
+    /// Floats of the fixed-size pool.
+    var arenaFixed: Int { pools.first { $0.scale.isEmpty }?.size ?? 0 }
+
+    /// The arena's size in floats, over the run-time sizes.
+    var arenaSize: SwiftIndex {
+        pools.reduce(SwiftIndex(0)) { total, pool in
+            total + (pool.scale.isEmpty ? SwiftIndex(pool.size) : SwiftIndex(pool.scale.joined(separator: " * "), times: pool.size))
+        }
+    }
+
+    /// The symbol of the batch: the first dimension of the inputs.
+    static func batchSymbol(of graph: Graph) -> String {
+        if case .symbolic(let symbol) = graph.inputs.first?.type.shape.dims.first { return symbol }
+        return "N"
+    }
+
+    /// The Swift names of a graph's symbolic dimensions that its inputs define, and the order of the
+    /// unknown ones.
+    static func sizeNames(of graph: Graph) -> (names: [String: String], extra: [(symbol: String, name: String)]) {
+        let batch = batchSymbol(of: graph)
+        var names = [batch: "batch"]
+        var extra: [(symbol: String, name: String)] = []
+        for input in graph.inputs {
+            for dim in input.type.shape.dims.dropFirst() {
+                guard case .symbolic(let symbol) = dim, names[symbol] == nil else { continue }
+                let name = "dim_" + String(symbol.map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "_" })
+                names[symbol] = name
+                extra.append((symbol, name))
+            }
+        }
+        return (names, extra)
+    }
 
     /// The arena name of a node's scratch space (e.g. im2col columns), live only while the node runs.
     static func scratchName(_ index: Int) -> String { "#scratch\(index)" }
 
     init(graph: Graph, weightOffsets: [String: Int], scratch: [Int: ElementCount] = [:]) throws(SwiftEmitError) {
+        (sizeNames, extraSizes) = Self.sizeNames(of: graph)
         var counts: [String: ElementCount] = [:]
-        for (name, type) in graph.valueTypes { counts[name] = try Self.count(of: type, value: name) }
+        for (name, type) in graph.valueTypes { counts[name] = try Self.count(of: type, value: name, sizeNames: sizeNames) }
         for (index, count) in scratch { counts[Self.scratchName(index)] = count }
         self.counts = counts
 
@@ -54,22 +109,21 @@ struct SwiftPlan {
         for output in graph.outputs { lastUse[find(output)] = Int.max }
 
         for (name, offset) in weightOffsets { storage[name] = .weights(offset) }
-        var batchPool = RegionPool(), fixedPool = RegionPool()
-        var live: [(name: String, batchSized: Bool, start: Int, size: Int, lastUse: Int)] = []
+        // One pool per scale: values whose counts grow alike share regions.
+        var regionPools: [[String]: RegionPool] = [:]
+        var live: [(name: String, scale: [String], start: Int, size: Int, lastUse: Int)] = []
         func place(_ name: String, at index: Int) {
             let count = counts[name]!
-            let batchSized = count.perBatch > 0
-            let size = batchSized ? count.perBatch : count.fixed
-            let start = batchSized ? batchPool.allocate(size) : fixedPool.allocate(size)
-            storage[name] = .arena(units: batchSized ? start : 0, fixed: batchSized ? 0 : start, batchSized: batchSized)
-            live.append((name, batchSized, start, size, lastUse[name] ?? index))
+            let start = regionPools[count.scale, default: RegionPool()].allocate(count.coefficient)
+            storage[name] = .arena(scale: count.scale, offset: start)
+            live.append((name, count.scale, start, count.coefficient, lastUse[name] ?? index))
         }
         for input in graph.inputs { place(input.name, at: -1) }
         for (index, node) in graph.nodes.enumerated() {
             // Free what died before this node; a node never writes over its own inputs.
             live.removeAll { region in
                 guard region.lastUse < index else { return false }
-                if region.batchSized { batchPool.free(region.start, region.size) } else { fixedPool.free(region.start, region.size) }
+                regionPools[region.scale]!.free(region.start, region.size)
                 return true
             }
             for output in node.outputs where root[output.name] == nil { place(output.name, at: index) }
@@ -81,8 +135,13 @@ struct SwiftPlan {
         for node in graph.nodes where Self.isAlias(node) {
             storage[node.outputs[0].name] = storage[find(node.outputs[0].name)]
         }
-        arenaUnits = batchPool.high
-        arenaFixed = fixedPool.high
+        // The batch-sized pool first and the fixed-size pool last, so a model without other unknown sizes
+        // lays out `units * batch` then `arenaUnits * batch + fixed`.
+        func rank(_ scale: [String]) -> Int { scale == ["batch"] ? 0 : scale.isEmpty ? 2 : 1 }
+        pools = regionPools.map { (scale: $0.key, size: $0.value.high) }
+            .sorted { (rank($0.scale), $0.scale.joined(separator: " ")) < (rank($1.scale), $1.scale.joined(separator: " ")) }
+        if !pools.contains(where: { $0.scale == ["batch"] }) { pools.insert((["batch"], 0), at: 0) }
+        if !pools.contains(where: { $0.scale.isEmpty }) { pools.append(([], 0)) }
     }
 
     static func isAlias(_ node: Node) -> Bool {
@@ -95,35 +154,48 @@ struct SwiftPlan {
         }
     }
 
-    static func count(of type: TensorType, value: String) throws(SwiftEmitError) -> ElementCount {
+    /// A value's element count: the product of its fixed dimensions, scaled by its symbolic ones, each of
+    /// which must be the batch or a size the inputs define.
+    static func count(of type: TensorType, value: String, sizeNames: [String: String]) throws(SwiftEmitError) -> ElementCount {
         var fixed = 1
-        var symbols = 0
+        var scale: [String] = []
         for dim in type.shape.dims {
             switch dim {
             case .fixed(let size): fixed *= size
-            case .symbolic: symbols += 1
+            case .symbolic(let symbol):
+                guard let name = sizeNames[symbol] else {
+                    throw .unsupported(node: value, reason: "the size \(symbol) of \(type) is not a dimension of any input, so predict cannot be given it")
+                }
+                scale.append(name)
             }
         }
-        guard symbols <= 1 else {
-            throw .unsupported(node: value, reason: "\(type) has more than one symbolic dimension; only a batch dimension is supported")
-        }
-        return symbols == 1 ? ElementCount(perBatch: fixed, fixed: 0) : ElementCount(perBatch: 0, fixed: fixed)
+        return ElementCount(coefficient: fixed, scale: scale)
     }
 
-    /// A Swift pointer expression for a value, `plus` elements further on, given the names of the weights, the
-    /// arena and the batch size in scope (`w`, `a` and `batch` inside `run(batch:)`). The offset is folded
-    /// into one term per name and one constant.
+    /// The offset of a pool's first float: the sizes of the pools before it.
+    private func base(of scale: [String]) -> SwiftIndex {
+        var total = SwiftIndex(0)
+        for pool in pools {
+            if pool.scale == scale { break }
+            total = total + (pool.scale.isEmpty ? SwiftIndex(pool.size) : SwiftIndex(pool.scale.joined(separator: " * "), times: pool.size))
+        }
+        return total
+    }
+
+    /// A Swift pointer expression for a value, `plus` elements further on, given the names of the weights
+    /// and the arena in scope (`w` and `a` inside `run`); `sizes` renames run-time sizes (`batch` ->
+    /// `batchSize` inside `predict`). The offset is folded into one term per name and one constant.
     func pointer(
-        _ value: String, plus extra: SwiftIndex = SwiftIndex(0), weights w: String = "w", arena a: String = "a", batch: String = "batch"
+        _ value: String, plus extra: SwiftIndex = SwiftIndex(0), weights w: String = "w", arena a: String = "a", sizes: [String: String] = [:]
     ) -> String {
         let base: String, offset: SwiftIndex
         switch storage[value]! {
         case .weights(let start): (base, offset) = (w, SwiftIndex(start))
-        case .arena(let units, let fixed, let batchSized):
+        case .arena(let scale, let start):
             base = a
-            offset = batchSized ? SwiftIndex(batch, times: units) : SwiftIndex(batch, times: arenaUnits) + SwiftIndex(fixed)
+            offset = self.base(of: scale) + (scale.isEmpty ? SwiftIndex(start) : SwiftIndex(scale.joined(separator: " * "), times: start))
         }
-        let total = offset + extra
+        let total = (offset + extra).renamed(sizes)
         return total.isZero ? base : "\(base) + \(total)"
     }
 

@@ -421,8 +421,13 @@ struct KerasLowering {
 
     /// When an op's inputs have unknown sizes (besides the batch), which input dimensions they are and how
     /// to fix them at conversion.
-    private func unknownSizeHint(_ inputs: [String]) -> String {
-        let symbols = Set(inputs.flatMap { types[$0]?.shape.dims ?? [] }.compactMap { dim -> String? in
+    func unknownSizeHint(_ inputs: [String]) -> String { unknownSizeHint(inputs.compactMap { types[$0] }) }
+
+    /// The same for the types of an op's inputs.
+    func unknownSizeHint(_ inputTypes: TensorType...) -> String { unknownSizeHint(inputTypes) }
+
+    func unknownSizeHint(_ inputTypes: [TensorType]) -> String {
+        let symbols = Set(inputTypes.flatMap(\.shape.dims).compactMap { dim -> String? in
             if case .symbolic(let s) = dim, unknownDimensions[s] != nil { return s }
             return nil
         })

@@ -185,7 +185,7 @@ public enum KerasReader {
     /// records where it came from in the metadata, and verifies the graph.
     static func lower(
         _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
-        inputShapes: [String: [Int]]
+        inputShapes: [String: [Int]] = [:]
     ) throws(KerasImportError) -> Graph {
         let json: JSON
         do {

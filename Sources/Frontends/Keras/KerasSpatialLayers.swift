@@ -347,10 +347,18 @@ extension KerasLowering {
         case "same":
             var begin: [Int] = [], end: [Int] = []
             for d in 0..<count {
-                guard let size = input.shape.dims[d + 1].fixedValue else {
-                    throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "spatial sizes must be known")
-                }
                 let effective = (window[d] - 1) * dilations[d] + 1
+                guard let size = input.shape.dims[d + 1].fixedValue else {
+                    // With stride 1 the padding does not depend on the size: the window less one, split.
+                    guard strides[d] == 1 else {
+                        throw .unsupportedConfig(
+                            file: file, layer: layer.name, className: layer.className,
+                            reason: "'same' padding with stride \(strides[d]) depends on the size of spatial dimension \(d + 1)" + unknownSizeHint(input))
+                    }
+                    begin.append((effective - 1) / 2)
+                    end.append(effective - 1 - (effective - 1) / 2)
+                    continue
+                }
                 let outputSize = (size + strides[d] - 1) / strides[d]
                 let total = max((outputSize - 1) * strides[d] + effective - size, 0)
                 begin.append(total / 2)
