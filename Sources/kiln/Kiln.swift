@@ -14,10 +14,11 @@ struct Kiln: ParsableCommand {
         subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self, Merge.self, BenchPasses.self])
 }
 
-/// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.
-func reportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body under the memory limit given (`--max-memory`, else `MemoryLimit.defaultBytes`),
+/// printing any error to stderr as `kiln: error: …` and exiting non-zero.
+func reportingErrors(memoryLimit: MemoryLimitOption? = nil, _ body: () throws -> Void) throws {
     do {
-        try body()
+        try MemoryLimit.$bytes.withValue(memoryLimit?.bytes ?? MemoryLimit.defaultBytes) { try body() }
     } catch let exit as ExitCode {
         throw exit
     } catch {
@@ -32,12 +33,31 @@ func printErr(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
 }
 
+/// `--max-memory`, on every command that reads models or inputs.
+struct MemoryLimitOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The most memory one array, archive entry or tensor read from a file may take, as bytes or with K, M, G, T (default: half the physical memory, \(MemoryLimit.describe(MemoryLimit.defaultBytes)) here).",
+            valueName: "size"))
+    var maxMemory: String?
+
+    var bytes: Int? { maxMemory.flatMap(MemoryLimit.parse) }
+
+    func validate() throws {
+        if let maxMemory, MemoryLimit.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory takes a size such as 4G, 512M or 1048576, not '\(maxMemory)'")
+        }
+    }
+}
+
 struct ModelArgument: ParsableArguments {
     @Argument(help: "The model: a Keras .h5 or .keras file, a Keras architecture .json (with --weights), or a Kiln .kir file.")
     var model: String
 
     @Option(help: "The weights of an architecture JSON MODEL: what model.save_weights() wrote (Keras 2 .h5, Keras 3 .weights.h5).")
     var weights: String?
+
+    @OptionGroup var memory: MemoryLimitOption
 
     var url: URL { URL(fileURLWithPath: model) }
 
@@ -64,7 +84,7 @@ struct Convert: ParsableCommand {
     @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (integer ops).")
     var onnxQuantization: ONNXQuantizedForm = .qdq
 
-    @Option(help: "Base name of the written files (default: the model file's name).")
+    @Option(help: "Base name of the written files, a plain file name (default: the model file's name).")
     var name: String?
 
     @OptionGroup var optimization: OptimizationOptions
@@ -76,8 +96,9 @@ struct Convert: ParsableCommand {
     @OptionGroup var evaluation: EvaluationOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             let kinds = try EmitKind.list(emit)
+            if let name { try Artifacts.checkBaseName(name) }
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try model.load()
@@ -116,18 +137,18 @@ struct Run: ParsableCommand {
     var output: String
 
     func run() throws {
-        try reportingErrors(execute)
+        try reportingErrors(memoryLimit: model.memory, execute)
     }
 
     private func execute() throws {
         let graph = try model.load()
-        let values = try Inputs.load(inputs, for: graph)
+        let values = try Inputs.load(inputs, for: graph, model: model.model)
         let results = try Interpreter().run(graph, inputs: values)
         var artifacts = Artifacts()
         var written: [String] = []
-        for name in graph.outputs {
-            guard let result = results[name] else { continue }
-            let file = OutputFiles.fileName(for: name)
+        let files = OutputFiles.fileNames(for: graph.outputs)
+        for name in graph.outputs where artifacts.files.allSatisfy({ $0.name != files[name] }) {
+            guard let result = results[name], let file = files[name] else { continue }
             artifacts.add(file, NPY.encode(result))
             written.append("wrote \((output as NSString).appendingPathComponent(file)) \(result.type)")
         }
@@ -145,7 +166,7 @@ struct Inspect: ParsableCommand {
     var ir = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             let graph = try model.load()
             print(ir ? graph.text : Summary.render(graph), terminator: "")
         }
@@ -167,10 +188,10 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("input"), help: "An input as [NAME=]FILE.npy; repeat for several inputs.")
     var inputs: [String] = []
 
-    @Option(help: "A directory of expected outputs, one OUTPUT.npy each.")
+    @Option(help: "A directory of expected outputs, one OUTPUT.npy each (named as `run` names them).")
     var expected: String?
 
-    @Option(help: "Batch size of the random inputs used when no --input is given.")
+    @Option(help: "Batch size of the random inputs used when no --input is given (at least 1).")
     var batch: Int = 4
 
     @Option(help: "Random seed for generated inputs.")
@@ -185,16 +206,20 @@ struct Verify: ParsableCommand {
     @OptionGroup var optimization: OptimizationOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             guard atol >= 0, rtol >= 0 else { throw ValidationError("tolerances must not be negative") }
+            guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
             // Both engines run the graph `convert` would emit (-O2 unless told otherwise).
             let graph = try optimization.optimize(try model.load())
-            let values = inputs.isEmpty ? try Inputs.random(for: graph, batchSize: batch, seed: seed) : try Inputs.load(inputs, for: graph)
+            let values =
+                inputs.isEmpty
+                ? try Inputs.random(for: graph, batchSize: batch, seed: seed, model: model.model) : try Inputs.load(inputs, for: graph, model: model.model)
             var expectedValues: [String: Tensor]?
             if let expected {
-                expectedValues = try Dictionary(uniqueKeysWithValues: graph.outputs.map { name in
-                    (name, try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(OutputFiles.fileName(for: name))))
-                })
+                let files = OutputFiles.fileNames(for: graph.outputs)
+                expectedValues = try Dictionary(files.map { name, file in
+                    (name, try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(file)))
+                }, uniquingKeysWith: { first, _ in first })
             }
             let report = try EngineCheck.verify(graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
             print(report.render(), terminator: "")
@@ -216,6 +241,7 @@ extension EmitKind {
             }
             if !kinds.contains(kind) { kinds.append(kind) }
         }
+        guard !kinds.isEmpty else { throw ValidationError("--emit names no kind; give one or more of onnx, swift, kir, comma-separated") }
         return kinds
     }
 }
