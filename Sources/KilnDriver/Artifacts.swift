@@ -10,6 +10,8 @@ import KilnIR
 /// failure leaves the output location exactly as it was.
 public struct Artifacts {
     public private(set) var files: [(name: String, bytes: [UInt8])] = []
+    /// For the tests of the rollback: fail once the file at this index is in place.
+    var failAfterPlacing: Int?
 
     public init() {}
 
@@ -29,7 +31,10 @@ public struct Artifacts {
             try transaction.check(names: files.map(\.name))
             try transaction.createDirectories()
             for (index, file) in files.enumerated() { try transaction.writeTemporary(index: index, bytes: file.bytes) }
-            for index in files.indices { try transaction.place(index: index) }
+            for index in files.indices {
+                try transaction.place(index: index)
+                if index == failAfterPlacing { throw ArtifactError(path: directory.path, "failed on purpose after placing file \(index)") }
+            }
         } catch {
             transaction.rollBack()
             throw error
@@ -46,7 +51,7 @@ public struct Artifacts {
             else if name == "." || name == ".." { "is not a file name" }
             else if name.hasPrefix(".") { "starts with '.', which would make the files hidden" }
             else if name.utf8.contains(0) { "holds a NUL character" }
-            else if name.utf8.count > maxBaseNameBytes { "is \(name.utf8.count) bytes long; file names are limited to 255 bytes and Kiln adds up to \(255 - maxBaseNameBytes) for the extension" }
+            else if name.utf8.count > maxBaseNameBytes { "is \(name.utf8.count) bytes long; Kiln takes at most \(maxBaseNameBytes), so that every name with its extension stays under the file systems' 255" }
             else { nil }
         if let problem { throw ArtifactError(path: name, "\(option) '\(name.prefix(80))\(name.count > 80 ? "..." : "")' \(problem)", isOption: true) }
     }

@@ -22,9 +22,33 @@ func reportingErrors(memoryLimit: MemoryLimitOption? = nil, _ body: () throws ->
     } catch let exit as ExitCode {
         throw exit
     } catch {
-        FileHandle.standardError.write(Data("kiln: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("kiln: error: \(sentence(for: error))\n".utf8))
         throw ExitCode.failure
     }
+}
+
+/// An error in words. Kiln's own errors describe themselves; an error of Foundation (its domain and code
+/// mean nothing to a user) becomes the file it names and what went wrong.
+func sentence(for error: Error) -> String {
+    if let error = error as? POSIXError { return InputFileError.sentence(forErrno: error.code.rawValue) }
+    guard let error = error as? CocoaError else { return "\(error)" }
+    let path = error.filePath ?? error.url?.path
+    let reason: String
+    if let underlying = error.underlying as? POSIXError {
+        reason = InputFileError.sentence(forErrno: underlying.code.rawValue)
+    } else if let underlying = error.underlying as NSError?, underlying.domain == NSPOSIXErrorDomain {
+        reason = InputFileError.sentence(forErrno: Int32(underlying.code))
+    } else {
+        switch error.code {
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "no such file or directory; check the path"
+        case .fileReadNoPermission, .fileWriteNoPermission: reason = "permission denied; check the file's permissions"
+        case .fileWriteOutOfSpace: reason = "the disk is full"
+        case .fileWriteVolumeReadOnly: reason = "the file system is read-only"
+        case .fileWriteFileExists: reason = "something already exists there"
+        default: reason = error.isFileError && error.code.rawValue < 512 ? "the file cannot be read" : "the file cannot be written"
+        }
+    }
+    return path.map { "\($0): \(reason)" } ?? reason
 }
 
 extension ONNXQuantizedForm: ExpressibleByArgument {}
