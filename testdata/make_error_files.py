@@ -166,6 +166,13 @@ def archive_files():
 
     keras_with("zip_bomb_inflating.keras", lying)
 
+    # model.weights.h5 honestly declares 8 MiB that deflate to 8 KiB (zeros): a ratio no model file has.
+    def ratio(entries):
+        weights = member(entries, "model.weights.h5")
+        weights.update(data=bytes(8 << 20), deflate=True)
+
+    keras_with("zip_bomb_ratio.keras", ratio)
+
     # An entry whose name leaves the archive.
     keras_with("zip_traversal.keras", lambda entries: entries.append({"name": "../../escaped.txt", "data": b"x"}))
 

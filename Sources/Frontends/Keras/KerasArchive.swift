@@ -4,8 +4,9 @@ import ZIPFoundation
 
 /// A Keras 3 `.keras` file: a zip archive of `config.json`, `metadata.json` and `model.weights.h5`, read as
 /// untrusted input. Every entry's name is checked on opening (no `..`, no absolute path, no duplicate, no
-/// symbolic link); a member is inflated only after its declared size is checked against a cap and the
-/// memory limit, inflation stops as soon as it passes the declared size, and the CRC-32 is checked.
+/// symbolic link); a member is inflated only after its declared size is checked against a cap, the
+/// memory limit and its compressed size (at most 100 times it), inflation stops as soon as it passes the
+/// declared size, and the CRC-32 is checked.
 struct KerasArchive {
     let path: String
     private let archive: Archive
@@ -52,6 +53,12 @@ struct KerasArchive {
         guard !overflow, MemoryLimit.allows(needed) else {
             throw .damaged(file: path, reason: "\(name) declares \(MemoryLimit.describe(declared)) uncompressed, and reading it \(MemoryLimit.exceeded(by: needed))")
         }
+        let compressed = max(Int(clamping: entry.compressedSize), 1)
+        guard declared <= Self.ratioFreeBytes || declared / compressed <= Self.maxRatio else {
+            throw .damaged(
+                file: path,
+                reason: "\(name) would inflate from \(MemoryLimit.describe(compressed)) to \(MemoryLimit.describe(declared)), \(declared / compressed) times, which no model file does (a zip bomb?); Kiln refuses entries over \(MemoryLimit.describe(Self.ratioFreeBytes)) that inflate more than \(Self.maxRatio) times")
+        }
         var data = Data()
         data.reserveCapacity(declared)
         let checksum: CRC32
@@ -76,6 +83,11 @@ struct KerasArchive {
     }
 
     private struct Overrun: Error {}
+
+    /// The most an entry may inflate relative to its compressed size once it is larger than `ratioFreeBytes`:
+    /// JSON compresses some 10 times, weights barely (Keras stores them uncompressed), zeros 1000 times.
+    static let maxRatio = 100
+    static let ratioFreeBytes = 1 << 20
 
     /// A sentence for an error of the zip reader, never its type or case name.
     static func sentence(for error: Error) -> String {
