@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import KilnIR
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Files a command produces, held in memory until all of them exist, then written together so that a
 /// failure leaves the output location exactly as it was.
@@ -46,14 +47,16 @@ public struct Artifacts {
     /// separators, short enough for the file system once the longest extension Kiln adds is appended.
     public static func checkBaseName(_ name: String, option: String = "--name") throws {
         let problem: String? =
-            if name.isEmpty { "is empty" }
-            else if name.contains("/") || name.contains("\\") { "holds a path separator; it must be a plain file name (use -o for the directory)" }
-            else if name == "." || name == ".." { "is not a file name" }
-            else if name.hasPrefix(".") { "starts with '.', which would make the files hidden" }
-            else if name.utf8.contains(0) { "holds a NUL character" }
-            else if name.utf8.count > maxBaseNameBytes { "is \(name.utf8.count) bytes long; Kiln takes at most \(maxBaseNameBytes), so that every name with its extension stays under the file systems' 255" }
-            else { nil }
-        if let problem { throw ArtifactError(path: name, "\(option) '\(name.prefix(80))\(name.count > 80 ? "..." : "")' \(problem)", isOption: true) }
+            if name.isEmpty { "is empty" } else if name.contains("/") || name.contains("\\") {
+                "holds a path separator; it must be a plain file name (use -o for the directory)"
+            } else if name == "." || name == ".." { "is not a file name" } else if name.hasPrefix(".") {
+                "starts with '.', which would make the files hidden"
+            } else if name.utf8.contains(0) { "holds a NUL character" } else if name.utf8.count > maxBaseNameBytes {
+                "is \(name.utf8.count) bytes long; Kiln takes at most \(maxBaseNameBytes), so that every name with its extension stays under the file systems' 255"
+            } else { nil }
+        if let problem {
+            throw ArtifactError(path: name, "\(option) '\(name.prefix(80))\(name.count > 80 ? "..." : "")' \(problem)", isOption: true)
+        }
     }
 
     /// 255 bytes less the longest suffix Kiln appends (`.kir.weights`, or `.weights` after an UpperCamelCase
@@ -85,7 +88,8 @@ private struct ArtifactTransaction {
             }
             // Case-insensitive, so two names cannot land on one file on macOS's default file system either.
             guard seen.insert(name.lowercased()).inserted else {
-                throw ArtifactError(path: (directory as NSString).appendingPathComponent(name), "two outputs would be written to this one file")
+                throw ArtifactError(
+                    path: (directory as NSString).appendingPathComponent(name), "two outputs would be written to this one file")
             }
         }
         var info = stat()
@@ -101,9 +105,13 @@ private struct ArtifactTransaction {
                 let kind = info.st_mode & S_IFMT
                 guard kind == S_IFREG else {
                     let what =
-                        kind == S_IFDIR ? "a directory" : kind == S_IFLNK ? "a symbolic link" : kind == S_IFIFO ? "a named pipe (FIFO)" : "not a regular file"
+                        kind == S_IFDIR
+                        ? "a directory"
+                        : kind == S_IFLNK ? "a symbolic link" : kind == S_IFIFO ? "a named pipe (FIFO)" : "not a regular file"
                     throw ArtifactError(
-                        path: path, "exists and is \(what); Kiln replaces only regular files and never deletes anything else. Move it away or choose another output")
+                        path: path,
+                        "exists and is \(what); Kiln replaces only regular files and never deletes anything else. Move it away or choose another output"
+                    )
                 }
             }
         }
@@ -124,7 +132,9 @@ private struct ArtifactTransaction {
             throw ArtifactError(path: path, "exists and is not a directory, so \(directory) cannot be made")
         }
         for path in missing.reversed() {
-            guard mkdir(path, 0o755) == 0 else { throw ArtifactError(path: path, "cannot create the directory: \(InputFileError.sentence(forErrno: errno))") }
+            guard mkdir(path, 0o755) == 0 else {
+                throw ArtifactError(path: path, "cannot create the directory: \(InputFileError.sentence(forErrno: errno))")
+            }
             createdDirectories.append(path)
         }
     }
@@ -155,7 +165,9 @@ private struct ArtifactTransaction {
         var info = stat()
         if lstat(target, &info) == 0 {
             let path = (directory as NSString).appendingPathComponent(".kiln-\(tag)-\(index).backup")
-            guard rename(target, path) == 0 else { throw ArtifactError(path: target, "cannot move the earlier file aside: \(InputFileError.sentence(forErrno: errno))") }
+            guard rename(target, path) == 0 else {
+                throw ArtifactError(path: target, "cannot move the earlier file aside: \(InputFileError.sentence(forErrno: errno))")
+            }
             backup = path
         }
         guard rename(temporary, target) == 0 else {

@@ -34,7 +34,7 @@ public enum Inputs {
             let tensor = try NPY.read(contentsOf: URL(fileURLWithPath: path))
             if tensor.shape.contains(0) {
                 let what = tensor.shape.first == 0 ? "0 rows (examples)" : "a dimension of size 0"
-                throw InputError("\(path): input '\(name)' has shape \(tensor.shape), \(what); give at least one example with every dimension at least 1")
+                throw InputError("\(path): input '\(name)' has shape \(tensor.shape), \(what); give at least one example")
             }
             result[name] = tensor
         }
@@ -65,7 +65,8 @@ public enum Inputs {
                 }
             }
             guard let bytes = MemoryLimit.byteCount(of: sizes, elementSize: type.dtype.byteSize) else {
-                throw InputError("\(value) '\(name)' of the model (\(type)) \(what) would hold \(sizes) elements, more bytes than can be counted")
+                throw InputError(
+                    "\(value) '\(name)' of the model (\(type)) \(what) would hold \(sizes) elements, more bytes than can be counted")
             }
             guard MemoryLimit.allows(bytes) else {
                 throw InputError("\(value) '\(name)' of the model (\(type)) \(what) is \(sizes) and \(MemoryLimit.exceeded(by: bytes))")
@@ -77,10 +78,10 @@ public enum Inputs {
     /// inputs (indices) uniform over the rows of the smallest table they index.
     public static func random(for graph: Graph, batchSize: Int, seed: UInt64 = 0x5eed, model: String? = nil) throws -> [String: Tensor] {
         guard batchSize >= 1 else { throw InputError("the batch size must be at least 1, not \(batchSize)") }
-        let symbols = Set(graph.inputs.flatMap { $0.type.shape.dims.compactMap { dim -> String? in
-            if case .symbolic(let symbol) = dim { return symbol }
-            return nil
-        } })
+        var symbols: Set<String> = []
+        for input in graph.inputs {
+            for case .symbolic(let symbol) in input.type.shape.dims { symbols.insert(symbol) }
+        }
         try checkMemory(
             of: graph, bindings: Dictionary(uniqueKeysWithValues: symbols.map { ($0, batchSize) }),
             what: "at batch size \(batchSize)", model: model)

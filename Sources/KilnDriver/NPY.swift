@@ -109,12 +109,15 @@ public enum NPY {
     private static func checkSize(_ header: Header, dataBytes: Int, file: String) throws(NPYError) {
         guard dataBytes >= header.byteCount else {
             throw NPYError(
-                file: file, "holds \(dataBytes) data bytes, its shape \(header.shape) of \(header.descr) needs \(header.byteCount) (the file is truncated or its header is damaged)")
+                file: file,
+                "holds \(dataBytes) data bytes, its shape \(header.shape) of \(header.descr) needs \(header.byteCount)"
+                    + " (the file is truncated or its header is damaged)")
         }
         guard dataBytes == header.byteCount else {
             throw NPYError(
                 file: file,
-                "has \(dataBytes - header.byteCount) bytes after the \(header.byteCount) its shape \(header.shape) of \(header.descr) needs; np.save writes none")
+                "has \(dataBytes - header.byteCount) bytes after the \(header.byteCount) its shape \(header.shape) of \(header.descr) needs;"
+                    + " np.save writes none")
         }
         guard MemoryLimit.allows(header.byteCount) else {
             throw NPYError(file: file, "its shape \(header.shape) \(MemoryLimit.exceeded(by: header.byteCount))")

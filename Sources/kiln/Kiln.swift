@@ -237,13 +237,14 @@ struct Verify: ParsableCommand {
             let graph = try optimization.optimize(try model.load())
             let values =
                 inputs.isEmpty
-                ? try Inputs.random(for: graph, batchSize: batch, seed: seed, model: model.model) : try Inputs.load(inputs, for: graph, model: model.model)
+                ? try Inputs.random(for: graph, batchSize: batch, seed: seed, model: model.model)
+                : try Inputs.load(inputs, for: graph, model: model.model)
             var expectedValues: [String: Tensor]?
             if let expected {
-                let files = OutputFiles.fileNames(for: graph.outputs)
-                expectedValues = try Dictionary(files.map { name, file in
-                    (name, try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(file)))
-                }, uniquingKeysWith: { first, _ in first })
+                expectedValues = [:]
+                for (name, file) in OutputFiles.fileNames(for: graph.outputs) {
+                    expectedValues?[name] = try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(file))
+                }
             }
             let report = try EngineCheck.verify(graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
             print(report.render(), terminator: "")

@@ -90,7 +90,9 @@ struct Opt: ParsableCommand {
     private func checkOutput() throws {
         var isDirectory: ObjCBool = false
         if output.hasSuffix("/") || (FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && isDirectory.boolValue) {
-            throw ValidationError("-o \(output) is a directory; opt writes one .kir file (and its .weights beside it): give the file's path, such as \((output as NSString).appendingPathComponent("model.kir"))")
+            let example = (output as NSString).appendingPathComponent("model.kir")
+            throw ValidationError(
+                "-o \(output) is a directory; opt writes one .kir file and its .weights: give the file's path, such as \(example)")
         }
         try Artifacts.checkBaseName(URL(fileURLWithPath: output).lastPathComponent, option: "-o")
     }

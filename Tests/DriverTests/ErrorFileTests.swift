@@ -57,12 +57,14 @@ final class ErrorFileTests: XCTestCase {
         let fifo = scratch.appendingPathComponent("model.h5")
         XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
         let out = try outputLocation(named: "out")
-        try assertRefused(["convert", fifo.path, "-o", out.path], mentioning: "model.h5: is a named pipe (FIFO), not a regular file", leaving: out)
+        try assertRefused(
+            ["convert", fifo.path, "-o", out.path], mentioning: "model.h5: is a named pipe (FIFO), not a regular file", leaving: out)
         let kir = scratch.appendingPathComponent("pipe.kir")
         XCTAssertEqual(mkfifo(kir.path, 0o600), 0)
         try assertRefused(["inspect", kir.path], mentioning: "pipe.kir: is a named pipe (FIFO)", leaving: out)
         try assertRefused(
-            ["run", relu.appendingPathComponent("model.keras").path, "--input", kir.path, "-o", out.path], mentioning: "pipe.kir: is a named pipe (FIFO)",
+            ["run", relu.appendingPathComponent("model.keras").path, "--input", kir.path, "-o", out.path],
+            mentioning: "pipe.kir: is a named pipe (FIFO)",
             leaving: out)
     }
 
@@ -86,7 +88,8 @@ final class ErrorFileTests: XCTestCase {
         try extend(npy, to: gigabytes3)
         let out = try outputLocation(named: "out")
         try assertRefused(
-            ["run", relu.appendingPathComponent("model.keras").path, "--input", npy.path, "-o", out.path], mentioning: "bytes after the 32 its shape [1, 8] of <f4 needs",
+            ["run", relu.appendingPathComponent("model.keras").path, "--input", npy.path, "-o", out.path],
+            mentioning: "bytes after the 32 its shape [1, 8] of <f4 needs",
             leaving: out)
 
         let zip = scratch.appendingPathComponent("huge.kir")
@@ -98,7 +101,8 @@ final class ErrorFileTests: XCTestCase {
         try Data("graph @g {\n".utf8).write(to: kir)
         try extend(kir, to: gigabytes3)
         try assertRefused(
-            ["inspect", kir.path, "--max-memory", "1G"], mentioning: "large.kir: is 3.0 GiB and reading it needs 3.0 GiB, more than the memory limit of 1.0 GiB",
+            ["inspect", kir.path, "--max-memory", "1G"],
+            mentioning: "large.kir: is 3.0 GiB and reading it needs 3.0 GiB, more than the memory limit of 1.0 GiB",
             leaving: nil)
     }
 
@@ -106,7 +110,8 @@ final class ErrorFileTests: XCTestCase {
         let model = relu.appendingPathComponent("model.keras").path
         XCTAssertEqual(try run(["inspect", model, "--max-memory", "64M"]).status, 0)
         try assertRefused(
-            ["inspect", model, "--max-memory", "16K"], mentioning: "model.weights.h5 declares 9.7 KiB uncompressed, and reading it needs 19 KiB", leaving: nil)
+            ["inspect", model, "--max-memory", "16K"],
+            mentioning: "model.weights.h5 declares 9.7 KiB uncompressed, and reading it needs 19 KiB", leaving: nil)
         try assertRefused(["inspect", model, "--max-memory", "lots"], mentioning: "--max-memory takes a size such as 4G", leaving: nil)
         try assertRefused(
             ["verify", errors.appendingPathComponent("colliding_outputs.kir").path, "--batch", "100000", "--max-memory", "1M"],
@@ -118,7 +123,8 @@ final class ErrorFileTests: XCTestCase {
     func testOptNeverReplacesADirectory() throws {
         let out = try outputLocation(named: "existing")
         try assertRefused(
-            ["opt", relu.appendingPathComponent("model.keras").path, "-o", out.path], mentioning: "-o \(out.path) is a directory", leaving: out)
+            ["opt", relu.appendingPathComponent("model.keras").path, "-o", out.path], mentioning: "-o \(out.path) is a directory",
+            leaving: out)
         try assertRefused(
             ["opt", relu.appendingPathComponent("model.keras").path, "-o", out.path + "/"], mentioning: "is a directory", leaving: out)
     }
@@ -142,20 +148,24 @@ final class ErrorFileTests: XCTestCase {
             let result = try run(["convert", model, "-o", out.path, "--emit", "onnx,kir", "--name", "relu"])
             XCTAssertEqual(result.status, 0, result.stderr)
         }
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), ["relu.kir", "relu.kir.weights", "relu.onnx"])
+        XCTAssertEqual(
+            try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), ["relu.kir", "relu.kir.weights", "relu.onnx"])
     }
 
     func testOutputsWithOneFileNameGetDistinctFiles() throws {
         let out = scratch.appendingPathComponent("run")
         let result = try run([
-            "run", errors.appendingPathComponent("colliding_outputs.kir").path, "--input", relu.appendingPathComponent("inputs/input.npy").path, "-o", out.path,
+            "run", errors.appendingPathComponent("colliding_outputs.kir").path, "--input",
+            relu.appendingPathComponent("inputs/input.npy").path, "-o", out.path,
         ])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path).sorted(), ["x_y.npy", "x_y_2.npy"])
         // x_y keeps its own name; x/y (Relu, never negative) gets the suffix.
         XCTAssertTrue(try NPY.read(contentsOf: out.appendingPathComponent("x_y_2.npy")).floats.allSatisfy { $0 >= 0 })
         XCTAssertTrue(try NPY.read(contentsOf: out.appendingPathComponent("x_y.npy")).floats.allSatisfy { $0 > 0 && $0 < 1 })
-        XCTAssertEqual(OutputFiles.fileNames(for: ["x/y", "x_y", "X_Y", "a"]), ["x_y": "x_y.npy", "X_Y": "X_Y_2.npy", "a": "a.npy", "x/y": "x_y_3.npy"])
+        XCTAssertEqual(
+            OutputFiles.fileNames(for: ["x/y", "x_y", "X_Y", "a"]),
+            ["x_y": "x_y.npy", "X_Y": "X_Y_2.npy", "a": "a.npy", "x/y": "x_y_3.npy"])
     }
 
     func testOptionValuesThatWouldMisplaceOrLoseOutput() throws {
@@ -187,13 +197,15 @@ final class ErrorFileTests: XCTestCase {
     /// Runs kiln and checks that it fails, says `message`, and leaves `location` (and the scratch directory
     /// around it) exactly as it was.
     private func assertRefused(
-        _ arguments: [String], mentioning message: String, leaving location: URL?, context: String = "", file: StaticString = #filePath, line: UInt = #line
+        _ arguments: [String], mentioning message: String, leaving location: URL?, context: String = "", file: StaticString = #filePath,
+        line: UInt = #line
     ) throws {
         let before = try snapshot(scratch)
         let result = try run(arguments)
         let label = context.isEmpty ? arguments.joined(separator: " ") : context
         XCTAssertNotEqual(result.status, 0, "\(label) should fail", file: file, line: line)
-        XCTAssertTrue(result.stderr.contains(message), "\(label): stderr \(result.stderr) should mention \(message)", file: file, line: line)
+        XCTAssertTrue(
+            result.stderr.contains(message), "\(label): stderr \(result.stderr) should mention \(message)", file: file, line: line)
         for leak in ["NSCocoaErrorDomain", "Error Domain", "The operation could not be completed"] {
             XCTAssertFalse(result.stderr.contains(leak), "\(label): \(result.stderr)", file: file, line: line)
         }
@@ -207,7 +219,8 @@ final class ErrorFileTests: XCTestCase {
         for case let relative as String in walker {
             let path = root.appendingPathComponent(relative).path
             let type = (try FileManager.default.attributesOfItem(atPath: path))[.type] as? FileAttributeType
-            result[relative] = type == .typeRegular && ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) < 1 << 20
+            result[relative] =
+                type == .typeRegular && ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) < 1 << 20
                 ? try Data(contentsOf: URL(fileURLWithPath: path)) : Data("\(type?.rawValue ?? "?")".utf8)
         }
         return result
@@ -225,7 +238,8 @@ final class ErrorFileTests: XCTestCase {
         process.executableURL = kiln
         process.arguments = arguments
         let io = FileManager.default.temporaryDirectory
-        let out = io.appendingPathComponent("kiln-stdout-\(UUID().uuidString)"), err = io.appendingPathComponent("kiln-stderr-\(UUID().uuidString)")
+        let out = io.appendingPathComponent("kiln-stdout-\(UUID().uuidString)"),
+            err = io.appendingPathComponent("kiln-stderr-\(UUID().uuidString)")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer {

@@ -81,10 +81,15 @@ final class HDF5File {
             guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
             switch kiln_H5_link_kind(file, prefix) {
             case 0: continue
-            case 1: throw HDF5Error(origin: origin, "\(prefix) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
+            case 1:
+                throw HDF5Error(origin: origin, "\(prefix) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
             case 2:
-                throw HDF5Error(origin: origin, "\(prefix) is an external link to another file; Kiln never reads outside the file it is given", refusal: true)
-            case 3: throw HDF5Error(origin: origin, "\(prefix) is a user-defined link; Kiln follows only the hard links Keras writes", refusal: true)
+                throw HDF5Error(
+                    origin: origin, "\(prefix) is an external link to another file; Kiln never reads outside the file it is given",
+                    refusal: true)
+            case 3:
+                throw HDF5Error(
+                    origin: origin, "\(prefix) is a user-defined link; Kiln follows only the hard links Keras writes", refusal: true)
             default: throw HDF5Error(origin: origin, "cannot read the link \(prefix)")
             }
         }
@@ -237,11 +242,15 @@ final class HDF5File {
         guard external >= 0 else { throw HDF5Error(origin: origin, "cannot read how dataset \(path) is stored") }
         guard external == 0 else {
             throw HDF5Error(
-                origin: origin, "dataset \(path) keeps its data in another file (HDF5 external storage); Kiln never reads outside the file it is given", refusal: true)
+                origin: origin,
+                "dataset \(path) keeps its data in another file (HDF5 external storage); Kiln never reads outside the file it is given",
+                refusal: true)
         }
         guard H5Pget_layout(properties) != H5D_VIRTUAL else {
             throw HDF5Error(
-                origin: origin, "dataset \(path) is a virtual dataset that maps data from other files; Kiln never reads outside the file it is given", refusal: true)
+                origin: origin,
+                "dataset \(path) is a virtual dataset that maps data from other files; Kiln never reads outside the file it is given",
+                refusal: true)
         }
         guard H5Pget_nfilters(properties) == 0 else { return }
         let (declared, overflow) = elements.multipliedReportingOverflow(by: elementBytes)

@@ -26,7 +26,8 @@ struct KerasArchive {
                 || (name.count >= 2 && name.dropFirst().first == ":")
             {
                 throw .damaged(
-                    file: path, reason: "the archive has an entry named '\(name.prefix(200))', a path that leaves the archive; Keras writes none")
+                    file: path,
+                    reason: "the archive has an entry named '\(name.prefix(200))', a path that leaves the archive; Keras writes none")
             }
             guard entry.type != .symlink else {
                 throw .damaged(file: path, reason: "the archive entry '\(name.prefix(200))' is a symbolic link; Keras writes none")
@@ -51,13 +52,18 @@ struct KerasArchive {
         }
         let (needed, overflow) = declared.multipliedReportingOverflow(by: copies)
         guard !overflow, MemoryLimit.allows(needed) else {
-            throw .damaged(file: path, reason: "\(name) declares \(MemoryLimit.describe(declared)) uncompressed, and reading it \(MemoryLimit.exceeded(by: needed))")
+            throw .damaged(
+                file: path,
+                reason:
+                    "\(name) declares \(MemoryLimit.describe(declared)) uncompressed, and reading it \(MemoryLimit.exceeded(by: needed))")
         }
         let compressed = max(Int(clamping: entry.compressedSize), 1)
         guard declared <= Self.ratioFreeBytes || declared / compressed <= Self.maxRatio else {
             throw .damaged(
                 file: path,
-                reason: "\(name) would inflate from \(MemoryLimit.describe(compressed)) to \(MemoryLimit.describe(declared)), \(declared / compressed) times, which no model file does (a zip bomb?); Kiln refuses entries over \(MemoryLimit.describe(Self.ratioFreeBytes)) that inflate more than \(Self.maxRatio) times")
+                reason:
+                    "\(name) would inflate from \(MemoryLimit.describe(compressed)) to \(MemoryLimit.describe(declared)), \(declared / compressed) times, which no model file does (a zip bomb?); Kiln refuses entries over \(MemoryLimit.describe(Self.ratioFreeBytes)) that inflate more than \(Self.maxRatio) times"
+            )
         }
         var data = Data()
         data.reserveCapacity(declared)
@@ -69,12 +75,15 @@ struct KerasArchive {
                 data.append(chunk)
             }
         } catch is Overrun {
-            throw .damaged(file: path, reason: "\(name) inflates to more than the \(declared) bytes its entry declares (a zip bomb, or a damaged archive)")
+            throw .damaged(
+                file: path,
+                reason: "\(name) inflates to more than the \(declared) bytes its entry declares (a zip bomb, or a damaged archive)")
         } catch {
             throw .damaged(file: path, reason: "\(name) cannot be extracted: \(Self.sentence(for: error))")
         }
         guard data.count == declared else {
-            throw .damaged(file: path, reason: "\(name) inflates to \(data.count) bytes, but its entry declares \(declared) (the archive is damaged)")
+            throw .damaged(
+                file: path, reason: "\(name) inflates to \(data.count) bytes, but its entry declares \(declared) (the archive is damaged)")
         }
         guard checksum == entry.checksum else {
             throw .damaged(file: path, reason: "\(name) does not match its CRC-32 checksum (the archive is damaged)")
@@ -95,7 +104,8 @@ struct KerasArchive {
             switch error {
             case .unreadableArchive: return "the file cannot be opened as a zip archive"
             case .missingEndOfCentralDirectoryRecord:
-                return "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
+                return
+                    "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
             case .invalidCentralDirectoryOffset, .invalidCentralDirectorySize, .invalidCentralDirectoryEntryCount:
                 return "the zip archive's directory of entries is damaged"
             case .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize: return "an entry's header in the zip archive is damaged"
@@ -109,7 +119,9 @@ struct KerasArchive {
             }
         }
         // ZIPFoundation's inflate errors are an internal type; recognize them by name.
-        if String(describing: type(of: error)) == "CompressionError" { return "an entry's compressed data are corrupt (the archive is damaged)" }
+        if String(describing: type(of: error)) == "CompressionError" {
+            return "an entry's compressed data are corrupt (the archive is damaged)"
+        }
         if let error = error as? POSIXError { return InputFileError.sentence(forErrno: error.code.rawValue) }
         return "the zip archive cannot be read"
     }
