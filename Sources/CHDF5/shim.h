@@ -15,6 +15,37 @@ static inline hid_t kiln_H5S_ALL(void) { return H5S_ALL; }
 static inline unsigned kiln_H5F_ACC_RDONLY(void) { return H5F_ACC_RDONLY; }
 static inline size_t kiln_H5T_VARIABLE(void) { return H5T_VARIABLE; }
 
+/// The kind of the link `name` in the group `loc` (without following it): 0 hard, 1 soft, 2 external,
+/// 3 any other, -1 if it cannot be read. H5Lget_info is a versioned macro, so it is called from C.
+static inline int kiln_H5_link_kind(hid_t loc, const char *name) {
+    H5L_info_t info;
+    if (H5Lget_info(loc, name, &info, H5P_DEFAULT) < 0) return -1;
+    switch (info.type) {
+    case H5L_TYPE_HARD: return 0;
+    case H5L_TYPE_SOFT: return 1;
+    case H5L_TYPE_EXTERNAL: return 2;
+    default: return 3;
+    }
+}
+
+/// Writes 16 bytes identifying the object at `name` in the file (its address, or its token in HDF5 1.12
+/// and later) to `identity`; returns -1 if the object cannot be read. H5Oget_info is a versioned macro.
+static inline int kiln_H5_object_identity(hid_t loc, const char *name, unsigned char identity[16]) {
+    for (int i = 0; i < 16; i++) identity[i] = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+    const unsigned char *bytes = (const unsigned char *)&info.token;
+    for (int i = 0; i < 16 && i < (int)sizeof(info.token); i++) identity[i] = bytes[i];
+#else
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC, H5P_DEFAULT) < 0) return -1;
+    const unsigned char *bytes = (const unsigned char *)&info.addr;
+    for (int i = 0; i < 16 && i < (int)sizeof(info.addr); i++) identity[i] = bytes[i];
+#endif
+    return 0;
+}
+
 /// Stops HDF5 from printing its error stack to stderr; Kiln reports errors itself.
 static inline void kiln_H5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

@@ -6,7 +6,8 @@ public enum Inputs {
     /// Reads `[NAME=]FILE.npy` arguments. A bare file is matched to the graph input named like the file's
     /// stem, or to the only input if there is one; a NAME the graph has no input of is an error that lists
     /// the inputs.
-    public static func load(_ arguments: [String], for graph: Graph) throws -> [String: Tensor] {
+    /// `model` names the model's file in errors about the memory the inputs would make it need.
+    public static func load(_ arguments: [String], for graph: Graph, model: String? = nil) throws -> [String: Tensor] {
         var result: [String: Tensor] = [:]
         let names = graph.inputs.map(\.name)
         for argument in arguments {
@@ -30,17 +31,60 @@ public enum Inputs {
                 }
             }
             guard result[name] == nil else { throw InputError("input '\(name)' is given twice") }
-            result[name] = try NPY.read(contentsOf: URL(fileURLWithPath: path))
+            let tensor = try NPY.read(contentsOf: URL(fileURLWithPath: path))
+            if tensor.shape.contains(0) {
+                let what = tensor.shape.first == 0 ? "0 rows (examples)" : "a dimension of size 0"
+                throw InputError("\(path): input '\(name)' has shape \(tensor.shape), \(what); give at least one example")
+            }
+            result[name] = tensor
         }
         for name in names where result[name] == nil {
             throw InputError("no file given for input '\(name)'; the model's inputs are \(names.joined(separator: ", "))")
         }
+        var bindings: [String: Int] = [:]
+        for input in graph.inputs {
+            guard let tensor = result[input.name], tensor.shape.count == input.type.shape.rank else { continue }
+            for (dim, size) in zip(input.type.shape.dims, tensor.shape) {
+                if case .symbolic(let symbol) = dim { bindings[symbol] = bindings[symbol] ?? size }
+            }
+        }
+        try checkMemory(of: graph, bindings: bindings, what: "with these inputs", model: model)
         return result
+    }
+
+    /// Refuses a graph any of whose values would need more bytes than `MemoryLimit` once its symbolic
+    /// dimensions take the sizes in `bindings` (a symbol not bound counts as 1): the interpreter makes every
+    /// value, so a declared shape must be checked before it runs. `what` says where the sizes came from.
+    public static func checkMemory(of graph: Graph, bindings: [String: Int], what: String, model: String? = nil) throws {
+        let value = model.map { "\($0): value" } ?? "value"
+        for (name, type) in graph.valueTypes.sorted(by: { $0.key < $1.key }) {
+            let sizes = type.shape.dims.map { dim -> Int in
+                switch dim {
+                case .fixed(let size): size
+                case .symbolic(let symbol): bindings[symbol] ?? 1
+                }
+            }
+            guard let bytes = MemoryLimit.byteCount(of: sizes, elementSize: type.dtype.byteSize) else {
+                throw InputError(
+                    "\(value) '\(name)' of the model (\(type)) \(what) would hold \(sizes) elements, more bytes than can be counted")
+            }
+            guard MemoryLimit.allows(bytes) else {
+                throw InputError("\(value) '\(name)' of the model (\(type)) \(what) is \(sizes) and \(MemoryLimit.exceeded(by: bytes))")
+            }
+        }
     }
 
     /// Inputs of the given batch size filled from a fixed-seed generator: floats uniform in [-1, 1), integer
     /// inputs (indices) uniform over the rows of the smallest table they index.
-    public static func random(for graph: Graph, batchSize: Int, seed: UInt64 = 0x5eed) throws -> [String: Tensor] {
+    public static func random(for graph: Graph, batchSize: Int, seed: UInt64 = 0x5eed, model: String? = nil) throws -> [String: Tensor] {
+        guard batchSize >= 1 else { throw InputError("the batch size must be at least 1, not \(batchSize)") }
+        var symbols: Set<String> = []
+        for input in graph.inputs {
+            for case .symbolic(let symbol) in input.type.shape.dims { symbols.insert(symbol) }
+        }
+        try checkMemory(
+            of: graph, bindings: Dictionary(uniqueKeysWithValues: symbols.map { ($0, batchSize) }),
+            what: "at batch size \(batchSize)", model: model)
         var generator = SplitMix64(seed: seed)
         var result: [String: Tensor] = [:]
         for input in graph.inputs {
@@ -50,6 +94,7 @@ public enum Inputs {
                 case .symbolic: batchSize
                 }
             }
+            // checkMemory proved the byte count is countable and under the limit.
             let count = shape.reduce(1, *)
             switch input.type.dtype {
             case .float32:

@@ -12,8 +12,7 @@ public enum ModelLoader {
     /// `inputShapes` fixes the sizes of inputs with unknown dimensions (every dimension but the batch, by
     /// input name), so layers that need them known can be converted.
     public static func load(_ url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws -> Graph {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelLoadError.missingFile(url.path) }
-        if let weights, !FileManager.default.fileExists(atPath: weights.path) { throw ModelLoadError.missingFile(weights.path) }
+        if let weights { try checkReadable(weights.path) }
         let graph: Graph
         if url.pathExtension == "kir" {
             if weights != nil { throw ModelLoadError.weightsNotNeeded(url.path) }
@@ -63,26 +62,66 @@ public enum ModelLoader {
         return pinned
     }
 
+    /// The most bytes of a `.kir` file looked at before its whole text is read: enough to find `graph`.
+    private static let headBytes = 4096
+
     private static func loadKIR(_ url: URL) throws -> Graph {
+        let path = url.path
         let text: String
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw ModelLoadError.unreadable(url.path, error.localizedDescription)
+            let file = try InputFile(path)
+            guard file.size > 0 else {
+                throw ModelLoadError.unreadable(path, "the file is empty; a .kir file is the text `kiln opt` writes, starting with 'graph'")
+            }
+            // Look at the first word before reading the whole file: a large file of anything else is refused unread.
+            let head = try file.read(at: 0, count: headBytes)
+            if let word = firstWord(of: head), word != "graph" {
+                throw ModelLoadError.unreadable(path, "not a Kiln IR file: it starts with '\(word.prefix(40))', not 'graph'")
+            }
+            text = String(decoding: try file.readAll(), as: UTF8.self)
+        } catch let error as InputFileError {
+            throw ModelLoadError(error, what: ".kir file")
         }
         var weights = WeightsFile()
-        let weightsURL = weightsURL(forKIR: url)
-        if FileManager.default.fileExists(atPath: weightsURL.path) {
-            do {
-                weights = try WeightsFile(decoding: [UInt8](try Data(contentsOf: weightsURL)))
-            } catch let error as WeightsFileError {
-                throw ModelLoadError.unreadable(weightsURL.path, error.description)
-            }
+        let weightsPath = weightsURL(forKIR: url).path
+        do {
+            weights = try WeightsFile(decoding: try InputFile(weightsPath).readAll())
+        } catch let error as InputFileError {
+            // No weights file is fine for a graph without large constants; the parser names any missing blob.
+            if case .missing = error.reason {} else { throw ModelLoadError(error, what: "weights file") }
+        } catch let error as WeightsFileError {
+            throw ModelLoadError.unreadable(weightsPath, error.description)
         }
         do {
             return try TextParser.parse(text, resolveBlob: weights.resolver)
         } catch {
-            throw ModelLoadError.syntax(file: url.path, error)
+            throw ModelLoadError.syntax(file: path, error)
+        }
+    }
+
+    /// The first word of a text after spaces and `//` comments, or nil if `head` holds none.
+    private static func firstWord(of head: [UInt8]) -> String? {
+        var index = 0
+        while index < head.count {
+            switch head[index] {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                index += 1
+            case UInt8(ascii: "/") where index + 1 < head.count && head[index + 1] == UInt8(ascii: "/"):
+                while index < head.count && head[index] != UInt8(ascii: "\n") { index += 1 }
+            default:
+                let word = head[index...].prefix { $0 > 0x20 && $0 != UInt8(ascii: "@") }
+                return String(decoding: word, as: UTF8.self)
+            }
+        }
+        return nil
+    }
+
+    /// Checks that `path` is a regular file that can be read.
+    static func checkReadable(_ path: String) throws {
+        do {
+            try InputFile.check(path)
+        } catch {
+            throw ModelLoadError(error, what: "file")
         }
     }
 }
@@ -105,6 +144,15 @@ public enum ModelLoadError: Error, CustomStringConvertible {
         case .weightsNotNeeded(let path):
             "\(path): a .kir file reads its weights from \(path).weights; --weights is only for a Keras architecture JSON"
         case .badInputShape(let file, let reason): "\(file): \(reason)"
+        }
+    }
+
+    /// A file that could not be opened, for a reader of the given kind of file.
+    init(_ error: InputFileError, what: String) {
+        switch error.reason {
+        case .missing: self = .missingFile(error.path)
+        case .directory: self = .unreadable(error.path, "is a directory, not a \(what)")
+        default: self = .unreadable(error.path, error.message)
         }
     }
 }

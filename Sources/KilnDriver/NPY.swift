@@ -9,33 +9,75 @@ public enum NPY {
         ("<f4", .float32), ("<f2", .float16), ("|i1", .int8), ("|u1", .uint8), ("<i4", .int32), ("<i8", .int64), ("|b1", .bool),
     ]
 
+    /// The longest header read: NumPy itself refuses headers over 10,000 bytes unless told otherwise.
+    private static let maxHeaderBytes = 1 << 16
+
+    /// Reads a `.npy` file. Its header is read and checked first (the declared shape against the file's real
+    /// size and `MemoryLimit`, with checked arithmetic); only then is the data read.
     public static func read(contentsOf url: URL) throws(NPYError) -> Tensor {
-        let data: Data
+        let path = url.path
         do {
-            data = try Data(contentsOf: url)
+            let file = try InputFile(path)
+            let prefix = try file.read(at: 0, count: 12)
+            let (headerStart, headerLength) = try headerExtent(prefix, file: path)
+            guard headerLength <= maxHeaderBytes else {
+                throw NPYError(file: path, "the header claims \(headerLength) bytes; a .npy header is at most \(maxHeaderBytes)")
+            }
+            guard headerStart + headerLength <= file.size else { throw NPYError(file: path, "truncated header") }
+            let header = try parseHeader(file.read(at: headerStart, count: headerLength), file: path)
+            let dataStart = headerStart + headerLength
+            try checkSize(header, dataBytes: file.size - dataStart, file: path)
+            let body = try file.read(at: dataStart, count: header.byteCount)
+            guard let tensor = Tensor(dtype: header.dtype, shape: header.shape, bytes: body) else {
+                throw NPYError(file: path, "the file changed while it was read")
+            }
+            return tensor
+        } catch let error as InputFileError {
+            throw NPYError(file: path, error.reason.isMissing ? "no such file; check the path" : error.message)
+        } catch let error as NPYError {
+            throw error
         } catch {
-            throw NPYError(file: url.path, "cannot read the file: \(error.localizedDescription)")
+            throw NPYError(file: path, "\(error)")
         }
-        return try decode([UInt8](data), file: url.path)
     }
 
     public static func decode(_ bytes: [UInt8], file: String = "<memory>") throws(NPYError) -> Tensor {
+        let (headerStart, headerLength) = try headerExtent(bytes, file: file)
+        guard headerStart + headerLength <= bytes.count else { throw NPYError(file: file, "truncated header") }
+        let header = try parseHeader(Array(bytes[headerStart..<headerStart + headerLength]), file: file)
+        let dataStart = headerStart + headerLength
+        try checkSize(header, dataBytes: bytes.count - dataStart, file: file)
+        guard let tensor = Tensor(dtype: header.dtype, shape: header.shape, bytes: bytes[dataStart...]) else {
+            throw NPYError(file: file, "data does not match its header")
+        }
+        return tensor
+    }
+
+    /// What a header declares.
+    private struct Header {
+        var dtype: DType
+        var descr: String
+        var shape: [Int]
+        var byteCount: Int
+    }
+
+    /// Where the header text starts and how long it is, from the magic, version and length fields.
+    private static func headerExtent(_ bytes: [UInt8], file: String) throws(NPYError) -> (start: Int, length: Int) {
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw NPYError(file: file, "not a .npy file (bad magic)") }
         let major = bytes[6]
-        let headerLength: Int, headerStart: Int
         switch major {
         case 1:
-            headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-            headerStart = 10
+            return (10, Int(bytes[8]) | Int(bytes[9]) << 8)
         case 2, 3:
             guard bytes.count >= 12 else { throw NPYError(file: file, "truncated header") }
-            headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
-            headerStart = 12
+            return (12, (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) })
         default:
             throw NPYError(file: file, "unsupported .npy version \(major)")
         }
-        guard headerStart + headerLength <= bytes.count else { throw NPYError(file: file, "truncated header") }
-        let header = String(decoding: bytes[headerStart..<headerStart + headerLength], as: UTF8.self)
+    }
+
+    private static func parseHeader(_ bytes: [UInt8], file: String) throws(NPYError) -> Header {
+        let header = String(decoding: bytes, as: UTF8.self)
         guard let descr = field("descr", in: header)?.trimmingCharacters(in: CharacterSet(charactersIn: "'\" ")) else {
             throw NPYError(file: file, "header has no 'descr'")
         }
@@ -56,15 +98,30 @@ public enum NPY {
             }
             shape.append(size)
         }
-        let body = bytes[(headerStart + headerLength)...]
-        let expected = shape.reduce(1, *) * dtype.byteSize
-        guard body.count >= expected else {
-            throw NPYError(file: file, "holds \(body.count) data bytes, its shape \(shape) of \(descr) needs \(expected)")
+        guard let byteCount = MemoryLimit.byteCount(of: shape, elementSize: dtype.byteSize) else {
+            throw NPYError(file: file, "the shape (\(shapeText)) of \(descr) holds more bytes than can be counted; the header is damaged")
         }
-        guard let tensor = Tensor(dtype: dtype, shape: shape, bytes: body.prefix(expected)) else {
-            throw NPYError(file: file, "data does not match its header")
+        return Header(dtype: dtype, descr: descr, shape: shape, byteCount: byteCount)
+    }
+
+    /// Checks the declared data against the bytes the file really has after its header, then against the
+    /// memory limit.
+    private static func checkSize(_ header: Header, dataBytes: Int, file: String) throws(NPYError) {
+        guard dataBytes >= header.byteCount else {
+            throw NPYError(
+                file: file,
+                "holds \(dataBytes) data bytes, its shape \(header.shape) of \(header.descr) needs \(header.byteCount)"
+                    + " (the file is truncated or its header is damaged)")
         }
-        return tensor
+        guard dataBytes == header.byteCount else {
+            throw NPYError(
+                file: file,
+                "has \(dataBytes - header.byteCount) bytes after the \(header.byteCount) its shape \(header.shape) of \(header.descr) needs;"
+                    + " np.save writes none")
+        }
+        guard MemoryLimit.allows(header.byteCount) else {
+            throw NPYError(file: file, "its shape \(header.shape) \(MemoryLimit.exceeded(by: header.byteCount))")
+        }
     }
 
     /// The bytes of a version 1.0 `.npy` file holding `tensor`.

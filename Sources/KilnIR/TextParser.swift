@@ -260,6 +260,11 @@ public struct TextParser {
             } while consume(",")
             try expect("]")
         }
+        // Sizes come from a file: their product (in bytes) must be countable, or later arithmetic overflows.
+        guard MemoryLimit.byteCount(of: dims.compactMap(\.fixedValue), elementSize: dtype.byteSize) != nil else {
+            pos = start
+            throw error("the shape of \(dtype.textName)\(Shape(dims)) holds more bytes than can be counted")
+        }
         return TensorType(dtype, Shape(dims))
     }
 

@@ -46,7 +46,7 @@ struct Bench: ParsableCommand {
     var sequential: [String] = []
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let unquantized = try optimization.optimize(try pruning.apply(try model.load(), evaluation: evaluation))

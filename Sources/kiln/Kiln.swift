@@ -14,22 +14,64 @@ struct Kiln: ParsableCommand {
         subcommands: [Convert.self, Run.self, Inspect.self, Verify.self, Bench.self, Opt.self, Merge.self, BenchPasses.self])
 }
 
-/// Runs a command body, printing any error to stderr as `kiln: error: …` and exiting non-zero.
-func reportingErrors(_ body: () throws -> Void) throws {
+/// Runs a command body under the memory limit given (`--max-memory`, else `MemoryLimit.defaultBytes`),
+/// printing any error to stderr as `kiln: error: …` and exiting non-zero.
+func reportingErrors(memoryLimit: MemoryLimitOption? = nil, _ body: () throws -> Void) throws {
     do {
-        try body()
+        try MemoryLimit.$bytes.withValue(memoryLimit?.bytes ?? MemoryLimit.defaultBytes) { try body() }
     } catch let exit as ExitCode {
         throw exit
     } catch {
-        FileHandle.standardError.write(Data("kiln: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("kiln: error: \(sentence(for: error))\n".utf8))
         throw ExitCode.failure
     }
+}
+
+/// An error in words. Kiln's own errors describe themselves; an error of Foundation (its domain and code
+/// mean nothing to a user) becomes the file it names and what went wrong.
+func sentence(for error: Error) -> String {
+    if let error = error as? POSIXError { return InputFileError.sentence(forErrno: error.code.rawValue) }
+    guard let error = error as? CocoaError else { return "\(error)" }
+    let path = error.filePath ?? error.url?.path
+    let reason: String
+    if let underlying = error.underlying as? POSIXError {
+        reason = InputFileError.sentence(forErrno: underlying.code.rawValue)
+    } else if let underlying = error.underlying as NSError?, underlying.domain == NSPOSIXErrorDomain {
+        reason = InputFileError.sentence(forErrno: Int32(underlying.code))
+    } else {
+        switch error.code {
+        case .fileNoSuchFile, .fileReadNoSuchFile: reason = "no such file or directory; check the path"
+        case .fileReadNoPermission, .fileWriteNoPermission: reason = "permission denied; check the file's permissions"
+        case .fileWriteOutOfSpace: reason = "the disk is full"
+        case .fileWriteVolumeReadOnly: reason = "the file system is read-only"
+        case .fileWriteFileExists: reason = "something already exists there"
+        default: reason = error.isFileError && error.code.rawValue < 512 ? "the file cannot be read" : "the file cannot be written"
+        }
+    }
+    return path.map { "\($0): \(reason)" } ?? reason
 }
 
 extension ONNXQuantizedForm: ExpressibleByArgument {}
 
 func printErr(_ text: String) {
     FileHandle.standardError.write(Data(text.utf8))
+}
+
+/// `--max-memory`, on every command that reads models or inputs.
+struct MemoryLimitOption: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "The most memory one array, archive entry or tensor read from a file may take, as bytes or with K, M, G, T (default: half the physical memory, \(MemoryLimit.describe(MemoryLimit.defaultBytes)) here).",
+            valueName: "size"))
+    var maxMemory: String?
+
+    var bytes: Int? { maxMemory.flatMap(MemoryLimit.parse) }
+
+    func validate() throws {
+        if let maxMemory, MemoryLimit.parse(maxMemory) == nil {
+            throw ValidationError("--max-memory takes a size such as 4G, 512M or 1048576, not '\(maxMemory)'")
+        }
+    }
 }
 
 struct ModelArgument: ParsableArguments {
@@ -43,6 +85,8 @@ struct ModelArgument: ParsableArguments {
         name: .customLong("input-shape"),
         help: "Fix the sizes of an input the model leaves unknown, as NAME=DxDx... (every dimension but the batch); repeat for several inputs.")
     var inputShapes: [String] = []
+
+    @OptionGroup var memory: MemoryLimitOption
 
     var url: URL { URL(fileURLWithPath: model) }
 
@@ -84,7 +128,7 @@ struct Convert: ParsableCommand {
     @Option(help: "How quantized layers are written in ONNX: qdq (QuantizeLinear/DequantizeLinear pairs) or qoperator (integer ops).")
     var onnxQuantization: ONNXQuantizedForm = .qdq
 
-    @Option(help: "Base name of the written files (default: the model file's name).")
+    @Option(help: "Base name of the written files, a plain file name (default: the model file's name).")
     var name: String?
 
     @OptionGroup var optimization: OptimizationOptions
@@ -96,8 +140,9 @@ struct Convert: ParsableCommand {
     @OptionGroup var evaluation: EvaluationOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             let kinds = try EmitKind.list(emit)
+            if let name { try Artifacts.checkBaseName(name) }
             try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try model.load()
@@ -136,18 +181,18 @@ struct Run: ParsableCommand {
     var output: String
 
     func run() throws {
-        try reportingErrors(execute)
+        try reportingErrors(memoryLimit: model.memory, execute)
     }
 
     private func execute() throws {
         let graph = try model.load()
-        let values = try Inputs.load(inputs, for: graph)
+        let values = try Inputs.load(inputs, for: graph, model: model.model)
         let results = try Interpreter().run(graph, inputs: values)
         var artifacts = Artifacts()
         var written: [String] = []
-        for name in graph.outputs {
-            guard let result = results[name] else { continue }
-            let file = OutputFiles.fileName(for: name)
+        let files = OutputFiles.fileNames(for: graph.outputs)
+        for name in graph.outputs where artifacts.files.allSatisfy({ $0.name != files[name] }) {
+            guard let result = results[name], let file = files[name] else { continue }
             artifacts.add(file, NPY.encode(result))
             written.append("wrote \((output as NSString).appendingPathComponent(file)) \(result.type)")
         }
@@ -165,7 +210,7 @@ struct Inspect: ParsableCommand {
     var ir = false
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             let graph = try model.load()
             print(ir ? graph.text : Summary.render(graph), terminator: "")
         }
@@ -187,10 +232,10 @@ struct Verify: ParsableCommand {
     @Option(name: .customLong("input"), help: "An input as [NAME=]FILE.npy; repeat for several inputs.")
     var inputs: [String] = []
 
-    @Option(help: "A directory of expected outputs, one OUTPUT.npy each.")
+    @Option(help: "A directory of expected outputs, one OUTPUT.npy each (named as `run` names them).")
     var expected: String?
 
-    @Option(help: "Batch size of the random inputs used when no --input is given.")
+    @Option(help: "Batch size of the random inputs used when no --input is given (at least 1).")
     var batch: Int = 4
 
     @Option(help: "Random seed for generated inputs.")
@@ -205,16 +250,21 @@ struct Verify: ParsableCommand {
     @OptionGroup var optimization: OptimizationOptions
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
             guard atol >= 0, rtol >= 0 else { throw ValidationError("tolerances must not be negative") }
+            guard batch >= 1 else { throw ValidationError("--batch must be at least 1, not \(batch)") }
             // Both engines run the graph `convert` would emit (-O2 unless told otherwise).
             let graph = try optimization.optimize(try model.load())
-            let values = inputs.isEmpty ? try Inputs.random(for: graph, batchSize: batch, seed: seed) : try Inputs.load(inputs, for: graph)
+            let values =
+                inputs.isEmpty
+                ? try Inputs.random(for: graph, batchSize: batch, seed: seed, model: model.model)
+                : try Inputs.load(inputs, for: graph, model: model.model)
             var expectedValues: [String: Tensor]?
             if let expected {
-                expectedValues = try Dictionary(uniqueKeysWithValues: graph.outputs.map { name in
-                    (name, try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(OutputFiles.fileName(for: name))))
-                })
+                expectedValues = [:]
+                for (name, file) in OutputFiles.fileNames(for: graph.outputs) {
+                    expectedValues?[name] = try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(file))
+                }
             }
             let report = try EngineCheck.verify(graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
             print(report.render(), terminator: "")
@@ -236,6 +286,7 @@ extension EmitKind {
             }
             if !kinds.contains(kind) { kinds.append(kind) }
         }
+        guard !kinds.isEmpty else { throw ValidationError("--emit names no kind; give one or more of onnx, swift, kir, comma-separated") }
         return kinds
     }
 }

@@ -26,7 +26,7 @@ struct Merge: ParsableCommand {
     @Option(help: "What to emit, comma-separated: onnx, swift, kir.")
     var emit: String = "onnx,swift"
 
-    @Option(help: "Base name of the written files.")
+    @Option(help: "Base name of the written files, a plain file name.")
     var name: String = "merged"
 
     @Option(help: "A model's prefix as MODEL=PREFIX (default MODEL_); repeat for several models.")
@@ -52,9 +52,12 @@ struct Merge: ParsableCommand {
 
     @OptionGroup var optimization: OptimizationOptions
 
+    @OptionGroup var memory: MemoryLimitOption
+
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: memory) {
             let kinds = try EmitKind.list(emit)
+            try Artifacts.checkBaseName(name)
             guard let sharing = MergeOptions.InputSharing(rawValue: shareInputs) else {
                 throw ValidationError("--share-inputs must be 'auto' or 'none', not '\(shareInputs)'")
             }

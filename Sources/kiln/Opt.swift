@@ -71,7 +71,8 @@ struct Opt: ParsableCommand {
     var output: String
 
     func run() throws {
-        try reportingErrors {
+        try reportingErrors(memoryLimit: model.memory) {
+            if output != "-" { try checkOutput() }
             let graph = try optimization.optimize(try model.load())
             if output == "-" {
                 print(graph.text, terminator: "")
@@ -83,5 +84,16 @@ struct Opt: ParsableCommand {
             artifacts.add(ModelLoader.weightsURL(forKIR: url).lastPathComponent, WeightsFile(graph: graph).encoded())
             try artifacts.write(to: url.deletingLastPathComponent())
         }
+    }
+
+    /// `-o` names the file to write: not a directory (which would otherwise be taken as the file's name).
+    private func checkOutput() throws {
+        var isDirectory: ObjCBool = false
+        if output.hasSuffix("/") || (FileManager.default.fileExists(atPath: output, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            let example = (output as NSString).appendingPathComponent("model.kir")
+            throw ValidationError(
+                "-o \(output) is a directory; opt writes one .kir file and its .weights: give the file's path, such as \(example)")
+        }
+        try Artifacts.checkBaseName(URL(fileURLWithPath: output).lastPathComponent, option: "-o")
     }
 }

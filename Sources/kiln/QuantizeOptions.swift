@@ -71,7 +71,13 @@ struct QuantizationOptions: ParsableArguments {
         let result = try QuantizationReport(
             float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluationInputs, source: source, labels: labels)
         printErr(result.text)
-        if let report { try result.json.write(to: URL(fileURLWithPath: report)) }
+        if let report {
+            // Through Artifacts: a directory or anything else Kiln did not write is never replaced.
+            let url = URL(fileURLWithPath: report)
+            var artifacts = Artifacts()
+            artifacts.add(url.lastPathComponent, [UInt8](try result.json))
+            try artifacts.write(to: url.deletingLastPathComponent())
+        }
         return quantized
     }
 

@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import KilnIR
 
 /// libhdf5's serial build is not thread-safe: every call goes through this lock.
 private let hdf5Lock = NSLock()
@@ -65,21 +66,53 @@ final class HDF5File {
 
     // MARK: - Objects
 
-    /// Whether an object exists at a slash-separated path from the root.
-    func exists(_ path: String) -> Bool {
-        (try? Self.locked { () throws(HDF5Error) -> Bool in
-            var prefix = ""
-            for component in path.split(separator: "/") {
-                prefix += "/" + component
-                guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
+    /// Whether an object exists at a slash-separated path from the root, reached through hard links only.
+    func exists(_ path: String) throws(HDF5Error) -> Bool {
+        try Self.locked { () throws(HDF5Error) -> Bool in try hardLinked(path) }
+    }
+
+    /// Whether every component of `path` exists; throws if one is a soft, external or user-defined link.
+    /// Keras writes only hard links; an external link would read another file, so none is followed. Each
+    /// component is checked before the next is looked up through it. Call with the lock held.
+    private func hardLinked(_ path: String) throws(HDF5Error) -> Bool {
+        var prefix = ""
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
+            switch kiln_H5_link_kind(file, prefix) {
+            case 0: continue
+            case 1:
+                throw HDF5Error(origin: origin, "\(prefix) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
+            case 2:
+                throw HDF5Error(
+                    origin: origin, "\(prefix) is an external link to another file; Kiln never reads outside the file it is given",
+                    refusal: true)
+            case 3:
+                throw HDF5Error(
+                    origin: origin, "\(prefix) is a user-defined link; Kiln follows only the hard links Keras writes", refusal: true)
+            default: throw HDF5Error(origin: origin, "cannot read the link \(prefix)")
             }
-            return true
-        }) ?? false
+        }
+        return true
+    }
+
+    /// 16 bytes that identify the object at `path` (two hard links to one group give the same bytes), to
+    /// detect cycles while walking groups.
+    func identity(of path: String) throws(HDF5Error) -> [UInt8] {
+        try Self.locked { () throws(HDF5Error) -> [UInt8] in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
+            var identity = [UInt8](repeating: 0, count: 16)
+            guard kiln_H5_object_identity(file, path, &identity) >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read the object header of \(path)")
+            }
+            return identity
+        }
     }
 
     /// The names of the links in a group, in name order.
     func children(of path: String) throws(HDF5Error) -> [String] {
         try Self.locked { () throws(HDF5Error) -> [String] in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no group \(path)") }
             let group = H5Gopen2(file, path, kiln_H5P_DEFAULT())
             guard group >= 0 else { throw HDF5Error(origin: origin, "there is no group \(path)") }
             defer { H5Gclose(group) }
@@ -108,6 +141,7 @@ final class HDF5File {
     func stringsAttribute(_ name: String, of path: String = "/") throws(HDF5Error) -> [String]? {
         try Self.locked { () throws(HDF5Error) -> [String]? in
             let what = "attribute \(name) of \(path)"
+            guard try hardLinked(path) else { return nil }
             guard H5Aexists_by_name(file, path, name, kiln_H5P_DEFAULT()) > 0 else { return nil }
             let attribute = H5Aopen_by_name(file, path, name, kiln_H5P_DEFAULT(), kiln_H5P_DEFAULT())
             guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open \(what)") }
@@ -133,6 +167,7 @@ final class HDF5File {
     /// A dataset's shape and its elements converted to float32 by HDF5.
     func floatDataset(_ path: String) throws(HDF5Error) -> (shape: [Int], values: [Float]) {
         try Self.locked { () throws(HDF5Error) -> (shape: [Int], values: [Float]) in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
             let dataset = H5Dopen2(file, path, kiln_H5P_DEFAULT())
             guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
             defer { H5Dclose(dataset) }
@@ -155,6 +190,14 @@ final class HDF5File {
                 count = product
             }
             let shape = dims.map { Int($0) }
+            let type = H5Dget_type(dataset)
+            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(path)") }
+            let storedElementBytes = H5Tget_size(type)
+            H5Tclose(type)
+            try checkStorage(of: dataset, path, elements: count, elementBytes: storedElementBytes)
+            guard MemoryLimit.allows(count * 4) else {
+                throw HDF5Error(origin: origin, "dataset \(path) of shape \(shape) \(MemoryLimit.exceeded(by: count * 4))")
+            }
             var values = [Float](repeating: 0, count: count)
             let status = values.withUnsafeMutableBytes {
                 H5Dread(dataset, kiln_H5T_NATIVE_FLOAT(), kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), $0.baseAddress)
@@ -170,6 +213,7 @@ final class HDF5File {
     func stringsDataset(_ path: String) throws(HDF5Error) -> [String] {
         try Self.locked { () throws(HDF5Error) -> [String] in
             let what = "dataset \(path)"
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
             let dataset = H5Dopen2(file, path, kiln_H5P_DEFAULT())
             guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
             defer { H5Dclose(dataset) }
@@ -180,9 +224,41 @@ final class HDF5File {
             let space = H5Dget_space(dataset)
             guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(what)") }
             defer { H5Sclose(space) }
+            try checkStorage(of: dataset, path, elements: 0, elementBytes: 0)
             return try readStrings(what, type: type, space: space, storedBytes: nil) { memory, buffer in
                 H5Dread(dataset, memory, kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), buffer)
             }
+        }
+    }
+
+    /// Refuses a dataset whose data live outside this file (external storage, a virtual dataset), and one
+    /// whose unfiltered storage is smaller than its declared `elements` of `elementBytes` (HDF5 would make
+    /// up the rest from the fill value: a few bytes of file could then claim gigabytes).
+    private func checkStorage(of dataset: hid_t, _ path: String, elements: Int, elementBytes: Int) throws(HDF5Error) {
+        let properties = H5Dget_create_plist(dataset)
+        guard properties >= 0 else { throw HDF5Error(origin: origin, "cannot read how dataset \(path) is stored") }
+        defer { H5Pclose(properties) }
+        let external = H5Pget_external_count(properties)
+        guard external >= 0 else { throw HDF5Error(origin: origin, "cannot read how dataset \(path) is stored") }
+        guard external == 0 else {
+            throw HDF5Error(
+                origin: origin,
+                "dataset \(path) keeps its data in another file (HDF5 external storage); Kiln never reads outside the file it is given",
+                refusal: true)
+        }
+        guard H5Pget_layout(properties) != H5D_VIRTUAL else {
+            throw HDF5Error(
+                origin: origin,
+                "dataset \(path) is a virtual dataset that maps data from other files; Kiln never reads outside the file it is given",
+                refusal: true)
+        }
+        guard H5Pget_nfilters(properties) == 0 else { return }
+        let (declared, overflow) = elements.multipliedReportingOverflow(by: elementBytes)
+        let stored = Int(clamping: H5Dget_storage_size(dataset))
+        guard !overflow, stored >= declared else {
+            throw HDF5Error(
+                origin: origin,
+                "dataset \(path) declares \(elements) elements of \(elementBytes) bytes, but the file stores \(stored) bytes of them")
         }
     }
 
@@ -252,13 +328,23 @@ final class HDF5File {
     }
 }
 
-/// A failure inside libhdf5.
+/// A failure inside libhdf5, or a refusal to follow something out of the file.
 struct HDF5Error: Error {
     var origin: String
     var message: String
+    /// The file is readable but asks to read outside itself (a link, external storage): not damage.
+    var refusal: Bool
 
-    init(origin: String, _ message: String) {
+    init(origin: String, _ message: String, refusal: Bool = false) {
         self.origin = origin
         self.message = message
+        self.refusal = refusal
+    }
+}
+
+extension KerasImportError {
+    /// A refusal as it is (`file: what was refused`), any other HDF5 failure as `otherwise` makes it.
+    static func hdf5(_ error: HDF5Error, file: String, otherwise: (String) -> KerasImportError) -> KerasImportError {
+        error.refusal ? .unreadable(file: file, reason: error.message) : otherwise(error.message)
     }
 }

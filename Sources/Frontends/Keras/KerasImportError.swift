@@ -6,6 +6,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
     case missingFile(String)
     /// The file is neither HDF5 nor a zip archive, or cannot be read at all.
     case notAModel(file: String, reason: String)
+    /// The path is not a regular file (a FIFO, a device) or the system refuses to open it; the reason says which.
+    case unreadable(file: String, reason: String)
     /// The file has the right signature but its contents are broken: truncated, or missing a part.
     case damaged(file: String, reason: String)
     /// An HDF5 file without a `model_config` attribute: weights saved with `save_weights`.
@@ -37,6 +39,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
             "\(file): no such file; check the path"
         case .notAModel(let file, let reason):
             "\(file): \(reason); Kiln reads Keras .h5 files (HDF5) and .keras archives (zip)"
+        case .unreadable(let file, let reason):
+            "\(file): \(reason)"
         case .damaged(let file, let reason):
             "\(file): \(reason); re-save the model with model.save()"
         case .missingConfig(let file):

@@ -5,7 +5,8 @@ import ZIPFoundation
 /// Reads Keras models without TensorFlow: Keras 2 and Keras 3 full-model `.h5` files and Keras 3 `.keras`
 /// archives, Sequential or Functional, lowered to a verified graph.
 public enum KerasReader {
-    /// `\x89HDF\r\n\x1a\n`, the first bytes of every HDF5 file without a user block.
+    /// `\x89HDF\r\n\x1a\n`, the first bytes of an HDF5 file's superblock: at offset 0, or after a user block
+    /// of 512, 1024, 2048... bytes.
     private static let hdf5Signature: [UInt8] = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]
     /// `PK\x03\x04`, the first bytes of a zip archive's first entry.
     private static let zipSignature: [UInt8] = [0x50, 0x4b, 0x03, 0x04]
@@ -24,13 +25,14 @@ public enum KerasReader {
     /// (`tokens_dim1`).
     public static func read(contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
         let path = url.path
-        let head = try firstBytes(of: path)
+        let file = try open(path)
+        let head = try firstBytes(of: file)
         let isJSON = head.first { !Self.jsonWhitespace.contains($0) } == UInt8(ascii: "{")
         if let weights {
             guard isJSON else { throw .weightsNotNeeded(file: path) }
-            return try readJSON(path, weights: weights.path, inputShapes: inputShapes)
+            return try readJSON(file, weights: weights.path, inputShapes: inputShapes)
         }
-        if head.starts(with: hdf5Signature) { return try readH5(path, inputShapes: inputShapes) }
+        if try isHDF5(file) { return try readH5(path, inputShapes: inputShapes) }
         if head.starts(with: zipSignature) { return try readArchive(path, inputShapes: inputShapes) }
         if isJSON { throw .missingWeightsFile(file: path) }
         throw .notAModel(file: path, reason: "not an HDF5 file, a zip archive or a JSON architecture")
@@ -39,23 +41,42 @@ public enum KerasReader {
     /// The bytes JSON allows before its first value: space, tab, line feed, carriage return.
     private static let jsonWhitespace: Set<UInt8> = [0x20, 0x09, 0x0a, 0x0d]
 
+    /// Opens a file to read, refusing what is not a regular file before reading anything.
+    private static func open(_ path: String) throws(KerasImportError) -> InputFile {
+        do {
+            return try InputFile(path)
+        } catch {
+            switch error.reason {
+            case .missing: throw .missingFile(path)
+            case .directory: throw .notAModel(file: path, reason: "this is a directory (a TensorFlow SavedModel?), not a model file")
+            default: throw .unreadable(file: path, reason: error.message)
+            }
+        }
+    }
+
     /// The first bytes of a file (fewer when the file is shorter): enough for a signature, or for the
     /// whitespace before a JSON object.
-    private static func firstBytes(of path: String) throws(KerasImportError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .missingFile(path) }
-        guard !isDirectory.boolValue else {
-            throw .notAModel(file: path, reason: "this is a directory (a TensorFlow SavedModel?), not a model file")
-        }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .notAModel(file: path, reason: "the file cannot be opened for reading (check its permissions)")
-        }
-        defer { try? handle.close() }
+    private static func firstBytes(of file: InputFile) throws(KerasImportError) -> [UInt8] {
         do {
-            return [UInt8](try handle.read(upToCount: 256) ?? Data())
+            return try file.read(at: 0, count: 256)
         } catch {
-            throw .notAModel(file: path, reason: "the file cannot be read (\(error.localizedDescription))")
+            throw .notAModel(file: file.path, reason: "the file cannot be read (\(error.message))")
         }
+    }
+
+    /// Whether the file is HDF5: its superblock signature at offset 0 or after a user block (512 bytes, or
+    /// a larger power of two), where HDF5 itself looks for it.
+    private static func isHDF5(_ file: InputFile) throws(KerasImportError) -> Bool {
+        var offset = 0
+        while offset + hdf5Signature.count <= file.size {
+            do {
+                if try file.read(at: offset, count: hdf5Signature.count) == hdf5Signature { return true }
+            } catch {
+                throw .notAModel(file: file.path, reason: "the file cannot be read (\(error.message))")
+            }
+            offset = offset == 0 ? 512 : offset * 2
+        }
+        return false
     }
 
     private static func readH5(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
@@ -63,7 +84,7 @@ public enum KerasReader {
         do throws(HDF5Error) {
             file = try HDF5File.open(path: path)
         } catch {
-            throw .damaged(file: path, reason: error.message)
+            throw .hdf5(error, file: path) { .damaged(file: path, reason: $0) }
         }
         let configText: String?
         let version: String?
@@ -77,7 +98,7 @@ public enum KerasReader {
             }
             backend = try file.stringAttribute("backend")
         } catch {
-            throw .damaged(file: path, reason: error.message)
+            throw .hdf5(error, file: path) { .damaged(file: path, reason: $0) }
         }
         guard let configText else { throw .missingConfig(file: path) }
         let weights = H5ModelWeights(file: file, root: "/model_weights", displayName: path)
@@ -85,35 +106,22 @@ public enum KerasReader {
     }
 
     private static func readArchive(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
-        let archive: Archive
-        do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-        } catch {
-            throw .damaged(file: path, reason: "the zip archive cannot be read (\(error))")
-        }
-        func member(_ name: String) throws(KerasImportError) -> Data {
-            guard let entry = archive[name] else {
-                throw .damaged(file: path, reason: "the archive has no \(name); it is not a Keras 3 .keras file")
-            }
-            var data = Data()
-            do {
-                _ = try archive.extract(entry, skipCRC32: false) { data.append($0) }
-            } catch {
-                throw .damaged(file: path, reason: "\(name) cannot be extracted (\(error))")
-            }
-            return data
-        }
-        let config = String(decoding: try member("config.json"), as: UTF8.self)
+        let archive = try KerasArchive(path: path)
+        let jsonLimit = "a model configuration is far smaller"
+        let config = String(decoding: try archive.member("config.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self)
         var version: String?
-        if archive["metadata.json"] != nil, let metadata = try? JSON(parsing: String(decoding: try member("metadata.json"), as: UTF8.self)) {
+        if archive.contains("metadata.json"),
+            let metadata = try? JSON(parsing: String(decoding: try archive.member("metadata.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self))
+        {
             version = metadata["keras_version"]?.string
         }
-        let image = try member("model.weights.h5")
+        // HDF5 opens the image from a copy of its own, so the weights take twice their size.
+        let image = try archive.member("model.weights.h5", maxBytes: .max, limit: "", copies: 2)
         let file: HDF5File
         do throws(HDF5Error) {
             file = try HDF5File.open(image: image, origin: "\(path)#model.weights.h5")
         } catch {
-            throw .damaged(file: path, reason: "model.weights.h5: \(error.message)")
+            throw .hdf5(error, file: path) { .damaged(file: path, reason: "model.weights.h5: \($0)") }
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
         return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
@@ -123,26 +131,24 @@ public enum KerasReader {
     private static let maxJSONBytes = 1 << 28
 
     /// An architecture JSON (`model.to_json()` of Keras 2 or Keras 3) with the weights file beside it.
-    private static func readJSON(_ path: String, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= maxJSONBytes else {
-            throw .badConfig(file: path, reason: "the JSON file is \(size) bytes; a model architecture is far smaller")
-        }
+    private static func readJSON(_ json: InputFile, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
+        let path = json.path
         let text: String
         do {
-            text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: path)), as: UTF8.self)
+            text = String(decoding: try json.readAll(maxBytes: maxJSONBytes, what: "a model architecture is far smaller"), as: UTF8.self)
         } catch {
-            throw .notAModel(file: path, reason: "the file cannot be read (\(error.localizedDescription))")
+            if case .tooLarge = error.reason { throw .badConfig(file: path, reason: "the JSON file \(error.message)") }
+            throw .notAModel(file: path, reason: "the file cannot be read (\(error.message))")
         }
-        let head = try firstBytes(of: weightsPath)
-        guard head.starts(with: hdf5Signature) else {
+        let weightsFile = try open(weightsPath)
+        guard try isHDF5(weightsFile) else {
             throw .notAWeightsFile(file: weightsPath, reason: "it is not an HDF5 file")
         }
         let file: HDF5File
         do throws(HDF5Error) {
             file = try HDF5File.open(path: weightsPath)
         } catch {
-            throw .damaged(file: weightsPath, reason: error.message)
+            throw .hdf5(error, file: weightsPath) { .damaged(file: weightsPath, reason: $0) }
         }
         // Keras 2's save_weights lists `layer_names` at the root; a full-model .h5 keeps the same layout
         // under `model_weights`; Keras 3's .weights.h5 has a `layers` group.
@@ -153,18 +159,18 @@ public enum KerasReader {
             if try file.stringsAttribute("layer_names") != nil {
                 layout = .keras2(root: "")
                 weightsVersion = try file.stringAttribute("keras_version")
-            } else if file.exists("/model_weights") {
+            } else if try file.exists("/model_weights") {
                 layout = .keras2(root: "/model_weights")
                 weightsVersion = try file.stringAttribute("keras_version")
                 if weightsVersion == nil { weightsVersion = try file.stringAttribute("keras_version", of: "/model_weights") }
-            } else if file.exists("/layers") {
+            } else if try file.exists("/layers") {
                 layout = .keras3
                 weightsVersion = "3"
             } else {
                 layout = .unknown
             }
         } catch {
-            throw .damaged(file: weightsPath, reason: error.message)
+            throw .hdf5(error, file: weightsPath) { .damaged(file: weightsPath, reason: $0) }
         }
         let weights: KerasWeightSource
         switch layout {

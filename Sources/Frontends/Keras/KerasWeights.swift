@@ -20,12 +20,12 @@ struct H5ModelWeights: KerasWeightSource {
         // names end in `inner/<weight>`.
         let path = layer.split(separator: "/").map(String.init)
         let group = "\(root)/\(path[0])"
-        guard file.exists(group) else { return [] }
         var names: [String]
         do throws(HDF5Error) {
+            guard try file.exists(group) else { return [] }
             names = try file.stringsAttribute("weight_names", of: group) ?? []
         } catch {
-            throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
+            throw .hdf5(error, file: displayName) { .unreadableWeights(file: displayName, layer: layer, reason: $0) }
         }
         if path.count > 1 {
             names = names.filter { name in
@@ -36,14 +36,14 @@ struct H5ModelWeights: KerasWeightSource {
         var result: [(String, Tensor)] = []
         for name in names {
             let dataset = "\(group)/\(name)"
-            guard file.exists(dataset) else {
-                throw .unreadableWeights(file: displayName, layer: layer, reason: "weight_names lists '\(name)', but there is no dataset \(dataset)")
-            }
             do throws(HDF5Error) {
+                guard try file.exists(dataset) else {
+                    throw HDF5Error(origin: displayName, "weight_names lists '\(name)', but there is no dataset \(dataset)")
+                }
                 let (shape, values) = try file.floatDataset(dataset)
                 result.append((name, Tensor(shape: shape, floats: values)))
             } catch {
-                throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
+                throw .hdf5(error, file: displayName) { .unreadableWeights(file: displayName, layer: layer, reason: $0) }
             }
         }
         return result
@@ -61,11 +61,20 @@ struct KerasArchiveWeights: KerasWeightSource {
         self.file = file
         self.displayName = displayName
         var groups: [String: String] = [:]
+        // Where each group was first reached: Keras links every group once, so a group reached again is a
+        // cycle of hard links (or a shared subtree), which would make this walk endless or exponential.
+        var visited: [[UInt8]: String] = [:]
         // Nested models keep their layers under `layers/<model>/layers/...`; keys are `outer/inner`.
         func collect(_ root: String, prefix: String) throws(HDF5Error) {
-            guard file.exists("\(root)/layers") else { return }
+            guard try file.exists("\(root)/layers") else { return }
             for child in try file.children(of: "\(root)/layers") {
                 let path = "\(root)/layers/\(child)"
+                let identity = try file.identity(of: path)
+                if let first = visited[identity] {
+                    throw HDF5Error(
+                        origin: displayName, "group \(path) is the group \(first) linked a second time (a cycle of hard links); Keras writes every group once")
+                }
+                visited[identity] = path
                 let name = (try? file.stringAttribute("name", of: "\(path)/vars")) ?? nil
                 let key = prefix + (name ?? child)
                 groups[key] = path
@@ -75,14 +84,15 @@ struct KerasArchiveWeights: KerasWeightSource {
         do throws(HDF5Error) {
             try collect("", prefix: "")
         } catch {
-            throw .damaged(file: displayName, reason: error.message)
+            throw .hdf5(error, file: displayName) { .damaged(file: displayName, reason: $0) }
         }
         self.groups = groups
     }
 
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
-        guard let path = groups[layer], file.exists("\(path)/vars") else { return [] }
+        guard let path = groups[layer] else { return [] }
         do throws(HDF5Error) {
+            guard try file.exists("\(path)/vars") else { return [] }
             let count = try file.children(of: "\(path)/vars").count
             var result: [(String, Tensor)] = []
             for index in 0..<count {
@@ -91,7 +101,7 @@ struct KerasArchiveWeights: KerasWeightSource {
             }
             return result
         } catch {
-            throw .unreadableWeights(file: displayName, layer: layer, reason: error.message)
+            throw .hdf5(error, file: displayName) { .unreadableWeights(file: displayName, layer: layer, reason: $0) }
         }
     }
 }
