@@ -4,136 +4,158 @@ import KilnIR
 extension KerasLowering {
     /// Lowers one of these layers, or returns nil for a class it does not know.
     mutating func lowerNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String? {
-        let config = layer.config, type = types[x]!
-        let rank = type.shape.rank
-        func unsupported(_ reason: String) -> KerasImportError {
-            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
-        }
-        func axes(_ json: JSON?) -> [Int] {
-            let raw = json?.int.map { [$0] } ?? json?.array?.compactMap(\.int) ?? [-1]
-            return raw.map { $0 < 0 ? $0 + rank : $0 }.sorted()
-        }
-        /// The layer's parameters reshaped so they broadcast against x over `axes`.
-        func broadcastShape(_ axes: [Int]) -> [Int] {
-            (0..<rank).map { axes.contains($0) ? (type.shape.dims[$0].fixedValue ?? 1) : 1 }
-        }
         switch layer.className {
-        case "LayerNormalization":
-            let over = axes(config["axis"])
-            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
-            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
-            let rms = config["rms_scaling"]?.bool ?? false
-            let count = (scale ? 1 : 0) + (center && !rms ? 1 : 0)
-            // Over trailing axes it is the IR's LayerNorm, with scale and bias shaped like those axes.
-            if !rms, let first = over.first, over == Array(first..<rank) {
-                let normalized = type.shape.dims[first...].compactMap(\.fixedValue)
-                guard normalized.count == over.count else { throw unsupported("the normalized axes of \(type) must be known") }
-                var parameters: [String]
-                if let cached = cachedConstants(of: layer) {
-                    parameters = cached
-                } else {
-                    parameters = try normalizationParameters(layer, count: count, shape: normalized)
-                    if center && !scale {
-                        // LayerNorm's bias comes after its scale: a scale of ones stands in.
-                        let ones = Tensor(shape: normalized, floats: Array(repeating: 1, count: normalized.reduce(1, *)))
-                        parameters.insert(addConstant("\(sanitize(layer.name)).ones", ones), at: 0)
-                        rememberConstants(parameters, of: layer)
-                    }
-                }
-                return try emit(.layerNorm(axis: first, epsilon: epsilon), [x] + parameters, name: base, node: layer.name)
-            }
-            // Other axes, and Keras 3's rms_scaling, which LayerNorm cannot express: the computation itself.
-            let shape = broadcastShape(over)
-            let parameters = try normalizationParameters(layer, count: count, shape: shape)
-            let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [x], name: "\(base).mean", node: layer.name)
-            let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
-            let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
-            let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
-            let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
-            let shifted = try emit(.binary(.add), [variance, eps], name: "\(base).variance_eps", node: layer.name)
-            let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
-            // Keras 3's rms_scaling divides x itself (not x - mean) by the deviation and adds no offset.
-            var value = try emit(.binary(.div), [rms ? x : centered, deviation], name: "\(base).normalized", node: layer.name)
-            if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
-            if center && !rms { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
-            return value
-        case "GroupNormalization":
-            // Channels split into groups; each group is normalized over the spatial dimensions and its channels.
-            let groups = config["groups"]?.int ?? 32
-            let axis = config["axis"]?.int ?? -1
-            guard axis == -1 || axis == rank - 1, let channels = type.shape.dims.last?.fixedValue, channels % groups == 0,
-                let spatialSizes = Optional(type.shape.dims.dropFirst().dropLast().compactMap(\.fixedValue)),
-                spatialSizes.count == rank - 2
-            else { throw unsupported("needs channels-last input with known sizes and channels divisible by groups") }
-            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
-            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
-            let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center ? 1 : 0), shape: [channels])
-            let split = rank + 1
-            let grouped = try emit(.reshape(shape: [0] + spatialSizes + [groups, channels / groups]), [x], name: "\(base).grouped", node: layer.name)
-            let perm = [0, split - 2] + Array(1..<(split - 2)) + [split - 1]
-            var inverse = [Int](repeating: 0, count: split)
-            for (i, p) in perm.enumerated() { inverse[p] = i }
-            let moved = try emit(.transpose(perm: perm), [grouped], name: "\(base).groups_first", node: layer.name)
-            let over = Array(2..<split)
-            let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [moved], name: "\(base).mean", node: layer.name)
-            let centered = try emit(.binary(.sub), [moved, mean], name: "\(base).centered", node: layer.name)
-            let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
-            let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
-            let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
-            let shifted = try emit(.binary(.add), [variance, eps], name: "\(base).variance_eps", node: layer.name)
-            let deviation = try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name)
-            let normalized = try emit(.binary(.div), [centered, deviation], name: "\(base).normalized", node: layer.name)
-            let back = try emit(.transpose(perm: inverse), [normalized], name: "\(base).groups_last", node: layer.name)
-            var value = try emit(.reshape(shape: [0] + spatialSizes + [channels]), [back], name: "\(base).merged", node: layer.name)
-            if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
-            if center { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
-            return value
-        case "UnitNormalization":
-            // x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
-            let over = axes(config["axis"])
-            let squared = try emit(.binary(.mul), [x, x], name: "\(base).squared", node: layer.name)
-            let sum = try emit(.reduce(.sum, axes: over, keepDims: true), [squared], name: "\(base).sum", node: layer.name)
-            let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm", node: layer.name)
-            let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
-            let safe = try emit(.binary(.max), [norm, floor], name: "\(base).safe_norm", node: layer.name)
-            return try emit(.binary(.div), [x, safe], name: base, node: layer.name)
-        case "PReLU":
-            // max(x, 0) + alpha * min(x, 0), alpha shared along `shared_axes`.
-            let shared = Set((config["shared_axes"]?.array?.compactMap(\.int) ?? config["shared_axes"]?.int.map { [$0] } ?? []))
-            let shape = (1..<rank).map { shared.contains($0) ? 1 : (type.shape.dims[$0].fixedValue ?? 1) }
-            let alpha = try normalizationParameters(layer, count: 1, shape: shape)[0]
-            let zero = addConstant("\(base).zero", Tensor(shape: [], floats: [0]))
-            let positive = try emit(.activation(.relu), [x], name: "\(base).positive", node: layer.name)
-            let negative = try emit(.binary(.min), [x, zero], name: "\(base).negative", node: layer.name)
-            let scaled = try emit(.binary(.mul), [negative, alpha], name: "\(base).scaled", node: layer.name)
-            return try emit(.binary(.add), [positive, scaled], name: base, node: layer.name)
+        case "LayerNormalization": try layerNormalization(layer, x, base: base)
+        case "GroupNormalization": try groupNormalization(layer, x, base: base)
+        case "UnitNormalization": try unitNormalization(layer, x, base: base)
+        case "PReLU": try parametricRelu(layer, x, base: base)
         case "ThresholdedReLU":
-            return try emit(.activation(.thresholdedRelu(theta: Float(config["theta"]?.double ?? 1))), [x], name: base, node: layer.name)
-        case "Normalization":
-            // (x - mean) / max(sqrt(variance), 1e-7), or the inverse with `invert`.
-            let loaded = try weights.weights(of: layer.name).map(\.tensor)
-            guard loaded.count >= 2, loaded[0].count == loaded[1].count else {
-                throw .missingWeights(file: file, layer: layer.name, reason: "expected the adapted mean and variance")
-            }
-            let shape = loaded[0].shape
-            let deviation = loaded[1].floats.map { max($0.squareRoot(), 1e-7) }
-            let mean = addConstant("\(sanitize(layer.name)).mean", loaded[0])
-            let std = addConstant("\(sanitize(layer.name)).std", Tensor(shape: shape, floats: deviation))
-            if config["invert"]?.bool ?? false {
-                let scaled = try emit(.binary(.mul), [x, std], name: "\(base).scaled", node: layer.name)
-                return try emit(.binary(.add), [scaled, mean], name: base, node: layer.name)
-            }
-            let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
-            return try emit(.binary(.div), [centered, std], name: base, node: layer.name)
-        case "RepeatVector":
-            guard let n = config["n"]?.int, rank == 2, let features = type.shape.dims[1].fixedValue else {
-                throw unsupported("RepeatVector takes [batch, features] and an integer n")
-            }
-            let row = try emit(.reshape(shape: [0, 1, features]), [x], name: "\(base).row", node: layer.name)
-            return try emit(.concat(axis: 1), Array(repeating: row, count: n), name: base, node: layer.name)
-        default:
-            return nil
+            try emit(.activation(.thresholdedRelu(theta: Float(layer.config["theta"]?.double ?? 1))), [x], name: base, node: layer.name)
+        case "Normalization": try preprocessingNormalization(layer, x, base: base)
+        case "RepeatVector": try repeatVector(layer, x, base: base)
+        default: nil
         }
+    }
+
+    /// The error for a configuration these lowerings cannot take.
+    private func unsupported(_ layer: LayerSpec, _ reason: String) -> KerasImportError {
+        .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+    }
+
+    /// A layer's `axis` (one or a list; -1 by default), made non-negative and sorted, for an input of `rank`.
+    private func normalizedAxes(_ json: JSON?, rank: Int) -> [Int] {
+        let raw = json?.int.map { [$0] } ?? json?.array?.compactMap(\.int) ?? [-1]
+        return raw.map { $0 < 0 ? $0 + rank : $0 }.sorted()
+    }
+
+    /// Over trailing axes the IR's LayerNorm, with scale and bias shaped like those axes; over other axes,
+    /// and Keras 3's `rms_scaling`, which LayerNorm cannot express, the computation itself.
+    private mutating func layerNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let config = layer.config, type = types[x]!, rank = type.shape.rank
+        let over = normalizedAxes(config["axis"], rank: rank)
+        let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+        let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+        let rms = config["rms_scaling"]?.bool ?? false
+        let count = (scale ? 1 : 0) + (center && !rms ? 1 : 0)
+        if !rms, let first = over.first, over == Array(first..<rank) {
+            let normalized = type.shape.dims[first...].compactMap(\.fixedValue)
+            guard normalized.count == over.count else { throw unsupported(layer, "the normalized axes of \(type) must be known") }
+            var parameters: [String]
+            if let cached = cachedConstants(of: layer) {
+                parameters = cached
+            } else {
+                parameters = try normalizationParameters(layer, count: count, shape: normalized)
+                if center && !scale {
+                    // LayerNorm's bias comes after its scale: a scale of ones stands in.
+                    let ones = Tensor(shape: normalized, floats: Array(repeating: 1, count: normalized.reduce(1, *)))
+                    parameters.insert(addConstant("\(sanitize(layer.name)).ones", ones), at: 0)
+                    rememberConstants(parameters, of: layer)
+                }
+            }
+            return try emit(.layerNorm(axis: first, epsilon: epsilon), [x] + parameters, name: base, node: layer.name)
+        }
+        // The parameters broadcast against x over the normalized axes.
+        let shape = (0..<rank).map { over.contains($0) ? (type.shape.dims[$0].fixedValue ?? 1) : 1 }
+        let parameters = try normalizationParameters(layer, count: count, shape: shape)
+        let (centered, deviation) = try standardDeviation(x, over: over, epsilon: epsilon, base: base, layer: layer)
+        // Keras 3's rms_scaling divides x itself (not x - mean) by the deviation and adds no offset.
+        var value = try emit(.binary(.div), [rms ? x : centered, deviation], name: "\(base).normalized", node: layer.name)
+        if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+        if center && !rms { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+        return value
+    }
+
+    /// x - mean(x) and sqrt(mean((x - mean(x))^2) + epsilon), the means over `over` with kept dimensions.
+    private mutating func standardDeviation(
+        _ x: String, over: [Int], epsilon: Float, base: String, layer: LayerSpec
+    ) throws(KerasImportError) -> (centered: String, deviation: String) {
+        let mean = try emit(.reduce(.mean, axes: over, keepDims: true), [x], name: "\(base).mean", node: layer.name)
+        let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
+        let squared = try emit(.binary(.mul), [centered, centered], name: "\(base).squared", node: layer.name)
+        let variance = try emit(.reduce(.mean, axes: over, keepDims: true), [squared], name: "\(base).variance", node: layer.name)
+        let eps = addConstant("\(base).epsilon", Tensor(shape: [], floats: [epsilon]))
+        let shifted = try emit(.binary(.add), [variance, eps], name: "\(base).variance_eps", node: layer.name)
+        return (centered, try emit(.activation(.sqrt), [shifted], name: "\(base).std", node: layer.name))
+    }
+
+    /// Channels split into groups; each group is normalized over the spatial dimensions and its channels.
+    private mutating func groupNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let config = layer.config, type = types[x]!, rank = type.shape.rank
+        let groups = config["groups"]?.int ?? 32
+        let axis = config["axis"]?.int ?? -1
+        guard axis == -1 || axis == rank - 1, let channels = type.shape.dims.last?.fixedValue, channels % groups == 0,
+            let spatialSizes = Optional(type.shape.dims.dropFirst().dropLast().compactMap(\.fixedValue)),
+            spatialSizes.count == rank - 2
+        else { throw unsupported(layer, "needs channels-last input with known sizes and channels divisible by groups") }
+        let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+        let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+        let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center ? 1 : 0), shape: [channels])
+        let split = rank + 1
+        let grouped = try emit(.reshape(shape: [0] + spatialSizes + [groups, channels / groups]), [x], name: "\(base).grouped", node: layer.name)
+        let perm = [0, split - 2] + Array(1..<(split - 2)) + [split - 1]
+        var inverse = [Int](repeating: 0, count: split)
+        for (i, p) in perm.enumerated() { inverse[p] = i }
+        let moved = try emit(.transpose(perm: perm), [grouped], name: "\(base).groups_first", node: layer.name)
+        let (centered, deviation) = try standardDeviation(moved, over: Array(2..<split), epsilon: epsilon, base: base, layer: layer)
+        let normalized = try emit(.binary(.div), [centered, deviation], name: "\(base).normalized", node: layer.name)
+        let back = try emit(.transpose(perm: inverse), [normalized], name: "\(base).groups_last", node: layer.name)
+        var value = try emit(.reshape(shape: [0] + spatialSizes + [channels]), [back], name: "\(base).merged", node: layer.name)
+        if scale { value = try emit(.binary(.mul), [value, parameters[0]], name: "\(base).scaled", node: layer.name) }
+        if center { value = try emit(.binary(.add), [value, parameters[scale ? 1 : 0]], name: base, node: layer.name) }
+        return value
+    }
+
+    /// x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
+    private mutating func unitNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let over = normalizedAxes(layer.config["axis"], rank: types[x]!.shape.rank)
+        let squared = try emit(.binary(.mul), [x, x], name: "\(base).squared", node: layer.name)
+        let sum = try emit(.reduce(.sum, axes: over, keepDims: true), [squared], name: "\(base).sum", node: layer.name)
+        let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm", node: layer.name)
+        let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [1e-12]))
+        let safe = try emit(.binary(.max), [norm, floor], name: "\(base).safe_norm", node: layer.name)
+        return try emit(.binary(.div), [x, safe], name: base, node: layer.name)
+    }
+
+    /// max(x, 0) + alpha * min(x, 0), alpha shared along `shared_axes`.
+    private mutating func parametricRelu(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let config = layer.config, type = types[x]!, rank = type.shape.rank
+        let shared = Set((config["shared_axes"]?.array?.compactMap(\.int) ?? config["shared_axes"]?.int.map { [$0] } ?? []))
+        let shape = (1..<rank).map { shared.contains($0) ? 1 : (type.shape.dims[$0].fixedValue ?? 1) }
+        let alpha = try normalizationParameters(layer, count: 1, shape: shape)[0]
+        let zero = addConstant("\(base).zero", Tensor(shape: [], floats: [0]))
+        let positive = try emit(.activation(.relu), [x], name: "\(base).positive", node: layer.name)
+        let negative = try emit(.binary(.min), [x, zero], name: "\(base).negative", node: layer.name)
+        let scaled = try emit(.binary(.mul), [negative, alpha], name: "\(base).scaled", node: layer.name)
+        return try emit(.binary(.add), [positive, scaled], name: base, node: layer.name)
+    }
+
+    /// Keras's Normalization preprocessing layer: (x - mean) / max(sqrt(variance), 1e-7), or the inverse
+    /// with `invert`.
+    private mutating func preprocessingNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let loaded = try weights.weights(of: layer.name).map(\.tensor)
+        guard loaded.count >= 2, loaded[0].count == loaded[1].count else {
+            throw .missingWeights(file: file, layer: layer.name, reason: "expected the adapted mean and variance")
+        }
+        let shape = loaded[0].shape
+        let deviation = loaded[1].floats.map { max($0.squareRoot(), 1e-7) }
+        let mean = addConstant("\(sanitize(layer.name)).mean", loaded[0])
+        let std = addConstant("\(sanitize(layer.name)).std", Tensor(shape: shape, floats: deviation))
+        if layer.config["invert"]?.bool ?? false {
+            let scaled = try emit(.binary(.mul), [x, std], name: "\(base).scaled", node: layer.name)
+            return try emit(.binary(.add), [scaled, mean], name: base, node: layer.name)
+        }
+        let centered = try emit(.binary(.sub), [x, mean], name: "\(base).centered", node: layer.name)
+        return try emit(.binary(.div), [centered, std], name: base, node: layer.name)
+    }
+
+    /// [batch, features] repeated n times along a new axis 1.
+    private mutating func repeatVector(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        let type = types[x]!
+        guard let n = layer.config["n"]?.int, type.shape.rank == 2, let features = type.shape.dims[1].fixedValue else {
+            throw unsupported(layer, "RepeatVector takes [batch, features] and an integer n")
+        }
+        let row = try emit(.reshape(shape: [0, 1, features]), [x], name: "\(base).row", node: layer.name)
+        return try emit(.concat(axis: 1), Array(repeating: row, count: n), name: base, node: layer.name)
     }
 
     /// Keras's Softmax over several axes, exp(x - logsumexp(x)) with the sum over all of them, lowered as
