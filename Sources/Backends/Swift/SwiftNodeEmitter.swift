@@ -48,12 +48,14 @@ struct SwiftNodeEmitter {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
         case .cast(let to):
-            // Integer values (indices) are held as whole-number floats, so a Cast to f32 or between integer
-            // types copies, and a Cast from f32 to an integer type truncates. Constants of any type are
-            // converted when the weights are written.
+            // Integer values (indices) and bools (0 or 1) are held as whole-number floats, so a Cast to f32 or
+            // between integer types copies, and a Cast from f32 to an integer type truncates. Constants of any
+            // type are converted when the weights are written.
             let from = types[inputs[0]]!.dtype
             let integers: Set<DType> = [.int32, .int64]
-            if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
+            if from == .bool && (to == .float32 || integers.contains(to)) {
+                try copyIfNeeded(inputs[0], y, &out)
+            } else if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
                 try copyIfNeeded(inputs[0], y, &out)
             } else if integers.contains(to) && integers.contains(from) {
                 try copyIfNeeded(inputs[0], y, &out)
@@ -67,7 +69,11 @@ struct SwiftNodeEmitter {
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
         case .binary(let op):
             sections.insert(.elementwise)
-            binary(op, inputs[0], inputs[1], y, &out, &statics)
+            binary(".\(op.rawValue)", inputs[0], inputs[1], y, &out, &statics)
+        case .compare(let comparison):
+            // Bools are held as 1 or 0.
+            sections.insert(.elementwise)
+            binary(".\(comparison.rawValue)", inputs[0], inputs[1], y, &out, &statics)
         case .softmax(let axis):
             sections.insert(.elementwise)
             let dims = types[y]!.shape.dims
@@ -169,6 +175,21 @@ struct SwiftNodeEmitter {
             statics.line("private static let \(amounts): [Int] = \(pads)")
             statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
             out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
+        case .slice(let axes, let starts, let ends, let steps):
+            sections.insert(.layout)
+            let inShape = types[inputs[0]]!.shape.dims
+            var first = Array(repeating: 0, count: inShape.count), step = Array(repeating: 1, count: inShape.count)
+            for (i, axis) in axes.enumerated() {
+                let a = axis < 0 ? axis + inShape.count : axis
+                let range = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: inShape[a].fixedValue!)
+                (first[a], step[a]) = (range.first, range.step)
+            }
+            let shape = "\(staticPrefix)Shape"
+            statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
+            statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
+            statics.line("private static let \(staticPrefix)First: [Int] = \(first)")
+            statics.line("private static let \(staticPrefix)Steps: [Int] = \(step)")
+            out.line("kilnSlice(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(staticPrefix)First, Self.\(staticPrefix)Steps, \(p(y)), batch: batch)")
         case .pad(let pads, let value):
             sections.insert(.layout)
             let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
@@ -316,18 +337,17 @@ struct SwiftNodeEmitter {
         }
         if let lateBias {
             sections.insert(.elementwise)
-            binary(.add, y, lateBias, y, &out, &statics)
+            binary(".add", y, lateBias, y, &out, &statics)
         }
         if let lateActivation, lateActivation != ".none" {
             out.line("kilnUnary(\(lateActivation), \(plan.pointer(y)), \(plan.pointer(y)), \(yCount.expression))")
         }
     }
 
-    /// y = a op b with NumPy broadcasting: operands that repeat whole along the leading dimensions take the
+    /// y = a op b with NumPy broadcasting, `kind` naming the runtime's `KilnBinary` case (which has one of each
+    /// BinaryOp's and Comparison's name): operands that repeat whole along the leading dimensions take the
     /// fast path; any other broadcast walks the output index by index.
-    private func binary(_ op: BinaryOp, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
-        // The runtime's KilnBinaryOp has a case of each name.
-        let kind = ".\(op.rawValue)"
+    private func binary(_ kind: String, _ a: String, _ b: String, _ y: String, _ out: inout CodePrinter, _ statics: inout CodePrinter) {
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
         if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
             out.line(
@@ -378,6 +398,11 @@ struct SwiftNodeEmitter {
         case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
         case .sqrt: ".sqrt"
         case .thresholdedRelu(let theta): ".thresholdedRelu(\(swiftFloat(theta)))"
+        case .log: ".log"
+        case .abs: ".abs"
+        case .neg: ".neg"
+        case .erf: ".erf"
+        case .reciprocal: ".reciprocal"
         }
     }
 }
