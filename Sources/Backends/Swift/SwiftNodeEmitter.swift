@@ -137,7 +137,7 @@ struct SwiftNodeEmitter {
             let dims = types[inputs[0]]!.shape.dims
             let sorted = axes.map { $0 < 0 ? $0 + dims.count : $0 }.sorted()
             guard let first = sorted.first, sorted == Array(first..<(first + sorted.count)) else {
-                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent")
+                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent; run split-reductions first")
             }
             let kind = ["sum": 0, "max": 1, "min": 2, "mean": 3][reduction.rawValue]!
             out.line(
