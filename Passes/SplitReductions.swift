@@ -21,7 +21,8 @@ public struct SplitReductions: RulePass {
     public var rules: RuleTable { RuleTable([("split-reduction", Self.split)]) }
 
     static let split: RewriteRule = { node, context in
-        guard case .reduce(let reduction, let axes, let keepDims) = node.op, node.outputs.count == 1, var type = context.type(node.inputs[0])
+        guard case .reduce(let reduction, let axes, let keepDims) = node.op, node.outputs.count == 1,
+            var type = context.type(node.inputs[0])
         else { return nil }
         let rank = type.shape.rank
         var runs: [[Int]] = []

@@ -19,14 +19,20 @@ final class KerasOpLayerTests: XCTestCase {
         // tf.math.add(x, y): a single entry, the second operand among the kwargs under its parameter name.
         model.op("TFOpLambda", "tf.math.add", ["function": "math.add"], inboundNodes: [["x", 0, 0, ["y": ["y", 0, 0]]]])
         // 1.0 - x: the constant first, x among its kwargs.
-        model.op("TFOpLambda", "tf.math.subtract", ["function": "math.subtract"], inboundNodes: [["_CONSTANT_VALUE", -1, 1.0, ["y": ["tf.math.add", 0, 0], "name": NSNull()]]])
+        model.op(
+            "TFOpLambda", "tf.math.subtract", ["function": "math.subtract"],
+            inboundNodes: [["_CONSTANT_VALUE", -1, 1.0, ["y": ["tf.math.add", 0, 0], "name": NSNull()]]])
         // tf.concat([a, x], axis=-1): a list first argument, each entry with the same kwargs.
         model.op(
             "TFOpLambda", "tf.concat", ["function": "concat"],
             inboundNodes: [[["tf.math.subtract", 0, 0, ["axis": -1]], ["x", 0, 0, ["axis": -1]]]])
         // tf.linalg.matmul(x, y, transpose_b=True) and tf.reduce_mean(c, axis=1, keepdims=True).
-        model.op("TFOpLambda", "tf.linalg.matmul", ["function": "linalg.matmul"], inboundNodes: [["x", 0, 0, ["b": ["y", 0, 0], "transpose_b": true]]])
-        model.op("TFOpLambda", "tf.math.reduce_mean", ["function": "math.reduce_mean"], inboundNodes: [["tf.concat", 0, 0, ["axis": 1, "keepdims": true]]])
+        model.op(
+            "TFOpLambda", "tf.linalg.matmul", ["function": "linalg.matmul"],
+            inboundNodes: [["x", 0, 0, ["b": ["y", 0, 0], "transpose_b": true]]])
+        model.op(
+            "TFOpLambda", "tf.math.reduce_mean", ["function": "math.reduce_mean"],
+            inboundNodes: [["tf.concat", 0, 0, ["axis": 1, "keepdims": true]]])
         model.outputs = ["tf.linalg.matmul", "tf.math.reduce_mean"]
         let graph = try model.lower(version: "2.20.1")
         XCTAssertEqual(ops(graph), ["Add", "Sub", "Concat", "Transpose", "MatMul", "ReduceMean"])
@@ -43,11 +49,16 @@ final class KerasOpLayerTests: XCTestCase {
         model.input("x", [4, 6])
         // keras.ops.add(x, 2.0) and keras.ops.softmax(x, axis=1), next to the Add and Softmax layers.
         model.op("Add", "add", module: numpy, inboundNodes: [["args": [tensor("x"), 2.0], "kwargs": [String: Any]()]])
-        model.op("Softmax", "softmax", module: "keras.src.ops.nn", ["axis": 1], inboundNodes: [["args": [tensor("add")], "kwargs": [String: Any]()]])
-        model.layer("Add", "add_layer", inboundNodes: [["args": [[tensor("add"), tensor("softmax")]], "kwargs": [String: Any]()]], shape: [4, 6])
+        model.op(
+            "Softmax", "softmax", module: "keras.src.ops.nn", ["axis": 1],
+            inboundNodes: [["args": [tensor("add")], "kwargs": [String: Any]()]])
+        model.layer(
+            "Add", "add_layer", inboundNodes: [["args": [[tensor("add"), tensor("softmax")]], "kwargs": [String: Any]()]], shape: [4, 6])
         model.layer("Softmax", "softmax_layer", ["axis": -1], on: ["add_layer"])
         // keras.ops.matmul(s, keras.ops.ones((6, 3))): a constant tensor argument.
-        let ones = ["class_name": "__tensor__", "config": ["value": Array(repeating: [1.0, 1.0, 1.0], count: 6), "dtype": "float32"]] as [String: Any]
+        let ones =
+            ["class_name": "__tensor__", "config": ["value": Array(repeating: [1.0, 1.0, 1.0], count: 6), "dtype": "float32"]]
+            as [String: Any]
         model.op("Matmul", "matmul", module: numpy, inboundNodes: [["args": [tensor("softmax_layer"), ones], "kwargs": [String: Any]()]])
         model.outputs = ["matmul"]
         let graph = try model.lower()
@@ -73,13 +84,14 @@ final class KerasOpLayerTests: XCTestCase {
                 return ["class_name": "__slice__", "config": fields] as [String: Any]
             }
             let full = range(NSNull(), NSNull(), NSNull())
-            let ellipsisFields: [String: Any] = form == .keras2 ? ["class_name": "__ellipsis__"] : ["class_name": "__ellipsis__", "config": [String: Any]()]
+            let ellipsisFields: [String: Any] =
+                form == .keras2 ? ["class_name": "__ellipsis__"] : ["class_name": "__ellipsis__", "config": [String: Any]()]
             let ellipsis: Any = ellipsisFields
             let keys: [(String, [Any])] = [
-                ("strided", [full, range(NSNull(), NSNull(), -1), range(1, 10, 2)]),  // x[:, ::-1, 1:10:2]
-                ("newaxis", [ellipsis, NSNull(), range(NSNull(), 3, NSNull())]),  // x[..., None, :3]
-                ("index", [full, -1]),  // x[:, -1]
-                ("whole", [full]),  // x[:]
+                ("strided", [full, range(NSNull(), NSNull(), -1), range(1, 10, 2)]), // x[:, ::-1, 1:10:2]
+                ("newaxis", [ellipsis, NSNull(), range(NSNull(), 3, NSNull())]), // x[..., None, :3]
+                ("index", [full, -1]), // x[:, -1]
+                ("whole", [full]), // x[:]
             ]
             for (name, key) in keys {
                 let keras2Node: [Any] = ["x", 0, 0, ["slice_spec": key] as [String: Any]]
@@ -120,11 +132,15 @@ final class KerasOpLayerTests: XCTestCase {
             error { $0.op("TFOpLambda", "op", ["function": "reshape"], inboundNodes: [["x", 0, 0, ["shape": ["x", 0, 0]]]]) },
             ["tf.reshape", "'shape' must be whole numbers", "Kiln needs a constant"])
         assertMentions(
-            error { $0.op("SlicingOpLambda", "op", ["function": "__operators__.getitem"], inboundNodes: [["x", 0, 0, ["slice_spec": [0]]]]) },
+            error {
+                $0.op("SlicingOpLambda", "op", ["function": "__operators__.getitem"], inboundNodes: [["x", 0, 0, ["slice_spec": [0]]]])
+            },
             ["slicing the batch dimension"])
         assertMentions(
             error(version: "3.12.0") {
-                $0.op("Cast", "op", module: "keras.src.ops.core", ["dtype": "float16"], inboundNodes: [["args": [self.tensor("x")], "kwargs": [String: Any]()]])
+                $0.op(
+                    "Cast", "op", module: "keras.src.ops.core", ["dtype": "float16"],
+                    inboundNodes: [["args": [self.tensor("x")], "kwargs": [String: Any]()]])
             },
             ["keras.ops.Cast", "a cast to float16 is not supported"])
     }
@@ -137,7 +153,10 @@ final class KerasOpLayerTests: XCTestCase {
         keras2.outputs = ["tf.math.cumsum_1"]
         assertMentions(
             loweringError(keras2, version: "2.20.1"),
-            ["2 x TFOpLambda calling tf.math.cumsum (layers 'tf.math.cumsum', 'tf.math.cumsum_1')", "read for these functions only", "tf.math.add", "keras.ops.GetItem"])
+            [
+                "2 x TFOpLambda calling tf.math.cumsum (layers 'tf.math.cumsum', 'tf.math.cumsum_1')", "read for these functions only",
+                "tf.math.add", "keras.ops.GetItem",
+            ])
         var keras3 = ModelConfigBuilder(.keras3)
         keras3.input("x", [4])
         keras3.op("Cumsum", "cumsum", module: numpy, ["axis": 1], inboundNodes: [["args": [tensor("x")], "kwargs": [String: Any]()]])
@@ -157,7 +176,8 @@ final class KerasOpLayerTests: XCTestCase {
             if form == .keras2 {
                 model.layer("GlobalAveragePooling1D", "pool", on: ["dense"])
             } else {
-                model.op("NotEqual", "not_equal", module: numpy, inboundNodes: [["args": [tensor("tokens"), 0], "kwargs": [String: Any]()]])
+                model.op(
+                    "NotEqual", "not_equal", module: numpy, inboundNodes: [["args": [tensor("tokens"), 0], "kwargs": [String: Any]()]])
                 model.layer(
                     "GlobalAveragePooling1D", "pool", inboundNodes: [["args": [tensor("dense")], "kwargs": ["mask": tensor("not_equal")]]])
             }

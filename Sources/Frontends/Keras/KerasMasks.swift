@@ -41,7 +41,8 @@ extension KerasLowering {
         if kerasMajorVersion >= 3 && ["Multiply", "Maximum", "Minimum"].contains(layer.className) { uses = true }
         if ["GlobalAveragePooling1D", "BatchNormalization"].contains(layer.className) { uses = false }
         if case .merged(let merging) = mask, layer.className == "GlobalAveragePooling1D" {
-            throw maskError(layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
+            throw maskError(
+                layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
         }
         guard uses else { return }
         throw maskError(layer, "masked \(layer.className) is not supported yet")
@@ -71,7 +72,9 @@ extension KerasLowering {
     /// Keras's masked GlobalAveragePooling1D: sum(x * mask) / sum(mask) over the steps, the mask cast to float.
     mutating func maskedAveragePooling(_ layer: LayerSpec, _ x: String, mask: KerasMask, base: String) throws(KerasImportError) -> String {
         let type = types[x]!
-        guard layer.config["data_format"]?.string != "channels_first" else { throw maskError(layer, "masked channels_first pooling is not supported yet") }
+        guard layer.config["data_format"]?.string != "channels_first" else {
+            throw maskError(layer, "masked channels_first pooling is not supported yet")
+        }
         let maskValue = try self.maskValue(mask, layer: layer)
         let steps = type.shape.dims.dropLast()
         guard type.shape.rank == 3, types[maskValue]!.shape.dims == Array(steps) else {
@@ -79,7 +82,8 @@ extension KerasLowering {
         }
         let keepDims = layer.config["keepdims"]?.bool ?? false
         let floats = try emit(.cast(to: .float32), [maskValue], name: "\(base).mask", node: layer.name)
-        let expanded = try emit(.reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)
+        let expanded = try emit(
+            .reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)
         let masked = try emit(.binary(.mul), [x, expanded], name: "\(base).masked", node: layer.name)
         let sum = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [masked], name: "\(base).sum", node: layer.name)
         let count = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [expanded], name: "\(base).count", node: layer.name)
@@ -94,12 +98,16 @@ extension KerasLowering {
         case .nonzero(let indices):
             if let existing = nonzeroMasks[indices] { return existing }
             let dtype = types[indices]!.dtype
-            guard let zero = constantTensor(.number(0), dtype: dtype) else { throw maskError(layer, "indices of type \(dtype.textName) are not supported") }
-            let value = try emit(.compare(.notEqual), [indices, addConstant("\(indices).zero", zero)], name: "\(indices).mask", node: layer.name)
+            guard let zero = constantTensor(.number(0), dtype: dtype) else {
+                throw maskError(layer, "indices of type \(dtype.textName) are not supported")
+            }
+            let value = try emit(
+                .compare(.notEqual), [indices, addConstant("\(indices).zero", zero)], name: "\(indices).mask", node: layer.name)
             nonzeroMasks[indices] = value
             return value
         case .merged(let merging):
-            throw maskError(layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
+            throw maskError(
+                layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
         }
     }
 }

@@ -54,7 +54,9 @@ enum OpFunction: Hashable {
         add(.expandDims, "expand_dims", "compat.v1.expand_dims")
         add(.squeeze, "squeeze", "compat.v1.squeeze")
         for reduction in Reduction.allCases {
-            add(.reduce(reduction), "math.reduce_\(reduction.rawValue)", "reduce_\(reduction.rawValue)", "compat.v1.reduce_\(reduction.rawValue)")
+            add(
+                .reduce(reduction), "math.reduce_\(reduction.rawValue)", "reduce_\(reduction.rawValue)",
+                "compat.v1.reduce_\(reduction.rawValue)")
         }
         add(.matMul, "linalg.matmul", "matmul")
         add(.clip, "clip_by_value")
@@ -80,7 +82,8 @@ enum OpFunction: Hashable {
         "ReLU": .relu, "Reshape": .reshape, "Transpose": .transpose, "Concatenate": .concat, "Stack": .stack, "ExpandDims": .expandDims,
         "Squeeze": .squeeze, "GetItem": .getItem, "Mean": .reduce(.mean), "Sum": .reduce(.sum), "Max": .reduce(.max), "Min": .reduce(.min),
         "Matmul": .matMul, "Clip": .clip, "Cast": .cast, "Equal": .compare(.equal), "NotEqual": .compare(.notEqual),
-        "Greater": .compare(.greater), "GreaterEqual": .compare(.greaterOrEqual), "Less": .compare(.less), "LessEqual": .compare(.lessOrEqual),
+        "Greater": .compare(.greater), "GreaterEqual": .compare(.greaterOrEqual), "Less": .compare(.less),
+        "LessEqual": .compare(.lessOrEqual),
     ]
 }
 

@@ -12,21 +12,29 @@ extension KerasLowering {
         let base: String
     }
 
-    mutating func lowerOpLayer(_ layer: LayerSpec, call: CallArguments, values: [TensorRef: String], base: String) throws(KerasImportError) -> String {
+    mutating func lowerOpLayer(_ layer: LayerSpec, call: CallArguments, values: [TensorRef: String], base: String) throws(KerasImportError)
+        -> String
+    {
         guard let function = Self.opFunction(of: layer) else {
             throw .unsupportedLayers(
-                file: file, [UnsupportedLayerClass(className: layer.className, layers: [layer.name], module: layer.module, function: Self.functionName(of: layer))],
+                file: file,
+                [
+                    UnsupportedLayerClass(
+                        className: layer.className, layers: [layer.name], module: layer.module, function: Self.functionName(of: layer))
+                ],
                 supported: Self.supportedLayers)
         }
         var op = OpCall(
-            layer: layer, function: function, arguments: OpArguments(call, config: layer.config, isKeras2: kerasMajorVersion < 3), values: values, base: base)
+            layer: layer, function: function, arguments: OpArguments(call, config: layer.config, isKeras2: kerasMajorVersion < 3),
+            values: values, base: base)
         let result = try lower(&op)
         if let unread = op.arguments.unread() { throw opError(op, "\(unread) is not supported") }
         return result
     }
 
     func opError(_ op: OpCall, _ reason: String) -> KerasImportError {
-        .unsupportedConfig(file: file, layer: op.layer.name, className: "\(op.layer.className) calling \(Self.functionName(of: op.layer))", reason: reason)
+        .unsupportedConfig(
+            file: file, layer: op.layer.name, className: "\(op.layer.className) calling \(Self.functionName(of: op.layer))", reason: reason)
     }
 
     private mutating func lower(_ op: inout OpCall) throws(KerasImportError) -> String {
@@ -34,7 +42,9 @@ extension KerasLowering {
         switch op.function {
         case .binary(let binary):
             let (a, b) = try operands(&op, first: "x", second: "y")
-            guard types[a]!.dtype == .float32 else { throw opError(op, "arithmetic on \(types[a]!) is not supported; Kiln computes it on f32") }
+            guard types[a]!.dtype == .float32 else {
+                throw opError(op, "arithmetic on \(types[a]!) is not supported; Kiln computes it on f32")
+            }
             return try emit(.binary(binary), [a, b], name: name, node: node)
         case .compare(let comparison):
             let (a, b) = try operands(&op, first: "x", second: "y")
@@ -52,7 +62,9 @@ extension KerasLowering {
             return try emit(.binary(.mul), [x, x], name: name, node: node)
         case .silu:
             let x = try floatTensor(&op, 0, "features")
-            guard try float(op, op.arguments.setting("beta"), "beta") ?? 1 == 1 else { throw opError(op, "a beta other than 1 is not supported") }
+            guard try float(op, op.arguments.setting("beta"), "beta") ?? 1 == 1 else {
+                throw opError(op, "a beta other than 1 is not supported")
+            }
             return try emit(.activation(.swish), [x], name: name, node: node)
         case .elu:
             let x = try floatTensor(&op, 0, "features")
@@ -85,7 +97,9 @@ extension KerasLowering {
         case .transpose:
             let x = try tensor(&op, 0, "a")
             let rank = types[x]!.shape.rank
-            guard try bool(op, op.arguments.setting("conjugate"), "conjugate") != true else { throw opError(op, "conjugate is not supported") }
+            guard try bool(op, op.arguments.setting("conjugate"), "conjugate") != true else {
+                throw opError(op, "conjugate is not supported")
+            }
             let perm = try ints(op, op.arguments.setting("perm", "axes"), "perm") ?? Array((0..<rank).reversed())
             return try emit(.transpose(perm: perm.map { $0 < 0 ? $0 + rank : $0 }), [x], name: name, node: node)
         case .concat:
@@ -124,7 +138,9 @@ extension KerasLowering {
             let rank = types[x]!.shape.rank
             let axes = try ints(op, op.arguments.setting("axis", "reduction_indices"), "axis") ?? Array(0..<rank)
             let keepDims = try bool(op, op.arguments.setting("keepdims", "keep_dims"), "keepdims") ?? false
-            if let initial = op.arguments.setting("initial"), initial != .constant(.null) { throw opError(op, "an initial value is not supported") }
+            if let initial = op.arguments.setting("initial"), initial != .constant(.null) {
+                throw opError(op, "an initial value is not supported")
+            }
             if axes.isEmpty { return try emit(.identity, [x], name: name, node: node) }
             return try emit(.reduce(reduction, axes: axes, keepDims: keepDims), [x], name: name, node: node)
         case .matMul:
@@ -155,11 +171,14 @@ extension KerasLowering {
             let rank = types[operand]!.shape.rank
             guard rank >= 2 else { throw opError(op, "cannot transpose \(types[operand]!)") }
             let moved = try emit(
-                .transpose(perm: Array(0..<(rank - 2)) + [rank - 1, rank - 2]), [operand], name: "\(op.base).\(index == 0 ? "a" : "b")_t", node: op.layer.name)
+                .transpose(perm: Array(0..<(rank - 2)) + [rank - 1, rank - 2]), [operand], name: "\(op.base).\(index == 0 ? "a" : "b")_t",
+                node: op.layer.name)
             if index == 0 { a = moved } else { b = moved }
         }
         for hint in ["a_is_sparse", "b_is_sparse"] { _ = op.arguments.setting(hint) }
-        if let outputType = op.arguments.setting("output_type"), outputType != .constant(.null) { throw opError(op, "output_type is not supported") }
+        if let outputType = op.arguments.setting("output_type"), outputType != .constant(.null) {
+            throw opError(op, "output_type is not supported")
+        }
         return try emit(.matMul, [a, b], name: op.base, node: op.layer.name)
     }
 
@@ -296,7 +315,13 @@ func constantTensor(_ json: JSON, dtype: DType) -> Tensor? {
     var values: [Double] = []
     func collect(_ value: JSON, depth: Int) -> Bool {
         if depth == shape.count {
-            if let number = value.double { values.append(number) } else if let flag = value.bool { values.append(flag ? 1 : 0) } else { return false }
+            if let number = value.double {
+                values.append(number)
+            } else if let flag = value.bool {
+                values.append(flag ? 1 : 0)
+            } else {
+                return false
+            }
             return true
         }
         guard let items = value.array, items.count == shape[depth] else { return false }

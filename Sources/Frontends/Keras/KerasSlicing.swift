@@ -49,7 +49,9 @@ extension KerasLowering {
             switch item {
             case .index(let index):
                 let position = index < 0 ? index + size : index
-                guard (0..<size).contains(position) else { throw opError(op, "index \(index) is out of range for dimension \(axis) of \(types[x]!)") }
+                guard (0..<size).contains(position) else {
+                    throw opError(op, "index \(index) is out of range for dimension \(axis) of \(types[x]!)")
+                }
                 picked = (position, 1, 1)
             case .range(let start, let stop, let step):
                 picked = try pythonSlice(start: start, stop: stop, step: step ?? 1, size: size, op)
@@ -70,14 +72,17 @@ extension KerasLowering {
         var value = x
         if !axes.isEmpty {
             value = try emit(
-                .slice(axes: axes, starts: starts, ends: ends, steps: steps), [x], name: reshaped ? "\(op.base).slice" : op.base, node: op.layer.name)
+                .slice(axes: axes, starts: starts, ends: ends, steps: steps), [x], name: reshaped ? "\(op.base).slice" : op.base,
+                node: op.layer.name)
         }
         if reshaped { value = try reshape(value, to: result, name: op.base, op) }
         return value
     }
 
     /// The positions Python's `slice(start, stop, step).indices(size)` gives, as a first one, a step and a count.
-    private func pythonSlice(start: Int?, stop: Int?, step: Int, size: Int, _ op: OpCall) throws(KerasImportError) -> (first: Int, step: Int, count: Int) {
+    private func pythonSlice(start: Int?, stop: Int?, step: Int, size: Int, _ op: OpCall) throws(KerasImportError) -> (
+        first: Int, step: Int, count: Int
+    ) {
         guard step != 0 else { throw opError(op, "a slice step is 0") }
         func resolved(_ position: Int?, default fallback: Int, low: Int, high: Int) -> Int {
             guard var position else { return fallback }
@@ -102,7 +107,9 @@ extension KerasLowering {
         for entry in entries {
             func bound(_ name: String, in fields: [String: CallValue]) throws(KerasImportError) -> Int? {
                 guard let value = fields[name], value != .constant(.null) else { return nil }
-                guard let int = value.json?.int else { throw opError(op, "slice bounds must be whole numbers, got \(value.json.map { "\($0)" } ?? "a tensor")") }
+                guard let int = value.json?.int else {
+                    throw opError(op, "slice bounds must be whole numbers, got \(value.json.map { "\($0)" } ?? "a tensor")")
+                }
                 return int
             }
             switch entry {
@@ -115,16 +122,25 @@ extension KerasLowering {
                 if className == "__ellipsis__" {
                     items.append(.ellipsis)
                 } else if className == "__slice__", case .dict(let config) = fields["config"] {
-                    items.append(.range(start: try bound("start", in: config), stop: try bound("stop", in: config), step: try bound("step", in: config)))
+                    items.append(
+                        .range(
+                            start: try bound("start", in: config), stop: try bound("stop", in: config), step: try bound("step", in: config))
+                    )
                 } else if className == nil, fields.keys.allSatisfy(["start", "stop", "step"].contains) {
-                    items.append(.range(start: try bound("start", in: fields), stop: try bound("stop", in: fields), step: try bound("step", in: fields)))
+                    items.append(
+                        .range(
+                            start: try bound("start", in: fields), stop: try bound("stop", in: fields), step: try bound("step", in: fields))
+                    )
                 } else {
                     throw opError(op, "indexing with \(entry.json.map { "\($0)" } ?? "a tensor") is not supported")
                 }
             case .tensor:
                 throw opError(op, "indexing with a tensor is not supported; Kiln reads constant indices and slices")
             case .constant, .list:
-                throw opError(op, "indexing with \(entry.json.map { "\($0)" } ?? "a tensor") is not supported; Kiln reads whole numbers, slices, None and ...")
+                throw opError(
+                    op,
+                    "indexing with \(entry.json.map { "\($0)" } ?? "a tensor") is not supported; Kiln reads whole numbers, slices, None and ..."
+                )
             }
         }
         return items
