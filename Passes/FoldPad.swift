@@ -79,21 +79,24 @@ struct NonNegative {
         case .fused(_, let epilogue): return Self.isNonNegative(epilogue)
         case .softmax: return true
         // Upsampling repeats or interpolates (a convex combination of) its input.
-        case .identity, .reshape, .flatten, .transpose, .crop, .concat, .binary(.mul), .binary(.add), .binary(.min), .pool, .reduce, .upsample: return inputs()
+        case .identity, .reshape, .flatten, .transpose, .crop, .slice, .concat, .binary(.mul), .binary(.add), .binary(.min), .pool, .reduce,
+            .upsample:
+            return inputs()
         case .gather: return holds(for: node.inputs[0], depth: depth + 1)
         case .pad(_, let padValue): return padValue >= 0 && inputs()
         case .binary(.max): return node.inputs.contains { holds(for: $0, depth: depth + 1) }
         // A quotient of non-negative values can be 0 / 0.
-        case .cast, .binary(.sub), .binary(.div), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
+        // A comparison is a bool, not a number.
+        case .cast, .compare, .binary(.sub), .binary(.div), .binary(.pow), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
         }
     }
 
     static func isNonNegative(_ activation: Activation) -> Bool {
         switch activation {
-        case .relu, .sigmoid, .exp, .softplus, .hardSigmoid: true
+        case .relu, .sigmoid, .exp, .softplus, .hardSigmoid, .abs: true
         case .clip(let lower, _): lower >= 0
         case .thresholdedRelu(let theta): theta >= 0
-        case .tanh, .softsign, .elu, .selu, .gelu, .swish, .leakyRelu, .sqrt: false
+        case .tanh, .softsign, .elu, .selu, .gelu, .swish, .leakyRelu, .sqrt, .log, .neg, .erf, .reciprocal: false
         }
     }
 }

@@ -9,7 +9,7 @@ public struct PassManager: Sendable {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
             FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(support: epilogues), FoldPad(), SinkTransposes(),
-            RecognizePatterns(), SplitEpilogues(keeping: .none),
+            RecognizePatterns(), SplitEpilogues(keeping: .none), SplitReductions(),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
     }

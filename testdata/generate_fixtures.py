@@ -266,6 +266,7 @@ def build_fixtures(version):
         write_hdf5_strings()
     build_long_graph_fixtures(keras, layers, kv, version)
     build_unknown_size_fixtures(keras, layers, kv, version)
+    build_op_layer_fixtures(keras, layers, kv, version)
 
 
 def build_unknown_size_fixtures(keras, layers, kv, version):
@@ -341,6 +342,170 @@ def build_long_graph_fixtures(keras, layers, kv, version):
         x = rng.normal(0, 1, size=(4, 6)).astype(np.float32)
         write_fixture("deep200_keras2_h5", model, lambda d: save_h5(model, d), {"input": x}, {"activation_199": predict(model, x)[0]},
                       kv, "200 layers: Dense(6) then Activation tanh, elu and linear, 50 times")
+
+
+def keras_module(version):
+    """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
+    setup_environment()
+    if version == 2:
+        import tf_keras as keras
+        return keras, "keras2", keras.__version__
+    import keras
+    return keras, "keras3", keras.__version__
+
+
+def build_op_layer_fixtures(keras, layers, kv, version):
+    """Functional models that call TensorFlow (Keras 2: TFOpLambda and SlicingOpLambda layers) or keras.ops
+    (Keras 3: operation layers) directly, and a masking Embedding whose mask GlobalAveragePooling1D uses (Keras 3
+    records it as a NotEqual op layer). Keras 3 writes .keras files, and .h5 files for the op models (which
+    Keras 3 itself cannot load back, but people have them). Outputs pass through Activation('linear') layers
+    only to give them plain names. Draws from a generator of its own."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(4242 + version)
+    tag = "keras2" if version == 2 else "keras3"
+
+    def named(value, name):
+        return layers.Activation("linear", name="out_" + name)(value)
+
+    def save(name, model, inputs, description, h5=True):
+        values = list(inputs.values())
+        outputs = dict(zip(model.output_names, flat_outputs(model, values if len(values) > 1 else values[0])))
+        if version == 2:
+            write_fixture(f"{name}_keras2_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
+            return
+        if h5:
+            write_fixture(f"{name}_keras3_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
+        write_fixture(f"{name}_keras3_keras", model, lambda d: save_keras(model, d), inputs, outputs, kv, description)
+
+    # Arithmetic with tensors and constants, functions of one operand, activations, comparisons as masks, clipping.
+    seeded(keras, 101)
+    x = keras.Input((6, 8), name="x")
+    y = keras.Input((6, 8), name="y")
+    h = layers.Dense(8, name="dense")(x)
+    if version == 2:
+        import tensorflow as tf
+        a = tf.math.add(h, y) * 0.5 - tf.nn.relu(y)
+        b = tf.math.divide(a, tf.abs(y) + 1.0)
+        c = tf.pow(tf.abs(b) + 0.1, 1.5) + tf.square(a) - tf.math.rsqrt(tf.abs(a) + 1.0)
+        d = tf.maximum(c, -1.0) + tf.minimum(a, y) + tf.math.reciprocal(tf.abs(a) + 0.5) + 2.0 ** tf.minimum(a, 1.0)
+        e = (tf.math.log(tf.abs(d) + 1.0) + tf.exp(-tf.abs(a)) + tf.sqrt(tf.abs(b)) + tf.tanh(a) + tf.sigmoid(b)
+             + tf.math.erf(a) - d - tf.math.subtract(1.0, x))
+        act = (tf.nn.relu6(e * 3.0) + tf.nn.gelu(e) + tf.nn.gelu(e, approximate=True) + tf.nn.silu(e) + tf.nn.elu(e)
+               + tf.nn.selu(e) + tf.nn.softplus(e) + tf.nn.leaky_relu(e, alpha=0.1))
+        probs = tf.nn.softmax(act, axis=1)
+        masks = (tf.cast(tf.math.greater(x, y), tf.float32) + tf.cast(x < 0.0, "float32") * 2.0
+                 + tf.cast(tf.math.not_equal(x, 0.0), tf.float32) * 4.0 + tf.cast(x >= y, tf.float32) * 8.0
+                 + tf.cast(tf.equal(x, x), tf.float32) * 16.0 + tf.cast(tf.less_equal(y, 0.5), tf.float32) * 32.0)
+        clipped = tf.clip_by_value(e, -1.0, 1.0) + tf.clip_by_value(x, -0.5, y)
+    else:
+        from keras import ops
+        a = ops.add(h, y) * 0.5 - ops.relu(y)
+        b = ops.divide(a, ops.abs(y) + 1.0)
+        c = ops.power(ops.absolute(b) + 0.1, 1.5) + ops.square(a) - ops.rsqrt(ops.abs(a) + 1.0)
+        d = ops.maximum(c, -1.0) + ops.minimum(a, y) + ops.reciprocal(ops.abs(a) + 0.5) + 2.0 ** ops.minimum(a, 1.0)
+        e = (ops.log(ops.abs(d) + 1.0) + ops.exp(-ops.abs(a)) + ops.sqrt(ops.abs(b)) + ops.tanh(a) + ops.sigmoid(b)
+             + ops.erf(a) - d - ops.subtract(1.0, x))
+        act = (ops.relu6(e * 3.0) + ops.gelu(e, approximate=False) + ops.gelu(e) + ops.silu(e) + ops.elu(e, alpha=0.7)
+               + ops.selu(e) + ops.softplus(e) + ops.leaky_relu(e, negative_slope=0.1)
+               + keras.activations.relu(e, negative_slope=0.05, max_value=2.0))
+        probs = ops.softmax(act, axis=1)
+        masks = (ops.cast(ops.greater(x, y), "float32") + ops.cast(x < 0.0, "float32") * 2.0
+                 + ops.cast(ops.not_equal(x, 0.0), "float32") * 4.0 + ops.cast(ops.greater_equal(x, y), "float32") * 8.0
+                 + ops.cast(ops.equal(x, x), "float32") * 16.0 + ops.cast(ops.less_equal(y, 0.5), "float32") * 32.0)
+        clipped = ops.clip(e, -1.0, 1.0) + ops.minimum(ops.maximum(x, -0.5), y)
+    model = keras.Model([x, y], [named(e, "math"), named(probs, "activations"), named(masks, "compare"), named(clipped, "clip")],
+                        name="op_math")
+    randomize(model, rng)
+    xi = rng.normal(0, 1.5, size=(4, 6, 8)).astype(np.float32)
+    xi[0, 0, :4] = 0.0
+    yi = rng.normal(0, 1, size=(4, 6, 8)).astype(np.float32)
+    save("op_math", model, {"x": xi, "y": yi},
+         "TensorFlow / keras.ops arithmetic with constants, pow, math functions, activations, softmax, comparisons "
+         "cast to float, clip")
+
+    # Slicing with strides and negative steps, reshape, transpose, concat, stack, expand/squeeze, reductions, matmul.
+    seeded(keras, 103)
+    x = keras.Input((6, 8), name="x")
+    h = layers.Dense(8, name="dense")(x)
+    weights = rng.normal(0, 0.5, size=(8, 3)).astype(np.float32)
+    if version == 2:
+        import tensorflow as tf
+        s1 = h[:, ::2, 1:7:3]
+        s2 = h[:, ::-1, -1:0:-2]
+        s3 = h[..., tf.newaxis, 3]
+        s4 = h[:, 2]
+        r = tf.reshape(s2, [-1, 4, 6])
+        t = tf.transpose(r, [0, 2, 1])
+        cat = tf.concat([t, s2, s3], axis=-1)
+        st = tf.stack([t, s2], axis=1)
+        ex = tf.squeeze(tf.expand_dims(s4, 1), axis=1)
+        means = tf.reduce_mean(cat, axis=1)
+        sums = tf.reduce_sum(st, axis=[1, 3], keepdims=True)
+        extremes = tf.reduce_max(cat, -1) - tf.reduce_min(st, axis=2)[:, 0, :1]
+        mm = tf.matmul(h, x, transpose_b=True) + tf.matmul(s1, s1, transpose_a=True)[:, :1, :1]
+        proj = tf.matmul(h, weights)
+    else:
+        from keras import ops
+        s1 = h[:, ::2, 1:7:3]
+        s2 = h[:, ::-1, -1:0:-2]
+        s3 = h[..., None, 3]
+        s4 = h[:, 2]
+        r = ops.reshape(s2, (-1, 4, 6))
+        t = ops.transpose(r, (0, 2, 1))
+        cat = ops.concatenate([t, s2, s3], axis=-1)
+        st = ops.stack([t, s2], axis=1)
+        ex = ops.squeeze(ops.expand_dims(s4, 1), axis=1)
+        means = ops.mean(cat, axis=1)
+        sums = ops.sum(st, axis=(1, 3), keepdims=True)
+        extremes = ops.max(cat, axis=-1) - ops.min(st, axis=2)[:, 0, :1]
+        mm = ops.matmul(h, ops.transpose(x, (0, 2, 1))) + ops.matmul(ops.transpose(s1, (0, 2, 1)), s1)[:, :1, :1]
+        proj = ops.matmul(h, weights)
+    model = keras.Model(x, [named(cat, "concat"), named(st, "stack"), named(ex, "squeeze"), named(means, "means"),
+                            named(sums, "sums"), named(extremes, "extremes"), named(mm, "matmul"), named(proj, "projection")],
+                        name="op_layout")
+    randomize(model, rng)
+    xi = rng.normal(0, 1, size=(4, 6, 8)).astype(np.float32)
+    save("op_layout", model, {"x": xi},
+         "slicing with strides, negative steps, None and ..., reshape, transpose, concat, stack, expand_dims/squeeze, "
+         "reductions with axes and keepdims, matmul with transposes and with a constant")
+
+    # Embedding(mask_zero=True) -> Dense (passes the mask on) -> GlobalAveragePooling1D (averages unmasked steps).
+    seeded(keras, 107)
+    tokens = keras.Input((7,), dtype="int32", name="tokens")
+    e = layers.Embedding(12, 4, mask_zero=True, name="embedding")(tokens)
+    e = layers.Dense(5, activation="tanh", name="dense")(e)
+    p = layers.GlobalAveragePooling1D(name="pool")(e)
+    out = layers.Dense(3, name="head")(p)
+    model = keras.Model(tokens, out, name="masked_embedding")
+    randomize(model, rng)
+    ti = rng.integers(1, 12, size=(6, 7)).astype(np.int32)
+    for row, length in enumerate([7, 5, 3, 1, 6, 2]):
+        ti[row, length:] = 0
+    ti[4, 2] = 0  # a zero inside the sequence is masked too
+    save("masked_embedding", model, {"tokens": ti},
+         "Embedding(mask_zero=True) -> Dense -> GlobalAveragePooling1D, which averages only the unmasked steps", h5=False)
+
+    # An op layer calling a function Kiln does not read, for the error tests.
+    ERRORS.mkdir(parents=True, exist_ok=True)
+    x = keras.Input((4,), name="x")
+    if version == 2:
+        import tensorflow as tf
+        keras.Model(x, tf.math.cumsum(x, axis=1) * 2.0, name="cumsum").save(ERRORS / "unsupported_op_layer.h5")
+    else:
+        from keras import ops
+        model = keras.Model(x, ops.cumsum(x, axis=1) * 2.0, name="cumsum")
+        model.save(ERRORS / "unsupported_op_layer.keras")
+        normalize_keras_archive(ERRORS / "unsupported_op_layer.keras")
+
+
+def build_only(version, group):
+    """Runs one group of fixture builders in this child process (`--only GROUP`)."""
+    keras, _, kv = keras_module(version)
+    global KERAS
+    KERAS = keras
+    builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures}
+    builders[group](keras, keras.layers, kv, version)
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):
@@ -965,10 +1130,16 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--keras":
         build_fixtures(int(sys.argv[2]))
         return
+    if len(sys.argv) == 5 and sys.argv[1] == "--keras" and sys.argv[3] == "--only":
+        build_only(int(sys.argv[2]), sys.argv[4])
+        return
+    # `--only op_layers` writes just that group's fixtures (new fixtures can be added without rewriting the others,
+    # which TensorFlow on another machine may reproduce only to the last bit).
+    only = sys.argv[2:3] if len(sys.argv) == 3 and sys.argv[1] == "--only" else []
     FIXTURES.mkdir(parents=True, exist_ok=True)
     for version in (2, 3):
         print(f"Keras {version}:")
-        subprocess.run([sys.executable, __file__, "--keras", str(version)], check=True)
+        subprocess.run([sys.executable, __file__, "--keras", str(version)] + (["--only"] + only if only else []), check=True)
 
 
 if __name__ == "__main__":

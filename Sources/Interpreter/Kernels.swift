@@ -15,6 +15,7 @@ enum Kernels {
             let f = activation.function
             return [Tensor(shape: args[0].shape, floats: args[0].floats.map { Float(f(Double($0))) })]
         case .binary(let op): return [try broadcast(args[0], args[1], unsupported, op.apply)]
+        case .compare(let comparison): return [compare(args[0], args[1], comparison)]
         case .matMul:
             return [matMul(args[0], args[1])]
         case .gemm(let transB):
@@ -44,6 +45,8 @@ enum Kernels {
             return [Layers.concat(args, axis: axis, outputShape: try concreteShape(node, args, unsupported))]
         case .crop(let pads):
             return [Layers.crop(args[0], pads: pads, outputShape: try concreteShape(node, args, unsupported))]
+        case .slice(let axes, let starts, let ends, let steps):
+            return [Layers.slice(args[0], axes: axes, starts: starts, ends: ends, steps: steps)]
         case .pad(let pads, let value):
             return [Layers.pad(args[0], pads: pads, value: value, outputShape: try concreteShape(node, args, unsupported))]
         case .upsample(let factors, let mode):
@@ -102,6 +105,28 @@ enum Kernels {
             }
         }
         return Tensor(shape: shape, floats: out)
+    }
+
+    /// Compares elements of any one type (integers exactly, as Doubles hold them up to 2^53), with broadcasting.
+    private static func compare(_ a: Tensor, _ b: Tensor, _ comparison: Comparison) -> Tensor {
+        func values(_ t: Tensor) -> [Double] { t.dtype.isFloatingPoint ? t.floats.map(Double.init) : t.int64s.map(Double.init) }
+        let x = values(a), y = values(b)
+        let rank = max(a.shape.count, b.shape.count)
+        let shapeA = Array(repeating: 1, count: rank - a.shape.count) + a.shape
+        let shapeB = Array(repeating: 1, count: rank - b.shape.count) + b.shape
+        let shape = zip(shapeA, shapeB).map { max($0, $1) }
+        let stridesA = broadcastStrides(shapeA), stridesB = broadcastStrides(shapeB)
+        var out: [Bool] = []
+        out.reserveCapacity(shape.reduce(1, *))
+        Layers.forEachIndex(shape) { index in
+            var offsetA = 0, offsetB = 0
+            for d in 0..<rank {
+                offsetA += index[d] * stridesA[d]
+                offsetB += index[d] * stridesB[d]
+            }
+            out.append(comparison.apply(x[offsetA], y[offsetB]))
+        }
+        return Tensor(shape: shape, storage: .bool(out))
     }
 
     /// Row-major strides with 0 for dimensions of size 1, so they broadcast.
@@ -237,8 +262,8 @@ extension Activation {
         case .sigmoid: return { 1 / (1 + Foundation.exp(-$0)) }
         case .tanh: return { Foundation.tanh($0) }
         case .exp: return { Foundation.exp($0) }
-        case .softplus: return { max($0, 0) + Foundation.log1p(Foundation.exp(-abs($0))) }
-        case .softsign: return { $0 / (1 + abs($0)) }
+        case .softplus: return { max($0, 0) + Foundation.log1p(Foundation.exp(-Swift.abs($0))) }
+        case .softsign: return { $0 / (1 + Swift.abs($0)) }
         case .elu(let alpha): return { $0 > 0 ? $0 : Double(alpha) * Foundation.expm1($0) }
         case .selu(let alpha, let gamma): return { Double(gamma) * ($0 > 0 ? $0 : Double(alpha) * Foundation.expm1($0)) }
         case .gelu(let approximate):
@@ -253,6 +278,11 @@ extension Activation {
         case .clip(let lower, let upper): return { min(max($0, Double(lower)), Double(upper)) }
         case .sqrt: return { $0.squareRoot() }
         case .thresholdedRelu(let theta): return { $0 > Double(theta) ? $0 : 0 }
+        case .log: return { Foundation.log($0) }
+        case .abs: return { Swift.abs($0) }
+        case .neg: return { -$0 }
+        case .erf: return { Foundation.erf($0) }
+        case .reciprocal: return { 1 / $0 }
         }
     }
 }

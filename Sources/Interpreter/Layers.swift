@@ -319,6 +319,37 @@ enum Layers {
         return Tensor(shape: outputShape, floats: out)
     }
 
+    /// ONNX Slice along `axes`; the elements keep their type.
+    static func slice(_ x: Tensor, axes: [Int], starts: [Int], ends: [Int], steps: [Int]) -> Tensor {
+        let rank = x.shape.count
+        var ranges = x.shape.map { SliceRange(start: 0, end: $0, step: 1, size: $0) }
+        for (i, axis) in axes.enumerated() {
+            let a = axis < 0 ? axis + rank : axis
+            ranges[a] = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: x.shape[a])
+        }
+        let xs = strides(x.shape)
+        let shape = ranges.map(\.count)
+        var order: [Int] = []
+        order.reserveCapacity(shape.reduce(1, *))
+        forEachIndex(shape) { index in
+            var offset = 0
+            for d in 0..<rank { offset += (ranges[d].first + index[d] * ranges[d].step) * xs[d] }
+            order.append(offset)
+        }
+        func pick<T>(_ values: [T]) -> [T] { order.map { values[$0] } }
+        let storage: TensorStorage
+        switch x.storage {
+        case .float32(let v): storage = .float32(pick(v))
+        case .float16(let v): storage = .float16(pick(v))
+        case .int8(let v): storage = .int8(pick(v))
+        case .uint8(let v): storage = .uint8(pick(v))
+        case .int32(let v): storage = .int32(pick(v))
+        case .int64(let v): storage = .int64(pick(v))
+        case .bool(let v): storage = .bool(pick(v))
+        }
+        return Tensor(shape: shape, storage: storage)
+    }
+
     static func pad(_ x: Tensor, pads: [Int], value: Float, outputShape: [Int]) -> Tensor {
         let rank = x.shape.count
         var out = [Float](repeating: value, count: outputShape.reduce(1, *))

@@ -13,12 +13,12 @@ public enum GraphCost {
             let bias = node.inputs.count > 2 ? out : 0
             func operations(_ op: Op) -> Int {
                 switch op {
-                case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop, .gather, .upsample(_, .nearest):
+                case .identity, .flatten, .reshape, .transpose, .cast, .concat, .pad, .crop, .slice, .gather, .upsample(_, .nearest):
                     return 0
                 case .upsample(let factors, .linear):
                     // Two multiply-adds per interpolated dimension.
                     return 4 * out * factors.filter { $0 > 1 }.count
-                case .binary, .quantizeLinear, .dequantizeLinear:
+                case .binary, .compare, .quantizeLinear, .dequantizeLinear:
                     return out
                 case .activation:
                     return out

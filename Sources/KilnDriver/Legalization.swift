@@ -16,9 +16,13 @@ public enum Backend: String, CaseIterable, Sendable {
         }
     }
 
-    /// The legalization pipeline, by pass: each fused epilogue the backend cannot run is split off.
+    /// The legalization pipeline, by pass: each fused epilogue the backend cannot run is split off; for Swift,
+    /// whose kernel reduces one block of adjacent axes, reductions over other axes are split too.
     public var legalization: PassManager {
-        PassManager(passes: [SplitEpilogues(keeping: epilogueSupport)], verifyEach: PassManager.isDebugBuild)
+        switch self {
+        case .onnx: PassManager(passes: [SplitEpilogues(keeping: epilogueSupport)], verifyEach: PassManager.isDebugBuild)
+        case .swift: PassManager(passes: [SplitEpilogues(keeping: epilogueSupport), SplitReductions()], verifyEach: PassManager.isDebugBuild)
+        }
     }
 
     /// The graph made legal for this backend; `observer` sees the IR after each legalization pass.

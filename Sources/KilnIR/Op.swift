@@ -1,3 +1,5 @@
+import Foundation  // powf, for BinaryOp.pow
+
 /// An elementwise activation function. Each is an op of its own in the IR (`%y = Relu(%x)`), or the fused
 /// epilogue of a matrix product or convolution (`Op.fused`).
 public enum Activation: Hashable, Sendable {
@@ -27,6 +29,16 @@ public enum Activation: Hashable, Sendable {
     case sqrt
     /// x if x > theta else 0
     case thresholdedRelu(theta: Float)
+    /// The natural logarithm (NaN below 0, -inf at 0).
+    case log
+    /// |x|
+    case abs
+    /// -x
+    case neg
+    /// The error function, 2/sqrt(pi) times the integral of exp(-t^2) from 0 to x.
+    case erf
+    /// 1 / x
+    case reciprocal
 
     /// Keras's SELU constants, which are also ONNX Selu's defaults.
     public static let seluAlpha: Float = 1.6732632423543772848170429916717
@@ -42,6 +54,9 @@ public enum Op: Hashable, Sendable {
     case activation(Activation)
     /// Elementwise arithmetic of two operands of one element type, with NumPy broadcasting.
     case binary(BinaryOp)
+    /// Elementwise comparison of two operands of one element type, with NumPy broadcasting; the result is
+    /// `bool` (ONNX's Equal, Greater, GreaterOrEqual, Less, LessOrEqual, and Not(Equal) for NotEqual).
+    case compare(Comparison)
     /// Matrix product with NumPy semantics: [..., M, K] x [K, N] -> [..., M, N].
     case matMul
     /// Y = A x op(B) (+ C): A is [M, K]; B is [K, N] or, with `transB`, [N, K]; the optional C broadcasts
@@ -81,6 +96,13 @@ public enum Op: Hashable, Sendable {
     case pad(pads: [Int], value: Float)
     /// Removes `pads[d]` elements before and `pads[rank + d]` after each dimension d.
     case crop(pads: [Int])
+    /// Strided slices along `axes` (negative counts from the end), exactly ONNX Slice (opset 10 on): for an
+    /// axis of size d, a negative start or end has d added; with a positive step the start and end are then
+    /// clamped to [0, d] and the slice takes start, start + step, ... while below end; with a negative step
+    /// they are clamped to [0, d - 1] and [-1, d - 1] and it takes start, start + step, ... while above end.
+    /// `starts`, `ends` and `steps` hold one entry per axis, steps are never 0, each sliced axis must have a
+    /// known size and keep at least one element.
+    case slice(axes: [Int], starts: [Int], ends: [Int], steps: [Int])
     /// Upsampling of channels-last data [N, spatial..., C] by an integer factor per spatial dimension.
     /// Nearest: output position o repeats input o / factor. Linear (bilinear, trilinear): half-pixel
     /// centers, output position o reads input coordinate (o + 0.5) / factor - 0.5 clamped to the input
@@ -107,8 +129,11 @@ public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
     case add, sub, mul, div
     /// The larger and the smaller operand (ONNX Max and Min).
     case max, min
+    /// a raised to the power b (C's `powf`, as ONNX Pow and TensorFlow's pow): NaN for a negative a and a
+    /// b that is not a whole number.
+    case pow
 
-    /// The name in the text form and in ONNX: `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`.
+    /// The name in the text form and in ONNX: `Add`, `Sub`, `Mul`, `Div`, `Max`, `Min`, `Pow`.
     public var name: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
 
     /// The op on one pair of elements, as the reference interpreter computes it.
@@ -120,6 +145,7 @@ public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
         case .div: a / b
         case .max: Swift.max(a, b)
         case .min: Swift.min(a, b)
+        case .pow: Foundation.pow(a, b)
         }
     }
 
@@ -127,7 +153,28 @@ public enum BinaryOp: String, Hashable, Sendable, CaseIterable {
     public var isCommutative: Bool {
         switch self {
         case .add, .mul, .max, .min: true
-        case .sub, .div: false
+        case .sub, .div, .pow: false
+        }
+    }
+}
+
+/// An elementwise comparison of two operands, true or false per element.
+public enum Comparison: String, Hashable, Sendable, CaseIterable {
+    case equal, notEqual, greater, greaterOrEqual, less, lessOrEqual
+
+    /// The name in the text form: `Equal`, `NotEqual`, `Greater`, `GreaterOrEqual`, `Less`, `LessOrEqual` (ONNX's,
+    /// but for NotEqual, which ONNX writes as Not(Equal)).
+    public var name: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
+
+    /// The comparison of one pair of elements (any comparison with NaN is false but NotEqual).
+    public func apply(_ a: Double, _ b: Double) -> Bool {
+        switch self {
+        case .equal: a == b
+        case .notEqual: a != b
+        case .greater: a > b
+        case .greaterOrEqual: a >= b
+        case .less: a < b
+        case .lessOrEqual: a <= b
         }
     }
 }

@@ -35,6 +35,7 @@ extension Op {
         case .identity: "Identity"
         case .activation(let activation): activation.name
         case .binary(let op): op.name
+        case .compare(let comparison): comparison.name
         case .matMul: "MatMul"
         case .gemm: "Gemm"
         case .softmax: "Softmax"
@@ -51,6 +52,7 @@ extension Op {
         case .concat: "Concat"
         case .pad: "Pad"
         case .crop: "Crop"
+        case .slice: "Slice"
         case .upsample(_, let mode): mode == .nearest ? "UpsampleNearest" : "UpsampleLinear"
         case .gather: "Gather"
         case .quantizeLinear: "QuantizeLinear"
@@ -62,7 +64,7 @@ extension Op {
     /// The attributes in their printed order.
     public var attributes: [(name: String, value: Attribute)] {
         switch self {
-        case .identity, .binary, .matMul: []
+        case .identity, .binary, .compare, .matMul: []
         case .activation(let activation): activation.attributes
         case .gemm(let transB): [("transB", .bool(transB))]
         case .softmax(let axis): [("axis", .int(axis))]
@@ -79,6 +81,8 @@ extension Op {
         case .concat(let axis): [("axis", .int(axis))]
         case .pad(let pads, let value): [("pads", .ints(pads)), ("value", .float(value))]
         case .crop(let pads): [("pads", .ints(pads))]
+        case .slice(let axes, let starts, let ends, let steps):
+            [("axes", .ints(axes)), ("starts", .ints(starts)), ("ends", .ints(ends)), ("steps", .ints(steps))]
         case .upsample(let factors, _): [("factors", .ints(factors))]
         case .gather(let axis): [("axis", .int(axis))]
         case .quantizeLinear(let axis), .dequantizeLinear(let axis): [("axis", .int(axis))]
@@ -89,8 +93,8 @@ extension Op {
     /// How many inputs the op takes.
     public var arity: ClosedRange<Int> {
         switch self {
-        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .upsample: 1...1
-        case .binary, .matMul, .gather: 2...2
+        case .identity, .activation, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .pad, .crop, .slice, .upsample: 1...1
+        case .binary, .compare, .matMul, .gather: 2...2
         case .gemm, .conv, .convTranspose: 2...3
         case .quantizeLinear, .dequantizeLinear: 3...3
         case .batchNorm: 5...5
@@ -103,10 +107,11 @@ extension Op {
     /// Every op name the text parser accepts.
     public static let allNames: [String] = [
         "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "LayerNorm", "Concat", "Pad", "Crop", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
-    ] + BinaryOp.allCases.map(\.name) + Activation.allNames
+        "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
+    ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
 
     private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
+    private static let comparisons = Dictionary(uniqueKeysWithValues: Comparison.allCases.map { ($0.name, $0) })
 
     /// Builds an op from its text-form name and attributes.
     public init(name: String, attributes: [String: Attribute]) throws(OpSyntaxError) {
@@ -124,6 +129,11 @@ extension Op {
         if let binary = Self.binaryOps[name] {
             try reader.finish()
             self = .binary(binary)
+            return
+        }
+        if let comparison = Self.comparisons[name] {
+            try reader.finish()
+            self = .compare(comparison)
             return
         }
         switch name {
@@ -154,6 +164,8 @@ extension Op {
         case "Concat": self = .concat(axis: try reader.int("axis"))
         case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
         case "Crop": self = .crop(pads: try reader.ints("pads"))
+        case "Slice":
+            self = .slice(axes: try reader.ints("axes"), starts: try reader.ints("starts"), ends: try reader.ints("ends"), steps: try reader.ints("steps"))
         case "UpsampleNearest", "UpsampleLinear":
             self = .upsample(factors: try reader.ints("factors"), mode: name == "UpsampleNearest" ? .nearest : .linear)
         case "Gather": self = .gather(axis: try reader.int("axis", default: 0))
@@ -187,17 +199,22 @@ extension Activation {
         case .clip: "Clip"
         case .sqrt: "Sqrt"
         case .thresholdedRelu: "ThresholdedRelu"
+        case .log: "Log"
+        case .abs: "Abs"
+        case .neg: "Neg"
+        case .erf: "Erf"
+        case .reciprocal: "Reciprocal"
         }
     }
 
     static let allNames = [
         "Relu", "Sigmoid", "Tanh", "Exp", "Softplus", "Softsign", "Elu", "Selu", "Gelu", "Swish", "HardSigmoid",
-        "LeakyRelu", "Clip", "Sqrt", "ThresholdedRelu",
+        "LeakyRelu", "Clip", "Sqrt", "ThresholdedRelu", "Log", "Abs", "Neg", "Erf", "Reciprocal",
     ]
 
     var attributes: [(name: String, value: Attribute)] {
         switch self {
-        case .relu, .sigmoid, .tanh, .exp, .softplus, .softsign, .swish, .sqrt: []
+        case .relu, .sigmoid, .tanh, .exp, .softplus, .softsign, .swish, .sqrt, .log, .abs, .neg, .erf, .reciprocal: []
         case .thresholdedRelu(let theta): [("theta", .float(theta))]
         case .elu(let alpha), .leakyRelu(let alpha): [("alpha", .float(alpha))]
         case .selu(let alpha, let gamma): [("alpha", .float(alpha)), ("gamma", .float(gamma))]
@@ -235,6 +252,11 @@ extension Activation {
         case "LeakyRelu": self = .leakyRelu(alpha: try reader.float("alpha", default: 0.01))
         case "Clip": self = .clip(min: try reader.float("min"), max: try reader.float("max"))
         case "Sqrt": self = .sqrt
+        case "Log": self = .log
+        case "Abs": self = .abs
+        case "Neg": self = .neg
+        case "Erf": self = .erf
+        case "Reciprocal": self = .reciprocal
         case "ThresholdedRelu": self = .thresholdedRelu(theta: try reader.float("theta", default: 1))
         default: return nil
         }

@@ -8,8 +8,8 @@ extension Op {
     public var isProduct: Bool {
         switch self {
         case .conv, .convTranspose, .gemm, .matMul: true
-        case .identity, .activation, .binary, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .batchNorm, .layerNorm,
-            .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+        case .identity, .activation, .binary, .compare, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .batchNorm,
+            .layerNorm, .concat, .pad, .crop, .slice, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             false
         }
     }
@@ -19,14 +19,14 @@ extension Op {
     public var acceptsEpilogue: Bool { isProduct }
 
     /// Computes each output element from the input elements at the same position only (after
-    /// broadcasting): activations, binary arithmetic, Cast, Identity, QuantizeLinear and
+    /// broadcasting): activations, binary arithmetic, comparisons, Cast, Identity, QuantizeLinear and
     /// DequantizeLinear. Such an op commutes with any permutation of dimensions applied to all its
     /// operands.
     public var isElementwise: Bool {
         switch self {
-        case .identity, .activation, .binary, .cast, .quantizeLinear, .dequantizeLinear: true
+        case .identity, .activation, .binary, .compare, .cast, .quantizeLinear, .dequantizeLinear: true
         case .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .conv, .convTranspose, .pool, .reduce, .batchNorm, .layerNorm,
-            .concat, .pad, .crop, .upsample, .gather, .fused:
+            .concat, .pad, .crop, .slice, .upsample, .gather, .fused:
             false
         }
     }
@@ -35,19 +35,19 @@ extension Op {
     public var isShapeOnly: Bool {
         switch self {
         case .identity, .reshape, .flatten: true
-        case .activation, .binary, .matMul, .gemm, .softmax, .transpose, .cast, .conv, .convTranspose, .pool, .reduce, .batchNorm,
-            .layerNorm, .concat, .pad, .crop, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
+        case .activation, .binary, .compare, .matMul, .gemm, .softmax, .transpose, .cast, .conv, .convTranspose, .pool, .reduce,
+            .batchNorm, .layerNorm, .concat, .pad, .crop, .slice, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused:
             false
         }
     }
 
     /// Moves or copies elements without computing new values: shape-only ops, Transpose, Concat, Pad,
-    /// Crop, Gather and nearest upsampling.
+    /// Crop, Slice, Gather and nearest upsampling.
     public var isLayoutOnly: Bool {
         switch self {
-        case .identity, .reshape, .flatten, .transpose, .concat, .pad, .crop, .gather: true
+        case .identity, .reshape, .flatten, .transpose, .concat, .pad, .crop, .slice, .gather: true
         case .upsample(_, let mode): mode == .nearest
-        case .activation, .binary, .matMul, .gemm, .softmax, .cast, .conv, .convTranspose, .pool, .reduce, .batchNorm, .layerNorm,
+        case .activation, .binary, .compare, .matMul, .gemm, .softmax, .cast, .conv, .convTranspose, .pool, .reduce, .batchNorm, .layerNorm,
             .quantizeLinear, .dequantizeLinear, .fused:
             false
         }
@@ -62,8 +62,8 @@ extension Op {
         case .conv, .convTranspose, .pool, .upsample, .gemm, .matMul: return rank - 1
         case .batchNorm(_, let axis), .quantizeLinear(let axis), .dequantizeLinear(let axis): return normalized(axis)
         case .fused(let product, _): return product.channelAxis(rank: rank)
-        case .identity, .activation, .binary, .softmax, .flatten, .reshape, .transpose, .cast, .reduce, .layerNorm, .concat, .pad, .crop,
-            .gather:
+        case .identity, .activation, .binary, .compare, .softmax, .flatten, .reshape, .transpose, .cast, .reduce, .layerNorm, .concat, .pad,
+            .crop, .slice, .gather:
             return nil
         }
     }

@@ -1,5 +1,5 @@
 /// Types of the ops that move, join, pad or pick elements without arithmetic: Flatten, Reshape, Concat, Pad,
-/// Crop and Gather. Symbolic dimensions (the batch) survive where their position is unambiguous.
+/// Crop, Slice and Gather. Symbolic dimensions (the batch) survive where their position is unambiguous.
 extension Op {
     /// Dimensions before `axis` become the first output dimension and the rest the second; each side may
     /// hold at most one symbolic dimension, which then is that side's size.
@@ -123,6 +123,27 @@ extension Op {
         return TensorType(input.dtype, Shape(out))
     }
 
+    /// Each sliced axis (named once, of known size) keeps the elements ONNX Slice picks, at least one.
+    func inferSlice(_ input: TensorType, axes: [Int], starts: [Int], ends: [Int], steps: [Int]) throws(TypeError) -> TensorType {
+        guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
+            throw TypeError(op: name, "needs one start, end and step per axis, got \(axes.count) axes, \(starts.count) starts, \(ends.count) ends, \(steps.count) steps")
+        }
+        var dims = input.shape.dims
+        var seen = Set<Int>()
+        for (i, axis) in axes.enumerated() {
+            let a = try normalizedAxis(axis, rank: dims.count)
+            guard seen.insert(a).inserted else { throw TypeError(op: name, "axis \(axis) is named twice") }
+            guard let size = dims[a].fixedValue else { throw TypeError(op: name, "cannot slice the symbolic dimension of \(input)") }
+            guard steps[i] != 0 else { throw TypeError(op: name, "the step of axis \(axis) is 0") }
+            let count = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: size).count
+            guard count > 0 else {
+                throw TypeError(op: name, "axis \(axis) of \(input) keeps no element (start \(starts[i]), end \(ends[i]), step \(steps[i]))")
+            }
+            dims[a] = .fixed(count)
+        }
+        return TensorType(input.dtype, Shape(dims))
+    }
+
     /// data[..<axis] + indices + data[axis+1...]; the gathered dimension must be known so that indices can
     /// be checked against it.
     func inferGather(_ data: TensorType, indices: TensorType, axis: Int) throws(TypeError) -> TensorType {
@@ -151,4 +172,32 @@ func product(_ dims: ArraySlice<Dim>) -> Dim? {
     }
     guard let symbol else { return .fixed(fixed) }
     return fixed == 1 ? .symbolic(symbol) : nil
+}
+
+/// The elements ONNX Slice takes along one axis of `size` elements: `count` of them, the first at `first`, then
+/// every `step`.
+public struct SliceRange: Hashable, Sendable {
+    public var first: Int
+    public var step: Int
+    public var count: Int
+
+    /// Resolves a start, end and (nonzero) step as ONNX Slice does: negative positions count from the end,
+    /// then clamping to [0, size] for a positive step, to [0, size - 1] (start) and [-1, size - 1] (end) for a
+    /// negative one.
+    public init(start: Int, end: Int, step: Int, size: Int) {
+        func resolved(_ position: Int) -> Int { position < 0 ? (position < -size ? -size - 1 : position) + size : position }
+        var first = resolved(start), last = resolved(end)
+        if step > 0 {
+            first = Swift.min(Swift.max(first, 0), size)
+            last = Swift.min(Swift.max(last, 0), size)
+            count = last > first ? (last - first - 1) / step + 1 : 0
+        } else {
+            first = Swift.min(Swift.max(first, 0), size - 1)
+            last = Swift.min(Swift.max(last, -1), size - 1)
+            let magnitude = step == Int.min ? Int.max : -step
+            count = first > last ? (first - last - 1) / magnitude + 1 : 0
+        }
+        self.first = first
+        self.step = step
+    }
 }

@@ -35,6 +35,11 @@ extension Op {
                 throw TypeError(op: name, "element types differ: \(inputs[0]) and \(inputs[1])")
             }
             return [TensorType(inputs[0].dtype, try broadcast(inputs[0].shape, inputs[1].shape))]
+        case .compare:
+            guard inputs[0].dtype == inputs[1].dtype else {
+                throw TypeError(op: name, "element types differ: \(inputs[0]) and \(inputs[1])")
+            }
+            return [TensorType(.bool, try broadcast(inputs[0].shape, inputs[1].shape))]
         case .matMul:
             return [try inferMatMul(inputs[0], inputs[1])]
         case .gemm(let transB):
@@ -78,6 +83,8 @@ extension Op {
             return types
         case .crop(let pads):
             return [try inferCrop(inputs[0], pads)]
+        case .slice(let axes, let starts, let ends, let steps):
+            return [try inferSlice(inputs[0], axes: axes, starts: starts, ends: ends, steps: steps)]
         case .upsample(let factors, let mode):
             return [try inferUpsample(inputs[0], factors: factors, mode: mode)]
         case .quantizeLinear(let axis):

@@ -40,7 +40,7 @@ func kilnStore(_ v: KilnVector, _ p: UnsafeMutablePointer<Float>) {
 /// An elementwise function: a standalone activation, or what a matrix product applies to its results
 /// before they leave the cache.
 enum KilnActivation {
-    case none, relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh, sqrt
+    case none, relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh, sqrt, log, abs, neg, erf, reciprocal
     case thresholdedRelu(Float)
     case elu(Float)
     case selu(Float, Float)
@@ -51,8 +51,8 @@ enum KilnActivation {
     /// Whether `kilnActivate` computes it on vectors; the others call libm one element at a time.
     var isVectorized: Bool {
         switch self {
-        case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip: return true
-        case .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu: return false
+        case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip, .abs, .neg, .reciprocal: return true
+        case .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu, .log, .erf: return false
         }
     }
 }
@@ -70,7 +70,10 @@ func kilnActivate(_ v: KilnVector, _ f: KilnActivation) -> KilnVector {
         return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
     case .leakyRelu(let alpha): return v.replacing(with: v * alpha, where: v .< 0)
     case .clip(let low, let high): return v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
-    case .none, .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu: return v
+    case .abs: return v.replacing(with: -v, where: v .< 0)
+    case .neg: return -v
+    case .reciprocal: return 1 / v
+    case .none, .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu, .log, .erf: return v
     }
 }
 
@@ -89,7 +92,7 @@ func kilnUnary(_ f: KilnActivation, _ x: UnsafePointer<Float>, _ y: UnsafeMutabl
         return
     }
     switch f {
-    case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip: break
+    case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip, .abs, .neg, .reciprocal: break
     case .sigmoid: for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
     case .tanh: for i in 0..<count { y[i] = Foundation.tanh(x[i]) }
     case .exp: for i in 0..<count { y[i] = Foundation.exp(x[i]) }
@@ -103,6 +106,8 @@ func kilnUnary(_ f: KilnActivation, _ x: UnsafePointer<Float>, _ y: UnsafeMutabl
         }
     case .elu(let alpha): for i in 0..<count { y[i] = x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i]) }
     case .selu(let alpha, let gamma): for i in 0..<count { y[i] = gamma * (x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i])) }
+    case .log: for i in 0..<count { y[i] = Foundation.log(x[i]) }
+    case .erf: for i in 0..<count { y[i] = Foundation.erf(x[i]) }
     }
 }
 

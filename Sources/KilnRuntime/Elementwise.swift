@@ -1,7 +1,8 @@
-// Broadcasting arithmetic, softmax, reductions and per-channel affine maps.
+// Broadcasting arithmetic and comparisons, softmax, reductions and per-channel affine maps.
 import Foundation
 
-enum KilnBinary { case add, sub, mul, div, max, min }
+/// An elementwise operation of two operands. The comparisons give 1 or 0, as the executor holds bool values.
+enum KilnBinary { case add, sub, mul, div, max, min, pow, equal, notEqual, greater, greaterOrEqual, less, lessOrEqual }
 
 @inline(__always)
 func kilnCombine(_ op: KilnBinary, _ a: Float, _ b: Float) -> Float {
@@ -12,6 +13,13 @@ func kilnCombine(_ op: KilnBinary, _ a: Float, _ b: Float) -> Float {
     case .div: return a / b
     case .max: return Swift.max(a, b)
     case .min: return Swift.min(a, b)
+    case .pow: return Foundation.pow(a, b)
+    case .equal: return a == b ? 1 : 0
+    case .notEqual: return a != b ? 1 : 0
+    case .greater: return a > b ? 1 : 0
+    case .greaterOrEqual: return a >= b ? 1 : 0
+    case .less: return a < b ? 1 : 0
+    case .lessOrEqual: return a <= b ? 1 : 0
     }
 }
 
@@ -28,6 +36,8 @@ func kilnBinary(
         case .div: for i in 0..<count { y[i] = a[i] / b[i] }
         case .max: for i in 0..<count { y[i] = Swift.max(a[i], b[i]) }
         case .min: for i in 0..<count { y[i] = Swift.min(a[i], b[i]) }
+        case .pow, .equal, .notEqual, .greater, .greaterOrEqual, .less, .lessOrEqual:
+            for i in 0..<count { y[i] = kilnCombine(op, a[i], b[i]) }
         }
         return
     }

@@ -94,3 +94,42 @@ func kilnCrop(
         }
     }
 }
+
+/// Strided slicing: along each dimension d, y takes x's elements first[d], first[d] + steps[d], ... (a step may be
+/// negative); shapes use -1 for the batch, which is taken whole (first 0, step 1).
+func kilnSlice(
+    _ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ first: [Int], _ steps: [Int], _ y: UnsafeMutablePointer<Float>,
+    batch: Int
+) {
+    let rank = outShape.count
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * rank + 1) { scratch in
+        let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+        let inStrides = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+        let index = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+        kilnResolve(outShape, batch, dims)
+        var step = 1
+        for d in stride(from: rank - 1, through: 0, by: -1) {
+            inStrides[d] = step
+            step *= inShape[d] < 0 ? batch : inShape[d]
+        }
+        var count = 1, offset = 0
+        for d in 0..<rank {
+            count *= dims[d]
+            index[d] = 0
+            offset += first[d] * inStrides[d]
+        }
+        // The offset of the current index, updated as the index counts up.
+        for i in 0..<count {
+            y[i] = x[offset]
+            var d = rank - 1
+            while d >= 0 {
+                index[d] += 1
+                offset += steps[d] * inStrides[d]
+                if index[d] < dims[d] { break }
+                offset -= dims[d] * steps[d] * inStrides[d]
+                index[d] = 0
+                d -= 1
+            }
+        }
+    }
+}

@@ -304,4 +304,48 @@ final class ONNXLoweringTests: XCTestCase {
         XCTAssertEqual(try graph.initializer(named: "c.starts").rawInt64s, [0, 1, 0])
         XCTAssertEqual(try graph.initializer(named: "c.ends").rawInt64s, [Int64.max, Int64.max, -2])
     }
+
+    func testSliceIsONNXSliceWithEveryBoundAsAnInput() throws {
+        let graph = try emitONNX("""
+            graph @g {
+              input %x : f32[N,6,5]
+              %s = Slice(%x) {axes = [1, -1], starts = [5, 0], ends = [-7, 100], steps = [-2, 3]} : f32[N,3,2]
+              output %s
+            }
+            """).graph
+        XCTAssertEqual(graph.node.map(\.opType), ["Slice"])
+        XCTAssertEqual(try graph.node(named: "s").input, ["x", "s.starts", "s.ends", "s.axes", "s.steps"])
+        XCTAssertEqual(try graph.initializer(named: "s.starts").rawInt64s, [5, 0])
+        XCTAssertEqual(try graph.initializer(named: "s.ends").rawInt64s, [-7, 100])
+        XCTAssertEqual(try graph.initializer(named: "s.axes").rawInt64s, [1, -1])
+        XCTAssertEqual(try graph.initializer(named: "s.steps").rawInt64s, [-2, 3])
+    }
+
+    func testComparisonsPowAndMathFunctions() throws {
+        let graph = try emitONNX("""
+            graph @g {
+              input %x : f32[N,4]
+              input %y : f32[N,4]
+              %p = Pow(%x, %y) : f32[N,4]
+              %l = Log(%p) : f32[N,4]
+              %a = Abs(%l) : f32[N,4]
+              %n = Neg(%a) : f32[N,4]
+              %e = Erf(%n) : f32[N,4]
+              %r = Reciprocal(%e) : f32[N,4]
+              %eq = Equal(%r, %x) : bool[N,4]
+              %ne = NotEqual(%r, %x) : bool[N,4]
+              %gt = Greater(%r, %x) : bool[N,4]
+              %ge = GreaterOrEqual(%r, %x) : bool[N,4]
+              %lt = Less(%r, %x) : bool[N,4]
+              %le = LessOrEqual(%r, %x) : bool[N,4]
+              output %eq, %ne, %gt, %ge, %lt, %le
+            }
+            """).graph
+        XCTAssertEqual(
+            graph.node.map(\.opType),
+            ["Pow", "Log", "Abs", "Neg", "Erf", "Reciprocal", "Equal", "Equal", "Not", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"])
+        XCTAssertEqual(try graph.node(named: "ne").input, ["ne.equal"])
+        XCTAssertEqual(try graph.node(named: "ne.equal").input, ["r", "x"])
+        XCTAssertEqual(graph.output[1].type.tensorType.elemType, Int32(Onnx_TensorProto.DataType.bool.rawValue))
+    }
 }

@@ -102,6 +102,11 @@ enum SwiftReference {
         case .clip(let low, let high): y = min(max(x, Double(low)), Double(high))
         case .sqrt: y = x.squareRoot()
         case .thresholdedRelu(let theta): y = x > Double(theta) ? x : 0
+        case .log: y = Foundation.log(x)
+        case .abs: y = abs(x)
+        case .neg: y = -x
+        case .erf: y = Foundation.erf(x)
+        case .reciprocal: y = 1 / x
         }
         return Float(y)
     }

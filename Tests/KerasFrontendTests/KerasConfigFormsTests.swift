@@ -43,13 +43,21 @@ final class KerasConfigFormsTests: XCTestCase {
         XCTAssertEqual(graph.nodes.last?.inputs, ["d", "d"])
 
         // A tensor among the kwargs is an input of the call: here one too many for a Dense.
+        var extra = ModelConfigBuilder(.keras2)
+        extra.input("x", [4])
+        extra.input("m", [4])
+        extra.dense("d", units: 3, on: "x")
+        extra.layer("Dense", "e", ["units": 2], inboundNodes: [[["d", 0, 0, ["state": ["m", 0, 0]]]]])
+        extra.outputs = ["e"]
+        assertMentions(loweringError(extra, version: "2.20.1"), ["layer 'e'", "takes one input, got 2"])
+        // A `mask` is not an input: a layer given one uses it, which Kiln implements for few layers.
         var masked = ModelConfigBuilder(.keras2)
         masked.input("x", [4])
         masked.input("m", [4])
         masked.dense("d", units: 3, on: "x")
-        masked.layer("Dense", "e", ["units": 2], inboundNodes: [[["d", 0, 0, ["mask": ["m", 0, 0]]]]])
-        masked.outputs = ["e"]
-        assertMentions(loweringError(masked, version: "2.20.1"), ["layer 'e'", "takes one input, got 2"])
+        masked.layer("Dense", "f", ["units": 2], inboundNodes: [[["d", 0, 0, ["mask": ["m", 0, 0]]]]])
+        masked.outputs = ["f"]
+        assertMentions(loweringError(masked, version: "2.20.1"), ["layer 'f'", "carries a mask", "masked Dense is not supported yet"])
     }
 
     func testKeras3CallsWithKeywordArguments() throws {

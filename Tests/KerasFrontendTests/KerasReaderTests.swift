@@ -74,6 +74,13 @@ final class KerasReaderTests: XCTestCase {
         assertError(
             errors.appendingPathComponent("unknown_layer.h5"),
             contains: ["layer 'simple_rnn'", "SimpleRNN", "supported layers: Activation, ActivityRegularization, Add"])
+        // Op layers calling a function Kiln does not read: tf.math.cumsum (Keras 2), keras.ops.cumsum (Keras 3).
+        assertError(
+            errors.appendingPathComponent("unsupported_op_layer.h5"),
+            contains: ["1 x TFOpLambda calling tf.math.cumsum (layer 'tf.math.cumsum')", "read for these functions only: ", "tf.math.add"])
+        assertError(
+            errors.appendingPathComponent("unsupported_op_layer.keras"),
+            contains: ["1 x Cumsum calling keras.ops.Cumsum (layer 'cumsum')", "keras.ops.Add"])
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-keras-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)

@@ -45,6 +45,8 @@ struct ModelConfigBuilder {
     mutating func layer(_ className: String, _ name: String, _ config: [String: Any] = [:], on inputs: [String], shape: [Int]? = nil) {
         var config = config
         config["name"] = name
+        // Every layer's config has it (an operation's, in Keras 3, does not).
+        config["trainable"] = config["trainable"] ?? true
         let node: Any
         switch form {
         case .keras2:
@@ -63,8 +65,25 @@ struct ModelConfigBuilder {
     mutating func layer(_ className: String, _ name: String, _ config: [String: Any] = [:], inboundNodes: [Any], shape: [Int]? = nil) {
         var config = config
         config["name"] = name
+        config["trainable"] = config["trainable"] ?? true
         layers.append(["class_name": className, "name": name, "config": config, "inbound_nodes": inboundNodes])
         shapes[name] = shape
+    }
+
+    /// An op layer, recorded as Keras records a call of a TensorFlow function (Keras 2: class TFOpLambda, the
+    /// function in the config) or a keras.ops one (Keras 3: the operation's class and module, its settings in the
+    /// config, which has no `trainable`); `inboundNodes` as the file writes them.
+    mutating func op(_ className: String, _ name: String, module: String? = nil, _ config: [String: Any] = [:], inboundNodes: [Any]) {
+        var config = config
+        config["name"] = name
+        var layer: [String: Any] = ["class_name": className, "name": name, "config": config, "inbound_nodes": inboundNodes]
+        if let module { layer["module"] = module }
+        layers.append(layer)
+    }
+
+    /// A Keras 3 tensor argument: `{"class_name": "__keras_tensor__", ...}`.
+    static func kerasTensor(_ layer: String, _ node: Int = 0) -> [String: Any] {
+        ["class_name": "__keras_tensor__", "config": ["dtype": "float32", "keras_history": [layer, node, 0]]]
     }
 
     /// A Dense layer with deterministic weights of Keras's shapes: kernel [in, units] and bias [units].

@@ -56,6 +56,34 @@ final class VerifierTests: XCTestCase {
         assertRejects("  %y = Reshape(%x) {shape = [2, -1]} : f32[2,N]\n  output %y", "cannot infer the -1")
     }
 
+    func testSliceFollowsONNXClampingAndRejectsWhatItCannotType() throws {
+        let x = TensorType(.float32, [.symbolic("N"), 8, 5])
+        func sliced(_ axes: [Int], _ starts: [Int], _ ends: [Int], _ steps: [Int]) throws -> TensorType {
+            try Op.slice(axes: axes, starts: starts, ends: ends, steps: steps).inferTypes([x])[0]
+        }
+        XCTAssertEqual(try sliced([1], [1], [7], [2]), TensorType(.float32, ["N", 3, 5]))
+        XCTAssertEqual(try sliced([1, 2], [-100, -1], [100, Int.min], [1, -1]), TensorType(.float32, ["N", 8, 5]))
+        XCTAssertEqual(try sliced([-2], [100], [-100], [-3]), TensorType(.float32, ["N", 3, 5]), "starts beyond the end clamp to size - 1")
+        // ONNX clamps a start before the beginning to 0 also for a negative step (Python would take nothing).
+        XCTAssertEqual(SliceRange(start: -20, end: -20, step: -1, size: 8), SliceRange(start: 0, end: -9, step: -1, size: 8))
+        XCTAssertEqual(SliceRange(start: -20, end: -20, step: -1, size: 8).count, 1)
+        XCTAssertEqual(SliceRange(start: 7, end: Int.min, step: Int.min, size: 8).count, 1)
+        assertRejects("  %y = Slice(%x) {axes = [0], starts = [0], ends = [1], steps = [1]} : f32[1,4]\n  output %y", "symbolic dimension")
+        assertRejects("  %y = Slice(%x) {axes = [1], starts = [3], ends = [1], steps = [1]} : f32[N,0]\n  output %y", "keeps no element")
+        assertRejects("  %y = Slice(%x) {axes = [1], starts = [0], ends = [1], steps = [0]} : f32[N,1]\n  output %y", "step of axis 1 is 0")
+        assertRejects("  %y = Slice(%x) {axes = [1, -1], starts = [0, 0], ends = [1, 1], steps = [1, 1]} : f32[N,1]\n  output %y", "named twice")
+        assertRejects("  %y = Slice(%x) {axes = [1], starts = [0], ends = [], steps = [1]} : f32[N,1]\n  output %y", "one start, end and step per axis")
+    }
+
+    func testComparisonsGiveBoolsOfOperandsOfOneType() throws {
+        XCTAssertEqual(
+            try Op.compare(.less).inferTypes([TensorType(.int32, [.symbolic("N"), 5]), TensorType(.int32, [])]), [TensorType(.bool, ["N", 5])])
+        assertRejects("  %y = Greater(%x, %w) : bool[N,4]\n  output %y", "do not broadcast")
+        XCTAssertThrowsError(try Op.compare(.equal).inferTypes([TensorType(.int32, [2]), TensorType(.float32, [2])])) { error in
+            XCTAssertTrue("\(error)".contains("element types differ"), "\(error)")
+        }
+    }
+
     func testRejectsMissingAndUndefinedOutputs() {
         assertRejects("  %y = Relu(%x) : f32[N,4]", "has no outputs")
         assertRejects("  %y = Relu(%x) : f32[N,4]\n  output %q", "output %q")

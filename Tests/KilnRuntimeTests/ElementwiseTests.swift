@@ -3,15 +3,15 @@ import XCTest
 
 @testable import KilnRuntime
 
-/// Activations, broadcasting arithmetic, the per-channel affine map, reductions, softmax and layer
+/// Activations, broadcasting arithmetic and comparisons, the per-channel affine map, reductions, softmax and layer
 /// normalization, against the interpreter's ops.
 final class ElementwiseTests: XCTestCase {
     /// Each activation over counts with and without a vector tail, and in place.
     func testUnary() throws {
         var random = SeededGenerator(seed: 11)
-        for f in RuntimeActivation.all {
+        for f in RuntimeActivation.all + RuntimeActivation.math {
             for count in [1, 7, 8, 37] {
-                let x = random.floats(count, in: f.name == "Sqrt" ? 0...4 : -3...3)
+                let x = random.floats(count, in: f.name == "Sqrt" ? 0...4 : f.name == "Log" ? 0.01...4 : -3...3)
                 var y = [Float](repeating: .nan, count: count)
                 kilnUnary(f.kernel, x, &y, count)
                 let expected = try reference(f.node("%x"), ["x": tensor([count], x)], result: [count])
@@ -57,6 +57,27 @@ final class ElementwiseTests: XCTestCase {
                         "\(name)(%a, %b)", ["a": tensor(concrete(shapes.a), a), "b": tensor(concrete(shapes.b), b)], result: yShape)
                     assertClose(y, expected.floats, "\(name) \(shapes) batch \(batch)")
                 }
+            }
+        }
+    }
+
+    /// Comparisons give 1 or 0 (the executor's bools), over values that are often equal, with both kinds of
+    /// broadcasting.
+    func testCompare() throws {
+        var random = SeededGenerator(seed: 18)
+        for comparison in Comparison.allCases {
+            let kind = try XCTUnwrap(compareKinds[comparison])
+            for (aShape, bShape) in [([3, 5], [3, 5]), ([3, 5], [1]), ([5], [3, 5])] {
+                let a = (0..<aShape.reduce(1, *)).map { _ in Float(Int.random(in: -1...2, using: &random)) }
+                let b = (0..<bShape.reduce(1, *)).map { _ in Float(Int.random(in: -1...2, using: &random)) }
+                var y = [Float](repeating: .nan, count: 15)
+                kilnBinary(kind, a, a.count, b, b.count, &y, 15)
+                let inputs = [("a", tensor(aShape, a)), ("b", tensor(bShape, b))]
+                let expected = try reference("\(comparison.name)(%a, %b)", inputs, result: [3, 5], .bool)
+                XCTAssertEqual(y, expected.floats, "\(comparison.name) \(aShape) \(bShape)")
+                var strided = [Float](repeating: .nan, count: 15)
+                kilnBinaryStrided(kind, a, aShape, b, bShape, &strided, [3, 5], batch: 1)
+                XCTAssertEqual(strided, expected.floats, "\(comparison.name) strided \(aShape) \(bShape)")
             }
         }
     }
@@ -137,7 +158,13 @@ final class ElementwiseTests: XCTestCase {
         }
     }
 
-    private let binaryOps: [(KilnBinary, String)] = [(.add, "Add"), (.sub, "Sub"), (.mul, "Mul"), (.div, "Div"), (.max, "Max"), (.min, "Min")]
+    private let binaryOps: [(KilnBinary, String)] = [
+        (.add, "Add"), (.sub, "Sub"), (.mul, "Mul"), (.div, "Div"), (.max, "Max"), (.min, "Min"), (.pow, "Pow"),
+    ]
+
+    private let compareKinds: [Comparison: KilnBinary] = [
+        .equal: .equal, .notEqual: .notEqual, .greater: .greater, .greaterOrEqual: .greaterOrEqual, .less: .less, .lessOrEqual: .lessOrEqual,
+    ]
 
     /// Values of either sign kept away from zero, so that division stays tame.
     private func operand(_ shape: [Int], _ random: inout SeededGenerator) -> [Float] {

@@ -127,4 +127,11 @@ struct RuntimeActivation {
         .init(kernel: .leakyRelu(0.15), name: "LeakyRelu", attributes: "alpha = 0.15"),
         .init(kernel: .clip(-0.4, 0.6), name: "Clip", attributes: "min = -0.4, max = 0.6"),
     ]
+
+    /// The functions of one operand that op layers (`tf.math.log`, `keras.ops.abs`...) bring: tested on their own,
+    /// not drawn as the epilogue of products, whose results near zero would make Log and Reciprocal ill-conditioned.
+    static let math: [RuntimeActivation] = [
+        .init(kernel: .log, name: "Log"), .init(kernel: .abs, name: "Abs"), .init(kernel: .neg, name: "Neg"),
+        .init(kernel: .erf, name: "Erf"), .init(kernel: .reciprocal, name: "Reciprocal"),
+    ]
 }

@@ -21,6 +21,7 @@ extension ONNXGraphBuilder {
         switch node.op {
         case .identity: add("Identity", x, y, name)
         case .binary(let op): add(op.name, x, y, name)
+        case .compare(let comparison): lowerCompare(comparison, node)
         case .matMul: add("MatMul", x, y, name)
         case .gemm(let transB): add("Gemm", x, y, name, [int("transB", transB ? 1 : 0)])
         case .softmax(let axis): add("Softmax", x, y, name, [int("axis", axis)])
@@ -40,6 +41,9 @@ extension ONNXGraphBuilder {
         case .concat(let axis): try lowerConcat(axis: axis, node)
         case .pad(let pads, let value): try lowerPad(pads, value: value, node)
         case .crop(let pads): try lowerCrop(pads, node)
+        case .slice(let axes, let starts, let ends, let steps):
+            let bounds = [("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)].map { int64s("\(name).\($0.0)", $0.1.map(Int64.init)) }
+            add("Slice", [x[0]] + bounds, y, name)
         case .upsample(let factors, let mode): try lowerUpsample(factors: factors, mode: mode, node)
         case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])
         case .quantizeLinear(let axis): add("QuantizeLinear", x, y, name, [int("axis", axis)])
@@ -155,6 +159,15 @@ extension ONNXGraphBuilder {
         let value = nchw ? fresh("\(y[0]).nchw") : y[0]
         add("Slice", [source, starts, ends, axes], [value], name)
         if nchw { try toChannelsLast(value, y[0], node) }
+    }
+
+    /// Comparisons are ONNX's, but NotEqual, which ONNX writes as Not(Equal).
+    private mutating func lowerCompare(_ comparison: Comparison, _ node: Node) {
+        let x = node.inputs, y = node.outputs.map(\.name), name = node.name
+        switch comparison {
+        case .equal, .greater, .greaterOrEqual, .less, .lessOrEqual: add(comparison.name, x, y, name)
+        case .notEqual: add("Not", [intermediate("Equal", x, y[0], "equal")], y, name)
+        }
     }
 
     /// The operand of a binary op that has a channels-first copy and the other, a constant; whether the

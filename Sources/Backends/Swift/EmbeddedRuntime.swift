@@ -31,7 +31,7 @@ enum EmbeddedRuntime {
         /// An elementwise function: a standalone activation, or what a matrix product applies to its results
         /// before they leave the cache.
         fileprivate enum KilnActivation {
-            case none, relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh, sqrt
+            case none, relu, sigmoid, tanh, exp, softplus, softsign, swish, geluExact, geluTanh, sqrt, log, abs, neg, erf, reciprocal
             case thresholdedRelu(Float)
             case elu(Float)
             case selu(Float, Float)
@@ -42,8 +42,8 @@ enum EmbeddedRuntime {
             /// Whether `kilnActivate` computes it on vectors; the others call libm one element at a time.
             var isVectorized: Bool {
                 switch self {
-                case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip: return true
-                case .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu: return false
+                case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip, .abs, .neg, .reciprocal: return true
+                case .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu, .log, .erf: return false
                 }
             }
         }
@@ -61,7 +61,10 @@ enum EmbeddedRuntime {
                 return t.replacing(with: 0, where: t .< 0).replacing(with: 1, where: t .> 1)
             case .leakyRelu(let alpha): return v.replacing(with: v * alpha, where: v .< 0)
             case .clip(let low, let high): return v.replacing(with: low, where: v .< low).replacing(with: high, where: v .> high)
-            case .none, .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu: return v
+            case .abs: return v.replacing(with: -v, where: v .< 0)
+            case .neg: return -v
+            case .reciprocal: return 1 / v
+            case .none, .sigmoid, .tanh, .exp, .softplus, .swish, .geluExact, .geluTanh, .elu, .selu, .log, .erf: return v
             }
         }
 
@@ -80,7 +83,7 @@ enum EmbeddedRuntime {
                 return
             }
             switch f {
-            case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip: break
+            case .none, .relu, .softsign, .sqrt, .thresholdedRelu, .hardSigmoid, .leakyRelu, .clip, .abs, .neg, .reciprocal: break
             case .sigmoid: for i in 0..<count { y[i] = 1 / (1 + Foundation.exp(-x[i])) }
             case .tanh: for i in 0..<count { y[i] = Foundation.tanh(x[i]) }
             case .exp: for i in 0..<count { y[i] = Foundation.exp(x[i]) }
@@ -94,6 +97,8 @@ enum EmbeddedRuntime {
                 }
             case .elu(let alpha): for i in 0..<count { y[i] = x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i]) }
             case .selu(let alpha, let gamma): for i in 0..<count { y[i] = gamma * (x[i] > 0 ? x[i] : alpha * Foundation.expm1(x[i])) }
+            case .log: for i in 0..<count { y[i] = Foundation.log(x[i]) }
+            case .erf: for i in 0..<count { y[i] = Foundation.erf(x[i]) }
             }
         }
 
@@ -107,7 +112,8 @@ enum EmbeddedRuntime {
 
     /// Sources/KilnRuntime/Elementwise.swift
     static let elementwise = #"""
-        fileprivate enum KilnBinary { case add, sub, mul, div, max, min }
+        /// An elementwise operation of two operands. The comparisons give 1 or 0, as the executor holds bool values.
+        fileprivate enum KilnBinary { case add, sub, mul, div, max, min, pow, equal, notEqual, greater, greaterOrEqual, less, lessOrEqual }
 
         @inline(__always)
         fileprivate func kilnCombine(_ op: KilnBinary, _ a: Float, _ b: Float) -> Float {
@@ -118,6 +124,13 @@ enum EmbeddedRuntime {
             case .div: return a / b
             case .max: return Swift.max(a, b)
             case .min: return Swift.min(a, b)
+            case .pow: return Foundation.pow(a, b)
+            case .equal: return a == b ? 1 : 0
+            case .notEqual: return a != b ? 1 : 0
+            case .greater: return a > b ? 1 : 0
+            case .greaterOrEqual: return a >= b ? 1 : 0
+            case .less: return a < b ? 1 : 0
+            case .lessOrEqual: return a <= b ? 1 : 0
             }
         }
 
@@ -134,6 +147,8 @@ enum EmbeddedRuntime {
                 case .div: for i in 0..<count { y[i] = a[i] / b[i] }
                 case .max: for i in 0..<count { y[i] = Swift.max(a[i], b[i]) }
                 case .min: for i in 0..<count { y[i] = Swift.min(a[i], b[i]) }
+                case .pow, .equal, .notEqual, .greater, .greaterOrEqual, .less, .lessOrEqual:
+                    for i in 0..<count { y[i] = kilnCombine(op, a[i], b[i]) }
                 }
                 return
             }
@@ -789,6 +804,45 @@ enum EmbeddedRuntime {
                     while d >= 0 {
                         index[d] += 1
                         if index[d] < dims[d] { break }
+                        index[d] = 0
+                        d -= 1
+                    }
+                }
+            }
+        }
+
+        /// Strided slicing: along each dimension d, y takes x's elements first[d], first[d] + steps[d], ... (a step may be
+        /// negative); shapes use -1 for the batch, which is taken whole (first 0, step 1).
+        fileprivate func kilnSlice(
+            _ x: UnsafePointer<Float>, _ inShape: [Int], _ outShape: [Int], _ first: [Int], _ steps: [Int], _ y: UnsafeMutablePointer<Float>,
+            batch: Int
+        ) {
+            let rank = outShape.count
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * rank + 1) { scratch in
+                let dims = UnsafeMutableBufferPointer(rebasing: scratch[0..<rank])
+                let inStrides = UnsafeMutableBufferPointer(rebasing: scratch[rank..<2 * rank])
+                let index = UnsafeMutableBufferPointer(rebasing: scratch[2 * rank..<3 * rank])
+                kilnResolve(outShape, batch, dims)
+                var step = 1
+                for d in stride(from: rank - 1, through: 0, by: -1) {
+                    inStrides[d] = step
+                    step *= inShape[d] < 0 ? batch : inShape[d]
+                }
+                var count = 1, offset = 0
+                for d in 0..<rank {
+                    count *= dims[d]
+                    index[d] = 0
+                    offset += first[d] * inStrides[d]
+                }
+                // The offset of the current index, updated as the index counts up.
+                for i in 0..<count {
+                    y[i] = x[offset]
+                    var d = rank - 1
+                    while d >= 0 {
+                        index[d] += 1
+                        offset += steps[d] * inStrides[d]
+                        if index[d] < dims[d] { break }
+                        offset -= dims[d] * steps[d] * inStrides[d]
                         index[d] = 0
                         d -= 1
                     }

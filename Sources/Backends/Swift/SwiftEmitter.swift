@@ -41,13 +41,14 @@ public struct SwiftEmitter: Sendable {
         for input in graph.inputs where ![.float32, .int32, .int64].contains(input.type.dtype) {
             throw .unsupported(node: input.name, reason: "input type \(input.type) is not supported; inputs must be f32, i32 or i64")
         }
-        // Integer values are indices, held as whole-number floats: only layout ops, Casts and Gather's indices read them.
+        // Integer values are indices, held as whole-number floats: only shape-only ops, Slice, Casts, comparisons and
+        // Gather's indices read them.
         let valueTypes = graph.valueTypes
         for node in graph.nodes {
             for (position, input) in node.inputs.enumerated() {
                 guard let type = valueTypes[input], type.dtype == .int32 || type.dtype == .int64 else { continue }
                 switch node.op {
-                case .identity, .flatten, .reshape, .cast: continue
+                case .identity, .flatten, .reshape, .slice, .cast, .compare: continue
                 case .gather where position == 1: continue
                 default: throw .unsupported(node: node.name, reason: "\(node.op.name) reading the integer value %\(input)")
                 }
@@ -168,8 +169,11 @@ public struct SwiftEmitter: Sendable {
             for (position, input) in node.inputs.enumerated() where constants[input] != nil && layout.raw[input] == nil {
                 if (layout.packed[index] != nil || layout.sparse[index] != nil) && position == 1 { continue }
                 if layout.affine[index] != nil { continue }
-                // A Cast to f32 of a constant of another type is done here, once.
-                guard let tensor = constants[input], tensor.dtype == .float32 || node.op == .cast(to: .float32) || Self.isQuantization(node.op)
+                // A Cast to f32 of a constant of another type is done here, once; a comparison reads integers as
+                // the whole-number floats the executor holds them as.
+                guard let tensor = constants[input],
+                    tensor.dtype == .float32 || node.op == .cast(to: .float32) || Self.isQuantization(node.op)
+                        || (Self.isComparison(node.op) && Self.isExactAsFloats(tensor))
                 else {
                     throw .unsupported(node: node.name, reason: "constant %\(input) is \(constants[input]?.dtype.textName ?? "?"), not f32")
                 }
@@ -231,6 +235,20 @@ public struct SwiftEmitter: Sendable {
         if case .gemm = op { return true }
         if case .matMul = op { return true }
         return false
+    }
+
+    static func isComparison(_ op: Op) -> Bool {
+        if case .compare = op { return true }
+        return false
+    }
+
+    /// Whether a constant's values are held exactly as floats: f32, or whole numbers up to 2^24 in magnitude.
+    static func isExactAsFloats(_ tensor: Tensor) -> Bool {
+        switch tensor.dtype {
+        case .float32, .bool: true
+        case .int8, .uint8, .int32, .int64: tensor.int64s.allSatisfy { $0 >= -(1 << 24) && $0 <= 1 << 24 }
+        case .float16: false
+        }
     }
 
     static func isQuantization(_ op: Op) -> Bool {

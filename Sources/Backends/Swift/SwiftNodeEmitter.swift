@@ -48,12 +48,14 @@ struct SwiftNodeEmitter {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
         case .cast(let to):
-            // Integer values (indices) are held as whole-number floats, so a Cast to f32 or between integer
-            // types copies, and a Cast from f32 to an integer type truncates. Constants of any type are
-            // converted when the weights are written.
+            // Integer values (indices) and bools (0 or 1) are held as whole-number floats, so a Cast to f32 or
+            // between integer types copies, and a Cast from f32 to an integer type truncates. Constants of any
+            // type are converted when the weights are written.
             let from = types[inputs[0]]!.dtype
             let integers: Set<DType> = [.int32, .int64]
-            if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
+            if from == .bool && (to == .float32 || integers.contains(to)) {
+                try copyIfNeeded(inputs[0], y, &out)
+            } else if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
                 try copyIfNeeded(inputs[0], y, &out)
             } else if integers.contains(to) && integers.contains(from) {
                 try copyIfNeeded(inputs[0], y, &out)
@@ -67,7 +69,11 @@ struct SwiftNodeEmitter {
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
         case .binary(let op):
             sections.insert(.elementwise)
-            try binary(op, inputs[0], inputs[1], y, node, &out, &statics)
+            try binary(".\(op.rawValue)", inputs[0], inputs[1], y, node, &out, &statics)
+        case .compare(let comparison):
+            // Bools are held as 1 or 0.
+            sections.insert(.elementwise)
+            try binary(".\(comparison.rawValue)", inputs[0], inputs[1], y, node, &out, &statics)
         case .softmax(let axis):
             sections.insert(.elementwise)
             let dims = types[y]!.shape.dims
@@ -133,7 +139,7 @@ struct SwiftNodeEmitter {
             let dims = types[inputs[0]]!.shape.dims
             let sorted = axes.map { $0 < 0 ? $0 + dims.count : $0 }.sorted()
             guard let first = sorted.first, sorted == Array(first..<(first + sorted.count)) else {
-                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent")
+                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent; run split-reductions first")
             }
             let kind = ["sum": 0, "max": 1, "min": 2, "mean": 3][reduction.rawValue]!
             out.line(
@@ -172,6 +178,22 @@ struct SwiftNodeEmitter {
             statics.line("private static let \(amounts): [Int] = \(pads)")
             statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
             out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
+        case .slice(let axes, let starts, let ends, let steps):
+            try requireOnlyTheBatchUnknown([inputs[0], y], node)
+            sections.insert(.layout)
+            let inShape = types[inputs[0]]!.shape.dims
+            var first = Array(repeating: 0, count: inShape.count), step = Array(repeating: 1, count: inShape.count)
+            for (i, axis) in axes.enumerated() {
+                let a = axis < 0 ? axis + inShape.count : axis
+                let range = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: inShape[a].fixedValue!)
+                (first[a], step[a]) = (range.first, range.step)
+            }
+            let shape = "\(staticPrefix)Shape"
+            statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
+            statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
+            statics.line("private static let \(staticPrefix)First: [Int] = \(first)")
+            statics.line("private static let \(staticPrefix)Steps: [Int] = \(step)")
+            out.line("kilnSlice(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(staticPrefix)First, Self.\(staticPrefix)Steps, \(p(y)), batch: batch)")
         case .pad(let pads, let value):
             try requireOnlyTheBatchUnknown([inputs[0], y], node)
             sections.insert(.layout)
@@ -335,20 +357,20 @@ struct SwiftNodeEmitter {
         }
         if let lateBias {
             sections.insert(.elementwise)
-            try binary(.add, y, lateBias, y, node, &out, &statics)
+            try binary(".add", y, lateBias, y, node, &out, &statics)
         }
         if let lateActivation, lateActivation != ".none" {
             out.line("kilnUnary(\(lateActivation), \(plan.pointer(y)), \(plan.pointer(y)), \(yCount.expression))")
         }
     }
 
-    /// y = a op b with NumPy broadcasting: operands that repeat whole along the leading dimensions take the
+    /// y = a op b with NumPy broadcasting, `kind` naming the runtime's `KilnBinary` case (which has one of each
+    /// BinaryOp's and Comparison's name): operands that repeat whole along the leading dimensions take the
     /// fast path; any other broadcast walks the output index by index.
+    /// `kind` names the runtime's KilnBinaryOp case (a BinaryOp or a comparison).
     private func binary(
-        _ op: BinaryOp, _ a: String, _ b: String, _ y: String, _ node: Node, _ out: inout CodePrinter, _ statics: inout CodePrinter
+        _ kind: String, _ a: String, _ b: String, _ y: String, _ node: Node, _ out: inout CodePrinter, _ statics: inout CodePrinter
     ) throws(SwiftEmitError) {
-        // The runtime's KilnBinaryOp has a case of each name.
-        let kind = ".\(op.rawValue)"
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
         if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
             out.line(
@@ -422,6 +444,11 @@ struct SwiftNodeEmitter {
         case .clip(let low, let high): ".clip(\(swiftFloat(low)), \(swiftFloat(high)))"
         case .sqrt: ".sqrt"
         case .thresholdedRelu(let theta): ".thresholdedRelu(\(swiftFloat(theta)))"
+        case .log: ".log"
+        case .abs: ".abs"
+        case .neg: ".neg"
+        case .erf: ".erf"
+        case .reciprocal: ".reciprocal"
         }
     }
 }

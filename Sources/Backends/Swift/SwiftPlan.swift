@@ -148,8 +148,8 @@ struct SwiftPlan {
         switch node.op {
         case .identity, .flatten, .reshape: true
         case .cast(let to): to == .float32
-        case .activation, .binary, .matMul, .gemm, .softmax, .transpose, .conv, .pool, .reduce,
-            .batchNorm, .concat, .pad, .crop, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
+        case .activation, .binary, .compare, .matMul, .gemm, .softmax, .transpose, .conv, .pool, .reduce,
+            .batchNorm, .concat, .pad, .crop, .slice, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
             false
         }
     }

@@ -26,7 +26,8 @@ enum JSON: Equatable, Decodable {
     var isNull: Bool { self == .null }
 
     var int: Int? {
-        guard let n = double, n == n.rounded() else { return nil }
+        // Beyond ±2^53 a Double no longer holds every integer, and beyond Int's range Int(n) would trap.
+        guard let n = double, n == n.rounded(), Swift.abs(n) <= 9_007_199_254_740_992 else { return nil }
         return Int(n)
     }
 

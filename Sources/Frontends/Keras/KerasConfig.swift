@@ -12,8 +12,18 @@ struct LayerSpec {
     var config: JSON
     /// The Python module Keras 3 records for the class (`keras.layers`, or a custom layer's package).
     var module: String? = nil
-    /// For each call of the layer, the tensors it was called on, in argument order.
+    /// For each call of the layer, the tensors it was called on, in argument order (not its mask).
     var calls: [[TensorRef]]
+    /// For each call of a Functional model's layer, its arguments as recorded (empty in a Sequential model).
+    var arguments: [CallArguments] = []
+
+    /// The tensors a call needs before it can run: its inputs and its mask.
+    func dependencies(ofCall call: Int) -> [TensorRef] {
+        calls[call] + (call < arguments.count ? arguments[call].mask.map { [$0] } ?? [] : [])
+    }
+
+    /// The mask a call was given as the `mask` keyword argument.
+    func mask(ofCall call: Int) -> TensorRef? { call < arguments.count ? arguments[call].mask : nil }
 }
 
 /// A Sequential or Functional model configuration, normalized to a graph of layer calls.
@@ -39,7 +49,7 @@ struct KerasConfigParser {
         }
     }
 
-    private func bad(_ reason: String) -> KerasImportError { .badConfig(file: file, reason: reason) }
+    func bad(_ reason: String) -> KerasImportError { .badConfig(file: file, reason: reason) }
 
     private func sequential(_ config: JSON) throws(KerasImportError) -> ModelSpec {
         let name = config["name"]?.string ?? "sequential"
@@ -76,8 +86,10 @@ struct KerasConfigParser {
         var specs: [LayerSpec] = []
         let names = Set(layers.compactMap { $0["name"]?.string ?? $0["config"]?["name"]?.string })
         for layer in layers {
-            let calls = try inboundCalls(layer["inbound_nodes"] ?? .array([]), layer: layer["name"]?.string ?? "?", layerNames: names)
-            specs.append(try layerSpec(layer, calls: calls))
+            let arguments = try inboundCalls(layer["inbound_nodes"] ?? .array([]), layer: layer["name"]?.string ?? "?", layerNames: names)
+            var spec = try layerSpec(layer, calls: arguments.map(\.inputs))
+            spec.arguments = arguments
+            specs.append(spec)
         }
         guard let inputs = config["input_layers"], let outputs = config["output_layers"] else {
             throw bad("Functional config has no input_layers or output_layers")
@@ -121,87 +133,5 @@ struct KerasConfigParser {
             let tensor = items[2].int
         else { throw bad("a tensor reference is not [layer, node, tensor]") }
         return TensorRef(layer: layer, node: node, tensor: tensor)
-    }
-
-    /// Keras 2 marks a constant in a call's first argument as `["_CONSTANT_VALUE", -1, value, kwargs]`.
-    private static let constantMarker = "_CONSTANT_VALUE"
-
-    /// The calls of a layer, each with the tensors it reads: those of its first argument, then those of its
-    /// keyword arguments (in key order). Keras 2 writes `[[[name, node, tensor, kwargs], ...], ...]`, with the
-    /// same kwargs (where tensors are `[name, node, tensor]`) after each tensor of the first argument; Keras 3
-    /// writes `[{"args": [...], "kwargs": {...}}, ...]` with tensors as `__keras_tensor__` objects.
-    /// `layerNames` are the model's layers: a kwarg is a tensor only when it names one of them.
-    private func inboundCalls(_ json: JSON, layer: String, layerNames: Set<String>) throws(KerasImportError) -> [[TensorRef]] {
-        guard let nodes = json.array else { throw bad("inbound_nodes of '\(layer)' is not a list") }
-        var calls: [[TensorRef]] = []
-        for node in nodes {
-            var refs: [TensorRef] = []
-            if let args = node["args"] {
-                collectKerasTensors(args, into: &refs)
-                if let kwargs = node["kwargs"] { collectKerasTensors(kwargs, into: &refs) }
-            } else if node.array != nil {
-                var kwargs: JSON?
-                try collectKeras2Tensors(node, into: &refs, kwargs: &kwargs, layer: layer)
-                if let kwargs { collectKeras2Kwargs(kwargs, into: &refs, layerNames: layerNames) }
-            } else {
-                throw bad("an inbound node of '\(layer)' has an unknown form")
-            }
-            calls.append(refs)
-        }
-        return calls
-    }
-
-    /// Keras 2's first argument: `[name, node, tensor(, kwargs)]` entries in any nesting of lists and dicts.
-    /// The kwargs of the first entry are handed back (every entry carries the same); constants are skipped.
-    private func collectKeras2Tensors(_ json: JSON, into refs: inout [TensorRef], kwargs: inout JSON?, layer: String) throws(KerasImportError) {
-        switch json {
-        case .array(let items) where items.first?.string != nil:
-            guard items.first?.string != Self.constantMarker else { return }
-            guard items.count == 3 || items.count == 4 else {
-                throw bad("an inbound node of '\(layer)' holds \(items.count) items where [layer, node, tensor, kwargs] belongs")
-            }
-            refs.append(try ref(json))
-            if items.count == 4, kwargs == nil { kwargs = items[3] }
-        case .array(let items):
-            for item in items { try collectKeras2Tensors(item, into: &refs, kwargs: &kwargs, layer: layer) }
-        case .object(let object):
-            for key in object.keys.sorted() { try collectKeras2Tensors(object[key] ?? .null, into: &refs, kwargs: &kwargs, layer: layer) }
-        case .null, .bool, .number, .string:
-            break
-        }
-    }
-
-    /// The tensors among Keras 2 keyword arguments: `[name, node, tensor]` lists naming one of the model's
-    /// layers (other values, such as `training: false`, are settings).
-    private func collectKeras2Kwargs(_ json: JSON, into refs: inout [TensorRef], layerNames: Set<String>) {
-        switch json {
-        case .array(let items):
-            if items.count == 3, let name = items[0].string, layerNames.contains(name), let ref = try? ref(json) {
-                refs.append(ref)
-            } else {
-                for item in items { collectKeras2Kwargs(item, into: &refs, layerNames: layerNames) }
-            }
-        case .object(let object):
-            for key in object.keys.sorted() { collectKeras2Kwargs(object[key] ?? .null, into: &refs, layerNames: layerNames) }
-        case .null, .bool, .number, .string:
-            break
-        }
-    }
-
-    private func collectKerasTensors(_ json: JSON, into refs: inout [TensorRef]) {
-        switch json {
-        case .object(let object):
-            if object["class_name"]?.string == "__keras_tensor__", let history = object["config"]?["keras_history"],
-                let ref = try? ref(history)
-            {
-                refs.append(ref)
-            } else {
-                for key in object.keys.sorted() { collectKerasTensors(object[key] ?? .null, into: &refs) }
-            }
-        case .array(let items):
-            for item in items { collectKerasTensors(item, into: &refs) }
-        case .null, .bool, .number, .string:
-            break
-        }
     }
 }

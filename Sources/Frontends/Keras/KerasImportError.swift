@@ -79,17 +79,26 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
     public var layers: [String]
     /// The Python package a Keras 3 file names for a class it does not define itself (`qkeras.qlayers`).
     public var module: String?
+    /// For an op layer, the function it calls (`tf.math.cumsum`, `keras.ops.Cumsum`).
+    public var function: String?
 
-    /// `2 x LSTM (layers 'lstm', 'lstm_1')`.
+    public init(className: String, layers: [String], module: String? = nil, function: String? = nil) {
+        self.className = className
+        self.layers = layers
+        self.module = module
+        self.function = function
+    }
+
+    /// `2 x LSTM (layers 'lstm', 'lstm_1')`, `1 x TFOpLambda calling tf.math.cumsum (layer 'tf.math.cumsum')`.
     var summary: String {
         let names = layers.map { "'\($0)'" }.joined(separator: ", ")
-        return "\(layers.count) x \(className) (layer\(layers.count == 1 ? "" : "s") \(names))"
+        return "\(layers.count) x \(className)\(function.map { " calling \($0)" } ?? "") (layer\(layers.count == 1 ? "" : "s") \(names))"
     }
 
     static let recurrent: Set<String> = [
         "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU",
     ]
-    static let pythonCode: Set<String> = ["Lambda", "TFOpLambda", "SlicingOpLambda"]
+    static let pythonCode: Set<String> = ["Lambda"]
 
     /// What the user can do about the classes, one sentence per kind.
     static func notes(for classes: [UnsupportedLayerClass]) -> [String] {
@@ -102,6 +111,12 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
         if !code.isEmpty {
             notes.append(
                 "\(code.joined(separator: ", ")) layers hold Python code (a marshalled function) or TensorFlow calls, which cannot be read from a file without running Python; replace them with built-in layers")
+        }
+        let functions = classes.compactMap(\.function)
+        if !functions.isEmpty {
+            notes.append(
+                "op layers (TensorFlow or keras.ops functions called on Keras tensors) are read for these functions only: "
+                    + KerasLowering.supportedFunctions.joined(separator: ", "))
         }
         var packages: [String: [String]] = [:]
         for layer in classes {

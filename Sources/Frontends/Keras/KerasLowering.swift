@@ -27,6 +27,10 @@ struct KerasLowering {
     private(set) var types: [String: TensorType] = [:]
     private var produced: [TensorRef: String] = [:]
     private var layerConstants: [String: [String]] = [:]
+    /// The mask Keras attaches to each value that has one (`KerasMasks.swift`).
+    var masks: [String: KerasMask] = [:]
+    /// The `indices != 0` value computed for each Embedding input whose mask a layer uses.
+    var nonzeroMasks: [String: String] = [:]
 
     init(file: String, kerasMajorVersion: Int, weights: KerasWeightSource) {
         self.file = file
@@ -92,11 +96,14 @@ struct KerasLowering {
     private mutating func runCalls(_ spec: ModelSpec, produced: inout [TensorRef: String], valueSuffix: String) throws(KerasImportError) {
         // Keras 2 numbers the calls of a nested model after the node that built it; find each layer's offset.
         var highest: [String: Int] = [:]
-        for ref in spec.layers.flatMap({ $0.calls.flatMap { $0 } }) + spec.outputs { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) }
+        for layer in spec.layers {
+            for call in layer.calls.indices { for ref in layer.dependencies(ofCall: call) { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) } }
+        }
+        for ref in spec.outputs { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) }
         var pending: [(layer: LayerSpec, call: Int)] = spec.layers.filter { $0.className != "InputLayer" }
             .flatMap { layer in layer.calls.indices.map { (layer, $0) } }
         while !pending.isEmpty {
-            guard let next = pending.firstIndex(where: { $0.layer.calls[$0.call].allSatisfy { produced[$0] != nil } }) else {
+            guard let next = pending.firstIndex(where: { $0.layer.dependencies(ofCall: $0.call).allSatisfy { produced[$0] != nil } }) else {
                 let stuck = pending.map { "'\($0.layer.name)'" }.joined(separator: ", ")
                 throw .badConfig(file: file, reason: "layers \(stuck) read tensors no layer produces")
             }
@@ -105,9 +112,18 @@ struct KerasLowering {
             let base = valueName(layer.name, call: call) + valueSuffix
             let outputs: [String]
             if Self.nestedModelClasses.contains(layer.className) {
+                // The inlined layers follow the masks themselves.
                 outputs = try lowerNested(layer, inputs: inputs, valueSuffix: call == 0 ? valueSuffix : ".call\(call)\(valueSuffix)")
+            } else if isOpLayer(layer) {
+                guard call < layer.arguments.count else { throw .badConfig(file: file, reason: "op layer '\(layer.name)' has no recorded call") }
+                // Op layers drop masks, as TFOpLambda and keras.ops do.
+                outputs = [try lowerOpLayer(layer, call: layer.arguments[call], values: produced, base: base)]
+                propagateMask(layer, inputs: inputs, mask: nil, outputs: outputs)
             } else {
-                outputs = try lowerCall(layer, inputs: inputs, base: base)
+                let mask = self.mask(for: layer, call: call, inputs: inputs, produced: produced)
+                try checkMaskUse(layer, call: call, mask: mask)
+                outputs = try lowerCall(layer, inputs: inputs, base: base, mask: mask)
+                propagateMask(layer, inputs: inputs, mask: mask, outputs: outputs)
             }
             let offset = max(0, (highest[layer.name] ?? 0) - (layer.calls.count - 1))
             for (index, output) in outputs.enumerated() {
@@ -124,7 +140,9 @@ struct KerasLowering {
         let spec = ModelSpec(
             name: parsed.name,
             layers: parsed.layers.map { inner in
-                LayerSpec(className: inner.className, name: "\(layer.name)/\(inner.name)", config: inner.config, calls: inner.calls.map { $0.map(scoped) })
+                LayerSpec(
+                    className: inner.className, name: "\(layer.name)/\(inner.name)", config: inner.config, module: inner.module,
+                    calls: inner.calls.map { $0.map(scoped) }, arguments: inner.arguments.map { $0.mapRefs(scoped) })
             },
             inputs: parsed.inputs.map(scoped), outputs: parsed.outputs.map(scoped))
         guard spec.inputs.count == inputs.count else {
@@ -145,10 +163,13 @@ struct KerasLowering {
 
     // MARK: - Layers
 
-    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String) throws(KerasImportError) -> [String] {
+    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError) -> [String] {
         let config = layer.config
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        if let mask, layer.className == "GlobalAveragePooling1D", inputs.count == 1 {
+            return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
@@ -241,7 +262,7 @@ struct KerasLowering {
         return try emit(.gather(axis: 0), [table, indices], name: base, node: layer.name)
     }
 
-    private mutating func relu(_ config: JSON, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+    mutating func relu(_ config: JSON, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
         let maxValue = config["max_value"]?.double
         let slope = config["negative_slope"]?.double ?? 0
         let threshold = config["threshold"]?.double ?? 0

@@ -14,11 +14,13 @@ extension KerasLowering {
             if Self.nestedModelClasses.contains(layer.className) {
                 let nested = try KerasConfigParser(file: file).parse(.object(["class_name": .string(layer.className), "config": layer.config]))
                 try collectUnsupported(nested, prefix: "\(prefix)\(layer.name)/", into: &classes)
-            } else if !Self.supportedLayers.contains(layer.className) {
-                if let index = classes.firstIndex(where: { $0.className == layer.className }) {
+            } else if isOpLayer(layer) ? Self.opFunction(of: layer) == nil : !Self.supportedLayers.contains(layer.className) {
+                let function = isOpLayer(layer) ? Self.functionName(of: layer) : nil
+                if let index = classes.firstIndex(where: { $0.className == layer.className && $0.function == function }) {
                     classes[index].layers.append(prefix + layer.name)
                 } else {
-                    classes.append(UnsupportedLayerClass(className: layer.className, layers: [prefix + layer.name], module: layer.module))
+                    classes.append(
+                        UnsupportedLayerClass(className: layer.className, layers: [prefix + layer.name], module: layer.module, function: function))
                 }
             }
         }

@@ -1,0 +1,113 @@
+import KilnIR
+
+/// The mask Keras attaches to a value. An `Embedding(mask_zero=True)` makes one (its indices != 0); layers that
+/// support masking pass it on; the few that use it compute with it. Keras 3 also records it as the `mask`
+/// argument of the calls that take one (the output of a `NotEqual` op layer), Keras 2 nowhere: Kiln follows it
+/// through the graph as Keras does, so that no layer that uses a mask silently runs without it.
+enum KerasMask: Equatable {
+    /// `indices != 0`, for the indices an Embedding read.
+    case nonzero(indices: String)
+    /// A value of the graph given as the `mask` argument.
+    case value(String)
+    /// The masks of several inputs, which a merge layer combines; Kiln does not compute these.
+    case merged(layer: String)
+}
+
+extension KerasLowering {
+    /// Layer classes that hand their input's mask on unchanged (`supports_masking` in both Keras versions).
+    static let maskPassing: Set<String> = [
+        "Activation", "ReLU", "LeakyReLU", "ELU", "PReLU", "ThresholdedReLU", "Softmax", "Dense", "Dropout", "SpatialDropout1D",
+        "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
+        "BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization", "Rescaling", "Normalization",
+    ]
+
+    /// Merge layers, which combine their inputs' masks (Dot drops them).
+    static let maskMerging: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
+
+    /// The mask a call sees: the one given as its `mask` argument, else its (single) input's.
+    func mask(for layer: LayerSpec, call: Int, inputs: [String], produced: [TensorRef: String]) -> KerasMask? {
+        if let ref = layer.mask(ofCall: call), let value = produced[ref] { return .value(value) }
+        return inputs.lazy.compactMap { masks[$0] }.first
+    }
+
+    /// Fails for a layer that would compute with `mask` in a way Kiln does not implement. Keras uses a mask in
+    /// Softmax, GroupNormalization (Keras 2), GlobalAveragePooling1D (implemented in `maskedAveragePooling`),
+    /// BatchNormalization (only while training), recurrent and attention layers (not supported at all) and,
+    /// in Keras 3, the Multiply, Maximum and Minimum merges; a layer given a mask as an argument uses it.
+    func checkMaskUse(_ layer: LayerSpec, call: Int, mask: KerasMask?) throws(KerasImportError) {
+        guard let mask else { return }
+        var uses = layer.mask(ofCall: call) != nil || layer.className == "Softmax"
+        if kerasMajorVersion < 3 && layer.className == "GroupNormalization" { uses = true }
+        if kerasMajorVersion >= 3 && ["Multiply", "Maximum", "Minimum"].contains(layer.className) { uses = true }
+        if ["GlobalAveragePooling1D", "BatchNormalization"].contains(layer.className) { uses = false }
+        if case .merged(let merging) = mask, layer.className == "GlobalAveragePooling1D" {
+            throw maskError(
+                layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
+        }
+        guard uses else { return }
+        throw maskError(layer, "masked \(layer.className) is not supported yet")
+    }
+
+    private func maskError(_ layer: LayerSpec, _ reason: String) -> KerasImportError {
+        .unsupportedConfig(
+            file: file, layer: layer.name, className: layer.className,
+            reason: "its input carries a mask (from an Embedding with mask_zero=True) that Keras uses here; \(reason)")
+    }
+
+    /// Records the masks of a call's outputs, as Keras's `compute_mask` gives them.
+    mutating func propagateMask(_ layer: LayerSpec, inputs: [String], mask: KerasMask?, outputs: [String]) {
+        let output: KerasMask?
+        if layer.className == "Embedding", layer.config["mask_zero"]?.bool == true, let indices = inputs.first {
+            output = .nonzero(indices: indices)
+        } else if Self.maskMerging.contains(layer.className) {
+            output = inputs.contains { masks[$0] != nil } ? .merged(layer: layer.name) : nil
+        } else if Self.maskPassing.contains(layer.className) {
+            output = mask
+        } else {
+            output = nil
+        }
+        for value in outputs where value != inputs.first || output != nil { masks[value] = output }
+    }
+
+    /// Keras's masked GlobalAveragePooling1D: sum(x * mask) / sum(mask) over the steps, the mask cast to float.
+    mutating func maskedAveragePooling(_ layer: LayerSpec, _ x: String, mask: KerasMask, base: String) throws(KerasImportError) -> String {
+        let type = types[x]!
+        guard layer.config["data_format"]?.string != "channels_first" else {
+            throw maskError(layer, "masked channels_first pooling is not supported yet")
+        }
+        let maskValue = try self.maskValue(mask, layer: layer)
+        let steps = type.shape.dims.dropLast()
+        guard type.shape.rank == 3, types[maskValue]!.shape.dims == Array(steps) else {
+            throw maskError(layer, "the mask \(types[maskValue]!) does not fit the input \(type)")
+        }
+        let keepDims = layer.config["keepdims"]?.bool ?? false
+        let floats = try emit(.cast(to: .float32), [maskValue], name: "\(base).mask", node: layer.name)
+        let expanded = try emit(
+            .reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)
+        let masked = try emit(.binary(.mul), [x, expanded], name: "\(base).masked", node: layer.name)
+        let sum = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [masked], name: "\(base).sum", node: layer.name)
+        let count = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [expanded], name: "\(base).count", node: layer.name)
+        return try emit(.binary(.div), [sum, count], name: base, node: layer.name)
+    }
+
+    /// The mask as a bool value of the graph, computing an Embedding's `indices != 0` once.
+    private mutating func maskValue(_ mask: KerasMask, layer: LayerSpec) throws(KerasImportError) -> String {
+        switch mask {
+        case .value(let value):
+            return value
+        case .nonzero(let indices):
+            if let existing = nonzeroMasks[indices] { return existing }
+            let dtype = types[indices]!.dtype
+            guard let zero = constantTensor(.number(0), dtype: dtype) else {
+                throw maskError(layer, "indices of type \(dtype.textName) are not supported")
+            }
+            let value = try emit(
+                .compare(.notEqual), [indices, addConstant("\(indices).zero", zero)], name: "\(indices).mask", node: layer.name)
+            nonzeroMasks[indices] = value
+            return value
+        case .merged(let merging):
+            throw maskError(
+                layer, "its mask comes from merge layer '\(merging)', which combines masks; Kiln computes only an Embedding's mask")
+        }
+    }
+}
