@@ -39,8 +39,6 @@ struct SwiftNodeEmitter {
         sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
-        let p = { (value: String) in plan.pointer(value) }
-        let count = { (value: String) in plan.counts[value]!.expression }
         let fusedNote = epilogue.map { " with \($0.name) fused" } ?? ""
         let activation = epilogue.map(Self.activation) ?? ".none"
         out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))\(fusedNote)")
@@ -48,23 +46,7 @@ struct SwiftNodeEmitter {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
         case .cast(let to):
-            // Integer values (indices) and bools (0 or 1) are held as whole-number floats, so a Cast to f32 or
-            // between integer types copies, and a Cast from f32 to an integer type truncates. Constants of any
-            // type are converted when the weights are written.
-            let from = types[inputs[0]]!.dtype
-            let integers: Set<DType> = [.int32, .int64]
-            if from == .bool && (to == .float32 || integers.contains(to)) {
-                try copyIfNeeded(inputs[0], y, &out)
-            } else if to == .float32 && (from == .float32 || integers.contains(from) || plan.isConstant(inputs[0])) {
-                try copyIfNeeded(inputs[0], y, &out)
-            } else if integers.contains(to) && integers.contains(from) {
-                try copyIfNeeded(inputs[0], y, &out)
-            } else if integers.contains(to) && from == .float32 {
-                sections.insert(.gather)
-                out.line("kilnTruncate(\(p(inputs[0])), \(p(y)), \(count(y)))")
-            } else {
-                throw .unsupported(node: node.name, reason: "Cast from \(from.textName) to \(to.textName)")
-            }
+            try emitCast(node, to: to, &out, &statics, &sections)
         case .activation(let f):
             out.line("kilnUnary(\(Self.activation(f)), \(p(inputs[0])), \(p(y)), \(count(y)))")
         case .binary(let op):
@@ -92,58 +74,13 @@ struct SwiftNodeEmitter {
         case .matMul:
             try matrixProduct(node, transB: false, packedOffset: packedOffset, activation: activation, &out, &statics, &sections)
         case .conv(let c):
-            sections.insert(.window)
-            let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
-            let spatial = c.strides.count
-            let window = window(x, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, types[y]!.shape.dims, &out, &statics)
-            let cin = x.last!.fixedValue!, cout = w.last!
-            let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
-            if Self.isDirect(c, kernel: types[inputs[1]]!) {
-                out.line(
-                    "kilnDirectConv2D(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))")
-            } else if c.groups == 1, let packedOffset {
-                sections.insert(.gemm)
-                let columns = w.dropLast().reduce(1, *)
-                let rows = plan.counts[y]!.rows(of: cout).expression
-                var source = p(inputs[0])
-                if let scratch {
-                    out.line("kilnIm2col(\(p(inputs[0])), \(window), channels: \(cin), \(p(scratch)), batch: batch)")
-                    source = p(scratch)
-                }
-                out.line(
-                    "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), activation: \(activation))")
-            } else {
-                out.line(
-                    "kilnGroupedConv(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))")
-            }
+            try emitConv(node, c: c, packedOffset: packedOffset, activation: activation, &out, &statics, &sections)
         case .convTranspose(let c):
-            try requireOnlyTheBatchUnknown([inputs[0], y], node)
-            sections.insert(.window)
-            let x = types[inputs[0]]!.shape.dims, w = types[inputs[1]]!.shape.fixedSizes!
-            let spatial = c.strides.count
-            // The geometry is that of the forward convolution from the output back to the input.
-            let outputDims = types[y]!.shape.dims
-            let window = window(outputDims, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, x, &out, &statics)
-            let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
-            out.line(
-                "kilnConvTranspose(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
+            try emitConvTranspose(node, c: c, &out, &statics, &sections)
         case .pool(let pooling):
-            sections.insert(.window)
-            let x = types[inputs[0]]!.shape.dims
-            let window = window(
-                x, pooling.window, pooling.strides, Array(repeating: 1, count: pooling.window.count), pooling.pads, types[y]!.shape.dims,
-                &out, &statics)
-            out.line("kilnPool(\(p(inputs[0])), \(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
+            try emitPool(node, pooling: pooling, &out, &statics, &sections)
         case .reduce(let reduction, let axes, _):
-            sections.insert(.elementwise)
-            let dims = types[inputs[0]]!.shape.dims
-            let sorted = axes.map { $0 < 0 ? $0 + dims.count : $0 }.sorted()
-            guard let first = sorted.first, sorted == Array(first..<(first + sorted.count)) else {
-                throw .unsupported(node: node.name, reason: "reductions over axes that are not adjacent; run split-reductions first")
-            }
-            let kind = ["sum": 0, "max": 1, "min": 2, "mean": 3][reduction.rawValue]!
-            out.line(
-                "kilnReduce(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<first])), size: \(product(dims[first...sorted.last!])), inner: \(product(dims[(sorted.last! + 1)...])), kind: \(kind))")
+            try emitReduce(node, reduction: reduction, axes: axes, &out, &statics, &sections)
         case .batchNorm(_, let axis):
             guard let affine else { throw .unsupported(node: node.name, reason: "BatchNorm without constant parameters") }
             sections.insert(.elementwise)
@@ -159,91 +96,32 @@ struct SwiftNodeEmitter {
             out.line(
                 "kilnLayerNorm(\(p(inputs[0])), \(scale), \(bias), \(p(y)), outer: \(product(dims[..<a])), size: \(product(dims[a...])), epsilon: \(swiftFloat(epsilon)))")
         case .concat(let axis):
-            let dims = types[y]!.shape.dims
-            let a = axis < 0 ? axis + dims.count : axis
-            let o = SwiftIndex("o"), total = extent(dims[a...])
-            out.line("for o in 0..<\(product(dims[..<a])) {")
-            var offset = SwiftIndex(0)
-            for input in inputs {
-                let block = extent(types[input]!.shape.dims[a...])
-                out.line("    (\(plan.pointer(y, plus: o * total + offset))).update(from: \(plan.pointer(input, plus: o * block)), count: \(block))")
-                offset = offset + block
-            }
-            out.line("}")
+            try emitConcat(node, axis: axis, &out, &statics, &sections)
         case .crop(let pads):
-            try requireOnlyTheBatchUnknown([inputs[0], y], node)
-            sections.insert(.layout)
-            let shape = "\(staticPrefix)Shape", amounts = "\(staticPrefix)Crop"
-            statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
-            statics.line("private static let \(amounts): [Int] = \(pads)")
-            statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
-            out.line("kilnCrop(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(amounts), \(p(y)), batch: batch)")
+            try emitCrop(node, pads: pads, &out, &statics, &sections)
         case .slice(let axes, let starts, let ends, let steps):
-            try requireOnlyTheBatchUnknown([inputs[0], y], node)
-            sections.insert(.layout)
-            let inShape = types[inputs[0]]!.shape.dims
-            var first = Array(repeating: 0, count: inShape.count), step = Array(repeating: 1, count: inShape.count)
-            for (i, axis) in axes.enumerated() {
-                let a = axis < 0 ? axis + inShape.count : axis
-                let range = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: inShape[a].fixedValue!)
-                (first[a], step[a]) = (range.first, range.step)
-            }
-            let shape = "\(staticPrefix)Shape"
-            statics.line("private static let \(shape)In: [Int] = \(staticDims(types[inputs[0]]!.shape))")
-            statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
-            statics.line("private static let \(staticPrefix)First: [Int] = \(first)")
-            statics.line("private static let \(staticPrefix)Steps: [Int] = \(step)")
-            out.line("kilnSlice(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(staticPrefix)First, Self.\(staticPrefix)Steps, \(p(y)), batch: batch)")
+            try emitSlice(node, axes: axes, starts: starts, ends: ends, steps: steps, &out, &statics, &sections)
         case .pad(let pads, let value):
-            try requireOnlyTheBatchUnknown([inputs[0], y], node)
-            sections.insert(.layout)
-            let shape = "\(staticPrefix)Shape", padding = "\(staticPrefix)Pads"
-            statics.line("private static let \(shape): [Int] = \(staticDims(types[inputs[0]]!.shape))")
-            statics.line("private static let \(padding): [Int] = \(pads)")
-            out.line("kilnPad(\(p(inputs[0])), Self.\(shape), Self.\(padding), value: \(swiftFloat(value)), \(p(y)), batch: batch)")
+            try emitPad(node, pads: pads, value: value, &out, &statics, &sections)
         case .upsample(let factors, let mode):
-            try requireOnlyTheBatchUnknown([inputs[0], y], node)
-            sections.insert(.resample)
-            let dims = types[inputs[0]]!.shape.dims
-            let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
-            out.line(
-                "kiln\(mode == .linear ? "UpsampleLinear" : "UpsampleNearest")(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
+            try emitUpsample(node, factors: factors, mode: mode, &out, &statics, &sections)
         case .quantizeLinear(let axis), .dequantizeLinear(let axis):
-            // Quantized values are whole numbers held as floats, computed exactly as the interpreter does.
-            sections.insert(.quantization)
-            guard plan.isConstant(inputs[1]), plan.isConstant(inputs[2]) else {
-                throw .unsupported(node: node.name, reason: "\(node.op.name) needs a constant scale and zero point")
-            }
-            let dims = types[inputs[0]]!.shape.dims
-            let perAxis = types[inputs[1]]!.shape.rank == 1
-            let a = axis < 0 ? axis + dims.count : axis
-            let size = perAxis ? product(dims[a...a]) : "1", inner = perAxis ? product(dims[(a + 1)...]) : "1"
-            if case .quantizeLinear = node.op {
-                let (low, high) = types[y]!.dtype == .uint8 ? ("0", "255") : ("-128", "127")
-                out.line(
-                    "kilnQuantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner), low: \(low), high: \(high))")
-            } else {
-                out.line(
-                    "kilnDequantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner))")
-            }
+            try emitQuantization(node, axis: axis, &out, &statics, &sections)
         case .gather(let axis):
-            sections.insert(.gather)
-            let dims = types[inputs[0]]!.shape.dims
-            let a = axis < 0 ? axis + dims.count : axis
-            guard dims.allSatisfy({ $0.fixedValue != nil }), let size = dims[a].fixedValue, size <= 1 << 24 else {
-                throw .unsupported(node: node.name, reason: "Gather needs data of known shape with at most 2^24 rows, got \(types[inputs[0]]!)")
-            }
-            out.line(
-                "if let bad = kilnGather(\(p(inputs[0])), outer: \(product(dims[..<a])), size: \(size), inner: \(product(dims[(a + 1)...])), \(p(inputs[1])), count: \(count(inputs[1])), \(p(y))) { indexError = indexError ?? (\"\(node.name)\", bad, \(size)) }")
+            try emitGather(node, axis: axis, &out, &statics, &sections)
         case .fused:
-            // SwiftEmitter splits IR epilogues off and fuses them again as `epilogue`; none reaches here.
-            throw .unsupported(node: node.name, reason: "a fused epilogue must be split off before emission")
+            // SwiftEmitter hands a product's epilogue over as `epilogue`; no fused op reaches here.
+            throw .unsupported(node: node.name, reason: "a fused epilogue must be taken out of the op before emission")
         }
     }
 
+    func p(_ value: String) -> String { plan.pointer(value) }
+
+    func count(_ value: String) -> String { plan.counts[value]!.expression }
+
     /// Declares the window geometry of a convolution or pooling and returns how the kernel call names it:
     /// a static table, or, when the spatial sizes are given to `predict`, a value built in `run` from them.
-    private func window(
+    func window(
         _ input: [Dim], _ window: [Int], _ strides: [Int], _ dilations: [Int], _ pads: [Int], _ output: [Dim], _ out: inout CodePrinter,
         _ statics: inout CodePrinter
     ) -> String {
@@ -269,7 +147,7 @@ struct SwiftNodeEmitter {
     }
 
     /// Shape-only ops alias their input; only an output that needs its own storage is copied.
-    private func copyIfNeeded(_ x: String, _ y: String, _ out: inout CodePrinter) throws(SwiftEmitError) {
+    func copyIfNeeded(_ x: String, _ y: String, _ out: inout CodePrinter) throws(SwiftEmitError) {
         let from = plan.pointer(x), to = plan.pointer(y)
         if from != to { out.line("(\(to)).update(from: \(from), count: \(plan.counts[y]!.expression))") }
     }
@@ -391,14 +269,14 @@ struct SwiftNodeEmitter {
         return dims.count <= full.rank && Array(full.dims.suffix(dims.count)) == dims
     }
 
-    private func staticDims(_ shape: Shape) -> String {
+    func staticDims(_ shape: Shape) -> String {
         "[" + shape.dims.map { $0.fixedValue.map(String.init) ?? "-1" }.joined(separator: ", ") + "]"
     }
 
-    private func product(_ dims: ArraySlice<Dim>) -> String { extent(dims).description }
+    func product(_ dims: ArraySlice<Dim>) -> String { extent(dims).description }
 
     /// The number of elements of `dims`, over the run-time sizes.
-    private func extent(_ dims: ArraySlice<Dim>) -> SwiftIndex {
+    func extent(_ dims: ArraySlice<Dim>) -> SwiftIndex {
         var fixed = 1
         var names: [String] = []
         for dim in dims {
@@ -412,7 +290,7 @@ struct SwiftNodeEmitter {
 
     /// Refuses a node whose kernel takes its shapes as tables fixed at generation (with only the batch left
     /// to run time) when one of `values` has another unknown dimension.
-    private func requireOnlyTheBatchUnknown(_ values: [String], _ node: Node) throws(SwiftEmitError) {
+    func requireOnlyTheBatchUnknown(_ values: [String], _ node: Node) throws(SwiftEmitError) {
         for value in values {
             let unknown = types[value]!.shape.dims.dropFirst().compactMap { dim -> String? in
                 if case .symbolic(let symbol) = dim { return symbol }
