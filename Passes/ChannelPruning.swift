@@ -44,7 +44,9 @@ public struct ChannelPruning: Pass {
             let removed = Int((fraction * Double(layer.outputs)).rounded(.down))
             guard removed > 0, removed < layer.outputs else { continue }
             let kernel = graph.constantsByName[layer.kernel]!.floats
-            let norms = (0..<layer.outputs).map { o in (0..<layer.reduction).reduce(Float(0)) { $0 + kernel[layer.index($1, o)] * kernel[layer.index($1, o)] } }
+            let norms = (0..<layer.outputs).map { o in
+                (0..<layer.reduction).reduce(Float(0)) { $0 + kernel[layer.index($1, o)] * kernel[layer.index($1, o)] }
+            }
             let dropped = Set((0..<layer.outputs).sorted { norms[$0] != norms[$1] ? norms[$0] < norms[$1] : $0 > $1 }.prefix(removed))
             let kept = (0..<layer.outputs).filter { !dropped.contains($0) }
             try apply(plan, keeping: kept, of: layer, to: &graph)
@@ -111,22 +113,31 @@ public struct ChannelPruning: Pass {
                 guard positions == 1, !axes.contains(-1), !axes.contains(inputRank - 1), keepDims || !axes.isEmpty else { return nil }
             case .flatten(let axis):
                 let dims = graph.valueTypes[value]!.shape.dims
-                guard positions == 1, axis == 1, let inner = dims.dropFirst().dropLast().map(\.fixedValue).reduce(Optional(1), { a, b in
-                    a.flatMap { x in b.map { x * $0 } }
-                }) else { return nil }
+                guard positions == 1, axis == 1,
+                    let inner = dims.dropFirst().dropLast().map(\.fixedValue).reduce(
+                        Optional(1),
+                        { a, b in
+                            a.flatMap { x in b.map { x * $0 } }
+                        })
+                else { return nil }
                 positions = inner
             case .gemm(let transB):
-                guard reader.inputs[0] == value, let kernel = constants[reader.inputs[1]], kernel.shape.count == 2, uses[reader.inputs[1]] == 1 else {
+                guard reader.inputs[0] == value, let kernel = constants[reader.inputs[1]], kernel.shape.count == 2,
+                    uses[reader.inputs[1]] == 1
+                else {
                     return nil
                 }
                 return Plan(perChannel: perChannel, reader: (reader.inputs[1], transB ? 1 : 0), positions: positions)
             case .matMul:
-                guard reader.inputs[0] == value, let kernel = constants[reader.inputs[1]], kernel.shape.count == 2, uses[reader.inputs[1]] == 1 else {
+                guard reader.inputs[0] == value, let kernel = constants[reader.inputs[1]], kernel.shape.count == 2,
+                    uses[reader.inputs[1]] == 1
+                else {
                     return nil
                 }
                 return Plan(perChannel: perChannel, reader: (reader.inputs[1], 0), positions: positions)
             case .conv(let c):
-                guard positions == 1, c.groups == 1, reader.inputs[0] == value, let kernel = constants[reader.inputs[1]], uses[reader.inputs[1]] == 1
+                guard positions == 1, c.groups == 1, reader.inputs[0] == value, let kernel = constants[reader.inputs[1]],
+                    uses[reader.inputs[1]] == 1
                 else { return nil }
                 return Plan(perChannel: perChannel, reader: (reader.inputs[1], kernel.shape.count - 2), positions: 1)
             default:

@@ -73,7 +73,8 @@ public struct FoldBatchNorm: RulePass {
     }
 
     private static func fold(
-        _ producer: Node, _ context: RewriteContext, _ gamma: [Float], _ beta: [Float], _ mean: [Float], _ variance: [Float], _ epsilon: Float
+        _ producer: Node, _ context: RewriteContext, _ gamma: [Float], _ beta: [Float], _ mean: [Float], _ variance: [Float],
+        _ epsilon: Float
     ) -> (kernel: Tensor, bias: Tensor)? {
         guard producer.inputs.count >= 2, let kernel = context.constant(producer.inputs[1]), kernel.dtype == .float32 else { return nil }
         let channels = gamma.count

@@ -87,7 +87,9 @@ struct NonNegative {
         case .binary(.max): return node.inputs.contains { holds(for: $0, depth: depth + 1) }
         // A quotient of non-negative values can be 0 / 0.
         // A comparison is a bool, not a number.
-        case .cast, .compare, .binary(.sub), .binary(.div), .binary(.pow), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm, .quantizeLinear, .dequantizeLinear: return false
+        case .cast, .compare, .binary(.sub), .binary(.div), .binary(.pow), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm,
+            .quantizeLinear, .dequantizeLinear:
+            return false
         }
     }
 

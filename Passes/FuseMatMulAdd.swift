@@ -25,6 +25,7 @@ public struct FuseMatMulAdd: RulePass {
             a.shape.rank == 2, b.shape.rank == 2, bias.shape.rank <= 2,
             (try? Op.gemm(transB: false).inferTypes([a, b, bias])) == [node.outputType]
         else { return nil }
-        return .replace(with: Node(name: node.name, op: .gemm(transB: false), inputs: product.inputs + [match["bias"]!], outputs: node.outputs))
+        return .replace(
+            with: Node(name: node.name, op: .gemm(transB: false), inputs: product.inputs + [match["bias"]!], outputs: node.outputs))
     }
 }

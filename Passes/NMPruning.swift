@@ -37,7 +37,8 @@ public struct NMPruning: Pass {
                 var start = 0
                 while start < layer.reduction {
                     let group = (start..<min(start + m, layer.reduction)).map { layer.index($0, output) }
-                    let keep = Set(group.sorted { abs(values[$0]) != abs(values[$1]) ? abs(values[$0]) > abs(values[$1]) : $0 < $1 }.prefix(n))
+                    let keep = Set(
+                        group.sorted { abs(values[$0]) != abs(values[$1]) ? abs(values[$0]) > abs(values[$1]) : $0 < $1 }.prefix(n))
                     for element in group where !keep.contains(element) { values[element] = 0 }
                     start += m
                 }

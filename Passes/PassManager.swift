@@ -8,7 +8,8 @@ public struct PassManager: Sendable {
     public static func registry(evaluator: @escaping ConstantFolding.Evaluator, epilogues: EpilogueSupport = .all) -> [String: any Pass] {
         let passes: [any Pass] = [
             DeadCodeElimination(), CommonSubexpressionElimination(), ConstantFolding(evaluate: evaluator), RemoveNoOps(),
-            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(support: epilogues), FoldPad(), SinkTransposes(),
+            FuseMatMulAdd(), CollapseReshapes(), FoldBatchNorm(), Quantize(), FuseActivation(support: epilogues), FoldPad(),
+            SinkTransposes(),
             RecognizePatterns(), SplitEpilogues(keeping: .none), SplitReductions(),
         ]
         return Dictionary(uniqueKeysWithValues: passes.map { (type(of: $0).name, $0) })
@@ -77,9 +78,9 @@ public struct PassManager: Sendable {
 
     public static var isDebugBuild: Bool {
         #if DEBUG
-            true
+        true
         #else
-            false
+        false
         #endif
     }
 }
@@ -91,7 +92,8 @@ public enum PassError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unknownPass(let name, let known):
-            "unknown pass '\(name)'" + (known.isEmpty ? "; no passes are registered yet" : "; known passes: \(known.joined(separator: ", "))")
+            "unknown pass '\(name)'"
+                + (known.isEmpty ? "; no passes are registered yet" : "; known passes: \(known.joined(separator: ", "))")
         case .brokeGraph(let pass, let error): "pass \(pass) produced an invalid graph: \(error)"
         }
     }

@@ -35,7 +35,8 @@ public struct PrunableLayer: Sendable, Equatable {
                         outputs: transB ? shape[0] : shape[1], outputsFirst: transB))
             case .matMul where shape.count == 2:
                 layers.append(
-                    PrunableLayer(name: node.name, node: index, kernel: node.inputs[1], reduction: shape[0], outputs: shape[1], outputsFirst: false))
+                    PrunableLayer(
+                        name: node.name, node: index, kernel: node.inputs[1], reduction: shape[0], outputs: shape[1], outputsFirst: false))
             case .conv where shape.count >= 3:
                 let outputs = shape[shape.count - 1]
                 layers.append(

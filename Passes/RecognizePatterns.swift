@@ -69,7 +69,9 @@ public struct RecognizePatterns: RulePass {
         .op(.binary(.sub), .value("x"), .op(where: isMeanKeepingDims, .value("x"), as: "mean"), as: "centered"),
         .op(
             .activation(.sqrt),
-            .op(.binary(.add), .op(where: isMeanKeepingDims, .op(.binary(.mul), .value("centered"), .value("centered")), as: "variance"), .scalar("epsilon"))
+            .op(
+                .binary(.add), .op(where: isMeanKeepingDims, .op(.binary(.mul), .value("centered"), .value("centered")), as: "variance"),
+                .scalar("epsilon"))
         ),
         as: "normalized")
 
@@ -92,7 +94,9 @@ public struct RecognizePatterns: RulePass {
     /// extends it (then that reader is the end).
     static let layerNorm: RewriteRule = { node, context in
         let y = node.outputs[0].name
-        guard node.outputType.dtype == .float32, let match = layerNormMatch(y, context), context.type(match.x) == node.outputType else { return nil }
+        guard node.outputType.dtype == .float32, let match = layerNormMatch(y, context), context.type(match.x) == node.outputType else {
+            return nil
+        }
         if context.uses(y) == 1, !context.isOutput(y), let reader = context.readers(y).first,
             let longer = layerNormMatch(reader.outputs[0].name, context), longer.x == match.x
         {
@@ -141,7 +145,8 @@ public struct RecognizePatterns: RulePass {
 
     /// x * s + t with s and t one value per channel of x's last axis (rank 2 or more), as one BatchNorm
     /// with mean 0, variance 1 and epsilon 0: exactly x * s + t.
-    static let scaleShiftPattern = Pattern.op(.binary(.add), .op(.binary(.mul), .value("x"), .constant("scale"), as: "scaled"), .constant("shift"))
+    static let scaleShiftPattern = Pattern.op(
+        .binary(.add), .op(.binary(.mul), .value("x"), .constant("scale"), as: "scaled"), .constant("shift"))
 
     static let scaleShift: RewriteRule = { node, context in
         guard let match = scaleShiftPattern.match(node.outputs[0].name, context), let x = match["x"], let type = context.type(x),

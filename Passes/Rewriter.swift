@@ -395,7 +395,8 @@ final class RewriterState {
         for output in root.outputs where defined[output.name] != output.type {
             throw RewriteError.badRewrite(
                 rule: rule, node: root.name,
-                reason: "result %\(output.name) : \(output.type) is \(defined[output.name].map { "\($0)" } ?? "not defined") in the rewrite")
+                reason: "result %\(output.name) : \(output.type) is \(defined[output.name].map { "\($0)" } ?? "not defined") in the rewrite"
+            )
         }
         for constant in rewrite.constants {
             let id = intern(constant.name)

@@ -60,7 +60,8 @@ public struct SinkTransposes: RulePass {
         if case .batchNorm(let epsilon, let axis) = node.op {
             // The parameters are per channel; the channel axis follows the permutation.
             let a = axis < 0 ? axis + perm.count : axis
-            return replace(node, context, op: .batchNorm(epsilon: epsilon, axis: perm[a]), inputs: [x] + node.inputs.dropFirst(), perm: perm)
+            return replace(
+                node, context, op: .batchNorm(epsilon: epsilon, axis: perm[a]), inputs: [x] + node.inputs.dropFirst(), perm: perm)
         }
         guard node.inputs.count == 1 else { return nil }
         let moved: Op, after: [Int]
@@ -103,7 +104,8 @@ public struct SinkTransposes: RulePass {
             let tensor = Self.permuted(constant, toMatch: transposed.perm), placeholder = "\u{0}"
             var inputs = [transposed.input, transposed.input]
             inputs[1 - side] = placeholder
-            guard var rewrite = replace(node, context, op: node.op, inputs: inputs, perm: transposed.perm, extra: [placeholder: tensor.type])
+            guard
+                var rewrite = replace(node, context, op: node.op, inputs: inputs, perm: transposed.perm, extra: [placeholder: tensor.type])
             else { continue }
             let name = context.freshName("\(node.inputs[1 - side]).t")
             rewrite.nodes[0].inputs[1 - side] = name

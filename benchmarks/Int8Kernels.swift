@@ -14,8 +14,12 @@ typealias V = SIMD8<Float>
 typealias I = SIMD8<Int32>
 
 @inline(__always) func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
-@inline(__always) func loadInt8(_ p: UnsafePointer<Int8>) -> V { V(I(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self))) }
-@inline(__always) func loadInt32(_ p: UnsafePointer<Int8>) -> I { I(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self)) }
+@inline(__always) func loadInt8(_ p: UnsafePointer<Int8>) -> V {
+    V(I(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self)))
+}
+@inline(__always) func loadInt32(_ p: UnsafePointer<Int8>) -> I {
+    I(truncatingIfNeeded: UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Int8>.self))
+}
 @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 @inline(__always) func multiplyAdd(_ a: V, _ b: V, _ c: V) -> V {
     #if KILN_FMA
@@ -32,14 +36,22 @@ typealias I = SIMD8<Int32>
         var p = b + pair * k * 16, q = p + k * 16
         for j in stride(from: 0, to: k, by: 2) {
             let x = V(repeating: a[j]), y = V(repeating: a[j + 1])
-            s0 = multiplyAdd(x, load(p), s0); s1 = multiplyAdd(x, load(p + 8), s1)
-            t0 = multiplyAdd(x, load(q), t0); t1 = multiplyAdd(x, load(q + 8), t1)
-            u0 = multiplyAdd(y, load(p + 16), u0); u1 = multiplyAdd(y, load(p + 24), u1)
-            v0 = multiplyAdd(y, load(q + 16), v0); v1 = multiplyAdd(y, load(q + 24), v1)
-            p += 32; q += 32
+            s0 = multiplyAdd(x, load(p), s0)
+            s1 = multiplyAdd(x, load(p + 8), s1)
+            t0 = multiplyAdd(x, load(q), t0)
+            t1 = multiplyAdd(x, load(q + 8), t1)
+            u0 = multiplyAdd(y, load(p + 16), u0)
+            u1 = multiplyAdd(y, load(p + 24), u1)
+            v0 = multiplyAdd(y, load(q + 16), v0)
+            v1 = multiplyAdd(y, load(q + 24), v1)
+            p += 32
+            q += 32
         }
         let o = c + pair * 16
-        store(s0 + u0, o); store(s1 + u1, o + 8); store(t0 + v0, o + 16); store(t1 + v1, o + 24)
+        store(s0 + u0, o)
+        store(s1 + u1, o + 8)
+        store(t0 + v0, o + 16)
+        store(t1 + v1, o + 24)
     }
 }
 
@@ -51,20 +63,28 @@ typealias I = SIMD8<Int32>
         var p = b + pair * k * 16, q = p + k * 16
         for j in stride(from: 0, to: k, by: 2) {
             let x = V(repeating: a[j]), y = V(repeating: a[j + 1])
-            s0 = multiplyAdd(x, loadInt8(p), s0); s1 = multiplyAdd(x, loadInt8(p + 8), s1)
-            t0 = multiplyAdd(x, loadInt8(q), t0); t1 = multiplyAdd(x, loadInt8(q + 8), t1)
-            u0 = multiplyAdd(y, loadInt8(p + 16), u0); u1 = multiplyAdd(y, loadInt8(p + 24), u1)
-            v0 = multiplyAdd(y, loadInt8(q + 16), v0); v1 = multiplyAdd(y, loadInt8(q + 24), v1)
-            p += 32; q += 32
+            s0 = multiplyAdd(x, loadInt8(p), s0)
+            s1 = multiplyAdd(x, loadInt8(p + 8), s1)
+            t0 = multiplyAdd(x, loadInt8(q), t0)
+            t1 = multiplyAdd(x, loadInt8(q + 8), t1)
+            u0 = multiplyAdd(y, loadInt8(p + 16), u0)
+            u1 = multiplyAdd(y, loadInt8(p + 24), u1)
+            v0 = multiplyAdd(y, loadInt8(q + 16), v0)
+            v1 = multiplyAdd(y, loadInt8(q + 24), v1)
+            p += 32
+            q += 32
         }
         let o = c + pair * 16, g = scale + pair * 16
-        store((s0 + u0) * load(g), o); store((s1 + u1) * load(g + 8), o + 8)
-        store((t0 + v0) * load(g + 16), o + 16); store((t1 + v1) * load(g + 24), o + 24)
+        store((s0 + u0) * load(g), o)
+        store((s1 + u1) * load(g + 8), o + 8)
+        store((t0 + v0) * load(g + 16), o + 16)
+        store((t1 + v1) * load(g + 24), o + 24)
     }
 }
 
 @inline(never) func int8Panel(
-    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ scale: UnsafePointer<Float>, _ k: Int, _ n: Int, _ c: UnsafeMutablePointer<Float>,
+    _ a: UnsafePointer<Float>, _ b: UnsafePointer<Int8>, _ scale: UnsafePointer<Float>, _ k: Int, _ n: Int,
+    _ c: UnsafeMutablePointer<Float>,
     _ scratch: UnsafeMutablePointer<Float>
 ) {
     for pair in stride(from: 0, to: n / 16, by: 2) {
@@ -72,9 +92,12 @@ typealias I = SIMD8<Int32>
         let g0 = load(g), g1 = load(g + 8), g2 = load(g + 16), g3 = load(g + 24)
         var p = b + pair * k * 16, w = scratch
         for _ in 0..<k {
-            store(loadInt8(p) * g0, w); store(loadInt8(p + 8) * g1, w + 8)
-            store(loadInt8(p + k * 16) * g2, w + k * 16); store(loadInt8(p + k * 16 + 8) * g3, w + k * 16 + 8)
-            p += 16; w += 16
+            store(loadInt8(p) * g0, w)
+            store(loadInt8(p + 8) * g1, w + 8)
+            store(loadInt8(p + k * 16) * g2, w + k * 16)
+            store(loadInt8(p + k * 16 + 8) * g3, w + k * 16 + 8)
+            p += 16
+            w += 16
         }
         f32(a, scratch, k, 32, c + pair * 16)
     }
@@ -88,11 +111,18 @@ typealias I = SIMD8<Int32>
         var p = b + pair * k * 16, q = p + k * 16
         for j in 0..<k {
             let x = I(repeating: a[j])
-            s0 &+= x &* loadInt32(p); s1 &+= x &* loadInt32(p + 8); t0 &+= x &* loadInt32(q); t1 &+= x &* loadInt32(q + 8)
-            p += 16; q += 16
+            s0 &+= x &* loadInt32(p)
+            s1 &+= x &* loadInt32(p + 8)
+            t0 &+= x &* loadInt32(q)
+            t1 &+= x &* loadInt32(q + 8)
+            p += 16
+            q += 16
         }
         let o = c + pair * 16, g = scale + pair * 16
-        store(V(s0) * load(g), o); store(V(s1) * load(g + 8), o + 8); store(V(t0) * load(g + 16), o + 16); store(V(t1) * load(g + 24), o + 24)
+        store(V(s0) * load(g), o)
+        store(V(s1) * load(g + 8), o + 8)
+        store(V(t0) * load(g + 16), o + 16)
+        store(V(t1) * load(g + 24), o + 24)
     }
 }
 

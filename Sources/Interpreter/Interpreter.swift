@@ -60,7 +60,7 @@ public struct Interpreter: Sendable {
         let keep = Set(graph.outputs)
 
         for (index, node) in graph.nodes.enumerated() {
-            let args = node.inputs.map { values[$0]! }  // verify() proved every input is defined earlier
+            let args = node.inputs.map { values[$0]! } // verify() proved every input is defined earlier
             let results = try Kernels.evaluate(node, args)
             for (output, result) in zip(node.outputs, results) { values[output.name] = result }
             for input in node.inputs where lastUse[input] == index && !keep.contains(input) {

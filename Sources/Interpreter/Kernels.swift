@@ -30,17 +30,30 @@ enum Kernels {
         case .cast(let to):
             return [cast(args[0], to: to)]
         case .conv(let convolution):
-            return [Layers.conv(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
+            return [
+                Layers.conv(
+                    args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution,
+                    outputShape: try concreteShape(node, args, unsupported))
+            ]
         case .convTranspose(let convolution):
-            return [Layers.convTranspose(args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution, outputShape: try concreteShape(node, args, unsupported))]
+            return [
+                Layers.convTranspose(
+                    args[0], args[1], bias: args.count == 3 ? args[2] : nil, convolution,
+                    outputShape: try concreteShape(node, args, unsupported))
+            ]
         case .pool(let pooling):
             return [Layers.pool(args[0], pooling, outputShape: try concreteShape(node, args, unsupported))]
         case .reduce(let reduction, let axes, _):
             return [Layers.reduce(args[0], reduction, axes: axes, outputShape: try concreteShape(node, args, unsupported))]
         case .batchNorm(let epsilon, let axis):
-            return [Layers.batchNorm(args[0], scale: args[1], offset: args[2], mean: args[3], variance: args[4], epsilon: epsilon, axis: axis)]
+            return [
+                Layers.batchNorm(args[0], scale: args[1], offset: args[2], mean: args[3], variance: args[4], epsilon: epsilon, axis: axis)
+            ]
         case .layerNorm(let axis, let epsilon):
-            return [Layers.layerNorm(args[0], scale: args.count >= 2 ? args[1] : nil, bias: args.count == 3 ? args[2] : nil, axis: axis, epsilon: epsilon)]
+            return [
+                Layers.layerNorm(
+                    args[0], scale: args.count >= 2 ? args[1] : nil, bias: args.count == 3 ? args[2] : nil, axis: axis, epsilon: epsilon)
+            ]
         case .concat(let axis):
             return [Layers.concat(args, axis: axis, outputShape: try concreteShape(node, args, unsupported))]
         case .crop(let pads):
@@ -147,7 +160,9 @@ enum Kernels {
     private static let blasLock = NSLock()
 
     /// C[M,N] = A[M,K] x B (B is [K,N], or [N,K] when transposed), through BLAS.
-    private static func sgemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, transB: Bool) {
+    private static func sgemm(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, transB: Bool
+    ) {
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
             c.update(repeating: 0, count: m * n)

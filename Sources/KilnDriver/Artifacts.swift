@@ -2,9 +2,9 @@ import Foundation
 import KilnIR
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Files a command produces, held in memory until all of them exist, then written together so that a

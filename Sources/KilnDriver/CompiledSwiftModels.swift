@@ -19,7 +19,9 @@ public final class CompiledSwiftModels: Sendable {
     /// Emits `graphs` (legalized for Swift) as `Model0`, `Model1`, ... and compiles them with the given `swiftc` flags into a fresh
     /// temporary directory.
     public convenience init(graphs: [Graph], flags: [String] = ["-O"]) throws {
-        let emissions = graphs.enumerated().map { index, graph in Result { try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: "Model\(index)") } }
+        let emissions = graphs.enumerated().map { index, graph in
+            Result { try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: "Model\(index)") }
+        }
         try self.init(emissions: emissions, graphs: graphs, flags: flags)
     }
 
@@ -56,7 +58,8 @@ public final class CompiledSwiftModels: Sendable {
                     models: pending.map { ($0.emission, graphs[$0.index]) }, in: directory, optimization: flags)
                 for (index, emission) in pending {
                     let type = emission.typeName
-                    results[index] = .success(CompiledSwiftModel(graph: graphs[index], typeName: type, executable: executable, toolchain: toolchain))
+                    results[index] = .success(
+                        CompiledSwiftModel(graph: graphs[index], typeName: type, executable: executable, toolchain: toolchain))
                     seconds[index] = compileSeconds[type]
                 }
                 pending = []

@@ -18,7 +18,9 @@ public struct Converter {
     /// How quantized layers are written in ONNX: QDQ pairs or integer operators.
     public var onnxQuantizedForm: ONNXQuantizedForm
 
-    public init(emit: [EmitKind] = [.onnx, .swift], opset: Int = ONNXEmitter.defaultOpset, name: String, onnxQuantizedForm: ONNXQuantizedForm = .qdq) {
+    public init(
+        emit: [EmitKind] = [.onnx, .swift], opset: Int = ONNXEmitter.defaultOpset, name: String, onnxQuantizedForm: ONNXQuantizedForm = .qdq
+    ) {
         self.emit = emit
         self.opset = opset
         self.name = name

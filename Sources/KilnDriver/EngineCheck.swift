@@ -123,7 +123,8 @@ public struct VerificationReport: Sendable {
         out += "engine       output                          max abs err   max rel err   ok\n"
         for row in rows {
             let c = row.comparison
-            out += pad(row.engine, 12) + " " + pad(c.name, 31) + " " + pad(sci(c.maxAbsoluteError), 13) + " "
+            out +=
+                pad(row.engine, 12) + " " + pad(c.name, 31) + " " + pad(sci(c.maxAbsoluteError), 13) + " "
                 + pad(sci(c.maxRelativeError), 13) + " " + (c.withinTolerance ? "yes" : "NO") + "\n"
             if let mismatch = c.mismatch { out += "             \(mismatch)\n" }
         }
@@ -175,7 +176,9 @@ public enum EngineCheck {
     }
 
     /// `verify` for several graphs already compiled, `compiled.models[i]` from `cases[i].graph`.
-    public static func verify(_ cases: [Case], compiled: CompiledSwiftModels, tolerance: Tolerance = .standard) -> [Result<VerificationReport, Error>] {
+    public static func verify(_ cases: [Case], compiled: CompiledSwiftModels, tolerance: Tolerance = .standard) -> [Result<
+        VerificationReport, Error
+    >] {
         let results = LockedResults<Result<VerificationReport, Error>>(count: cases.count)
         DispatchQueue.concurrentPerform(iterations: cases.count) { index in
             let check = cases[index]

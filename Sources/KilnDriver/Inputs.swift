@@ -27,7 +27,8 @@ public enum Inputs {
                 } else if names.count == 1 {
                     name = names[0]
                 } else {
-                    throw InputError("cannot tell which input \(path) is for; write NAME=\(path) with NAME one of \(names.joined(separator: ", "))")
+                    throw InputError(
+                        "cannot tell which input \(path) is for; write NAME=\(path) with NAME one of \(names.joined(separator: ", "))")
                 }
             }
             guard result[name] == nil else { throw InputError("input '\(name)' is given twice") }
@@ -104,7 +105,8 @@ public enum Inputs {
                     throw InputError("cannot tell the range of the integer input '\(input.name)' (\(input.type)); pass a .npy file")
                 }
                 let values = (0..<count).map { _ in Int64(generator.next() % UInt64(rows)) }
-                result[input.name] = Tensor(shape: shape, storage: input.type.dtype == .int32 ? .int32(values.map { Int32($0) }) : .int64(values))
+                result[input.name] = Tensor(
+                    shape: shape, storage: input.type.dtype == .int32 ? .int32(values.map { Int32($0) }) : .int64(values))
             default:
                 throw InputError("cannot make random values for input '\(input.name)' of type \(input.type); pass a .npy file")
             }

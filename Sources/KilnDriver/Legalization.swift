@@ -21,7 +21,8 @@ public enum Backend: String, CaseIterable, Sendable {
     public var legalization: PassManager {
         switch self {
         case .onnx: PassManager(passes: [SplitEpilogues(keeping: epilogueSupport)], verifyEach: PassManager.isDebugBuild)
-        case .swift: PassManager(passes: [SplitEpilogues(keeping: epilogueSupport), SplitReductions()], verifyEach: PassManager.isDebugBuild)
+        case .swift:
+            PassManager(passes: [SplitEpilogues(keeping: epilogueSupport), SplitReductions()], verifyEach: PassManager.isDebugBuild)
         }
     }
 

@@ -37,7 +37,8 @@ enum Ensemble {
             guard type.shape.rank == 2, let classes = type.shape.dims[1].fixedValue else {
                 throw .ensemble(spec.name, reason: "vote needs outputs of shape [N, classes], got \(type)")
             }
-            let votes = builder.chain(.binary(.add), values.map { builder.firstArgMaxOneHot($0, classes: classes) }, last: "\(spec.name)_votes")
+            let votes = builder.chain(
+                .binary(.add), values.map { builder.firstArgMaxOneHot($0, classes: classes) }, last: "\(spec.name)_votes")
             let winner = builder.firstArgMaxOneHot(votes, classes: classes)
             let indexes = builder.constant("class_index", (0..<classes).map(Float.init), shape: [classes, 1])
             let column = TensorType(.float32, Shape([type.shape.dims[0], .fixed(1)]))

@@ -88,7 +88,8 @@ public struct MergeReport: Sendable {
             ])
         }
         for row in shared {
-            let label = row.users.isEmpty ? "(no output)" : row.users.count == 1 ? row.users[0] : "shared by " + row.users.joined(separator: ", ")
+            let label =
+                row.users.isEmpty ? "(no output)" : row.users.count == 1 ? row.users[0] : "shared by " + row.users.joined(separator: ", ")
             rows.append([label, "", "", Summary.grouped(row.parameters), Summary.grouped(row.flops)])
         }
         rows.append([
@@ -98,11 +99,16 @@ public struct MergeReport: Sendable {
         let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
         out += "per example (FLOPs: a multiply-add is 2; 'after' splits the merged graph by which models need it):\n"
         for row in rows {
-            out += "  " + row.enumerated().map { c, cell in
-                c == 0 ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0) : String(repeating: " ", count: widths[c] - cell.count) + cell
-            }.joined(separator: "  ") + "\n"
+            out +=
+                "  "
+                + row.enumerated().map { c, cell in
+                    c == 0
+                        ? cell.padding(toLength: widths[0], withPad: " ", startingAt: 0)
+                        : String(repeating: " ", count: widths[c] - cell.count) + cell
+                }.joined(separator: "  ") + "\n"
         }
-        out += "saved: \(signed(parametersBefore - parametersAfter)) parameters (\(percent(parametersBefore - parametersAfter, of: parametersBefore))), "
+        out +=
+            "saved: \(signed(parametersBefore - parametersAfter)) parameters (\(percent(parametersBefore - parametersAfter, of: parametersBefore))), "
         out += "\(signed(flopsBefore - flopsAfter)) FLOPs per example (\(percent(flopsBefore - flopsAfter, of: flopsBefore)))\n"
         return out
     }

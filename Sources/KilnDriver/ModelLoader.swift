@@ -36,19 +36,25 @@ public enum ModelLoader {
         for (name, sizes) in inputShapes.sorted(by: { $0.key < $1.key }) {
             guard let input = graph.inputs.first(where: { $0.name == name }) else {
                 throw ModelLoadError.badInputShape(
-                    file: file, reason: "--input-shape names '\(name)', which is no input of the model; its inputs: \(graph.inputs.map(\.name).joined(separator: ", "))")
+                    file: file,
+                    reason:
+                        "--input-shape names '\(name)', which is no input of the model; its inputs: \(graph.inputs.map(\.name).joined(separator: ", "))"
+                )
             }
             let dims = input.type.shape.dims.dropFirst()
             guard dims.count == sizes.count, sizes.allSatisfy({ $0 >= 1 }) else {
-                throw ModelLoadError.badInputShape(file: file, reason: "--input-shape \(name) needs \(dims.count) sizes of at least 1 for \(input.type)")
+                throw ModelLoadError.badInputShape(
+                    file: file, reason: "--input-shape \(name) needs \(dims.count) sizes of at least 1 for \(input.type)")
             }
             for (dim, size) in zip(dims, sizes) {
                 switch dim {
                 case .fixed(let known) where known != size:
-                    throw ModelLoadError.badInputShape(file: file, reason: "--input-shape \(name): the model fixes a size of \(known) where \(size) is given")
+                    throw ModelLoadError.badInputShape(
+                        file: file, reason: "--input-shape \(name): the model fixes a size of \(known) where \(size) is given")
                 case .symbolic(let symbol):
                     if let bound = bindings[symbol], bound != size {
-                        throw ModelLoadError.badInputShape(file: file, reason: "--input-shape gives the dimension \(symbol) both \(bound) and \(size)")
+                        throw ModelLoadError.badInputShape(
+                            file: file, reason: "--input-shape gives the dimension \(symbol) both \(bound) and \(size)")
                     }
                     bindings[symbol] = size
                 default: break

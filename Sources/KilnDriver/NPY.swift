@@ -82,7 +82,9 @@ public enum NPY {
             throw NPYError(file: file, "header has no 'descr'")
         }
         let normalized = descr.replacingOccurrences(of: "=", with: "<")
-        guard let dtype = descriptors.first(where: { $0.0 == normalized || ($0.0.hasPrefix("|") && "<" + $0.0.dropFirst() == normalized) })?.1 else {
+        guard
+            let dtype = descriptors.first(where: { $0.0 == normalized || ($0.0.hasPrefix("|") && "<" + $0.0.dropFirst() == normalized) })?.1
+        else {
             throw NPYError(file: file, "unsupported element type '\(descr)'; Kiln reads \(descriptors.map(\.0).joined(separator: ", "))")
         }
         if field("fortran_order", in: header)?.trimmingCharacters(in: .whitespaces) == "True" {
@@ -127,7 +129,8 @@ public enum NPY {
     /// The bytes of a version 1.0 `.npy` file holding `tensor`.
     public static func encode(_ tensor: Tensor) -> [UInt8] {
         let descr = descriptors.first { $0.1 == tensor.dtype }!.0
-        let shapeText = tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
+        let shapeText =
+            tensor.shape.count == 1 ? "(\(tensor.shape[0]),)" : "(" + tensor.shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         // Pad with spaces so the data starts on a 64-byte boundary, ending in a newline.
         let unpadded = 10 + header.utf8.count + 1

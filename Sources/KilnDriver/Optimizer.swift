@@ -34,7 +34,9 @@ public enum Optimizer {
             }
             out += record.pass + String(repeating: " ", count: max(1, 21 - record.pass.count))
             out += cell(record.nodesBefore, record.nodesAfter) + cell(record.constantsBefore, record.constantsAfter)
-            out += (record.parametersBefore == record.parametersAfter ? "\(record.parametersBefore)" : "\(record.parametersBefore) -> \(record.parametersAfter)")
+            out +=
+                (record.parametersBefore == record.parametersAfter
+                    ? "\(record.parametersBefore)" : "\(record.parametersBefore) -> \(record.parametersAfter)")
             out += "\n"
         }
         return out

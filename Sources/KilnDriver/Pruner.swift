@@ -75,8 +75,10 @@ public struct Pruner: Sendable {
             }
             records.append(
                 PruningRecord(
-                    layer: layer.name, parametersBefore: parameters(before, layer.node, old), parametersAfter: parameters(after, match.node, new),
-                    kernelBefore: kernel.count, kernelAfter: pruned.count, zerosBefore: kernel.floats.filter { $0 == 0 }.count, zerosAfter: pruned.floats.filter { $0 == 0 }.count))
+                    layer: layer.name, parametersBefore: parameters(before, layer.node, old),
+                    parametersAfter: parameters(after, match.node, new),
+                    kernelBefore: kernel.count, kernelAfter: pruned.count, zerosBefore: kernel.floats.filter { $0 == 0 }.count,
+                    zerosAfter: pruned.floats.filter { $0 == 0 }.count))
         }
         return records
     }

@@ -128,15 +128,19 @@ public struct QuantizationReport: Sendable {
 
     /// The table printed on stderr.
     public var text: String {
-        var text = "quantization (\(mode), \(perChannel ? "per channel" : "per tensor"), calibration \(calibration)) on \(sourceDescription):\n"
+        var text =
+            "quantization (\(mode), \(perChannel ? "per channel" : "per tensor"), calibration \(calibration)) on \(sourceDescription):\n"
         let header = ["layer", "type", "SQNR dB", "alone dB", "weight scale (min..max)", "act. scale", "zero point"]
         var rows = [header]
         for layer in layers {
             let scales = layer.weightScales.map { scales in
-                layer.weightScaleCount == 1 ? Self.number(scales.lowerBound)
+                layer.weightScaleCount == 1
+                    ? Self.number(scales.lowerBound)
                     : Self.number(scales.lowerBound) + ".." + Self.number(scales.upperBound) + " (\(layer.weightScaleCount))"
             }
-            let type = layer.weightScales == nil ? "float32 (excluded)"
+            let type =
+                layer.weightScales == nil
+                ? "float32 (excluded)"
                 : "\(Self.typeName(layer.weightType, bits: reduceRange ? 7 : 8)) x \(Self.typeName(layer.activationType))"
             rows.append([
                 layer.name, type,
@@ -146,12 +150,14 @@ public struct QuantizationReport: Sendable {
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max()! }
         for row in rows {
-            text += row.indices.map { row[$0].padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined()
+            text +=
+                row.indices.map { row[$0].padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined()
                 .trimmingCharacters(in: .whitespaces) + "\n"
         }
         for (output, error) in outputErrors { text += "output \(output): max abs error \(error) against float\n" }
         if let top1 {
-            text += "top-1 accuracy on \(examples) examples: \(Accuracy.percent(top1.float)) float, \(Accuracy.percent(top1.quantized)) quantized\n"
+            text +=
+                "top-1 accuracy on \(examples) examples: \(Accuracy.percent(top1.float)) float, \(Accuracy.percent(top1.quantized)) quantized\n"
         }
         let candidates = excludeCandidates
         if let worst = layers.first(where: { $0.name == candidates.first }) {

@@ -18,7 +18,9 @@ public struct Quantizer: Sendable {
     /// The percentile of each tail dropped by `percentile` calibration (0.01 drops the lowest and highest 0.01%).
     public var percentile: Double = 0.01
 
-    public init(mode: String, calibration: String = "minmax", perChannel: Bool = true, activations: String = "uint8", excluded: [String] = []) throws {
+    public init(
+        mode: String, calibration: String = "minmax", perChannel: Bool = true, activations: String = "uint8", excluded: [String] = []
+    ) throws {
         guard let mode = Mode(rawValue: mode) else { throw InputError("unknown --quantize '\(mode)'; use dynamic or static") }
         guard let calibration = Calibration(rawValue: calibration) else {
             throw InputError("unknown --calibration-method '\(calibration)'; use minmax, percentile or entropy")
@@ -55,7 +57,9 @@ public struct Quantizer: Sendable {
         }
         var ranges: [String: ClosedRange<Float>] = [:]
         if mode == .static {
-            guard let inputs else { throw InputError("--quantize static needs --calibration FILE.npy or DIR (inputs to measure ranges on)") }
+            guard let inputs else {
+                throw InputError("--quantize static needs --calibration FILE.npy or DIR (inputs to measure ranges on)")
+            }
             ranges = try self.ranges(graph, calibration: inputs)
         }
         let quantized = try Quantize(
@@ -77,7 +81,9 @@ public struct Quantizer: Sendable {
     /// on `inputs`; lowest first, so the layers to `--exclude` come first.
     public static func layerNoise(float: Graph, quantized: Graph, inputs: [String: Tensor]) throws -> [(layer: String, sqnr: Double)] {
         let layers = PrunableLayer.find(in: float)
-        let outputs = layers.map { float.nodes[$0.node].outputs[0].name }.filter { name in quantized.nodes.contains { $0.outputs[0].name == name } }
+        let outputs = layers.map { float.nodes[$0.node].outputs[0].name }.filter { name in
+            quantized.nodes.contains { $0.outputs[0].name == name }
+        }
         let reference = try values(of: outputs, in: float, inputs: inputs), result = try values(of: outputs, in: quantized, inputs: inputs)
         var rows: [(String, Double)] = []
         for layer in layers {

@@ -27,7 +27,9 @@ public enum Summary {
         let widths = (0..<4).map { column in rows.map { $0[column].count }.max() ?? 0 }
         func line(_ row: [String]) -> String {
             row.enumerated().map { i, cell in
-                i == 2 ? String(repeating: " ", count: widths[i] - cell.count) + cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+                i == 2
+                    ? String(repeating: " ", count: widths[i] - cell.count) + cell
+                    : cell + String(repeating: " ", count: widths[i] - cell.count)
             }.joined(separator: "  ").trimmingTrailingSpaces()
         }
         let rule = String(repeating: "─", count: widths.reduce(0, +) + 6)

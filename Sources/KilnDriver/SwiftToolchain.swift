@@ -142,7 +142,9 @@ public struct SwiftToolchain: Sendable {
     public func compile(_ sources: [URL], into executable: URL, flags: [String] = ["-O"]) throws {
         let arguments = flags + ["-module-name", "KilnGenerated"] + sources.map(\.path) + ["-o", executable.path]
         let result = try launch(swiftc, arguments: arguments)
-        guard result.status == 0 else { throw SwiftToolchainError.compileFailed(sources: sources, arguments: arguments, stderr: result.stderr) }
+        guard result.status == 0 else {
+            throw SwiftToolchainError.compileFailed(sources: sources, arguments: arguments, stderr: result.stderr)
+        }
     }
 
     /// Runs a program to completion and returns what it printed; a non-zero exit is an error carrying its
@@ -163,7 +165,9 @@ public struct SwiftToolchain: Sendable {
         }
     }
 
-    private func launch(_ executable: URL, arguments: [String]) throws(SwiftToolchainError) -> (status: Int32, stdout: String, stderr: String) {
+    private func launch(_ executable: URL, arguments: [String]) throws(SwiftToolchainError) -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -1,4 +1,4 @@
-import Foundation  // powf, for BinaryOp.pow
+import Foundation // powf, for BinaryOp.pow
 
 /// An elementwise activation function. Each is an op of its own in the IR (`%y = Relu(%x)`), or the fused
 /// epilogue of a matrix product or convolution (`Op.fused`).

@@ -105,10 +105,13 @@ extension Op {
     }
 
     /// Every op name the text parser accepts.
-    public static let allNames: [String] = [
-        "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool", "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
-        "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear", "DequantizeLinear",
-    ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
+    public static let allNames: [String] =
+        [
+            "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool",
+            "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
+            "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear",
+            "DequantizeLinear",
+        ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
 
     private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
     private static let comparisons = Dictionary(uniqueKeysWithValues: Comparison.allCases.map { ($0.name, $0) })
@@ -165,7 +168,9 @@ extension Op {
         case "Pad": self = .pad(pads: try reader.ints("pads"), value: try reader.float("value", default: 0))
         case "Crop": self = .crop(pads: try reader.ints("pads"))
         case "Slice":
-            self = .slice(axes: try reader.ints("axes"), starts: try reader.ints("starts"), ends: try reader.ints("ends"), steps: try reader.ints("steps"))
+            self = .slice(
+                axes: try reader.ints("axes"), starts: try reader.ints("starts"), ends: try reader.ints("ends"),
+                steps: try reader.ints("steps"))
         case "UpsampleNearest", "UpsampleLinear":
             self = .upsample(factors: try reader.ints("factors"), mode: name == "UpsampleNearest" ? .nearest : .linear)
         case "Gather": self = .gather(axis: try reader.int("axis", default: 0))

@@ -41,10 +41,11 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
 
     /// Substitutes every symbolic dimension named in `bindings`.
     public func binding(_ bindings: [String: Int]) -> Shape {
-        Shape(dims.map { dim in
-            if case .symbolic(let name) = dim, let size = bindings[name] { return .fixed(size) }
-            return dim
-        })
+        Shape(
+            dims.map { dim in
+                if case .symbolic(let name) = dim, let size = bindings[name] { return .fixed(size) }
+                return dim
+            })
     }
 
     public var description: String { "[" + dims.map(\.description).joined(separator: ",") + "]" }

@@ -126,7 +126,10 @@ extension Op {
     /// Each sliced axis (named once, of known size) keeps the elements ONNX Slice picks, at least one.
     func inferSlice(_ input: TensorType, axes: [Int], starts: [Int], ends: [Int], steps: [Int]) throws(TypeError) -> TensorType {
         guard starts.count == axes.count, ends.count == axes.count, steps.count == axes.count else {
-            throw TypeError(op: name, "needs one start, end and step per axis, got \(axes.count) axes, \(starts.count) starts, \(ends.count) ends, \(steps.count) steps")
+            throw TypeError(
+                op: name,
+                "needs one start, end and step per axis, got \(axes.count) axes, \(starts.count) starts, \(ends.count) ends, \(steps.count) steps"
+            )
         }
         var dims = input.shape.dims
         var seen = Set<Int>()
@@ -137,7 +140,8 @@ extension Op {
             guard steps[i] != 0 else { throw TypeError(op: name, "the step of axis \(axis) is 0") }
             let count = SliceRange(start: starts[i], end: ends[i], step: steps[i], size: size).count
             guard count > 0 else {
-                throw TypeError(op: name, "axis \(axis) of \(input) keeps no element (start \(starts[i]), end \(ends[i]), step \(steps[i]))")
+                throw TypeError(
+                    op: name, "axis \(axis) of \(input) keeps no element (start \(starts[i]), end \(ends[i]), step \(steps[i]))")
             }
             dims[a] = .fixed(count)
         }

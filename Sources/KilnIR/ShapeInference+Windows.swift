@@ -100,7 +100,9 @@ extension Op {
         if case .symbolic(let symbol) = dim {
             guard stride == 1, padBegin >= 0, padEnd >= 0, padBegin + padEnd == window - 1 else {
                 throw TypeError(
-                    op: name, "the size \(symbol) is unknown; a window of \(window) with stride \(stride) and padding \(padBegin)+\(padEnd) needs it known")
+                    op: name,
+                    "the size \(symbol) is unknown; a window of \(window) with stride \(stride) and padding \(padBegin)+\(padEnd) needs it known"
+                )
             }
             return dim
         }

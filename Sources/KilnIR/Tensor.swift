@@ -96,7 +96,8 @@ public struct Tensor: Hashable, Sendable {
         guard bytes.count == count * dtype.byteSize else { return nil }
         let raw = Array(bytes)
         func load<T>(_: T.Type) -> [T] {
-            raw.withUnsafeBytes { buffer in (0..<count).map { buffer.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) } }
+            raw.withUnsafeBytes { buffer in (0..<count).map { buffer.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) }
+            }
         }
         let storage: TensorStorage
         switch dtype {

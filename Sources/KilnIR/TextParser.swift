@@ -97,11 +97,16 @@ public struct TextParser {
         }
         try expectWord("blob")
         let reference = try string()
-        guard reference.hasPrefix("sha256:") else { pos = bodyStart; throw error("a blob reference starts with sha256:") }
+        guard reference.hasPrefix("sha256:") else {
+            pos = bodyStart
+            throw error("a blob reference starts with sha256:")
+        }
         let hash = String(reference.dropFirst("sha256:".count))
         guard let tensor = resolveBlob(hash, constantType) else {
             pos = bodyStart
-            throw error("constant %\(constantName) refers to weights blob \(reference), which was not found; pass the weights file written beside the .kir")
+            throw error(
+                "constant %\(constantName) refers to weights blob \(reference), which was not found; pass the weights file written beside the .kir"
+            )
         }
         guard tensor.type == constantType else {
             pos = bodyStart
@@ -352,7 +357,9 @@ public struct TextParser {
     private mutating func number() throws(ParseError) -> String {
         skipTrivia()
         let start = pos
-        while let ch = peek(), Self.isLetter(ch) || Self.isDigit(ch) || ch == UInt8(ascii: ".") || ch == UInt8(ascii: "-") || ch == UInt8(ascii: "+") {
+        while let ch = peek(),
+            Self.isLetter(ch) || Self.isDigit(ch) || ch == UInt8(ascii: ".") || ch == UInt8(ascii: "-") || ch == UInt8(ascii: "+")
+        {
             pos += 1
         }
         guard pos > start else { throw error("expected a number") }

@@ -49,7 +49,6 @@ func kilnBinary(
     }
 }
 
-
 /// General NumPy broadcasting, walking the output index by index.
 func kilnBinaryStrided(
     _ op: KilnBinary, _ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
@@ -74,10 +73,16 @@ func kilnBinaryStrided(
         broadcastStrides(aShape, sa)
         broadcastStrides(bShape, sb)
         var count = 1
-        for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+        for d in 0..<rank {
+            count *= dims[d]
+            index[d] = 0
+        }
         for i in 0..<count {
             var oa = 0, ob = 0
-            for d in 0..<rank { oa += index[d] * sa[d]; ob += index[d] * sb[d] }
+            for d in 0..<rank {
+                oa += index[d] * sa[d]
+                ob += index[d] * sb[d]
+            }
             y[i] = kilnCombine(op, a[oa], b[ob])
             var d = rank - 1
             while d >= 0 {

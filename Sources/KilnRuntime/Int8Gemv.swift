@@ -23,7 +23,9 @@ func kilnGemvInt8(
             for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * kilnLoad(scales + column + 8 * v), tile + 8 * v) }
             kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
             if count == 2 {
-                kilnFinish(tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16), f)
+                kilnFinish(
+                    tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16),
+                    f)
             }
         }
     }
@@ -51,7 +53,9 @@ func kilnGemvInt32(
             for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * (scale * kilnLoad(scales + column + 8 * v)), tile + 8 * v) }
             kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
             if count == 2 {
-                kilnFinish(tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16), f)
+                kilnFinish(
+                    tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16),
+                    f)
             }
         }
     }

@@ -13,9 +13,16 @@ func kilnTranspose(
         let index = UnsafeMutableBufferPointer(rebasing: scratch[3 * rank..<4 * rank])
         kilnResolve(shape, batch, dims)
         var step = 1
-        for d in stride(from: rank - 1, through: 0, by: -1) { strides[d] = step; step *= dims[d] }
+        for d in stride(from: rank - 1, through: 0, by: -1) {
+            strides[d] = step
+            step *= dims[d]
+        }
         var count = 1
-        for d in 0..<rank { outDims[d] = dims[perm[d]]; count *= outDims[d]; index[d] = 0 }
+        for d in 0..<rank {
+            outDims[d] = dims[perm[d]]
+            count *= outDims[d]
+            index[d] = 0
+        }
         for i in 0..<count {
             var offset = 0
             for d in 0..<rank { offset += index[d] * strides[perm[d]] }
@@ -46,7 +53,10 @@ func kilnPad(_ x: UnsafePointer<Float>, _ shape: [Int], _ pads: [Int], value: Fl
             step *= dims[d] + pads[d] + pads[rank + d]
         }
         total = step
-        for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+        for d in 0..<rank {
+            count *= dims[d]
+            index[d] = 0
+        }
         y.update(repeating: value, count: total)
         for i in 0..<count {
             var offset = 0
@@ -79,7 +89,10 @@ func kilnCrop(
             step *= inShape[d] < 0 ? batch : inShape[d]
         }
         var count = 1
-        for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+        for d in 0..<rank {
+            count *= dims[d]
+            index[d] = 0
+        }
         for i in 0..<count {
             var offset = 0
             for d in 0..<rank { offset += (index[d] + pads[d]) * inStrides[d] }

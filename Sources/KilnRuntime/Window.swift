@@ -22,7 +22,10 @@ func kilnWindows(_ g: KilnWindow, batch: Int, _ body: (Int, Int, Int) -> Void) {
         let position = UnsafeMutableBufferPointer(rebasing: scratch[0..<spatial])
         let offset = UnsafeMutableBufferPointer(rebasing: scratch[spatial..<2 * spatial])
         var outputCount = 1, windowCount = 1
-        for d in 0..<spatial { outputCount *= g.output[d]; windowCount *= g.window[d] }
+        for d in 0..<spatial {
+            outputCount *= g.output[d]
+            windowCount *= g.window[d]
+        }
         var pixel = 0
         for n in 0..<batch {
             for d in 0..<spatial { position[d] = 0 }
@@ -32,7 +35,10 @@ func kilnWindows(_ g: KilnWindow, batch: Int, _ body: (Int, Int, Int) -> Void) {
                     var index = n
                     for d in 0..<spatial {
                         let at = position[d] * g.strides[d] - g.pads[d] + offset[d] * g.dilations[d]
-                        if at < 0 || at >= g.input[d + 1] { index = -1; break }
+                        if at < 0 || at >= g.input[d + 1] {
+                            index = -1
+                            break
+                        }
                         index = index * g.input[d + 1] + at
                     }
                     body(pixel, w, index)
@@ -84,7 +90,10 @@ func kilnGroupedConv(
 ) {
     let perGroupIn = inChannels / groups, perGroupOut = outChannels / groups
     var windowCount = 1, pixels = batch
-    for d in 0..<g.window.count { windowCount *= g.window[d]; pixels *= g.output[d] }
+    for d in 0..<g.window.count {
+        windowCount *= g.window[d]
+        pixels *= g.output[d]
+    }
     for pixel in 0..<pixels {
         for o in 0..<outChannels { y[pixel * outChannels + o] = bias?[o] ?? 0 }
     }
@@ -241,33 +250,41 @@ func kilnDirectConv2D(
                         let corner = image + (top * width + left) * inChannels
                         for t in 0..<taps {
                             kilnDirectTap(
-                                corner + tapOffsets[t], pixelStep, w + t * tapStride + block, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
+                                corner + tapOffsets[t], pixelStep, w + t * tapStride + block, inChannels, outChannels, two, &a0, &a1, &c0,
+                                &c1)
                         }
                     } else {
-                    for ky in 0..<kernelHeight {
-                        let iy = oy * strideY - padY + ky * dilationY
-                        if iy < 0 || iy >= height { continue }
-                        let rowStart = image + iy * width * inChannels
-                        for kx in 0..<kernelWidth {
-                            let ix = ox * strideX - padX + kx * dilationX
-                            let first = ix >= 0 && ix < width
-                            let second = pair && ix + strideX >= 0 && ix + strideX < width
-                            var kernel = w + (ky * kernelWidth + kx) * tapStride + block
-                            if first && second {
-                                kilnDirectTap(rowStart + ix * inChannels, pixelStep, kernel, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
-                            } else if first || second {
-                                let s = rowStart + (first ? ix : ix + strideX) * inChannels
-                                var u0 = first ? a0 : c0, u1 = first ? a1 : c1
-                                for c in 0..<inChannels {
-                                    let p = KilnVector(repeating: s[c])
-                                    u0 = kilnMultiplyAdd(p, kilnLoad(kernel), u0)
-                                    if two { u1 = kilnMultiplyAdd(p, kilnLoad(kernel + 8), u1) }
-                                    kernel += outChannels
+                        for ky in 0..<kernelHeight {
+                            let iy = oy * strideY - padY + ky * dilationY
+                            if iy < 0 || iy >= height { continue }
+                            let rowStart = image + iy * width * inChannels
+                            for kx in 0..<kernelWidth {
+                                let ix = ox * strideX - padX + kx * dilationX
+                                let first = ix >= 0 && ix < width
+                                let second = pair && ix + strideX >= 0 && ix + strideX < width
+                                var kernel = w + (ky * kernelWidth + kx) * tapStride + block
+                                if first && second {
+                                    kilnDirectTap(
+                                        rowStart + ix * inChannels, pixelStep, kernel, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
+                                } else if first || second {
+                                    let s = rowStart + (first ? ix : ix + strideX) * inChannels
+                                    var u0 = first ? a0 : c0, u1 = first ? a1 : c1
+                                    for c in 0..<inChannels {
+                                        let p = KilnVector(repeating: s[c])
+                                        u0 = kilnMultiplyAdd(p, kilnLoad(kernel), u0)
+                                        if two { u1 = kilnMultiplyAdd(p, kilnLoad(kernel + 8), u1) }
+                                        kernel += outChannels
+                                    }
+                                    if first {
+                                        a0 = u0
+                                        a1 = u1
+                                    } else {
+                                        c0 = u0
+                                        c1 = u1
+                                    }
                                 }
-                                if first { a0 = u0; a1 = u1 } else { c0 = u0; c1 = u1 }
                             }
                         }
-                    }
                     }
                     kilnStore(kilnActivate(a0, activation), out + block)
                     if two { kilnStore(kilnActivate(a1, activation), out + block + 8) }

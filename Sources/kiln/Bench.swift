@@ -48,7 +48,8 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reportingErrors(memoryLimit: model.memory) {
             guard runs > 0, batch.allSatisfy({ $0 > 0 }) else { throw ValidationError("--runs and --batch must be positive") }
-            try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
+            try evaluation.check(
+                pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let unquantized = try optimization.optimize(try pruning.apply(try model.load(), evaluation: evaluation))
             let graph = try quantization.apply(unquantized, evaluation: evaluation)
             let flags = swiftcFlags.split(separator: " ").map(String.init)
@@ -66,20 +67,24 @@ struct Bench: ParsableCommand {
                 // Each model alone, prepared like MODEL, then the sum of the medians per engine and batch size.
                 var parts: [BenchResult] = []
                 for argument in sequential {
-                    parts += try time(try optimization.optimize(try pruning.apply(try Merge.load(argument).graph, evaluation: evaluation)), flags: flags)
+                    parts += try time(
+                        try optimization.optimize(try pruning.apply(try Merge.load(argument).graph, evaluation: evaluation)), flags: flags)
                 }
                 for engine in ["swift", "interpreter"] {
                     for size in batch {
                         let times = parts.filter { $0.engine == engine && $0.batch == size }.map(\.medianMicroseconds)
                         guard times.count == sequential.count else { continue }
-                        results.append(BenchResult(engine: "\(engine) x\(sequential.count) seq", batch: size, medianMicroseconds: times.reduce(0, +)))
+                        results.append(
+                            BenchResult(engine: "\(engine) x\(sequential.count) seq", batch: size, medianMicroseconds: times.reduce(0, +)))
                     }
                 }
             }
             if json {
                 for r in results {
                     let size = weightsBytes.first { $0.engine == r.engine }.map { ", \"weights_bytes\": \($0.bytes)" } ?? ""
-                    print("{\"engine\": \"\(r.engine)\", \"batch\": \(r.batch), \"median_us\": \(r.medianMicroseconds), \"flags\": \"\(swiftcFlags)\"\(size)}")
+                    print(
+                        "{\"engine\": \"\(r.engine)\", \"batch\": \(r.batch), \"median_us\": \(r.medianMicroseconds), \"flags\": \"\(swiftcFlags)\"\(size)}"
+                    )
                 }
                 return
             }

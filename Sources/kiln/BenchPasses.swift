@@ -48,12 +48,16 @@ struct BenchPasses: ParsableCommand {
                 }
                 let input = directory.appendingPathComponent("in.kir"), output = directory.appendingPathComponent("out.kir")
                 try Self.write(graph, to: input)
-                let fileTimes = noFiles ? [0] : try (0..<runs).map { _ in
-                    try time { try Self.write(try pipeline.run(try ModelLoader.load(input)), to: output) }
-                }
+                let fileTimes =
+                    noFiles
+                    ? [0]
+                    : try (0..<runs).map { _ in
+                        try time { try Self.write(try pipeline.run(try ModelLoader.load(input)), to: output) }
+                    }
                 let median = passTimes.sorted()[runs / 2], files = fileTimes.sorted()[fileTimes.count / 2]
                 let row = [
-                    "\(graph.nodes.count)", String(format: "%.1f", median * 1000), String(format: "%.1f", median * 1e6 / Double(graph.nodes.count)),
+                    "\(graph.nodes.count)", String(format: "%.1f", median * 1000),
+                    String(format: "%.1f", median * 1e6 / Double(graph.nodes.count)),
                     "\(optimized.nodes.count)", noFiles ? "-" : String(format: "%.1f", files * 1000),
                 ]
                 print(zip(row, [9, 10, 11, 15, 0]).map { $0.padding(toLength: max($1, $0.count), withPad: " ", startingAt: 0) }.joined())

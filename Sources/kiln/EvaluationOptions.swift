@@ -8,7 +8,9 @@ import KilnIR
 struct EvaluationOptions: ParsableArguments {
     @Option(
         name: .customLong("eval-input"),
-        help: "Inputs to measure pruning's and quantization's error on, as [NAME=]FILE.npy (default: random; for --quantize, the calibration inputs).")
+        help:
+            "Inputs to measure pruning's and quantization's error on, as [NAME=]FILE.npy (default: random; for --quantize, the calibration inputs)."
+    )
     var evalInputs: [String] = []
 
     @Option(help: "Labels (.npy of class indices, one per example of --eval-input, or of --calibration without it) for top-1 accuracy.")
@@ -22,7 +24,9 @@ struct EvaluationOptions: ParsableArguments {
         }
         guard labels != nil, evalInputs.isEmpty else { return }
         if pruning { throw ValidationError("--labels with --prune needs --eval-input: the examples the labels are for") }
-        if !calibration { throw ValidationError("--labels needs --eval-input (or, with --quantize, --calibration): the examples the labels are for") }
+        if !calibration {
+            throw ValidationError("--labels needs --eval-input (or, with --quantize, --calibration): the examples the labels are for")
+        }
     }
 
     /// The --eval-input files for `graph`, or nil when none are given.
@@ -36,7 +40,8 @@ struct EvaluationOptions: ParsableArguments {
         let values = try NPY.read(contentsOf: URL(fileURLWithPath: labels)).int64s
         let examples = inputs.values.first?.shape.first ?? 0
         guard values.count == examples else {
-            throw ValidationError("--labels \(labels) holds \(values.count) labels but \(source) has \(examples) examples; give one label per example")
+            throw ValidationError(
+                "--labels \(labels) holds \(values.count) labels but \(source) has \(examples) examples; give one label per example")
         }
         return values
     }

@@ -83,7 +83,9 @@ struct ModelArgument: ParsableArguments {
 
     @Option(
         name: .customLong("input-shape"),
-        help: "Fix the sizes of an input the model leaves unknown, as NAME=DxDx... (every dimension but the batch); repeat for several inputs.")
+        help:
+            "Fix the sizes of an input the model leaves unknown, as NAME=DxDx... (every dimension but the batch); repeat for several inputs."
+    )
     var inputShapes: [String] = []
 
     @OptionGroup var memory: MemoryLimitOption
@@ -143,10 +145,12 @@ struct Convert: ParsableCommand {
         try reportingErrors(memoryLimit: model.memory) {
             let kinds = try EmitKind.list(emit)
             if let name { try Artifacts.checkBaseName(name) }
-            try evaluation.check(pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
+            try evaluation.check(
+                pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try model.load()
-            let graph = try quantization.apply(try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
+            let graph = try quantization.apply(
+                try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
             let converter = Converter(
                 emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url), onnxQuantizedForm: onnxQuantization)
             let artifacts = try converter.artifacts(for: graph, observer: optimization.legalizationObserver)
@@ -266,7 +270,8 @@ struct Verify: ParsableCommand {
                     expectedValues?[name] = try NPY.read(contentsOf: URL(fileURLWithPath: expected).appendingPathComponent(file))
                 }
             }
-            let report = try EngineCheck.verify(graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
+            let report = try EngineCheck.verify(
+                graph, inputs: values, expected: expectedValues, tolerance: Tolerance(absolute: atol, relative: rtol))
             print(report.render(), terminator: "")
             guard report.passed else {
                 printErr("kiln: verification failed: outputs differ beyond atol \(atol), rtol \(rtol)\n")

@@ -47,7 +47,10 @@ struct Merge: ParsableCommand {
     @Flag(help: "Keep duplicate constants and nodes (to compare with the deduplicated merge).")
     var noDedup = false
 
-    @Option(help: "The ONNX opset, \(ONNXEmitter.supportedOpsets.lowerBound) to \(ONNXEmitter.supportedOpsets.upperBound) (default: the highest any source needs, at least \(ONNXEmitter.defaultOpset)).")
+    @Option(
+        help:
+            "The ONNX opset, \(ONNXEmitter.supportedOpsets.lowerBound) to \(ONNXEmitter.supportedOpsets.upperBound) (default: the highest any source needs, at least \(ONNXEmitter.defaultOpset))."
+    )
     var opset: Int?
 
     @OptionGroup var optimization: OptimizationOptions
@@ -78,7 +81,9 @@ struct Merge: ParsableCommand {
             let modelNames = models.map { Merge.split($0).name }
             let unknown = Set(weightsFiles.keys).subtracting(modelNames)
             guard unknown.isEmpty else {
-                throw ValidationError("--weights names no model: \(unknown.sorted().joined(separator: ", ")); the models are \(modelNames.joined(separator: ", "))")
+                throw ValidationError(
+                    "--weights names no model: \(unknown.sorted().joined(separator: ", ")); the models are \(modelNames.joined(separator: ", "))"
+                )
             }
             let start = Date()
             let sources = try models.map { try Merge.load($0, weights: weightsFiles) }
@@ -94,7 +99,9 @@ struct Merge: ParsableCommand {
 
             let artifacts = try Converter(emit: kinds, opset: chosenOpset, name: name).artifacts(for: result.graph)
             try artifacts.write(to: URL(fileURLWithPath: output))
-            print("merged \(sources.map(\.name).joined(separator: ", ")): \(result.graph.inputs.count) inputs, \(result.graph.nodes.count) nodes, ONNX opset \(chosenOpset)")
+            print(
+                "merged \(sources.map(\.name).joined(separator: ", ")): \(result.graph.inputs.count) inputs, \(result.graph.nodes.count) nodes, ONNX opset \(chosenOpset)"
+            )
             print(report.render(), terminator: "")
             for file in artifacts.files {
                 print("wrote \((output as NSString).appendingPathComponent(file.name)) (\(file.bytes.count) bytes)")

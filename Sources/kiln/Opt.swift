@@ -25,7 +25,10 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "Run exactly these passes, comma-separated, instead of a preset.")
     var passes: String?
 
-    @Option(help: "Print the IR to stderr after the named pass, or after every pass with 'all' (with convert, the backends' legalization passes too).")
+    @Option(
+        help:
+            "Print the IR to stderr after the named pass, or after every pass with 'all' (with convert, the backends' legalization passes too)."
+    )
     var printIRAfter: String?
 
     @Flag(help: "Print what each pass changed to stderr.")
@@ -54,7 +57,9 @@ struct OptimizationOptions: ParsableArguments {
     var legalizationObserver: (@Sendable (_ backend: String, _ pass: String, _ graph: Graph) -> Void)? {
         guard let printIRAfter else { return nil }
         return { backend, pass, graph in
-            if printIRAfter == "all" || printIRAfter == pass { printErr("// ----- IR after \(pass) (\(backend) legalization)\n" + graph.text) }
+            if printIRAfter == "all" || printIRAfter == pass {
+                printErr("// ----- IR after \(pass) (\(backend) legalization)\n" + graph.text)
+            }
         }
     }
 }

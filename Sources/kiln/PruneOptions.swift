@@ -35,7 +35,8 @@ struct PruningOptions: ParsableArguments {
         let inputs = try evalInputs ?? Inputs.random(for: graph, batchSize: 32)
         let truth = try evaluation.labels(for: inputs, from: "--eval-input")
         let pruned = try pruner.prune(graph)
-        printErr("pruning (\(prune!)):\n" + Pruner.render(Pruner.records(before: graph, after: pruned), graphBefore: graph, graphAfter: pruned))
+        printErr(
+            "pruning (\(prune!)):\n" + Pruner.render(Pruner.records(before: graph, after: pruned), graphBefore: graph, graphAfter: pruned))
         let interpreter = Interpreter()
         let reference = try interpreter.run(graph, inputs: inputs), result = try interpreter.run(pruned, inputs: inputs)
         for name in graph.outputs {
@@ -45,7 +46,9 @@ struct PruningOptions: ParsableArguments {
         }
         if let truth, let output = graph.outputs.first, let before = reference[output], let after = result[output] {
             let accuracyBefore = try Accuracy.top1(before, truth), accuracyAfter = try Accuracy.top1(after, truth)
-            printErr("top-1 accuracy on \(truth.count) examples: \(Accuracy.percent(accuracyBefore)) unpruned, \(Accuracy.percent(accuracyAfter)) pruned\n")
+            printErr(
+                "top-1 accuracy on \(truth.count) examples: \(Accuracy.percent(accuracyBefore)) unpruned, \(Accuracy.percent(accuracyAfter)) pruned\n"
+            )
         }
         return pruned
     }

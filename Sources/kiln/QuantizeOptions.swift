@@ -14,7 +14,9 @@ struct QuantizationOptions: ParsableArguments {
     var calibration: String?
 
     @Option(
-        help: "How calibration turns values into ranges: minmax, percentile (drops the outer 0.01% of each tail) or entropy (the KL-divergence threshold).")
+        help:
+            "How calibration turns values into ranges: minmax, percentile (drops the outer 0.01% of each tail) or entropy (the KL-divergence threshold)."
+    )
     var calibrationMethod: String = "minmax"
 
     /// `--per-channel` (the default) or `--per-tensor`.
@@ -89,6 +91,7 @@ struct QuantizationOptions: ParsableArguments {
         }
         if !isDirectory.boolValue { return try Inputs.load([path], for: graph) }
         let files = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".npy") }.sorted()
-        return try Inputs.load(files.map { "\(($0 as NSString).deletingPathExtension)=\((path as NSString).appendingPathComponent($0))" }, for: graph)
+        return try Inputs.load(
+            files.map { "\(($0 as NSString).deletingPathExtension)=\((path as NSString).appendingPathComponent($0))" }, for: graph)
     }
 }

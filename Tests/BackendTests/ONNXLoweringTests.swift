@@ -7,7 +7,8 @@ import XCTest
 /// Each IR op as ONNX nodes: op types, attributes, helper constants and their names.
 final class ONNXLoweringTests: XCTestCase {
     func testArithmeticAndShapeOps() throws {
-        let model = try emitONNX("""
+        let model = try emitONNX(
+            """
             graph @g {
               input %a : f32[N,4]
               input %b : f32[N,4]
@@ -48,7 +49,8 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testActivationsWithAttributes() throws {
-        let model = try emitONNX("""
+        let model = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,2]
               %relu = Relu(%x) : f32[N,2]
@@ -85,13 +87,15 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testClipBoundsAreScalarInitializerInputs() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,4]
               %y = Clip(%x) {min = -0.5, max = 6.0} : f32[N,4]
               output %y
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(graph.node.map(\.opType), ["Clip"])
         XCTAssertEqual(graph.node[0].input, ["x", "y.min", "y.max"])
         XCTAssertTrue(graph.node[0].attribute.isEmpty, "opset 11+ form: bounds are inputs")
@@ -101,13 +105,15 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testSwishIsXTimesSigmoidX() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,4]
               %y = Swish(%x) : f32[N,4]
               output %y
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(graph.node.map(\.opType), ["Sigmoid", "Mul"])
         XCTAssertEqual(graph.node[0].name, "y.sigmoid")
         XCTAssertEqual(graph.node[0].input, ["x"])
@@ -162,7 +168,8 @@ final class ONNXLoweringTests: XCTestCase {
 
     func testHelperNamesAreUniqueAndDeterministic() throws {
         // The IR already uses the names the helpers would take.
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,4]
               const %y.min : f32[] = [0.0]
@@ -172,7 +179,8 @@ final class ONNXLoweringTests: XCTestCase {
               %w = Swish(%z) : f32[N,4] loc("y")
               output %w
             }
-            """).graph
+            """
+        ).graph
         let values = graph.node.flatMap(\.output) + graph.initializer.map(\.name) + graph.input.map(\.name)
         XCTAssertEqual(Set(values).count, values.count, "every value is defined once: \(values)")
         XCTAssertEqual(Set(graph.node.map(\.name)).count, graph.node.count, "node names are unique: \(graph.node.map(\.name))")
@@ -205,7 +213,8 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testConvolutionsRunChannelsFirstWithTransposesOnlyAtTheEdges() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,4,4,1]
               const %k : f32[2,2,1,2] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
@@ -215,7 +224,8 @@ final class ONNXLoweringTests: XCTestCase {
               %p = MaxPool(%r) {window = [2, 2], strides = [2, 2], pads = [0, 0, 0, 0]} : f32[N,2,2,2]
               output %p
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(graph.node.map(\.opType), ["Transpose", "Conv", "Relu", "MaxPool", "Transpose"])
         XCTAssertEqual(graph.node.first?.attribute("perm")?.ints, [0, 3, 1, 2])
         XCTAssertEqual(graph.node.last?.attribute("perm")?.ints, [0, 2, 3, 1])
@@ -288,14 +298,16 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testPadAndCrop() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,3,4]
               %p = Pad(%x) {pads = [0, 1, 0, 0, 2, 1], value = 0.5} : f32[N,6,5]
               %c = Crop(%p) {pads = [0, 1, 0, 0, 0, 2]} : f32[N,5,3]
               output %c
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(graph.node.map(\.opType), ["Pad", "Slice"])
         XCTAssertEqual(try graph.node(named: "p").attribute("mode")?.s, Data("constant".utf8))
         XCTAssertEqual(try graph.initializer(named: "p.pads").rawInt64s, [0, 1, 0, 0, 2, 1])
@@ -306,13 +318,15 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testSliceIsONNXSliceWithEveryBoundAsAnInput() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,6,5]
               %s = Slice(%x) {axes = [1, -1], starts = [5, 0], ends = [-7, 100], steps = [-2, 3]} : f32[N,3,2]
               output %s
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(graph.node.map(\.opType), ["Slice"])
         XCTAssertEqual(try graph.node(named: "s").input, ["x", "s.starts", "s.ends", "s.axes", "s.steps"])
         XCTAssertEqual(try graph.initializer(named: "s.starts").rawInt64s, [5, 0])
@@ -322,7 +336,8 @@ final class ONNXLoweringTests: XCTestCase {
     }
 
     func testComparisonsPowAndMathFunctions() throws {
-        let graph = try emitONNX("""
+        let graph = try emitONNX(
+            """
             graph @g {
               input %x : f32[N,4]
               input %y : f32[N,4]
@@ -340,7 +355,8 @@ final class ONNXLoweringTests: XCTestCase {
               %le = LessOrEqual(%r, %x) : bool[N,4]
               output %eq, %ne, %gt, %ge, %lt, %le
             }
-            """).graph
+            """
+        ).graph
         XCTAssertEqual(
             graph.node.map(\.opType),
             ["Pow", "Log", "Abs", "Neg", "Erf", "Reciprocal", "Equal", "Equal", "Not", "Greater", "GreaterOrEqual", "Less", "LessOrEqual"])

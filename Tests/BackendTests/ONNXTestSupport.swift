@@ -55,8 +55,9 @@ extension Onnx_TensorProto {
 
 /// The little-endian bytes of float32 values, spelled out independently of the emitter's code path.
 func littleEndianBytes(_ values: [Float]) -> Data {
-    Data(values.flatMap { value -> [UInt8] in
-        let bits = value.bitPattern
-        return [UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]
-    })
+    Data(
+        values.flatMap { value -> [UInt8] in
+            let bits = value.bitPattern
+            return [UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]
+        })
 }

@@ -29,7 +29,8 @@ final class SwiftBackendTests: XCTestCase {
                     let expected = try Interpreter().run(graph, inputs: inputs)
                     for comparison in Tolerance.standard.compare(actual: try compiled.run(inputs), expected: expected)
                     where !comparison.withinTolerance {
-                        failures += "batch \(batch) \(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")\n"
+                        failures +=
+                            "batch \(batch) \(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")\n"
                     }
                 }
                 results[index] = failures

@@ -18,7 +18,8 @@ final class SwiftEmitterTests: XCTestCase {
         XCTAssertEqual(names.outputs, ["dense_1_3", "out"])
         XCTAssertEqual(SwiftNames.code("in"), "`in`")
         let source = try SwiftEmitter().emit(g.graph).source
-        XCTAssertTrue(source.contains("public func predict(dense_1: [Float], dense_1_2: [Float], `in`: [Float], batchSize_2: [Float]"), source)
+        XCTAssertTrue(
+            source.contains("public func predict(dense_1: [Float], dense_1_2: [Float], `in`: [Float], batchSize_2: [Float]"), source)
         XCTAssertTrue(source.contains("public var dense_1_3: [Float]"))
     }
 
@@ -130,7 +131,8 @@ final class SwiftEmitterTests: XCTestCase {
         batchSecond.output(try batchSecond.node("t", .transpose(perm: [1, 0]), [batchSecond.input("x", [4])]))
         for (model, expected) in [
             (cast.graph, "Cast from f32 to f16"), (batchedMatMul.graph, "broadcast batch dimensions"), (graph, "must be f32"),
-            (noBatch.graph, "needs the batch N as its first dimension"), (batchSecond.graph, "f32[4,N] needs the batch N as its first dimension"),
+            (noBatch.graph, "needs the batch N as its first dimension"),
+            (batchSecond.graph, "f32[4,N] needs the batch N as its first dimension"),
         ] {
             XCTAssertThrowsError(try SwiftEmitter().emit(model)) { error in
                 guard case SwiftEmitError.unsupported = error else { return XCTFail("\(error)") }

@@ -30,7 +30,8 @@ final class SwiftEpilogueTests: XCTestCase {
             // Sqrt's product is kept positive: |x . w| < 37 * 0.1, below every bias.
             let isSqrt = activation == .sqrt
             let w = g.constant("\(name).w", [k, n], scale: isSqrt ? 0.1 : 0.3)
-            let b = isSqrt
+            let b =
+                isSqrt
                 ? g.constant("\(name).b", Tensor(shape: [n], floats: (0..<n).map { 4 + Float($0) / 10 }))
                 : g.constant("\(name).b", [n], scale: 0.3)
             g.output(try g.node(name, .activation(activation), [try g.node("\(name).gemm", .gemm(transB: false), [x, w, b])]))
@@ -66,7 +67,8 @@ final class SwiftEpilogueTests: XCTestCase {
                 result[name] = Tensor(shape: [batch, n], floats: z.map { SwiftReference.activate(activation, $0) })
             }
             let transposed = SwiftReference.dense(xv, rows: batch, k: k, g.floats("t.w"), n: wide, bias: g.floats("t.b"), transposed: true)
-            result["transposed"] = Tensor(shape: [batch, wide], floats: transposed.map { SwiftReference.activate(.leakyRelu(alpha: 0.2), $0) })
+            result["transposed"] = Tensor(
+                shape: [batch, wide], floats: transposed.map { SwiftReference.activate(.leakyRelu(alpha: 0.2), $0) })
             result["scalar_bias"] = Tensor(shape: [batch, n], floats: dense("relu.w", "s.c").map { SwiftReference.activate(.tanh, $0) })
             var gram = [Float](repeating: 0, count: batch * 16)
             for e in 0..<batch {

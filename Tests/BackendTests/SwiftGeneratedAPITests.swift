@@ -131,7 +131,8 @@ final class SwiftGeneratedAPITests: XCTestCase {
             let expected = Self.reference(graph, input: inputs[batch]!, batch: batch)
             XCTAssertEqual(
                 swiftOutputFailures(
-                    actual: ["probs": Tensor(shape: [batch, 10], floats: actual)], expected: ["probs": Tensor(shape: [batch, 10], floats: expected)],
+                    actual: ["probs": Tensor(shape: [batch, 10], floats: actual)],
+                    expected: ["probs": Tensor(shape: [batch, 10], floats: expected)],
                     context: "batch \(batch)"), [])
         }
         let expectedErrors = [
@@ -145,7 +146,8 @@ final class SwiftGeneratedAPITests: XCTestCase {
             "weights truncated: \(directory.path)/truncated.weights has 65 bytes where MnistMlp needs \(emission.weights.count); it is truncated or belongs to another model",
         ]
         for line in expectedErrors { XCTAssertTrue(lines.contains(line), "no line '\(line)' in:\n\(lines.joined(separator: "\n"))") }
-        XCTAssertTrue(lines.contains { $0.hasPrefix("weights missing: cannot read the weights file \(directory.path)/missing.weights") }, "\(lines)")
+        XCTAssertTrue(
+            lines.contains { $0.hasPrefix("weights missing: cannot read the weights file \(directory.path)/missing.weights") }, "\(lines)")
     }
 
     /// A 784-512-512-256-10 MLP (about 800k parameters) compiles in seconds, since its weights are not in the
@@ -158,11 +160,14 @@ final class SwiftGeneratedAPITests: XCTestCase {
         let start = Date()
         let compiled = try CompiledSwiftModel(graph: graph, typeName: emission.typeName)
         defer { compiled.remove() }
-        print("SwiftGeneratedAPITests: swiftc -O compiled the 784-512-512-256-10 MLP and harness in \(String(format: "%.1f", Date().timeIntervalSince(start))) s")
+        print(
+            "SwiftGeneratedAPITests: swiftc -O compiled the 784-512-512-256-10 MLP and harness in \(String(format: "%.1f", Date().timeIntervalSince(start))) s"
+        )
         let inputs = try Inputs.random(for: graph, batchSize: 5, seed: 3)
         let expected = Self.reference(graph, input: inputs["input"]!.floats, batch: 5)
         XCTAssertEqual(
-            swiftOutputFailures(actual: try compiled.run(inputs), expected: ["probs": Tensor(shape: [5, 10], floats: expected)], context: "batch 5"),
+            swiftOutputFailures(
+                actual: try compiled.run(inputs), expected: ["probs": Tensor(shape: [5, 10], floats: expected)], context: "batch 5"),
             [])
         let timings = try compiled.bench(batches: [1, 4], runs: 5)
         XCTAssertEqual(timings.map(\.batch), [1, 4])

@@ -21,14 +21,21 @@ final class SwiftInt8WeightsTests: XCTestCase {
         let x = g.input("x", [k])
         let x3 = g.input("x3", [4, k])
         let image = g.input("image", [6, 6, 3])
-        let dense = try g.node("dense", .gemm(transB: false), [x, g.constant("dense.w", [k, 21], scale: 0.3), g.constant("dense.b", [21], scale: 0.3)])
+        let dense = try g.node(
+            "dense", .gemm(transB: false), [x, g.constant("dense.w", [k, 21], scale: 0.3), g.constant("dense.b", [21], scale: 0.3)])
         g.output(try g.node("dense.relu", .activation(.relu), [dense]))
-        g.output(try g.node("transposed", .gemm(transB: true), [x, g.constant("t.w", [40, k], scale: 0.3), g.constant("t.b", [40], scale: 0.3)]))
+        g.output(
+            try g.node(
+                "transposed", .gemm(transB: true), [x, g.constant("t.w", [40, k], scale: 0.3), g.constant("t.b", [40], scale: 0.3)]))
         g.output(try g.node("rank3", .matMul, [x3, g.constant("m.w", [k, 18], scale: 0.3)]))
         let same = Convolution(strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1])
-        let direct = try g.node("direct", .conv(same), [image, g.constant("direct.w", [3, 3, 3, 16], scale: 0.3), g.constant("direct.b", [16], scale: 0.1)])
+        let direct = try g.node(
+            "direct", .conv(same), [image, g.constant("direct.w", [3, 3, 3, 16], scale: 0.3), g.constant("direct.b", [16], scale: 0.1)])
         g.output(direct)
-        g.output(try g.node("im2col", .conv(same), [direct, g.constant("im2col.w", [3, 3, 16, 12], scale: 0.2), g.constant("im2col.b", [12], scale: 0.1)]))
+        g.output(
+            try g.node(
+                "im2col", .conv(same),
+                [direct, g.constant("im2col.w", [3, 3, 16, 12], scale: 0.2), g.constant("im2col.b", [12], scale: 0.1)]))
         return g.graph
     }
 
@@ -46,7 +53,8 @@ final class SwiftInt8WeightsTests: XCTestCase {
             let ratio = Double(emission.weights.count) / Double(floatBytes)
             XCTAssertLessThan(ratio, 0.4, "\(mode), per channel \(perChannel): \(emission.weights.count) bytes against \(floatBytes)")
             XCTAssertTrue(emission.source.contains("kilnWidenPanels("))
-            XCTAssertTrue(emission.source.contains("kilnWiden(UnsafeRawPointer"), "the direct convolution's kernel is widened in its own layout")
+            XCTAssertTrue(
+                emission.source.contains("kilnWiden(UnsafeRawPointer"), "the direct convolution's kernel is widened in its own layout")
             // One-row products: int8 weights widened in registers, or integer products for quantized inputs.
             XCTAssertTrue(emission.source.contains(mode == "static" ? "kilnGemvInt32(" : "kilnGemvInt8("), mode)
             graphs.append(quantized)
@@ -85,7 +93,8 @@ final class SwiftInt8WeightsTests: XCTestCase {
         defer { compiled.remove() }
         let inputs = try Inputs.random(for: g.graph, batchSize: 2)
         XCTAssertEqual(
-            swiftOutputFailures(actual: try compiled.run(inputs), expected: try Interpreter().run(g.graph, inputs: inputs), context: ""), [])
+            swiftOutputFailures(actual: try compiled.run(inputs), expected: try Interpreter().run(g.graph, inputs: inputs), context: ""), []
+        )
     }
 
     /// QuantizeLinear's eight-at-a-time path (one scale) rounds half to even and saturates as the

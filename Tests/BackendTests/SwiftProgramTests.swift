@@ -37,7 +37,8 @@ final class SwiftProgramTests: XCTestCase {
                 let inputs = try Inputs.random(for: graph, batchSize: batch, seed: UInt64(batch))
                 XCTAssertEqual(
                     swiftOutputFailures(
-                        actual: try compiled.run(inputs), expected: try Interpreter().run(graph, inputs: inputs), context: "\(index) batch \(batch)"),
+                        actual: try compiled.run(inputs), expected: try Interpreter().run(graph, inputs: inputs),
+                        context: "\(index) batch \(batch)"),
                     [])
             }
             XCTAssertGreaterThan(executors.compileSeconds[index] ?? 0, 0, "swiftc's time for executor \(index)")

@@ -93,7 +93,8 @@ enum SwiftReference {
         case .elu(let alpha): y = x > 0 ? x : Double(alpha) * (Foundation.exp(x) - 1)
         case .selu(let alpha, let gamma): y = Double(gamma) * (x > 0 ? x : Double(alpha) * (Foundation.exp(x) - 1))
         case .gelu(let approximate):
-            y = approximate
+            y =
+                approximate
                 ? 0.5 * x * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
                 : 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot()))
         case .swish: y = x / (1 + Foundation.exp(-x))

@@ -8,7 +8,8 @@ final class CommandLineTests: XCTestCase {
     /// The kiln executable: `$KILN_BINARY`, or the one `swift build` placed beside the test bundle.
     private var kiln: URL {
         if let explicit = ProcessInfo.processInfo.environment["KILN_BINARY"] { return URL(fileURLWithPath: explicit) }
-        let candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent()]
+        let candidates =
+            [Bundle(for: Self.self).bundleURL.deletingLastPathComponent()]
             + Bundle.allBundles.map { $0.bundleURL.deletingLastPathComponent() }
             + [TestPaths.root.appendingPathComponent(".build/debug")]
         return candidates.map { $0.appendingPathComponent("kiln") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
@@ -75,7 +76,10 @@ final class CommandLineTests: XCTestCase {
         ] {
             let directory = scratch.appendingPathComponent(name)
             let result = try run(
-                ["convert", model, "-o", directory.path, "--emit", "onnx,swift,kir", "--name", "mlp", "--quantize", "static", "--calibration", calibration]
+                [
+                    "convert", model, "-o", directory.path, "--emit", "onnx,swift,kir", "--name", "mlp", "--quantize", "static",
+                    "--calibration", calibration,
+                ]
                     + extra)
             XCTAssertEqual(result.status, 0, result.stderr)
             for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
@@ -158,7 +162,8 @@ final class CommandLineTests: XCTestCase {
         let result = try run(["merge", "cnn=" + json.model.path, mlp, "--weights", "cnn=" + weights, "-o", output.path, "--emit", "kir"])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(try ModelLoader.load(output.appendingPathComponent("merged.kir")).outputs, ["cnn_dense", "model_dense_1"])
-        try assertFails(["merge", "cnn=" + json.model.path, mlp, "--weights", "other=" + weights], mentioning: "--weights names no model: other")
+        try assertFails(
+            ["merge", "cnn=" + json.model.path, mlp, "--weights", "other=" + weights], mentioning: "--weights names no model: other")
     }
 
     func testAnUnknownInputNameListsTheInputs() throws {
@@ -217,7 +222,8 @@ final class CommandLineTests: XCTestCase {
     func testMergeErrorsLeaveNoOutput() throws {
         let directory = MergeCase.root.appendingPathComponent("shared_backbone")
         let a = directory.appendingPathComponent("head_a.keras").path, b = directory.appendingPathComponent("head_b.h5").path
-        try assertFails(["merge", a, b, "--pipe", "head_a.probs=head_b.nope"], mentioning: "head_b has no input 'nope'; its inputs are image")
+        try assertFails(
+            ["merge", a, b, "--pipe", "head_a.probs=head_b.nope"], mentioning: "head_b has no input 'nope'; its inputs are image")
         try assertFails(["merge", a, "x=" + a, "--prefix", "head_a=", "--prefix", "x="], mentioning: "give them distinct --prefix")
         try assertFails(["merge", a, a], mentioning: "two models are named 'head_a'")
         try assertFails(["merge", a, b, "--ensemble", "median"], mentioning: "mean|max|vote")

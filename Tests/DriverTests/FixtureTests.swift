@@ -19,7 +19,8 @@ final class FixtureTests: XCTestCase {
             for comparison in Tolerance.standard.compare(actual: outputs, expected: expected) {
                 XCTAssertTrue(
                     comparison.withinTolerance,
-                    "\(fixture.name) output \(comparison.name): max abs \(comparison.maxAbsoluteError), max rel \(comparison.maxRelativeError) \(comparison.mismatch ?? "")")
+                    "\(fixture.name) output \(comparison.name): max abs \(comparison.maxAbsoluteError), max rel \(comparison.maxRelativeError) \(comparison.mismatch ?? "")"
+                )
             }
         }
     }
@@ -43,7 +44,8 @@ final class FixtureTests: XCTestCase {
             foldedBatchNorms += batchNorms(graph) - batchNorms(optimized)
             let outputs = try Interpreter().run(optimized, inputs: try fixture.inputs())
             for comparison in Tolerance.standard.compare(actual: outputs, expected: try fixture.expected()) {
-                XCTAssertTrue(comparison.withinTolerance, "\(fixture.name) -O2 output \(comparison.name): max abs \(comparison.maxAbsoluteError)")
+                XCTAssertTrue(
+                    comparison.withinTolerance, "\(fixture.name) -O2 output \(comparison.name): max abs \(comparison.maxAbsoluteError)")
             }
         }
         XCTAssertGreaterThan(foldedBatchNorms, 0, "the CNN fixtures have BatchNorms after convolutions to fold")
@@ -75,7 +77,9 @@ final class FixtureTests: XCTestCase {
             XCTAssertLessThan(seconds, 15, "\(fixture.name): swiftc -O spent \(seconds) s of CPU on its generated source")
             if seconds > slowest.seconds { slowest = (fixture.name, seconds) }
         }
-        print("FixtureTests: the slowest generated source to compile was \(slowest.name)'s, \(String(format: "%.1f", slowest.seconds)) s of CPU")
+        print(
+            "FixtureTests: the slowest generated source to compile was \(slowest.name)'s, \(String(format: "%.1f", slowest.seconds)) s of CPU"
+        )
     }
 
     override class func tearDown() {
@@ -90,8 +94,12 @@ final class FixtureTests: XCTestCase {
         defer { compiled.remove() }
         for batch in [1, 3, 33] {
             let inputs = try Inputs.random(for: graph, batchSize: batch)
-            for comparison in Tolerance.standard.compare(actual: try compiled.run(inputs), expected: try Interpreter().run(graph, inputs: inputs)) {
-                XCTAssertTrue(comparison.withinTolerance, "batch \(batch) \(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")")
+            for comparison in Tolerance.standard.compare(
+                actual: try compiled.run(inputs), expected: try Interpreter().run(graph, inputs: inputs))
+            {
+                XCTAssertTrue(
+                    comparison.withinTolerance,
+                    "batch \(batch) \(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")")
             }
         }
     }
@@ -132,7 +140,8 @@ private enum FixtureExecutors {
                     let pipeline = try Optimizer.pipeline(level: "O2")
                     let cases = try fixtures.map { fixture in
                         // The executor `kiln convert` writes: -O2 (so the fused kernels run on every fixture).
-                        EngineCheck.Case(try pipeline.run(try fixture.load()), inputs: try fixture.inputs(), expected: try fixture.expected())
+                        EngineCheck.Case(
+                            try pipeline.run(try fixture.load()), inputs: try fixture.inputs(), expected: try fixture.expected())
                     }
                     return (fixtures, cases, try CompiledSwiftModels(graphs: cases.map(\.graph)))
                 }

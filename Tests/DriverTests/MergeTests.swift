@@ -10,8 +10,10 @@ import XCTest
 final class MergeTests: XCTestCase {
     /// Runs each source alone in the interpreter (feeding piped inputs from the producing model's results)
     /// and returns its outputs under their merged names.
-    private func aloneOutputs(_ sources: [MergeSource], result: MergeResult, inputs: [String: [String: Tensor]],
-                              pipes: [(output: ValueReference, input: ValueReference)] = []) throws -> [String: Tensor] {
+    private func aloneOutputs(
+        _ sources: [MergeSource], result: MergeResult, inputs: [String: [String: Tensor]],
+        pipes: [(output: ValueReference, input: ValueReference)] = []
+    ) throws -> [String: Tensor] {
         var byModel: [String: [String: Tensor]] = [:]
         var merged: [String: Tensor] = [:]
         for model in result.graph.metadata["merge.models"]!.split(separator: ",").map(String.init) {
@@ -24,7 +26,9 @@ final class MergeTests: XCTestCase {
         return merged
     }
 
-    private func assertIdentical(_ actual: [String: Tensor], _ expected: [String: Tensor], file: StaticString = #filePath, line: UInt = #line) {
+    private func assertIdentical(
+        _ actual: [String: Tensor], _ expected: [String: Tensor], file: StaticString = #filePath, line: UInt = #line
+    ) {
         for (name, tensor) in expected {
             guard let value = actual[name] else { return XCTFail("no output \(name)", file: file, line: line) }
             XCTAssertEqual(value.shape, tensor.shape, name, file: file, line: line)
@@ -34,8 +38,9 @@ final class MergeTests: XCTestCase {
 
     private func assertClose(_ actual: [String: Tensor], _ expected: [String: Tensor], file: StaticString = #filePath, line: UInt = #line) {
         for comparison in Tolerance.standard.compare(actual: actual, expected: expected) {
-            XCTAssertTrue(comparison.withinTolerance, "\(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")",
-                          file: file, line: line)
+            XCTAssertTrue(
+                comparison.withinTolerance, "\(comparison.name): max abs \(comparison.maxAbsoluteError) \(comparison.mismatch ?? "")",
+                file: file, line: line)
         }
     }
 
@@ -50,7 +55,8 @@ final class MergeTests: XCTestCase {
         let merged = try Interpreter().run(result.graph, inputs: ["image": image])
         let alone = try aloneOutputs(sources, result: result, inputs: ["head_a": ["image": image], "head_b": ["image": image]])
         assertIdentical(merged, alone)
-        assertClose(merged, ["head_a_probs": try fixture.expected("head_a")["probs"]!, "head_b_probs": try fixture.expected("head_b")["probs"]!])
+        assertClose(
+            merged, ["head_a_probs": try fixture.expected("head_a")["probs"]!, "head_b_probs": try fixture.expected("head_b")["probs"]!])
 
         // The backbone's convolutions run once: fewer nodes, parameters and FLOPs than the two models.
         let convolutions = result.graph.nodes.filter { if case .conv = $0.op { true } else { false } }.count
@@ -79,7 +85,8 @@ final class MergeTests: XCTestCase {
         result.graph = try pipeline.run(result.graph)
         let image = try fixture.inputs("head_a")["image"]!
         let merged = try Interpreter().run(result.graph, inputs: ["image": image])
-        assertIdentical(merged, try aloneOutputs(sources, result: result, inputs: ["head_a": ["image": image], "head_b": ["image": image]]))
+        assertIdentical(
+            merged, try aloneOutputs(sources, result: result, inputs: ["head_a": ["image": image], "head_b": ["image": image]]))
     }
 
     func testUnrelatedModelsFromEveryFormatKeepTheirOutputsAndProvenance() throws {
@@ -123,7 +130,9 @@ final class MergeTests: XCTestCase {
         let x = try fixture.inputs("stage1")["x"]!
         let merged = try Interpreter().run(result.graph, inputs: ["stage1_x": x])
         assertIdentical(merged, try aloneOutputs(sources, result: result, inputs: ["stage1": ["x": x]], pipes: pipes))
-        assertClose(merged, ["stage1_encode": try fixture.expected("stage1")["encode"]!, "stage2_classify": try fixture.expected("stage2")["classify"]!])
+        assertClose(
+            merged,
+            ["stage1_encode": try fixture.expected("stage1")["encode"]!, "stage2_classify": try fixture.expected("stage2")["classify"]!])
     }
 
     func testGeneratedSwiftOfMergedModelsMatchesKeras() throws {
@@ -144,12 +153,16 @@ final class MergeTests: XCTestCase {
         let chain = try MergeCase.named("chain")
         let piped = try ModelMerger.merge(
             try chain.sources(), name: "chain",
-            options: MergeOptions(pipes: [(output: ValueReference(model: "stage1", value: "encode"), input: ValueReference(model: "stage2", value: "code"))]))
+            options: MergeOptions(pipes: [
+                (output: ValueReference(model: "stage1", value: "encode"), input: ValueReference(model: "stage2", value: "code"))
+            ]))
         let reports = try EngineCheck.verify([
             EngineCheck.Case(optimized, inputs: ["image": image], expected: expected),
             EngineCheck.Case(
                 try pipeline.run(piped.graph), inputs: ["stage1_x": try chain.inputs("stage1")["x"]!],
-                expected: ["stage1_encode": try chain.expected("stage1")["encode"]!, "stage2_classify": try chain.expected("stage2")["classify"]!]),
+                expected: [
+                    "stage1_encode": try chain.expected("stage1")["encode"]!, "stage2_classify": try chain.expected("stage2")["classify"]!,
+                ]),
         ])
         for result in reports {
             let report = try result.get()
@@ -175,7 +188,9 @@ final class MergeTests: XCTestCase {
         let sources = try passThroughSources(classes: 4)
         let result = try ModelMerger.merge(
             sources, name: "vote",
-            options: MergeOptions(ensembles: [EnsembleSpec(kind: .vote), EnsembleSpec(kind: .mean, name: "avg"), EnsembleSpec(kind: .max, name: "top")]))
+            options: MergeOptions(ensembles: [
+                EnsembleSpec(kind: .vote), EnsembleSpec(kind: .mean, name: "avg"), EnsembleSpec(kind: .max, name: "top"),
+            ]))
         XCTAssertEqual(result.graph.outputs, ["a_y", "b_y", "c_y", "ensemble", "ensemble_votes", "avg", "top"])
         // Rows: a clear majority; a three-way split (ties to class 0 of the votes); ties inside one model's
         // row (its first maximum counts); tiny and huge gaps; negative values.
@@ -184,9 +199,11 @@ final class MergeTests: XCTestCase {
         let c: [Float] = [0.6, 0.1, 0.2, 0.1, 0, 0, 0.9, 0.1, 5, 0, 0, 0, 3e38, -3e38, 0, 0, -5, -5, -5, -5]
         func tensor(_ values: [Float]) -> Tensor { Tensor(shape: [5, 4], floats: values) }
         let outputs = try Interpreter().run(result.graph, inputs: ["a_x": tensor(a), "b_x": tensor(b), "c_x": tensor(c)])
-        XCTAssertEqual(outputs["ensemble_votes"]!.floats, [
-            1, 2, 0, 0,  1, 1, 1, 0,  2, 1, 0, 0,  1, 1, 0, 1,  1, 2, 0, 0,
-        ].map(Float.init))
+        XCTAssertEqual(
+            outputs["ensemble_votes"]!.floats,
+            [
+                1, 2, 0, 0, 1, 1, 1, 0, 2, 1, 0, 0, 1, 1, 0, 1, 1, 2, 0, 0,
+            ].map(Float.init))
         XCTAssertEqual(outputs["ensemble"]!.shape, [5])
         XCTAssertEqual(outputs["ensemble"]!.floats, [1, 0, 0, 0, 1])
         XCTAssertEqual(outputs["avg"]!.floats, (0..<20).map { (a[$0] + b[$0] + c[$0]) / 3 })
@@ -224,8 +241,9 @@ final class MergeTests: XCTestCase {
         XCTAssertTrue(error(MergeOptions(), [sources[0]]).contains("at least two models"))
         XCTAssertTrue(error(MergeOptions(prefixes: ["a": "", "b": ""])).contains("distinct --prefix"))
         XCTAssertTrue(error(MergeOptions(prefixes: ["z": "q_"])).contains("no model named 'z'"))
-        XCTAssertTrue(error(MergeOptions(shares: [(ValueReference(model: "a", value: "nope"), ValueReference(model: "b", value: "x"))]))
-            .contains("a has no input 'nope'; its inputs are x"))
+        XCTAssertTrue(
+            error(MergeOptions(shares: [(ValueReference(model: "a", value: "nope"), ValueReference(model: "b", value: "x"))]))
+                .contains("a has no input 'nope'; its inputs are x"))
         let cycle = MergeOptions(pipes: [
             (output: ValueReference(model: "a", value: "y"), input: ValueReference(model: "b", value: "x")),
             (output: ValueReference(model: "b", value: "y"), input: ValueReference(model: "a", value: "x")),
@@ -234,12 +252,17 @@ final class MergeTests: XCTestCase {
         let sharedAndPiped = MergeOptions(
             shareInputs: .auto, pipes: [(output: ValueReference(model: "a", value: "y"), input: ValueReference(model: "b", value: "x"))])
         XCTAssertTrue(error(sharedAndPiped).contains("both shared"))
-        XCTAssertTrue(error(MergeOptions(ensembles: [EnsembleSpec(kind: .vote, outputs: [ValueReference(model: "a", value: "y")])]))
-            .contains("needs at least two outputs"))
+        XCTAssertTrue(
+            error(MergeOptions(ensembles: [EnsembleSpec(kind: .vote, outputs: [ValueReference(model: "a", value: "y")])]))
+                .contains("needs at least two outputs"))
         XCTAssertThrowsError(try EnsembleSpec(parsing: "median:a.y,b.y"))
-        XCTAssertEqual(try EnsembleSpec(parsing: "best=vote:a.y,b.y"), EnsembleSpec(kind: .vote, outputs: [
-            ValueReference(model: "a", value: "y"), ValueReference(model: "b", value: "y"),
-        ], name: "best"))
+        XCTAssertEqual(
+            try EnsembleSpec(parsing: "best=vote:a.y,b.y"),
+            EnsembleSpec(
+                kind: .vote,
+                outputs: [
+                    ValueReference(model: "a", value: "y"), ValueReference(model: "b", value: "y"),
+                ], name: "best"))
         XCTAssertEqual(try ValueReference(parsing: "a.dense.kernel"), ValueReference(model: "a", value: "dense.kernel"))
         var withOpset = sources
         withOpset[1].graph.metadata["onnx_opset"] = "19"

@@ -38,7 +38,8 @@ final class NodeCountTests: XCTestCase {
         XCTAssertEqual(fixtures.count, 3)
         for fixture in fixtures {
             let graph = try fixture.load()
-            XCTAssertTrue(graph.nodes.contains { if case .batchNorm = $0.op { true } else { false } }, "\(fixture.name) has a BatchNorm to fold")
+            XCTAssertTrue(
+                graph.nodes.contains { if case .batchNorm = $0.op { true } else { false } }, "\(fixture.name) has a BatchNorm to fold")
             let optimized = try pipeline.run(graph)
             let producers = optimized.producers
             for node in optimized.nodes {
@@ -46,9 +47,11 @@ final class NodeCountTests: XCTestCase {
                     let constants = optimized.constantsByName
                     XCTAssertEqual(epsilon, 0, "\(fixture.name): '\(node.name)'")
                     XCTAssertEqual(constants[node.inputs[3]]?.floats.allSatisfy { $0 == 0 }, true, "\(fixture.name): '\(node.name)' mean")
-                    XCTAssertEqual(constants[node.inputs[4]]?.floats.allSatisfy { $0 == 1 }, true, "\(fixture.name): '\(node.name)' variance")
+                    XCTAssertEqual(
+                        constants[node.inputs[4]]?.floats.allSatisfy { $0 == 1 }, true, "\(fixture.name): '\(node.name)' variance")
                     if let p = producers[node.inputs[0]] {
-                        XCTAssertFalse(optimized.nodes[p].op.isProduct, "\(fixture.name): '\(node.name)' follows a product it could fold into")
+                        XCTAssertFalse(
+                            optimized.nodes[p].op.isProduct, "\(fixture.name): '\(node.name)' follows a product it could fold into")
                     }
                 }
                 guard case .activation(let activation) = node.op, let p = producers[node.inputs[0]] else { continue }

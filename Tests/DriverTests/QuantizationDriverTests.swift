@@ -19,7 +19,9 @@ final class QuantizationDriverTests: XCTestCase {
 
     static func rows(_ tensor: Tensor, _ range: Range<Int>) -> Tensor {
         let width = tensor.count / tensor.shape[0]
-        return Tensor(shape: [range.count] + tensor.shape.dropFirst(), floats: Array(tensor.floats[(range.lowerBound * width)..<(range.upperBound * width)]))
+        return Tensor(
+            shape: [range.count] + tensor.shape.dropFirst(),
+            floats: Array(tensor.floats[(range.lowerBound * width)..<(range.upperBound * width)]))
     }
 
     func testStaticInt8KeepsTopOneWithinHalfAPointInTheInterpreterAndSwift() throws {

@@ -82,7 +82,9 @@ final class QuantizationReportTests: XCTestCase {
     /// clear error rather than an unchanged model or a failure deep in calibration.
     func testNothingToQuantizeIsAClearError() throws {
         let transpose = try ModelLoader.load(try Fixture.named("conv_transpose_keras3_keras").model)
-        XCTAssertThrowsError(try Quantizer(mode: "static").quantize(transpose, calibration: try Inputs.random(for: transpose, batchSize: 2))) {
+        XCTAssertThrowsError(
+            try Quantizer(mode: "static").quantize(transpose, calibration: try Inputs.random(for: transpose, batchSize: 2))
+        ) {
             XCTAssertTrue("\($0)".contains("nothing to quantize") && "\($0)".contains("has none"), "\($0)")
         }
         let mlp = try ModelLoader.load(try Fixture.named("mnist_mlp_keras3_h5").model)
@@ -101,7 +103,8 @@ final class QuantizationReportTests: XCTestCase {
             let inputs = try Inputs.random(for: graph, batchSize: 4)
             let quantizer = try Quantizer(mode: "static")
             let quantized = try quantizer.quantize(graph, calibration: inputs)
-            let report = try QuantizationReport(float: graph, quantized: quantized, quantizer: quantizer, inputs: inputs, source: .calibration)
+            let report = try QuantizationReport(
+                float: graph, quantized: quantized, quantizer: quantizer, inputs: inputs, source: .calibration)
             let products = PrunableLayer.find(in: graph)
             XCTAssertEqual(report.layers.count, products.count, fixture)
             XCTAssertEqual(Set(report.layers.map(\.output)).count, products.count, fixture)
@@ -117,7 +120,8 @@ final class QuantizationReportTests: XCTestCase {
         let (images, labels) = try PruningDriverTests.heldOut()
         let input = graph.inputs[0].name
         return (
-            graph, [input: QuantizationDriverTests.rows(images, 0..<100)], [input: QuantizationDriverTests.rows(images, 100..<labels.count)],
+            graph, [input: QuantizationDriverTests.rows(images, 0..<100)],
+            [input: QuantizationDriverTests.rows(images, 100..<labels.count)],
             Array(labels[100...])
         )
     }
@@ -143,7 +147,8 @@ final class QuantizationReportTests: XCTestCase {
         for layer in report.layers { XCTAssertEqual(layer.sqnr, layer.name == "dense" ? 50.8 : 49.4, accuracy: 1, layer.name) }
         XCTAssertEqual(report.excludeCandidates, [report.layers[0].name])
         // Alone, the first layer is what it is in the chain; the second, with float input, loses less than in it.
-        let first = try XCTUnwrap(report.layers.first { $0.name == "dense" }), second = try XCTUnwrap(report.layers.first { $0.name == "dense_1" })
+        let first = try XCTUnwrap(report.layers.first { $0.name == "dense" }),
+            second = try XCTUnwrap(report.layers.first { $0.name == "dense_1" })
         XCTAssertEqual(first.sqnrAlone, first.sqnr)
         XCTAssertGreaterThan(try XCTUnwrap(second.sqnrAlone), second.sqnr + 0.5)
         XCTAssertTrue(report.text.contains("alone dB"), report.text)
@@ -175,7 +180,8 @@ final class QuantizationReportTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(top1.quantized, top1.float - 0.005)
         XCTAssertTrue(report.text.contains("on 197 examples of --eval-input:"), report.text)
         XCTAssertTrue(
-            report.text.contains("top-1 accuracy on 197 examples: 92.89% float, \(Accuracy.percent(top1.quantized)) quantized\n"), report.text)
+            report.text.contains("top-1 accuracy on 197 examples: 92.89% float, \(Accuracy.percent(top1.quantized)) quantized\n"),
+            report.text)
         XCTAssertTrue(report.text.contains("hint: \(report.layers[0].name) loses the most"), report.text)
 
         // The JSON holds the same numbers under the old keys and the new ones.
@@ -183,7 +189,9 @@ final class QuantizationReportTests: XCTestCase {
         XCTAssertEqual(json["mode"] as? String, "static")
         XCTAssertEqual(json["per_channel"] as? Bool, true)
         XCTAssertEqual(json["calibration"] as? String, "minmax")
-        XCTAssertEqual(try XCTUnwrap((json["output_max_abs_error"] as? [String: Double])?[output]), Double(report.outputErrors[0].maxAbsError), accuracy: 1e-12)
+        XCTAssertEqual(
+            try XCTUnwrap((json["output_max_abs_error"] as? [String: Double])?[output]), Double(report.outputErrors[0].maxAbsError),
+            accuracy: 1e-12)
         XCTAssertEqual(json["exclude_candidates"] as? [String], report.excludeCandidates)
         let source = try XCTUnwrap(json["evaluation"] as? [String: Any])
         XCTAssertEqual(source["inputs"] as? String, "eval-input")
@@ -249,7 +257,9 @@ final class QuantizationReportTests: XCTestCase {
     /// The kiln executable beside the test bundle (as CommandLineTests finds it), or `$KILN_BINARY`.
     private var kiln: URL {
         if let explicit = ProcessInfo.processInfo.environment["KILN_BINARY"] { return URL(fileURLWithPath: explicit) }
-        let candidates = [Bundle(for: Self.self).bundleURL.deletingLastPathComponent(), TestPaths.root.appendingPathComponent(".build/debug")]
+        let candidates = [
+            Bundle(for: Self.self).bundleURL.deletingLastPathComponent(), TestPaths.root.appendingPathComponent(".build/debug"),
+        ]
         return candidates.map { $0.appendingPathComponent("kiln") }.first { FileManager.default.isExecutableFile(atPath: $0.path) }
             ?? candidates[0].appendingPathComponent("kiln")
     }
@@ -294,7 +304,9 @@ final class QuantizationReportTests: XCTestCase {
             "--calibration-method", "entropy", "--labels", path("calibration_labels.npy"), "--report", report.path,
         ])
         XCTAssertEqual(calibrated.status, 0, calibrated.stderr)
-        XCTAssertTrue(calibrated.stderr.contains("quantization (static, per channel, calibration entropy) on 100 examples of --calibration"), calibrated.stderr)
+        XCTAssertTrue(
+            calibrated.stderr.contains("quantization (static, per channel, calibration entropy) on 100 examples of --calibration"),
+            calibrated.stderr)
         XCTAssertTrue(calibrated.stderr.contains("top-1 accuracy on 100 examples: 92.00% float, "), calibrated.stderr)
         XCTAssertTrue(calibrated.stderr.contains("int8 x uint8"), calibrated.stderr)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
@@ -311,7 +323,8 @@ final class QuantizationReportTests: XCTestCase {
         // --eval-input and --labels measure pruning and quantization alike.
         let both = try run([
             "convert", model, "-o", path("out2"), "--emit", "kir", "--prune", "channels:0.25", "--prune-first-last",
-            "--quantize", "static", "--calibration", path("calibration.npy"), "--eval-input", path("eval.npy"), "--labels", path("eval_labels.npy"),
+            "--quantize", "static", "--calibration", path("calibration.npy"), "--eval-input", path("eval.npy"), "--labels",
+            path("eval_labels.npy"),
         ])
         XCTAssertEqual(both.status, 0, both.stderr)
         XCTAssertTrue(both.stderr.contains("top-1 accuracy on 197 examples: 92.89% unpruned, "), both.stderr)
@@ -328,10 +341,16 @@ final class QuantizationReportTests: XCTestCase {
         for (arguments, message) in [
             (["--labels", path("eval_labels.npy")], "--eval-input and --labels need --prune or --quantize"),
             (["--eval-input", path("eval.npy")], "--eval-input and --labels need --prune or --quantize"),
-            (["--quantize", "dynamic", "--labels", path("eval_labels.npy")], "--labels needs --eval-input (or, with --quantize, --calibration)"),
+            (
+                ["--quantize", "dynamic", "--labels", path("eval_labels.npy")],
+                "--labels needs --eval-input (or, with --quantize, --calibration)"
+            ),
             (["--prune", "nm:2:4", "--labels", path("eval_labels.npy")] + quantize, "--labels with --prune needs --eval-input"),
             (quantize + ["--labels", path("eval_labels.npy")], "holds 197 labels but --calibration has 100 examples"),
-            (quantize + ["--eval-input", path("eval.npy"), "--labels", path("calibration_labels.npy")], "holds 100 labels but --eval-input has 197 examples"),
+            (
+                quantize + ["--eval-input", path("eval.npy"), "--labels", path("calibration_labels.npy")],
+                "holds 100 labels but --eval-input has 197 examples"
+            ),
             (quantize + ["--calibration-method", "kl"], "use minmax, percentile or entropy"),
         ] {
             let output = scratch.appendingPathComponent("out")

@@ -34,8 +34,10 @@ final class RealModelTests: XCTestCase {
         /// `input_<name>.npy` by input name.
         func inputs() throws -> [String: Tensor] {
             var result: [String: Tensor] = [:]
-            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasPrefix("input_") && file.hasSuffix(".npy") {
-                result[String(file.dropFirst("input_".count).dropLast(4))] = try NPY.read(contentsOf: directory.appendingPathComponent(file))
+            for file in try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            where file.hasPrefix("input_") && file.hasSuffix(".npy") {
+                result[String(file.dropFirst("input_".count).dropLast(4))] = try NPY.read(
+                    contentsOf: directory.appendingPathComponent(file))
             }
             return result
         }
@@ -117,6 +119,8 @@ final class RealModelTests: XCTestCase {
                 XCTFail("\(model.name) did not run")
             }
         }
-        print("real models: \(passed.count) of \(models.count) convert and match Keras in the interpreter and generated Swift: \(passed.joined(separator: ", "))")
+        print(
+            "real models: \(passed.count) of \(models.count) convert and match Keras in the interpreter and generated Swift: \(passed.joined(separator: ", "))"
+        )
     }
 }

@@ -134,7 +134,8 @@ final class InterpreterTests: XCTestCase {
         ]
         for (op, x, expected) in cases {
             let parts = op.split(separator: " ", maxSplits: 1)
-            let text = "graph @g {\n  input %x : f32[N]\n  %y = \(parts[0])(%x) \(parts.count > 1 ? String(parts[1]) : "") : f32[N]\n  output %y\n}"
+            let text =
+                "graph @g {\n  input %x : f32[N]\n  %y = \(parts[0])(%x) \(parts.count > 1 ? String(parts[1]) : "") : f32[N]\n  output %y\n}"
             let y = try run(text, ["x": Tensor(shape: [1], floats: [x])])["y"]!.floats[0]
             XCTAssertEqual(y, expected, accuracy: 1e-6, op)
         }

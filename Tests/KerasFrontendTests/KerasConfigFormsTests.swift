@@ -35,7 +35,8 @@ final class KerasConfigFormsTests: XCTestCase {
         model.layer("Dropout", "drop", ["rate": 0.5], inboundNodes: [[[["d", 0, 0, ["training": false]]]]], shape: [3])
         // A merge on a list, every entry carrying the (same) kwargs, and a constant Keras 2 marks as such.
         model.layer(
-            "Add", "sum", inboundNodes: [[["drop", 0, 0, ["flag": true]], ["d", 0, 0, ["flag": true]], ["_CONSTANT_VALUE", -1, 3, [String: Any]()]]],
+            "Add", "sum",
+            inboundNodes: [[["drop", 0, 0, ["flag": true]], ["d", 0, 0, ["flag": true]], ["_CONSTANT_VALUE", -1, 3, [String: Any]()]]],
             shape: [3])
         model.outputs = ["sum"]
         let graph = try model.lower(version: "2.20.1")
@@ -79,7 +80,10 @@ final class KerasConfigFormsTests: XCTestCase {
         let innerConfig: [String: Any] = [
             "name": "inner",
             "layers": [
-                ["class_name": "InputLayer", "name": "inner_in", "config": ["name": "inner_in", "batch_shape": [NSNull(), 4]], "inbound_nodes": []],
+                [
+                    "class_name": "InputLayer", "name": "inner_in", "config": ["name": "inner_in", "batch_shape": [NSNull(), 4]],
+                    "inbound_nodes": [],
+                ],
                 [
                     "class_name": "Dense", "name": "inner_dense", "config": ["name": "inner_dense", "units": 2],
                     "inbound_nodes": [[["inner_in", 0, 0, [String: Any]()]]],
@@ -90,7 +94,8 @@ final class KerasConfigFormsTests: XCTestCase {
         var model = ModelConfigBuilder(.keras2)
         model.input("x", [4])
         model.layer("Functional", "inner", innerConfig, inboundNodes: [[["x", 0, 0, [String: Any]()]]], shape: [2])
-        model.setWeights("inner/inner_dense", [Tensor(shape: [4, 2], floats: Array(repeating: 0.5, count: 8)), Tensor(shape: [2], floats: [0, 1])])
+        model.setWeights(
+            "inner/inner_dense", [Tensor(shape: [4, 2], floats: Array(repeating: 0.5, count: 8)), Tensor(shape: [2], floats: [0, 1])])
         model.outputStructure = [["inner", 1, 0]]
         XCTAssertEqual(try model.lower(version: "2.20.1").outputs, ["inner"])
 
@@ -98,8 +103,10 @@ final class KerasConfigFormsTests: XCTestCase {
         // same layer named twice gets `_1` (tf-keras's output names).
         var shared = ModelConfigBuilder(.keras2)
         shared.input("x", [4])
-        shared.layer("Dense", "d", ["units": 4], inboundNodes: [[["x", 0, 0, [String: Any]()]], [["d", 0, 0, [String: Any]()]]], shape: [4])
-        shared.setWeights("d", [Tensor(shape: [4, 4], floats: (0..<16).map { Float($0) * 0.1 }), Tensor(shape: [4], floats: [0, 0, 0, 0])])
+        shared.layer(
+            "Dense", "d", ["units": 4], inboundNodes: [[["x", 0, 0, [String: Any]()]], [["d", 0, 0, [String: Any]()]]], shape: [4])
+        shared.setWeights(
+            "d", [Tensor(shape: [4, 4], floats: (0..<16).map { Float($0) * 0.1 }), Tensor(shape: [4], floats: [0, 0, 0, 0])])
         shared.layer("Activation", "act", ["activation": "relu"], on: ["d"])
         shared.outputStructure = [["d", 1, 0], ["act", 0, 0], ["d", 0, 0]]
         let graph = try shared.lower(version: "2.20.1")
@@ -137,9 +144,11 @@ final class KerasConfigFormsTests: XCTestCase {
         model.outputs = ["fc1"]
         var json = model
         json.name = "q"
-        let config = json.json.replacingOccurrences(of: #""class_name":"QDense""#, with: #""class_name":"QDense","module":"qkeras.qlayers""#)
+        let config = json.json.replacingOccurrences(
+            of: #""class_name":"QDense""#, with: #""class_name":"QDense","module":"qkeras.qlayers""#)
         do {
-            _ = try KerasReader.lower(config, version: "3.14", backend: nil, format: "keras", weights: MemoryWeights(tensors: [:]), file: "q.keras")
+            _ = try KerasReader.lower(
+                config, version: "3.14", backend: nil, format: "keras", weights: MemoryWeights(tensors: [:]), file: "q.keras")
             XCTFail("QDense should be rejected")
         } catch {
             assertMentions(error.description, ["1 x QDense (layer 'fc1')", "the Python package 'qkeras'"])

@@ -1,8 +1,7 @@
 import Foundation
 import KilnIR
-import XCTest
-
 import KilnInterpreter
+import XCTest
 
 @testable import KerasFrontend
 
@@ -116,8 +115,11 @@ final class KerasLoweringTests: XCTestCase {
             return model
         }
         XCTAssertEqual(try relu([:]).lower().nodes.map(\.op), [.activation(.relu)])
-        XCTAssertEqual(try relu(["max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0]).lower().nodes.map(\.op), [.activation(.clip(min: 0, max: 6))])
-        XCTAssertEqual(try relu(["max_value": NSNull(), "negative_slope": 0.1]).lower().nodes.map(\.op), [.activation(.leakyRelu(alpha: 0.1))])
+        XCTAssertEqual(
+            try relu(["max_value": 6.0, "negative_slope": 0.0, "threshold": 0.0]).lower().nodes.map(\.op),
+            [.activation(.clip(min: 0, max: 6))])
+        XCTAssertEqual(
+            try relu(["max_value": NSNull(), "negative_slope": 0.1]).lower().nodes.map(\.op), [.activation(.leakyRelu(alpha: 0.1))])
         // Keras: clip(x * (x > threshold), 0, max_value) - negative_slope * relu(threshold - x); without a
         // max_value, values gated by a threshold are not clamped at 0.
         let x = Tensor(shape: [1, 4], floats: [-1, 0.25, 0.75, 9])
@@ -192,7 +194,9 @@ final class KerasLoweringTests: XCTestCase {
         model.input("tokens", [10, 3])
         model.layer("LSTM", "recurrent", ["units": 8], on: ["tokens"])
         model.outputs = ["recurrent"]
-        assertMentions(loweringError(model, version: "2.20.1"), ["memory.h5", "layer 'recurrent'", "LSTM", "supported layers:", "Dense", "Embedding", "Softmax"])
+        assertMentions(
+            loweringError(model, version: "2.20.1"),
+            ["memory.h5", "layer 'recurrent'", "LSTM", "supported layers:", "Dense", "Embedding", "Softmax"])
     }
 
     func testWeightsThatDoNotFitTheConfiguration() {
@@ -201,7 +205,8 @@ final class KerasLoweringTests: XCTestCase {
         model.dense("d", units: 3, on: "x")
         model.outputs = ["d"]
         var wrongShape = model
-        wrongShape.setWeights("d", [Tensor(shape: [3, 4], floats: Array(repeating: 0, count: 12)), Tensor(shape: [3], floats: [0, 0, 0])])
+        wrongShape.setWeights(
+            "d", [Tensor(shape: [3, 4], floats: Array(repeating: 0, count: 12)), Tensor(shape: [3], floats: [0, 0, 0])])
         assertMentions(loweringError(wrongShape), ["layer 'd'", "d/0", "[3, 4]", "[4, 3]"])
         var missingBias = model
         missingBias.setWeights("d", [Tensor(shape: [4, 3], floats: Array(repeating: 0, count: 12))])
@@ -209,10 +214,13 @@ final class KerasLoweringTests: XCTestCase {
     }
 
     func testBadConfigurations() {
-        let notJSON = (try? KerasReader.lower("{", version: "3", backend: nil, format: "keras", weights: MemoryWeights(tensors: [:]), file: "x.keras"))
+        let notJSON =
+            (try? KerasReader.lower("{", version: "3", backend: nil, format: "keras", weights: MemoryWeights(tensors: [:]), file: "x.keras"))
         XCTAssertNil(notJSON)
         do {
-            _ = try KerasReader.lower(#"{"class_name": "Subclassed", "config": {}}"#, version: "3", backend: nil, format: "keras", weights: MemoryWeights(tensors: [:]), file: "x.keras")
+            _ = try KerasReader.lower(
+                #"{"class_name": "Subclassed", "config": {}}"#, version: "3", backend: nil, format: "keras",
+                weights: MemoryWeights(tensors: [:]), file: "x.keras")
             XCTFail("a subclassed model should be rejected")
         } catch {
             assertMentions(error.description, ["x.keras", "Subclassed", "Sequential and Functional"])

@@ -32,7 +32,10 @@ final class KerasMultiAxisTests: XCTestCase {
         let graph = try model.lower()
         XCTAssertEqual(
             graph.nodes.map(\.op),
-            [.reduce(.max, axes: [1, 3], keepDims: true), .binary(.sub), .activation(.exp), .reduce(.sum, axes: [1, 3], keepDims: true), .binary(.div)])
+            [
+                .reduce(.max, axes: [1, 3], keepDims: true), .binary(.sub), .activation(.exp), .reduce(.sum, axes: [1, 3], keepDims: true),
+                .binary(.div),
+            ])
         var expected = [Double](repeating: 0, count: 48)
         for n in 0..<2 {
             for j in 0..<2 {

@@ -14,7 +14,9 @@ final class KerasReaderTests: XCTestCase {
     func testEveryFixtureMatchesItsMetadata() throws {
         for fixture in try Fixture.all() {
             let graph = try KerasReader.read(contentsOf: fixture.model, weights: fixture.weights)
-            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.directory.appendingPathComponent("meta.json"))) as! [String: Any]
+            let meta =
+                try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.directory.appendingPathComponent("meta.json")))
+                as! [String: Any]
             XCTAssertEqual(graph.inputs.map(\.name), meta["inputs"] as? [String], fixture.name)
             XCTAssertEqual(graph.outputs, meta["outputs"] as? [String], fixture.name)
             // Keras 3's model.to_json() does not record the version, only that it is Keras 3.
@@ -139,7 +141,9 @@ final class KerasReaderTests: XCTestCase {
         let serial = try fixtures.map { try KerasReader.read(contentsOf: $0.model, weights: $0.weights) }
         let results = ConcurrentResults<Result<Graph, KerasImportError>>(count: fixtures.count)
         DispatchQueue.concurrentPerform(iterations: fixtures.count) { index in
-            results[index] = Result { () throws(KerasImportError) -> Graph in try KerasReader.read(contentsOf: fixtures[index].model, weights: fixtures[index].weights) }
+            results[index] = Result { () throws(KerasImportError) -> Graph in
+                try KerasReader.read(contentsOf: fixtures[index].model, weights: fixtures[index].weights)
+            }
         }
         for (index, result) in results.values.enumerated() {
             XCTAssertEqual(try result?.get(), serial[index], fixtures[index].name)

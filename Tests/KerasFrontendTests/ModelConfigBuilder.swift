@@ -34,7 +34,9 @@ struct ModelConfigBuilder {
     /// An InputLayer whose sizes after the batch may be unknown (nil, saved as `None`).
     mutating func input(_ name: String, unknown shape: [Int?]) {
         let shapeKey = form == .keras2 ? "batch_input_shape" : "batch_shape"
-        let config: [String: Any] = ["name": name, shapeKey: [NSNull()] + shape.map { $0.map { $0 as Any } ?? NSNull() }, "dtype": "float32"]
+        let config: [String: Any] = [
+            "name": name, shapeKey: [NSNull()] + shape.map { $0.map { $0 as Any } ?? NSNull() }, "dtype": "float32",
+        ]
         layers.append(["class_name": "InputLayer", "name": name, "config": config, "inbound_nodes": [Any]()])
         inputs.append(name)
         shapes[name] = shape.map { $0 ?? 1 }
@@ -90,7 +92,9 @@ struct ModelConfigBuilder {
     mutating func dense(_ name: String, units: Int, activation: Any = "linear", useBias: Bool = true, on input: String) {
         let inputShape = shapes[input] ?? []
         let inFeatures = inputShape.last ?? 1
-        layer("Dense", name, ["units": units, "activation": activation, "use_bias": useBias], on: [input], shape: Array(inputShape.dropLast()) + [units])
+        layer(
+            "Dense", name, ["units": units, "activation": activation, "use_bias": useBias], on: [input],
+            shape: Array(inputShape.dropLast()) + [units])
         var tensors = [Tensor(shape: [inFeatures, units], floats: (0..<inFeatures * units).map { Float($0 % 7) * 0.1 - 0.3 })]
         if useBias { tensors.append(Tensor(shape: [units], floats: (0..<units).map { Float($0) * 0.01 })) }
         weights[name] = tensors
@@ -103,7 +107,11 @@ struct ModelConfigBuilder {
     mutating func conv2D(_ name: String, filters: Int, kernel: Int, strides: Int, padding: String, on input: String) {
         let channels = shapes[input]?.last ?? 1
         layer(
-            "Conv2D", name, ["filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides], "padding": padding, "activation": "linear"],
+            "Conv2D", name,
+            [
+                "filters": filters, "kernel_size": [kernel, kernel], "strides": [strides, strides], "padding": padding,
+                "activation": "linear",
+            ],
             on: [input], shape: (shapes[input]?.dropLast() ?? []) + [filters])
         let count = kernel * kernel * channels * filters
         weights[name] = [
@@ -118,7 +126,8 @@ struct ModelConfigBuilder {
         let root: [String: Any] = [
             "class_name": "Functional",
             "config": [
-                "name": name, "layers": layers, "input_layers": inputs.map(reference), "output_layers": outputStructure ?? outputs.map(reference),
+                "name": name, "layers": layers, "input_layers": inputs.map(reference),
+                "output_layers": outputStructure ?? outputs.map(reference),
             ] as [String: Any],
         ]
         let data = (try? JSONSerialization.data(withJSONObject: root, options: [.sortedKeys])) ?? Data()
@@ -128,7 +137,8 @@ struct ModelConfigBuilder {
     /// Lowers the configuration as `KerasReader` does for a file of the given Keras version.
     func lower(version: String = "3.12.0", inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
         try KerasReader.lower(
-            json, version: version, backend: nil, format: "h5", weights: MemoryWeights(tensors: weights), file: "memory.h5", inputShapes: inputShapes)
+            json, version: version, backend: nil, format: "h5", weights: MemoryWeights(tensors: weights), file: "memory.h5",
+            inputShapes: inputShapes)
     }
 }
 
@@ -143,7 +153,9 @@ struct MemoryWeights: KerasWeightSource {
 
 extension XCTestCase {
     /// The message of the error lowering throws, or a test failure when it succeeds.
-    func loweringError(_ model: ModelConfigBuilder, version: String = "3.12.0", file: StaticString = #filePath, line: UInt = #line) -> String {
+    func loweringError(_ model: ModelConfigBuilder, version: String = "3.12.0", file: StaticString = #filePath, line: UInt = #line)
+        -> String
+    {
         do {
             let graph = try model.lower(version: version)
             XCTFail("lowering succeeded:\n\(graph.text)", file: file, line: line)

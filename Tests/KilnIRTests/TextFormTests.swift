@@ -32,10 +32,12 @@ final class TextFormTests: XCTestCase {
 
     func testEveryOpRoundTrips() throws {
         let ops: [Op] = [
-            .identity, .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .matMul, .gemm(transB: true), .softmax(axis: 1), .flatten(axis: 2),
+            .identity, .binary(.add), .binary(.sub), .binary(.mul), .binary(.div), .matMul, .gemm(transB: true), .softmax(axis: 1),
+            .flatten(axis: 2),
             .reshape(shape: [0, -1]), .transpose(perm: [2, 0, 1]), .cast(to: .int64),
             .activation(.relu), .activation(.sigmoid), .activation(.tanh), .activation(.exp), .activation(.softplus),
-            .activation(.softsign), .activation(.elu(alpha: 0.5)), .activation(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma)),
+            .activation(.softsign), .activation(.elu(alpha: 0.5)),
+            .activation(.selu(alpha: Activation.seluAlpha, gamma: Activation.seluGamma)),
             .activation(.gelu(approximate: true)), .activation(.gelu(approximate: false)), .activation(.swish),
             .activation(.hardSigmoid(alpha: 1.0 / 6, beta: 0.5)), .activation(.leakyRelu(alpha: 0.3)),
             .activation(.clip(min: 0, max: 6)), .activation(.sqrt), .activation(.thresholdedRelu(theta: 0.5)), .binary(.max), .binary(.min),
@@ -45,7 +47,8 @@ final class TextFormTests: XCTestCase {
             .reduce(.mean, axes: [1, 2], keepDims: false), .reduce(.max, axes: [1], keepDims: true),
             .reduce(.min, axes: [-1], keepDims: false), .reduce(.sum, axes: [0], keepDims: true),
             .batchNorm(epsilon: 0.001, axis: -1), .concat(axis: 3), .pad(pads: [0, 1, 0, 2], value: 0.5), .crop(pads: [0, 1, 0, 2]),
-            .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear), .upsample(factors: [1, 2, 2], mode: .nearest),
+            .convTranspose(Convolution(strides: [2], dilations: [1], pads: [1, -1])), .upsample(factors: [2, 3], mode: .linear),
+            .upsample(factors: [1, 2, 2], mode: .nearest),
             .quantizeLinear(axis: 1), .dequantizeLinear(axis: 0), .gather(axis: 1),
             .layerNorm(axis: -2, epsilon: 1e-5), .binary(.pow), .activation(.log), .activation(.abs), .activation(.neg), .activation(.erf),
             .activation(.reciprocal), .compare(.equal), .compare(.notEqual), .compare(.greater), .compare(.greaterOrEqual), .compare(.less),
@@ -86,13 +89,28 @@ final class TextFormTests: XCTestCase {
         let cases: [(String, String)] = [
             ("graph @g {\n  input %x : f99[N]\n}", "2:14: unknown element type 'f99'"),
             ("graph @g {\n  input %x : f32[N]\n  %y = Frobnicate(%x) : f32[N]\n  output %y\n}", "3:8: unknown op 'Frobnicate'"),
-            ("graph @g {\n  input %x : f32[N]\n  %y = Softmax(%x) {axis = true} : f32[N]\n  output %y\n}", "Softmax attribute 'axis' must be an integer"),
+            (
+                "graph @g {\n  input %x : f32[N]\n  %y = Softmax(%x) {axis = true} : f32[N]\n  output %y\n}",
+                "Softmax attribute 'axis' must be an integer"
+            ),
             ("graph @g {\n  const %c : f32[3] = [1.0, 2.0]\n}", "f32[3] needs 3 elements, found 2"),
             ("graph @g {\n  input %x : f32[N]\n  %y = Relu(%x) {} : f32[N]\n  output %y\n", "5:1: expected '}' to close graph @g"),
-            ("graph @g {\n  input %x : f32[N,2]\n  %y = Add(%x, %x) {epilogue = Relu} : f32[N,2]\n  output %y\n}", "Add has no attribute(s) epilogue"),
-            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = 1} : f32[N,2]\n  output %y\n}", "MatMul attribute 'epilogue' must be an activation"),
-            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = Frob} : f32[N,2]\n  output %y\n}", "unknown attribute value 'Frob'"),
-            ("graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = LeakyRelu(beta = 1.0)} : f32[N,2]\n  output %y\n}", "LeakyRelu has no attribute(s) beta"),
+            (
+                "graph @g {\n  input %x : f32[N,2]\n  %y = Add(%x, %x) {epilogue = Relu} : f32[N,2]\n  output %y\n}",
+                "Add has no attribute(s) epilogue"
+            ),
+            (
+                "graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = 1} : f32[N,2]\n  output %y\n}",
+                "MatMul attribute 'epilogue' must be an activation"
+            ),
+            (
+                "graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = Frob} : f32[N,2]\n  output %y\n}",
+                "unknown attribute value 'Frob'"
+            ),
+            (
+                "graph @g {\n  input %x : f32[N,2]\n  %y = MatMul(%x, %x) {epilogue = LeakyRelu(beta = 1.0)} : f32[N,2]\n  output %y\n}",
+                "LeakyRelu has no attribute(s) beta"
+            ),
         ]
         for (text, message) in cases {
             XCTAssertThrowsError(try TextParser.parse(text)) { error in

@@ -19,12 +19,19 @@ final class VerifierTests: XCTestCase {
 
     func testChecksFusedEpilogues() throws {
         try verifying(
-            "graph @g {\n  input %x : f32[N,4]\n  const %w : f32[4,3] = [1,2,3,4,5,6,7,8,9,10,11,12]\n  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,3]\n  output %y\n}")
-        assertRejects("  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,4]\n  output %y", "declared f32[N,4] but the op produces f32[N,3]")
+            "graph @g {\n  input %x : f32[N,4]\n  const %w : f32[4,3] = [1,2,3,4,5,6,7,8,9,10,11,12]\n  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,3]\n  output %y\n}"
+        )
+        assertRejects(
+            "  %y = Gemm(%x, %w) {transB = false, epilogue = Relu} : f32[N,4]\n  output %y",
+            "declared f32[N,4] but the op produces f32[N,3]")
         // Built in code, an epilogue on an op that takes none is a type error, not a crash.
         let graph = Graph(
             name: "g", inputs: [Value("x", TensorType(.float32, Shape([.symbolic("N"), 4])))],
-            nodes: [Node(name: "y", op: .fused(.binary(.add), epilogue: .relu), inputs: ["x", "x"], outputs: [Value("y", TensorType(.float32, Shape([.symbolic("N"), 4])))])],
+            nodes: [
+                Node(
+                    name: "y", op: .fused(.binary(.add), epilogue: .relu), inputs: ["x", "x"],
+                    outputs: [Value("y", TensorType(.float32, Shape([.symbolic("N"), 4])))])
+            ],
             outputs: ["y"])
         XCTAssertThrowsError(try graph.verify()) { error in
             XCTAssertTrue("\(error)".contains("Add cannot take an epilogue"), "\(error)")
@@ -71,13 +78,17 @@ final class VerifierTests: XCTestCase {
         assertRejects("  %y = Slice(%x) {axes = [0], starts = [0], ends = [1], steps = [1]} : f32[1,4]\n  output %y", "symbolic dimension")
         assertRejects("  %y = Slice(%x) {axes = [1], starts = [3], ends = [1], steps = [1]} : f32[N,0]\n  output %y", "keeps no element")
         assertRejects("  %y = Slice(%x) {axes = [1], starts = [0], ends = [1], steps = [0]} : f32[N,1]\n  output %y", "step of axis 1 is 0")
-        assertRejects("  %y = Slice(%x) {axes = [1, -1], starts = [0, 0], ends = [1, 1], steps = [1, 1]} : f32[N,1]\n  output %y", "named twice")
-        assertRejects("  %y = Slice(%x) {axes = [1], starts = [0], ends = [], steps = [1]} : f32[N,1]\n  output %y", "one start, end and step per axis")
+        assertRejects(
+            "  %y = Slice(%x) {axes = [1, -1], starts = [0, 0], ends = [1, 1], steps = [1, 1]} : f32[N,1]\n  output %y", "named twice")
+        assertRejects(
+            "  %y = Slice(%x) {axes = [1], starts = [0], ends = [], steps = [1]} : f32[N,1]\n  output %y",
+            "one start, end and step per axis")
     }
 
     func testComparisonsGiveBoolsOfOperandsOfOneType() throws {
         XCTAssertEqual(
-            try Op.compare(.less).inferTypes([TensorType(.int32, [.symbolic("N"), 5]), TensorType(.int32, [])]), [TensorType(.bool, ["N", 5])])
+            try Op.compare(.less).inferTypes([TensorType(.int32, [.symbolic("N"), 5]), TensorType(.int32, [])]),
+            [TensorType(.bool, ["N", 5])])
         assertRejects("  %y = Greater(%x, %w) : bool[N,4]\n  output %y", "do not broadcast")
         XCTAssertThrowsError(try Op.compare(.equal).inferTypes([TensorType(.int32, [2]), TensorType(.float32, [2])])) { error in
             XCTAssertTrue("\(error)".contains("element types differ"), "\(error)")

@@ -29,7 +29,9 @@ final class ElementwiseTests: XCTestCase {
         var random = SeededGenerator(seed: 12)
         for (kind, name) in binaryOps {
             let m = random.oddSize(1...9), n = random.oddSize(1...30)
-            for (aShape, bShape) in [([m, n], [m, n]), ([m, n], [n]), ([n], [m, n]), ([m, n], [1, n]), ([1], [m, n]), ([m, n], [1])] {
+            for (aShape, bShape) in [
+                ([m, n], [m, n]), ([m, n], [n]), ([n], [m, n]), ([m, n], [1, n]), ([1], [m, n]), ([m, n], [1]),
+            ] {
                 let a = operand(aShape, &random), b = operand(bShape, &random)
                 var y = [Float](repeating: .nan, count: m * n)
                 kilnBinary(kind, a, a.count, b, b.count, &y, m * n)
@@ -45,7 +47,8 @@ final class ElementwiseTests: XCTestCase {
         for (kind, name) in binaryOps {
             for batch in [1, 3] {
                 let cases: [(a: [Int], b: [Int], y: [Int])] = [
-                    ([-1, 1, 5], [4, 1], [-1, 4, 5]), ([-1, 3, 1, 7], [-1, 1, 6, 1], [-1, 3, 6, 7]), ([2, 1, 3], [-1, 1, 5, 1], [-1, 2, 5, 3]),
+                    ([-1, 1, 5], [4, 1], [-1, 4, 5]), ([-1, 3, 1, 7], [-1, 1, 6, 1], [-1, 3, 6, 7]),
+                    ([2, 1, 3], [-1, 1, 5, 1], [-1, 2, 5, 3]),
                 ]
                 for shapes in cases {
                     let concrete = { (shape: [Int]) in shape.map { $0 < 0 ? batch : $0 } }
@@ -163,7 +166,8 @@ final class ElementwiseTests: XCTestCase {
     ]
 
     private let compareKinds: [Comparison: KilnBinary] = [
-        .equal: .equal, .notEqual: .notEqual, .greater: .greater, .greaterOrEqual: .greaterOrEqual, .less: .less, .lessOrEqual: .lessOrEqual,
+        .equal: .equal, .notEqual: .notEqual, .greater: .greater, .greaterOrEqual: .greaterOrEqual, .less: .less,
+        .lessOrEqual: .lessOrEqual,
     ]
 
     /// Values of either sign kept away from zero, so that division stays tame.

@@ -79,11 +79,13 @@ final class GemmTests: XCTestCase {
             var y = [Float](repeating: .nan, count: batch * m * n)
 
             kilnMatMul(a, strideA: m * k, b, strideB: k * n, &y, batch: batch, m: m, n: n, k: k, transposeB: false)
-            let batched = try reference("MatMul(%a, %b)", ["a": tensor([batch, m, k], a), "b": tensor([batch, k, n], b)], result: [batch, m, n])
+            let batched = try reference(
+                "MatMul(%a, %b)", ["a": tensor([batch, m, k], a), "b": tensor([batch, k, n], b)], result: [batch, m, n])
             assertClose(y, batched.floats, "batched \(batch)x\(m)x\(k) x \(k)x\(n)")
 
             kilnMatMul(a, strideA: m * k, shared, strideB: 0, &y, batch: batch, m: m, n: n, k: k, transposeB: false)
-            let broadcast = try reference("MatMul(%a, %b)", ["a": tensor([batch, m, k], a), "b": tensor([k, n], shared)], result: [batch, m, n])
+            let broadcast = try reference(
+                "MatMul(%a, %b)", ["a": tensor([batch, m, k], a), "b": tensor([k, n], shared)], result: [batch, m, n])
             assertClose(y, broadcast.floats, "B broadcast over \(batch)")
 
             kilnMatMul(a, strideA: 0, shared, strideB: 0, &y, batch: 1, m: batch * m, n: n, k: k, transposeB: true)

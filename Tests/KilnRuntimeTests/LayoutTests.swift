@@ -9,7 +9,8 @@ final class LayoutTests: XCTestCase {
     func testTranspose() throws {
         var random = SeededGenerator(seed: 21)
         let cases: [(shape: [Int], perm: [Int])] = [
-            ([-1, 5], [1, 0]), ([-1, 3, 7], [0, 2, 1]), ([-1, 3, 7], [2, 0, 1]), ([-1, 2, 5, 3], [0, 3, 1, 2]), ([4, -1, 3, 5], [3, 1, 2, 0]),
+            ([-1, 5], [1, 0]), ([-1, 3, 7], [0, 2, 1]), ([-1, 3, 7], [2, 0, 1]), ([-1, 2, 5, 3], [0, 3, 1, 2]),
+            ([4, -1, 3, 5], [3, 1, 2, 0]),
         ]
         for (shape, perm) in cases {
             for batch in [1, 2] {
@@ -17,7 +18,8 @@ final class LayoutTests: XCTestCase {
                 let x = random.floats(concrete.reduce(1, *))
                 var y = [Float](repeating: .nan, count: x.count)
                 kilnTranspose(x, shape, perm, &y, batch: batch)
-                let expected = try reference("Transpose(%x) {perm = \(perm)}", ["x": tensor(concrete, x)], result: perm.map { concrete[$0] })
+                let expected = try reference(
+                    "Transpose(%x) {perm = \(perm)}", ["x": tensor(concrete, x)], result: perm.map { concrete[$0] })
                 assertClose(y, expected.floats, "\(concrete) by \(perm)")
             }
         }
@@ -53,8 +55,10 @@ final class LayoutTests: XCTestCase {
                     var range: SliceRange
                     var bounds: (Int, Int, Int)
                     repeat {
-                        bounds = (Int.random(in: -size - 2...size + 2, using: &random), Int.random(in: -size - 2...size + 2, using: &random),
-                                  [-3, -2, -1, 1, 2, 3].randomElement(using: &random)!)
+                        bounds = (
+                            Int.random(in: -size - 2...size + 2, using: &random), Int.random(in: -size - 2...size + 2, using: &random),
+                            [-3, -2, -1, 1, 2, 3].randomElement(using: &random)!
+                        )
                         range = SliceRange(start: bounds.0, end: bounds.1, step: bounds.2, size: size)
                     } while range.count == 0
                     axes.append(axis == 1 ? axis : axis - shape.count)

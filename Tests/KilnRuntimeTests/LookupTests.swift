@@ -59,7 +59,7 @@ final class LookupTests: XCTestCase {
     /// An index outside the table is reported (the first one; a non-finite one as Int.min) and its slice
     /// zeroed, where the interpreter throws; the good slices are still copied.
     func testGatherOutOfRange() {
-        let data: [Float] = [1, 2, 3, 4, 5, 6]  // [3, 2]
+        let data: [Float] = [1, 2, 3, 4, 5, 6] // [3, 2]
         var y = [Float](repeating: .nan, count: 8)
         XCTAssertEqual(kilnGather(data, outer: 1, size: 3, inner: 2, [2, 3, -1, 0], count: 4, &y), 3)
         XCTAssertEqual(y, [5, 6, 0, 0, 0, 0, 1, 2])
@@ -92,7 +92,8 @@ final class LookupTests: XCTestCase {
             var y = [Float](repeating: .nan, count: m * n), scratch = [Float](repeating: .nan, count: k * 8 + n * 8)
             withPointer(bias) { bias in
                 kilnSparseGemm(
-                    a, lda: k, sparse, nonzeros: nonzeros, bias: bias, &y, ldc: n, m: m, n: n, k: k, scratch: &scratch, activation: f.kernel)
+                    a, lda: k, sparse, nonzeros: nonzeros, bias: bias, &y, ldc: n, m: m, n: n, k: k, scratch: &scratch, activation: f.kernel
+                )
             }
             var inputs: [(String, Tensor)] = [("a", tensor([m, k], a)), ("b", tensor([k, n], b))]
             if let bias { inputs.append(("c", tensor([n], bias))) }

@@ -47,7 +47,8 @@ final class QuantizationTests: XCTestCase {
             let q = (0..<count).map { _ in Float(Int.random(in: range, using: &random)) }
             for perAxis in [false, true] {
                 let size = perAxis ? 6 : 1
-                let scales = random.floats(size, in: 0.001...0.1), zeros = (0..<size).map { _ in Float(Int.random(in: range, using: &random)) }
+                let scales = random.floats(size, in: 0.001...0.1),
+                    zeros = (0..<size).map { _ in Float(Int.random(in: range, using: &random)) }
                 var y = [Float](repeating: .nan, count: count)
                 kilnDequantize(q, &y, count: count, scales: scales, zeros: zeros, size: size, inner: perAxis ? 5 : 1)
                 let parameters = perAxis ? [6] : []
@@ -145,7 +146,9 @@ final class QuantizationTests: XCTestCase {
     }
 
     /// The column scales zero-padded to whole panels, as the weights writer stores them.
-    private func padded(_ scales: [Float]) -> [Float] { scales + [Float](repeating: 0, count: (scales.count + 15) / 16 * 16 - scales.count) }
+    private func padded(_ scales: [Float]) -> [Float] {
+        scales + [Float](repeating: 0, count: (scales.count + 15) / 16 * 16 - scales.count)
+    }
 
     /// What DequantizeLinear makes of int8 weights [k, n] with per-column scales.
     private func dequantized(_ q: [Int8], _ scales: [Float], k: Int, n: Int) throws -> [Float] {

@@ -16,7 +16,8 @@ final class WindowTests: XCTestCase {
             .init(sizes: [9, 11], cin: 5, cout: 7, window: [3, 2], strides: [2, 3], dilations: [1, 1], pads: [0, 1, 2, 0]),
             .init(sizes: [8, 7], cin: 2, cout: 33, window: [3, 3], strides: [1, 2], dilations: [2, 2], pads: [2, 2, 2, 2]),
             .init(sizes: [5, 5], cin: 13, cout: 3, window: [5, 5], strides: [1, 1], dilations: [1, 1], pads: [0, 0, 0, 0]),
-            .init(sizes: [4, 5, 3], cin: 2, cout: 6, window: [2, 3, 2], strides: [1, 2, 1], dilations: [1, 1, 2], pads: [1, 0, 1, 0, 1, 1]),
+            .init(
+                sizes: [4, 5, 3], cin: 2, cout: 6, window: [2, 3, 2], strides: [1, 2, 1], dilations: [1, 1, 2], pads: [1, 0, 1, 0, 1, 1]),
         ]
         for c in cases {
             for batch in [1, 2] {
@@ -100,13 +101,15 @@ final class WindowTests: XCTestCase {
                 let w = random.floats(c.window.reduce(1, *) * c.cout * c.cin), bias = random.floats(c.cout)
                 // The geometry of the forward convolution from the output back to x.
                 let g = KilnWindow(
-                    input: [-1] + output + [c.cout], window: c.window, strides: c.strides, dilations: c.dilations, pads: c.pads, output: c.sizes)
+                    input: [-1] + output + [c.cout], window: c.window, strides: c.strides, dilations: c.dilations, pads: c.pads,
+                    output: c.sizes)
                 var y = [Float](repeating: .nan, count: batch * output.reduce(1, *) * c.cout)
                 kilnConvTranspose(x, g, w, bias: bias, &y, inChannels: c.cin, outChannels: c.cout, batch: batch)
                 let expected = try reference(
                     "ConvTranspose(%x, %w, %b) {strides = \(c.strides), dilations = \(c.dilations), pads = \(c.pads), groups = 1}",
                     [
-                        "x": tensor([batch] + c.sizes + [c.cin], x), "w": tensor(c.window + [c.cout, c.cin], w), "b": tensor([c.cout], bias),
+                        "x": tensor([batch] + c.sizes + [c.cin], x), "w": tensor(c.window + [c.cout, c.cin], w),
+                        "b": tensor([c.cout], bias),
                     ], result: [batch] + output + [c.cout])
                 assertClose(y, expected.floats, "\(c) batch \(batch)")
             }
@@ -121,7 +124,8 @@ final class WindowTests: XCTestCase {
             .init(sizes: [7, 9], cin: 5, cout: 5, window: [2, 2], strides: [2, 2], dilations: [1, 1], pads: [0, 0, 1, 1]),
             .init(sizes: [6, 7], cin: 3, cout: 3, window: [3, 3], strides: [2, 1], dilations: [1, 1], pads: [1, 1, 1, 1]),
             .init(sizes: [11], cin: 9, cout: 9, window: [3], strides: [2], dilations: [1], pads: [1, 1]),
-            .init(sizes: [4, 5, 5], cin: 2, cout: 2, window: [2, 3, 2], strides: [2, 2, 1], dilations: [1, 1, 1], pads: [0, 1, 1, 1, 1, 0]),
+            .init(
+                sizes: [4, 5, 5], cin: 2, cout: 2, window: [2, 3, 2], strides: [2, 2, 1], dilations: [1, 1, 1], pads: [0, 1, 1, 1, 1, 0]),
         ]
         for c in cases {
             for batch in [1, 2] {
@@ -174,7 +178,8 @@ private struct WindowCase: CustomStringConvertible {
     func expected(_ x: [Float], _ w: [Float], _ bias: [Float]?, batch: Int, epilogue: RuntimeActivation) throws -> [Float] {
         var inputs: [(String, Tensor)] = [("x", tensor([batch] + sizes + [cin], x)), ("w", tensor(window + [cin / groups, cout], w))]
         if let bias { inputs.append(("b", tensor([cout], bias))) }
-        let attributes = "strides = \(strides), dilations = \(dilations), pads = \(pads), groups = \(groups), epilogue = \(epilogue.epilogue)"
+        let attributes =
+            "strides = \(strides), dilations = \(dilations), pads = \(pads), groups = \(groups), epilogue = \(epilogue.epilogue)"
         return try reference(
             "Conv(\(inputs.map { "%" + $0.0 }.joined(separator: ", "))) {\(attributes)}", inputs, result: [batch] + output + [cout]
         ).floats

@@ -75,6 +75,7 @@ public enum Golden {
         let a = actual.split(separator: "\n", omittingEmptySubsequences: false)
         let r = recorded.split(separator: "\n", omittingEmptySubsequences: false)
         let line = (0..<min(a.count, r.count)).first { a[$0] != r[$0] } ?? min(a.count, r.count)
-        return "output differs from golden \(name) at line \(line + 1):\n  golden: \(line < r.count ? String(r[line]) : "<end>")\n  actual: \(line < a.count ? String(a[line]) : "<end>")\n(KILN_UPDATE_GOLDENS=1 re-records)"
+        return
+            "output differs from golden \(name) at line \(line + 1):\n  golden: \(line < r.count ? String(r[line]) : "<end>")\n  actual: \(line < a.count ? String(a[line]) : "<end>")\n(KILN_UPDATE_GOLDENS=1 re-records)"
     }
 }

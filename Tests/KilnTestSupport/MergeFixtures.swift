@@ -14,7 +14,8 @@ public struct MergeCase: Sendable {
     public static func named(_ name: String) throws -> MergeCase {
         let directory = root.appendingPathComponent(name)
         let data = try Data(contentsOf: directory.appendingPathComponent("meta.json"))
-        guard let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any], let models = meta["models"] as? [String: Any] else {
+        guard let meta = try JSONSerialization.jsonObject(with: data) as? [String: Any], let models = meta["models"] as? [String: Any]
+        else {
             throw InputError("\(directory.path)/meta.json has no models")
         }
         let entries = try models.keys.sorted().map { model -> (String, URL) in

@@ -49,17 +49,22 @@ final class PassCaseTests: XCTestCase {
             let graph = try TextParser.parse(source)
             try graph.verify()
             let result = try manager.run(graph)
-            actual.append("// " + (comment.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) } ?? "") + "\n" + TextPrinter(inlineLimit: .max).print(result))
+            actual.append(
+                "// " + (comment.map { String($0.dropFirst(2)).trimmingCharacters(in: .whitespaces) } ?? "") + "\n"
+                    + TextPrinter(inlineLimit: .max).print(result))
 
             let inputs = try Inputs.random(for: graph, batchSize: 3, seed: UInt64(index + 1))
             let before = try Interpreter().run(graph, inputs: inputs)
             let after = try Interpreter().run(result, inputs: inputs)
             for comparison in Tolerance.standard.compare(actual: after, expected: before) {
-                XCTAssertTrue(comparison.withinTolerance, "\(label): output \(comparison.name) changed: max abs \(comparison.maxAbsoluteError)")
+                XCTAssertTrue(
+                    comparison.withinTolerance, "\(label): output \(comparison.name) changed: max abs \(comparison.maxAbsoluteError)")
             }
         }
         let rendered = actual.joined(separator: "\n// -----\n")
-        if let failure = Golden.check(rendered, against: "../passes/\(url.deletingLastPathComponent().lastPathComponent)/\(expectedURL.lastPathComponent)") {
+        if let failure = Golden.check(
+            rendered, against: "../passes/\(url.deletingLastPathComponent().lastPathComponent)/\(expectedURL.lastPathComponent)")
+        {
             XCTFail(failure)
         }
         return cases.count

@@ -25,13 +25,17 @@ final class PruningTests: XCTestCase {
             return name
         }
         graph.inputs = [
-            Value("x", TensorType(.float32, Shape([.symbolic("N"), 6, 6, 2]))), Value("s", TensorType(.float32, Shape([.symbolic("N"), 3, 4]))),
+            Value("x", TensorType(.float32, Shape([.symbolic("N"), 6, 6, 2]))),
+            Value("s", TensorType(.float32, Shape([.symbolic("N"), 3, 4]))),
         ]
         let same = Convolution(strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1])
         var h = try node("conv1", .conv(same), ["x", constant("conv1.kernel", [3, 3, 2, 8]), constant("conv1.bias", [8])])
         h = try node(
             "bn", .batchNorm(epsilon: 0.001, axis: -1),
-            [h, constant("bn.gamma", [8], offset: 1), constant("bn.beta", [8]), constant("bn.mean", [8]), constant("bn.var", [8], scale: 0.2, offset: 1)])
+            [
+                h, constant("bn.gamma", [8], offset: 1), constant("bn.beta", [8]), constant("bn.mean", [8]),
+                constant("bn.var", [8], scale: 0.2, offset: 1),
+            ])
         h = try node("relu1", .activation(.relu), [h])
         h = try node("pool", .pool(Pooling(kind: .max, window: [2, 2], strides: [2, 2], pads: [0, 0, 0, 0])), [h])
         h = try node("conv2", .conv(same), [h, constant("conv2.kernel", [3, 3, 8, 8]), constant("conv2.bias", [8])])
@@ -74,7 +78,9 @@ final class PruningTests: XCTestCase {
         let total = names.map { kernel(graph, $0).count }.reduce(0, +)
         XCTAssertEqual(names.map { kernel(global, $0).filter { $0 == 0 }.count }.reduce(0, +), Int((0.6 * Double(total)).rounded()))
         // One threshold for all layers: layers differ in sparsity.
-        XCTAssertNotEqual(kernel(global, "conv1.kernel").filter { $0 == 0 }.count * 100 / 144, kernel(global, "dense1.kernel").filter { $0 == 0 }.count * 100 / 1152)
+        XCTAssertNotEqual(
+            kernel(global, "conv1.kernel").filter { $0 == 0 }.count * 100 / 144,
+            kernel(global, "dense1.kernel").filter { $0 == 0 }.count * 100 / 1152)
 
         XCTAssertThrowsError(try MagnitudePruning(sparsity: 1).run(on: graph))
         XCTAssertThrowsError(try MagnitudePruning(sparsity: 0.5, excluded: ["nothing"]).run(on: graph)) { error in
@@ -145,7 +151,8 @@ final class PruningTests: XCTestCase {
             XCTAssertLessThan(zip(a, b).map { abs($0 - $1) }.max()!, 1e-5, name)
         }
         // Nothing to remove at a fraction that rounds to no channel; layers feeding a merge stay whole.
-        XCTAssertEqual(try ChannelPruning(fraction: 0.1, includeEnds: true).run(on: graph).constantsByName["conv1.kernel"]?.shape, [3, 3, 2, 8])
+        XCTAssertEqual(
+            try ChannelPruning(fraction: 0.1, includeEnds: true).run(on: graph).constantsByName["conv1.kernel"]?.shape, [3, 3, 2, 8])
     }
 
     /// `tensor` with the slices at `indices` along `axis` set to zero.

@@ -31,7 +31,8 @@ final class QuantizeGoldenTests: XCTestCase {
                 }
                 """),
         Case(
-            comment: "per tensor, 7-bit: one scale for the kernel, its largest magnitude over 63; ties round half to even (0.5 -> 0, 1.5 -> 2)",
+            comment:
+                "per tensor, 7-bit: one scale for the kernel, its largest magnitude over 63; ties round half to even (0.5 -> 0, 1.5 -> 2)",
             pass: Quantize(perChannel: false, reduceRange: true),
             source: """
                 graph @g {

@@ -56,7 +56,8 @@ extension ONNXGraphBuilder {
     /// QuantizeLinear(x) -> MatMulInteger (-> Add the int32 bias) -> Cast -> Mul by the combined scales (-> Add
     /// the float bias).
     private mutating func lowerMatMulInteger(
-        _ input: QuantizedInput, _ weights: String, _ kernel: QuantizedKernel, bias: String?, integerBias: Tensor?, _ y: String, _ name: String
+        _ input: QuantizedInput, _ weights: String, _ kernel: QuantizedKernel, bias: String?, integerBias: Tensor?, _ y: String,
+        _ name: String
     ) {
         var sums = intermediate("MatMulInteger", [input.integers, weights, input.zeroPoint, kernel.zeroPoint], y, "integer")
         if let integerBias {
@@ -148,7 +149,8 @@ extension ONNXGraphBuilder {
         let a = axis < 0 ? axis + q.shape.count : axis
         let perAxis = scale.shape.count == 1, inner = perAxis ? q.shape[(a + 1)...].reduce(1, *) : 1, size = perAxis ? q.shape[a] : 1
         let integers = q.int64s, zeros = zero.int64s, scales = scale.floats
-        return Tensor(shape: q.shape, floats: integers.indices.map { i in Float(integers[i] - zeros[i / inner % size]) * scales[i / inner % size] })
+        return Tensor(
+            shape: q.shape, floats: integers.indices.map { i in Float(integers[i] - zeros[i / inner % size]) * scales[i / inner % size] })
     }
 
     /// `value` when it is DequantizeLinear(QuantizeLinear(x)) with one scale and zero point, both constants.

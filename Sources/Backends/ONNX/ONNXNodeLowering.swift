@@ -42,7 +42,9 @@ extension ONNXGraphBuilder {
         case .pad(let pads, let value): try lowerPad(pads, value: value, node)
         case .crop(let pads): try lowerCrop(pads, node)
         case .slice(let axes, let starts, let ends, let steps):
-            let bounds = [("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)].map { int64s("\(name).\($0.0)", $0.1.map(Int64.init)) }
+            let bounds = [("starts", starts), ("ends", ends), ("axes", axes), ("steps", steps)].map {
+                int64s("\(name).\($0.0)", $0.1.map(Int64.init))
+            }
             add("Slice", [x[0]] + bounds, y, name)
         case .upsample(let factors, let mode): try lowerUpsample(factors: factors, mode: mode, node)
         case .gather(let axis): add("Gather", x, y, name, [int("axis", axis)])

@@ -160,7 +160,6 @@ enum EmbeddedRuntime {
             }
         }
 
-
         /// General NumPy broadcasting, walking the output index by index.
         fileprivate func kilnBinaryStrided(
             _ op: KilnBinary, _ a: UnsafePointer<Float>, _ aShape: [Int], _ b: UnsafePointer<Float>, _ bShape: [Int],
@@ -185,10 +184,16 @@ enum EmbeddedRuntime {
                 broadcastStrides(aShape, sa)
                 broadcastStrides(bShape, sb)
                 var count = 1
-                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                for d in 0..<rank {
+                    count *= dims[d]
+                    index[d] = 0
+                }
                 for i in 0..<count {
                     var oa = 0, ob = 0
-                    for d in 0..<rank { oa += index[d] * sa[d]; ob += index[d] * sb[d] }
+                    for d in 0..<rank {
+                        oa += index[d] * sa[d]
+                        ob += index[d] * sb[d]
+                    }
                     y[i] = kilnCombine(op, a[oa], b[ob])
                     var d = rank - 1
                     while d >= 0 {
@@ -635,7 +640,9 @@ enum EmbeddedRuntime {
                     for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * kilnLoad(scales + column + 8 * v), tile + 8 * v) }
                     kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
                     if count == 2 {
-                        kilnFinish(tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16), f)
+                        kilnFinish(
+                            tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16),
+                            f)
                     }
                 }
             }
@@ -663,7 +670,9 @@ enum EmbeddedRuntime {
                     for v in 0..<(2 * count) { kilnStore(kilnLoad(tile + 8 * v) * (scale * kilnLoad(scales + column + 8 * v)), tile + 8 * v) }
                     kilnFinish(tile, rows: 1, c + column, ldc: n, bias: bias, column: column, width: Swift.min(16, n - column), f)
                     if count == 2 {
-                        kilnFinish(tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16), f)
+                        kilnFinish(
+                            tile + 16, rows: 1, c + column + 16, ldc: n, bias: bias, column: column + 16, width: Swift.min(16, n - column - 16),
+                            f)
                     }
                 }
             }
@@ -729,9 +738,16 @@ enum EmbeddedRuntime {
                 let index = UnsafeMutableBufferPointer(rebasing: scratch[3 * rank..<4 * rank])
                 kilnResolve(shape, batch, dims)
                 var step = 1
-                for d in stride(from: rank - 1, through: 0, by: -1) { strides[d] = step; step *= dims[d] }
+                for d in stride(from: rank - 1, through: 0, by: -1) {
+                    strides[d] = step
+                    step *= dims[d]
+                }
                 var count = 1
-                for d in 0..<rank { outDims[d] = dims[perm[d]]; count *= outDims[d]; index[d] = 0 }
+                for d in 0..<rank {
+                    outDims[d] = dims[perm[d]]
+                    count *= outDims[d]
+                    index[d] = 0
+                }
                 for i in 0..<count {
                     var offset = 0
                     for d in 0..<rank { offset += index[d] * strides[perm[d]] }
@@ -762,7 +778,10 @@ enum EmbeddedRuntime {
                     step *= dims[d] + pads[d] + pads[rank + d]
                 }
                 total = step
-                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                for d in 0..<rank {
+                    count *= dims[d]
+                    index[d] = 0
+                }
                 y.update(repeating: value, count: total)
                 for i in 0..<count {
                     var offset = 0
@@ -795,7 +814,10 @@ enum EmbeddedRuntime {
                     step *= inShape[d] < 0 ? batch : inShape[d]
                 }
                 var count = 1
-                for d in 0..<rank { count *= dims[d]; index[d] = 0 }
+                for d in 0..<rank {
+                    count *= dims[d]
+                    index[d] = 0
+                }
                 for i in 0..<count {
                     var offset = 0
                     for d in 0..<rank { offset += (index[d] + pads[d]) * inStrides[d] }
@@ -1146,7 +1168,10 @@ enum EmbeddedRuntime {
                 let position = UnsafeMutableBufferPointer(rebasing: scratch[0..<spatial])
                 let offset = UnsafeMutableBufferPointer(rebasing: scratch[spatial..<2 * spatial])
                 var outputCount = 1, windowCount = 1
-                for d in 0..<spatial { outputCount *= g.output[d]; windowCount *= g.window[d] }
+                for d in 0..<spatial {
+                    outputCount *= g.output[d]
+                    windowCount *= g.window[d]
+                }
                 var pixel = 0
                 for n in 0..<batch {
                     for d in 0..<spatial { position[d] = 0 }
@@ -1156,7 +1181,10 @@ enum EmbeddedRuntime {
                             var index = n
                             for d in 0..<spatial {
                                 let at = position[d] * g.strides[d] - g.pads[d] + offset[d] * g.dilations[d]
-                                if at < 0 || at >= g.input[d + 1] { index = -1; break }
+                                if at < 0 || at >= g.input[d + 1] {
+                                    index = -1
+                                    break
+                                }
                                 index = index * g.input[d + 1] + at
                             }
                             body(pixel, w, index)
@@ -1208,7 +1236,10 @@ enum EmbeddedRuntime {
         ) {
             let perGroupIn = inChannels / groups, perGroupOut = outChannels / groups
             var windowCount = 1, pixels = batch
-            for d in 0..<g.window.count { windowCount *= g.window[d]; pixels *= g.output[d] }
+            for d in 0..<g.window.count {
+                windowCount *= g.window[d]
+                pixels *= g.output[d]
+            }
             for pixel in 0..<pixels {
                 for o in 0..<outChannels { y[pixel * outChannels + o] = bias?[o] ?? 0 }
             }
@@ -1365,33 +1396,41 @@ enum EmbeddedRuntime {
                                 let corner = image + (top * width + left) * inChannels
                                 for t in 0..<taps {
                                     kilnDirectTap(
-                                        corner + tapOffsets[t], pixelStep, w + t * tapStride + block, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
+                                        corner + tapOffsets[t], pixelStep, w + t * tapStride + block, inChannels, outChannels, two, &a0, &a1, &c0,
+                                        &c1)
                                 }
                             } else {
-                            for ky in 0..<kernelHeight {
-                                let iy = oy * strideY - padY + ky * dilationY
-                                if iy < 0 || iy >= height { continue }
-                                let rowStart = image + iy * width * inChannels
-                                for kx in 0..<kernelWidth {
-                                    let ix = ox * strideX - padX + kx * dilationX
-                                    let first = ix >= 0 && ix < width
-                                    let second = pair && ix + strideX >= 0 && ix + strideX < width
-                                    var kernel = w + (ky * kernelWidth + kx) * tapStride + block
-                                    if first && second {
-                                        kilnDirectTap(rowStart + ix * inChannels, pixelStep, kernel, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
-                                    } else if first || second {
-                                        let s = rowStart + (first ? ix : ix + strideX) * inChannels
-                                        var u0 = first ? a0 : c0, u1 = first ? a1 : c1
-                                        for c in 0..<inChannels {
-                                            let p = KilnVector(repeating: s[c])
-                                            u0 = kilnMultiplyAdd(p, kilnLoad(kernel), u0)
-                                            if two { u1 = kilnMultiplyAdd(p, kilnLoad(kernel + 8), u1) }
-                                            kernel += outChannels
+                                for ky in 0..<kernelHeight {
+                                    let iy = oy * strideY - padY + ky * dilationY
+                                    if iy < 0 || iy >= height { continue }
+                                    let rowStart = image + iy * width * inChannels
+                                    for kx in 0..<kernelWidth {
+                                        let ix = ox * strideX - padX + kx * dilationX
+                                        let first = ix >= 0 && ix < width
+                                        let second = pair && ix + strideX >= 0 && ix + strideX < width
+                                        var kernel = w + (ky * kernelWidth + kx) * tapStride + block
+                                        if first && second {
+                                            kilnDirectTap(
+                                                rowStart + ix * inChannels, pixelStep, kernel, inChannels, outChannels, two, &a0, &a1, &c0, &c1)
+                                        } else if first || second {
+                                            let s = rowStart + (first ? ix : ix + strideX) * inChannels
+                                            var u0 = first ? a0 : c0, u1 = first ? a1 : c1
+                                            for c in 0..<inChannels {
+                                                let p = KilnVector(repeating: s[c])
+                                                u0 = kilnMultiplyAdd(p, kilnLoad(kernel), u0)
+                                                if two { u1 = kilnMultiplyAdd(p, kilnLoad(kernel + 8), u1) }
+                                                kernel += outChannels
+                                            }
+                                            if first {
+                                                a0 = u0
+                                                a1 = u1
+                                            } else {
+                                                c0 = u0
+                                                c1 = u1
+                                            }
                                         }
-                                        if first { a0 = u0; a1 = u1 } else { c0 = u0; c1 = u1 }
                                     }
                                 }
-                            }
                             }
                             kilnStore(kilnActivate(a0, activation), out + block)
                             if two { kilnStore(kilnActivate(a1, activation), out + block + 8) }

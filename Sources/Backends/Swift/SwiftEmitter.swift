@@ -59,13 +59,17 @@ public struct SwiftEmitter: Sendable {
         let batch = SwiftPlan.batchSymbol(of: graph), sizeNames = SwiftPlan.sizeNames(of: graph).names
         for value in graph.inputs + graph.outputValues {
             let dims = value.type.shape.dims
-            guard dims.first == .symbolic(batch), dims.dropFirst().allSatisfy({ dim in
-                if case .symbolic(let symbol) = dim { return symbol != batch && sizeNames[symbol] != nil }
-                return true
-            }) else {
+            guard dims.first == .symbolic(batch),
+                dims.dropFirst().allSatisfy({ dim in
+                    if case .symbolic(let symbol) = dim { return symbol != batch && sizeNames[symbol] != nil }
+                    return true
+                })
+            else {
                 throw .unsupported(
                     node: value.name,
-                    reason: "\(value.type) needs the batch \(batch) as its first dimension and only sizes the inputs define after it, as the generated API takes whole examples")
+                    reason:
+                        "\(value.type) needs the batch \(batch) as its first dimension and only sizes the inputs define after it, as the generated API takes whole examples"
+                )
             }
         }
         for value in graph.outputValues where value.type.dtype != .float32 {
@@ -76,10 +80,13 @@ public struct SwiftEmitter: Sendable {
         var fused = graph
         fused.nodes = nodes
         // Int8 constants are widened after the payload, whose size is known once everything is laid out.
-        var layout = try layOutWeights(nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: 0, sizeNames: sizeNames)
+        var layout = try layOutWeights(
+            nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: 0,
+            sizeNames: sizeNames)
         if !layout.weights.widenings.isEmpty {
             layout = try layOutWeights(
-                nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs, widenedBase: layout.weights.payloadEnd, sizeNames: sizeNames)
+                nodes, types: fused.valueTypes, constants: graph.constantsByName, int8: int8, outputs: graph.outputs,
+                widenedBase: layout.weights.payloadEnd, sizeNames: sizeNames)
         }
         let types = fused.valueTypes, weights = layout.weights, scratch = layout.scratch
         let plan = try SwiftPlan(graph: fused, weightOffsets: layout.raw, scratch: scratch)
@@ -90,7 +97,8 @@ public struct SwiftEmitter: Sendable {
             try SwiftNodeEmitter(
                 plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
                 affine: layout.affine[index], sparse: layout.sparse[index], int8Panels: layout.int8Panels[index]
-            ).emit(node, packedOffset: layout.packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
+            ).emit(
+                node, packedOffset: layout.packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
         }
         if !weights.widenings.isEmpty { sections.insert(.int8) }
         let file = SwiftFileWriter(
@@ -114,7 +122,8 @@ public struct SwiftEmitter: Sendable {
     }
 
     private func layOutWeights(
-        _ nodes: [Node], types: [String: TensorType], constants: [String: Tensor], int8: [String: Int8Weights], outputs: [String], widenedBase: Int,
+        _ nodes: [Node], types: [String: TensorType], constants: [String: Tensor], int8: [String: Int8Weights], outputs: [String],
+        widenedBase: Int,
         sizeNames: [String: String]
     ) throws(SwiftEmitError) -> WeightsLayout {
         var layout = WeightsLayout()
@@ -139,7 +148,8 @@ public struct SwiftEmitter: Sendable {
                     }
                     layout.packed[index] = int8Packings[key]!.widened
                     layout.int8Panels[index] = Int8Panels(
-                        values: int8Packings[key]!.values, scales: int8Packings[key]!.scales, inputScale: Self.dequantizedScale(of: node.inputs[0], nodes, constants))
+                        values: int8Packings[key]!.values, scales: int8Packings[key]!.scales,
+                        inputScale: Self.dequantizedScale(of: node.inputs[0], nodes, constants))
                 } else {
                     if packings[key] == nil { packings[key] = layout.weights.add(packing: b, k: k, n: n, transposed: transposed) }
                     layout.packed[index] = packings[key]
@@ -214,7 +224,8 @@ public struct SwiftEmitter: Sendable {
         for (index, node) in nodes.enumerated() {
             guard case .fused(let product, let epilogue) = node.op else { continue }
             guard epilogueSupport.accepts(product, rank: node.outputType.shape.rank, activation: epilogue) else {
-                throw .unsupported(node: node.name, reason: "\(product.name) with a fused \(epilogue.name) is not legal here; run split-epilogues first")
+                throw .unsupported(
+                    node: node.name, reason: "\(product.name) with a fused \(epilogue.name) is not legal here; run split-epilogues first")
             }
             nodes[index].op = product
             epilogues[index] = epilogue

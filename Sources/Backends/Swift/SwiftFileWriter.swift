@@ -21,11 +21,14 @@ struct SwiftFileWriter {
     }
 
     private func shapeDoc(_ value: Value) -> String {
-        "[" + value.type.shape.dims.enumerated().map { index, dim in
-            if let size = dim.fixedValue { return String(size) }
-            guard index > 0, case .symbolic(let symbol) = dim, let size = sizes.first(where: { $0.symbol == symbol }) else { return "batchSize" }
-            return size.parameter
-        }.joined(separator: ", ") + "]"
+        "["
+            + value.type.shape.dims.enumerated().map { index, dim in
+                if let size = dim.fixedValue { return String(size) }
+                guard index > 0, case .symbolic(let symbol) = dim, let size = sizes.first(where: { $0.symbol == symbol }) else {
+                    return "batchSize"
+                }
+                return size.parameter
+            }.joined(separator: ", ") + "]"
     }
 
     /// The sizes the model leaves unknown besides the batch, with the parameter `predict` takes each as
@@ -104,7 +107,8 @@ struct SwiftFileWriter {
             writeInit(&out)
             out.line()
             SwiftPredictWriter(
-                plan: plan, errorName: errorName, checksIndices: hasIndices, inputs: inputs.map { ($0.0, $0.1) }, outputs: outputs.map { ($0.0, $0.1) },
+                plan: plan, errorName: errorName, checksIndices: hasIndices, inputs: inputs.map { ($0.0, $0.1) },
+                outputs: outputs.map { ($0.0, $0.1) },
                 sizes: sizes
             ).write(&out)
             out.line()
@@ -130,30 +134,33 @@ struct SwiftFileWriter {
     }
 
     private func writeErrors(_ out: inout CodePrinter) {
-        let indexCase = hasIndices ? "\ncase indexOutOfRange(node: String, index: Int, size: Int)\ncase notAnIndex(name: String, value: Float)" : ""
+        let indexCase =
+            hasIndices ? "\ncase indexOutOfRange(node: String, index: Int, size: Int)\ncase notAnIndex(name: String, value: Float)" : ""
         let indexDescription =
             hasIndices
             ? """
 
-                      case .indexOutOfRange(let node, let index, let size):
-                          return "\\(node): index \\(index) is outside [0, \\(size))"
-                      case .notAnIndex(let name, let value):
-                          return "'\\(name)' takes whole-number indices, got \\(value)"
-              """ : ""
+                    case .indexOutOfRange(let node, let index, let size):
+                        return "\\(node): index \\(index) is outside [0, \\(size))"
+                    case .notAnIndex(let name, let value):
+                        return "'\\(name)' takes whole-number indices, got \\(value)"
+            """ : ""
         let sizeCases =
-            sizes.isEmpty ? "" : "\ncase invalidSize(name: String, Int)\ncase sizesTooLarge([Int])\ncase wrongCount(name: String, expected: Int, actual: Int)"
+            sizes.isEmpty
+            ? ""
+            : "\ncase invalidSize(name: String, Int)\ncase sizesTooLarge([Int])\ncase wrongCount(name: String, expected: Int, actual: Int)"
         let sizeDescriptions =
             sizes.isEmpty
             ? ""
             : """
 
-                      case .invalidSize(let name, let size):
-                          return "\\(name) must be at least 1, got \\(size)"
-                      case .sizesTooLarge(let sizes):
-                          return "the sizes \\(sizes) ask for more elements than memory can hold"
-                      case .wrongCount(let name, let expected, let actual):
-                          return "'\\(name)' needs \\(expected) elements for the given sizes, got \\(actual)"
-              """
+                    case .invalidSize(let name, let size):
+                        return "\\(name) must be at least 1, got \\(size)"
+                    case .sizesTooLarge(let sizes):
+                        return "the sizes \\(sizes) ask for more elements than memory can hold"
+                    case .wrongCount(let name, let expected, let actual):
+                        return "'\\(name)' needs \\(expected) elements for the given sizes, got \\(actual)"
+            """
         out.line("/// Errors thrown by `\(typeName)`.")
         out.block("public enum \(errorName): Error, CustomStringConvertible") { out in
             out.lines(
@@ -240,10 +247,13 @@ struct SwiftFileWriter {
                     let q = "UnsafeRawPointer(w + \(widening.source)).assumingMemoryBound(to: Int8.self)"
                     switch widening.layout {
                     case .plain(let inner, let size):
-                        out.line("kilnWiden(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), inner: \(inner), size: \(size))")
+                        out.line(
+                            "kilnWiden(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), inner: \(inner), size: \(size))"
+                        )
                     case .panels(let panelFloats):
                         out.line(
-                            "kilnWidenPanels(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), panelFloats: \(panelFloats))")
+                            "kilnWidenPanels(\(q), scales: w + \(widening.scales), w + \(widening.destination), count: \(widening.count), panelFloats: \(panelFloats))"
+                        )
                     }
                 }
             }
@@ -268,7 +278,9 @@ struct SwiftFileWriter {
         out.block("private func reserve(batch: Int)") { out in
             out.line("guard batch > arenaBatch else { return }")
             out.line("arena.deallocate()")
-            out.line("arena = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Self.arenaFloatsPerExample * batch + Self.arenaFixedFloats))")
+            out.line(
+                "arena = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(1, Self.arenaFloatsPerExample * batch + Self.arenaFixedFloats))"
+            )
             out.line("arenaBatch = batch")
         }
     }

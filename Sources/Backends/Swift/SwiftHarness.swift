@@ -47,7 +47,9 @@ public enum SwiftHarness {
             out.line("let model: HarnessModel")
             out.line("switch arguments.first ?? \"\" {")
             for type in types { out.line("case \"\(type)\": model = harnessModel\(type)()") }
-            out.line("default: throw HarnessError(\"usage: MODEL run ... | MODEL bench ..., where MODEL is one of \(types.joined(separator: ", "))\")")
+            out.line(
+                "default: throw HarnessError(\"usage: MODEL run ... | MODEL bench ..., where MODEL is one of \(types.joined(separator: ", "))\")"
+            )
             out.line("}")
             out.line("try harnessMain(model, Array(arguments.dropFirst()))")
         }
@@ -90,7 +92,9 @@ public enum SwiftHarness {
                     arguments += names.outputs.enumerated().map { "\(SwiftNames.code($1)): outputs[\($0)]" }
                     for (index, type) in integers { out.line("let integers\(index) = inputs[\(index)].map { \(type)($0) }") }
                     var call = "try model.predict(\(arguments.joined(separator: ", ")))"
-                    for (index, _) in integers.reversed() { call = "try integers\(index).withUnsafeBufferPointer { indices\(index) in \(call) }" }
+                    for (index, _) in integers.reversed() {
+                        call = "try integers\(index).withUnsafeBufferPointer { indices\(index) in \(call) }"
+                    }
                     out.line(call)
                 }
                 out.line("return predict")
@@ -98,7 +102,8 @@ public enum SwiftHarness {
             out.line("return HarnessModel(")
             out.withIndentation { out in
                 out.line("inputNames: \(inputs.map(\.name)), outputNames: \(outputs.map(\.name)),")
-                out.line("inputShapes: \(inputs.map(template)), outputShapes: \(outputs.map(template)), sizeCount: \(extra.count), load: load)")
+                out.line(
+                    "inputShapes: \(inputs.map(template)), outputShapes: \(outputs.map(template)), sizeCount: \(extra.count), load: load)")
             }
         }
     }

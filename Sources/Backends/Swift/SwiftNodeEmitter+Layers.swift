@@ -29,7 +29,8 @@ extension SwiftNodeEmitter {
 
     /// A convolution: direct, im2col and the packed GEMM, or grouped.
     func emitConv(
-        _ node: Node, c: Convolution, packedOffset: Int?, activation: String, _ out: inout CodePrinter, _ statics: inout CodePrinter, _ sections: inout Set<SwiftKernels.Section>
+        _ node: Node, c: Convolution, packedOffset: Int?, activation: String, _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         sections.insert(.window)
@@ -40,7 +41,8 @@ extension SwiftNodeEmitter {
         let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
         if Self.isDirect(c, kernel: types[inputs[1]]!) {
             out.line(
-                "kilnDirectConv2D(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))")
+                "kilnDirectConv2D(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), batch: batch, activation: \(activation))"
+            )
         } else if c.groups == 1, let packedOffset {
             sections.insert(.gemm)
             let columns = w.dropLast().reduce(1, *)
@@ -51,10 +53,12 @@ extension SwiftNodeEmitter {
                 source = p(scratch)
             }
             out.line(
-                "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), activation: \(activation))")
+                "kilnGemm(\(source), lda: \(columns), \(packedOffset == 0 ? "w" : "w + \(packedOffset)"), bias: \(bias), \(p(y)), ldc: \(cout), m: \(rows), n: \(cout), k: \(columns), activation: \(activation))"
+            )
         } else {
             out.line(
-                "kilnGroupedConv(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))")
+                "kilnGroupedConv(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(cin), outChannels: \(cout), groups: \(c.groups), batch: batch, activation: \(activation))"
+            )
         }
     }
 
@@ -72,7 +76,8 @@ extension SwiftNodeEmitter {
         let window = window(outputDims, Array(w[0..<spatial]), c.strides, c.dilations, c.pads, x, &out, &statics)
         let bias = inputs.count == 3 ? p(inputs[2]) : "nil"
         out.line(
-            "kilnConvTranspose(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)")
+            "kilnConvTranspose(\(p(inputs[0])), \(window), \(p(inputs[1])), bias: \(bias), \(p(y)), inChannels: \(x.last!.fixedValue!), outChannels: \(w[spatial]), batch: batch)"
+        )
     }
 
     /// Max or average pooling over a window.
@@ -85,12 +90,14 @@ extension SwiftNodeEmitter {
         let window = window(
             x, pooling.window, pooling.strides, Array(repeating: 1, count: pooling.window.count), pooling.pads, types[y]!.shape.dims,
             &out, &statics)
-        out.line("kilnPool(\(p(inputs[0])), \(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
+        out.line(
+            "kilnPool(\(p(inputs[0])), \(window), channels: \(x.last!.fixedValue!), isMax: \(pooling.kind == .max), \(p(y)), batch: batch)")
     }
 
     /// A reduction over adjacent axes (split-reductions legalizes others).
     func emitReduce(
-        _ node: Node, reduction: Reduction, axes: [Int], _ out: inout CodePrinter, _ statics: inout CodePrinter, _ sections: inout Set<SwiftKernels.Section>
+        _ node: Node, reduction: Reduction, axes: [Int], _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         sections.insert(.elementwise)
@@ -101,7 +108,8 @@ extension SwiftNodeEmitter {
         }
         let kind = ["sum": 0, "max": 1, "min": 2, "mean": 3][reduction.rawValue]!
         out.line(
-            "kilnReduce(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<first])), size: \(product(dims[first...sorted.last!])), inner: \(product(dims[(sorted.last! + 1)...])), kind: \(kind))")
+            "kilnReduce(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<first])), size: \(product(dims[first...sorted.last!])), inner: \(product(dims[(sorted.last! + 1)...])), kind: \(kind))"
+        )
     }
 
     /// Concatenation as one block copy per input per outer index.
@@ -116,7 +124,8 @@ extension SwiftNodeEmitter {
         var offset = SwiftIndex(0)
         for input in inputs {
             let block = extent(types[input]!.shape.dims[a...])
-            out.line("    (\(plan.pointer(y, plus: o * total + offset))).update(from: \(plan.pointer(input, plus: o * block)), count: \(block))")
+            out.line(
+                "    (\(plan.pointer(y, plus: o * total + offset))).update(from: \(plan.pointer(input, plus: o * block)), count: \(block))")
             offset = offset + block
         }
         out.line("}")
@@ -138,7 +147,8 @@ extension SwiftNodeEmitter {
 
     /// A strided slice: the first element and step per dimension, through the layout kernel.
     func emitSlice(
-        _ node: Node, axes: [Int], starts: [Int], ends: [Int], steps: [Int], _ out: inout CodePrinter, _ statics: inout CodePrinter, _ sections: inout Set<SwiftKernels.Section>
+        _ node: Node, axes: [Int], starts: [Int], ends: [Int], steps: [Int], _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         try requireOnlyTheBatchUnknown([inputs[0], y], node)
@@ -155,12 +165,15 @@ extension SwiftNodeEmitter {
         statics.line("private static let \(shape): [Int] = \(staticDims(types[y]!.shape))")
         statics.line("private static let \(staticPrefix)First: [Int] = \(first)")
         statics.line("private static let \(staticPrefix)Steps: [Int] = \(step)")
-        out.line("kilnSlice(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(staticPrefix)First, Self.\(staticPrefix)Steps, \(p(y)), batch: batch)")
+        out.line(
+            "kilnSlice(\(p(inputs[0])), Self.\(shape)In, Self.\(shape), Self.\(staticPrefix)First, Self.\(staticPrefix)Steps, \(p(y)), batch: batch)"
+        )
     }
 
     /// Constant padding through the layout kernel's shape tables.
     func emitPad(
-        _ node: Node, pads: [Int], value: Float, _ out: inout CodePrinter, _ statics: inout CodePrinter, _ sections: inout Set<SwiftKernels.Section>
+        _ node: Node, pads: [Int], value: Float, _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         try requireOnlyTheBatchUnknown([inputs[0], y], node)
@@ -173,7 +186,8 @@ extension SwiftNodeEmitter {
 
     /// Nearest or linear upsampling by integer factors.
     func emitUpsample(
-        _ node: Node, factors: [Int], mode: Upsampling, _ out: inout CodePrinter, _ statics: inout CodePrinter, _ sections: inout Set<SwiftKernels.Section>
+        _ node: Node, factors: [Int], mode: Upsampling, _ out: inout CodePrinter, _ statics: inout CodePrinter,
+        _ sections: inout Set<SwiftKernels.Section>
     ) throws(SwiftEmitError) {
         let inputs = node.inputs, y = node.outputs[0].name
         try requireOnlyTheBatchUnknown([inputs[0], y], node)
@@ -181,7 +195,8 @@ extension SwiftNodeEmitter {
         let dims = types[inputs[0]]!.shape.dims
         let sizes = dims.dropFirst().dropLast().map { $0.fixedValue! }
         out.line(
-            "kiln\(mode == .linear ? "UpsampleLinear" : "UpsampleNearest")(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)")
+            "kiln\(mode == .linear ? "UpsampleLinear" : "UpsampleNearest")(\(p(inputs[0])), \(sizes), \(factors), channels: \(dims.last!.fixedValue!), \(p(y)), batch: batch)"
+        )
     }
 
     /// QuantizeLinear or DequantizeLinear with constant scales and zero points.
@@ -201,10 +216,12 @@ extension SwiftNodeEmitter {
         if case .quantizeLinear = node.op {
             let (low, high) = types[y]!.dtype == .uint8 ? ("0", "255") : ("-128", "127")
             out.line(
-                "kilnQuantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner), low: \(low), high: \(high))")
+                "kilnQuantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner), low: \(low), high: \(high))"
+            )
         } else {
             out.line(
-                "kilnDequantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner))")
+                "kilnDequantize(\(p(inputs[0])), \(p(y)), count: \(count(y)), scales: \(p(inputs[1])), zeros: \(p(inputs[2])), size: \(size), inner: \(inner))"
+            )
         }
     }
 
@@ -220,6 +237,7 @@ extension SwiftNodeEmitter {
             throw .unsupported(node: node.name, reason: "Gather needs data of known shape with at most 2^24 rows, got \(types[inputs[0]]!)")
         }
         out.line(
-            "if let bad = kilnGather(\(p(inputs[0])), outer: \(product(dims[..<a])), size: \(size), inner: \(product(dims[(a + 1)...])), \(p(inputs[1])), count: \(count(inputs[1])), \(p(y))) { indexError = indexError ?? (\"\(node.name)\", bad, \(size)) }")
+            "if let bad = kilnGather(\(p(inputs[0])), outer: \(product(dims[..<a])), size: \(size), inner: \(product(dims[(a + 1)...])), \(p(inputs[1])), count: \(count(inputs[1])), \(p(y))) { indexError = indexError ?? (\"\(node.name)\", bad, \(size)) }"
+        )
     }
 }

@@ -41,7 +41,9 @@ struct SwiftNodeEmitter {
         let inputs = node.inputs, y = node.outputs[0].name
         let fusedNote = epilogue.map { " with \($0.name) fused" } ?? ""
         let activation = epilogue.map(Self.activation) ?? ".none"
-        out.line("// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))\(fusedNote)")
+        out.line(
+            "// \(node.outputs.map { "%" + $0.name }.joined(separator: ", ")) = \(node.op.name)(\(inputs.map { "%" + $0 }.joined(separator: ", ")))\(fusedNote)"
+        )
         switch node.op {
         case .identity, .flatten, .reshape:
             try copyIfNeeded(inputs[0], y, &out)
@@ -61,7 +63,8 @@ struct SwiftNodeEmitter {
             let dims = types[y]!.shape.dims
             let axis = axis < 0 ? axis + dims.count : axis
             out.line(
-                "kilnSoftmax(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<axis])), size: \(product(dims[axis...axis])), inner: \(product(dims[(axis + 1)...])))")
+                "kilnSoftmax(\(p(inputs[0])), \(p(y)), outer: \(product(dims[..<axis])), size: \(product(dims[axis...axis])), inner: \(product(dims[(axis + 1)...])))"
+            )
         case .transpose(let perm):
             try requireOnlyTheBatchUnknown([inputs[0]], node)
             sections.insert(.layout)
@@ -87,14 +90,16 @@ struct SwiftNodeEmitter {
             let dims = types[inputs[0]]!.shape.dims
             let a = axis < 0 ? axis + dims.count : axis
             out.line(
-                "kilnAffine(\(p(inputs[0])), w + \(affine.scale), w + \(affine.shift), \(p(y)), outer: \(product(dims[..<a])), channels: \(product(dims[a...a])), inner: \(product(dims[(a + 1)...])))")
+                "kilnAffine(\(p(inputs[0])), w + \(affine.scale), w + \(affine.shift), \(p(y)), outer: \(product(dims[..<a])), channels: \(product(dims[a...a])), inner: \(product(dims[(a + 1)...])))"
+            )
         case .layerNorm(let axis, let epsilon):
             sections.insert(.normalization)
             let dims = types[inputs[0]]!.shape.dims
             let a = axis < 0 ? axis + dims.count : axis
             let scale = inputs.count >= 2 ? p(inputs[1]) : "nil", bias = inputs.count == 3 ? p(inputs[2]) : "nil"
             out.line(
-                "kilnLayerNorm(\(p(inputs[0])), \(scale), \(bias), \(p(y)), outer: \(product(dims[..<a])), size: \(product(dims[a...])), epsilon: \(swiftFloat(epsilon)))")
+                "kilnLayerNorm(\(p(inputs[0])), \(scale), \(bias), \(p(y)), outer: \(product(dims[..<a])), size: \(product(dims[a...])), epsilon: \(swiftFloat(epsilon)))"
+            )
         case .concat(let axis):
             try emitConcat(node, axis: axis, &out, &statics, &sections)
         case .crop(let pads):
@@ -133,7 +138,8 @@ struct SwiftNodeEmitter {
         }
         let inputSizes = "[" + input.map(size).joined(separator: ", ") + "]"
         let outputSizes = "[" + output.dropFirst().dropLast().map(size).joined(separator: ", ") + "]"
-        let geometry = "KilnWindow(input: \(inputSizes), window: \(window), strides: \(strides), dilations: \(dilations), pads: \(pads), output: \(outputSizes))"
+        let geometry =
+            "KilnWindow(input: \(inputSizes), window: \(window), strides: \(strides), dilations: \(dilations), pads: \(pads), output: \(outputSizes))"
         let runtime = (input.dropFirst() + output.dropFirst()).contains { dim in
             if case .symbolic(let symbol) = dim { return plan.sizeNames[symbol] != "batch" }
             return false
@@ -182,7 +188,8 @@ struct SwiftNodeEmitter {
         if let sparse, let scratch {
             sections.insert(.sparse)
             out.line(
-                "kilnSparseGemm(\(plan.pointer(a)), lda: \(k), w + \(sparse.offset), nonzeros: \(sparse.nonzeros), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), scratch: \(plan.pointer(scratch)), activation: \(lateActivation == nil ? activation : ".none"))")
+                "kilnSparseGemm(\(plan.pointer(a)), lda: \(k), w + \(sparse.offset), nonzeros: \(sparse.nonzeros), bias: \(rowBias.map { plan.pointer($0) } ?? "nil"), \(plan.pointer(y)), ldc: \(n), m: \(rows), n: \(n), k: \(k), scratch: \(plan.pointer(scratch)), activation: \(lateActivation == nil ? activation : ".none"))"
+            )
         } else if let packedOffset {
             sections.insert(.gemm)
             let bias = rowBias.map { plan.pointer($0) } ?? "nil", f = lateActivation == nil ? activation : ".none"
@@ -200,10 +207,12 @@ struct SwiftNodeEmitter {
                     if let inputScale = int8Panels.inputScale {
                         // A quantized activation times int8 weights: integer products, summed in int32.
                         out.line(
-                            "kilnGemvInt32(\(plan.pointer(a)), inputScale: \(swiftFloat(inputScale)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))")
+                            "kilnGemvInt32(\(plan.pointer(a)), inputScale: \(swiftFloat(inputScale)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))"
+                        )
                     } else {
                         out.line(
-                            "kilnGemvInt8(\(plan.pointer(a)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))")
+                            "kilnGemvInt8(\(plan.pointer(a)), \(panels), scales: w + \(int8Panels.scales), bias: \(bias), \(plan.pointer(y)), n: \(n), k: \(k), activation: \(f))"
+                        )
                     }
                 }
                 out.line("} else {")
@@ -224,13 +233,15 @@ struct SwiftNodeEmitter {
             if bType.shape.rank == 2 {
                 // Every row of A (all leading dimensions together) times one B.
                 out.line(
-                    "kilnMatMul(\(plan.pointer(a)), strideA: 0, \(plan.pointer(b)), strideB: 0, \(plan.pointer(y)), batch: 1, m: \(rows), n: \(n), k: \(k), transposeB: \(transB))")
+                    "kilnMatMul(\(plan.pointer(a)), strideA: 0, \(plan.pointer(b)), strideB: 0, \(plan.pointer(y)), batch: 1, m: \(rows), n: \(n), k: \(k), transposeB: \(transB))"
+                )
             } else {
                 guard aType.shape.rank == bType.shape.rank, aType.shape.dims.dropLast(2) == bType.shape.dims.dropLast(2) else {
                     throw .unsupported(node: node.name, reason: "MatMul with broadcast batch dimensions \(aType) x \(bType)")
                 }
                 out.line(
-                    "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(yCount.rows(of: n * mSize).expression), m: \(mSize), n: \(n), k: \(k), transposeB: false)")
+                    "kilnMatMul(\(plan.pointer(a)), strideA: \(mSize * k), \(plan.pointer(b)), strideB: \(k * n), \(plan.pointer(y)), batch: \(yCount.rows(of: n * mSize).expression), m: \(mSize), n: \(n), k: \(k), transposeB: false)"
+                )
             }
         }
         if let lateBias {
@@ -252,14 +263,16 @@ struct SwiftNodeEmitter {
         let sa = types[a]!.shape, sb = types[b]!.shape, sy = types[y]!.shape
         if Self.repeats(sa, within: sy) && Self.repeats(sb, within: sy) && (sa == sy || sb == sy) {
             out.line(
-                "kilnBinary(\(kind), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))")
+                "kilnBinary(\(kind), \(plan.pointer(a)), \(plan.counts[a]!.expression), \(plan.pointer(b)), \(plan.counts[b]!.expression), \(plan.pointer(y)), \(plan.counts[y]!.expression))"
+            )
             return
         }
         try requireOnlyTheBatchUnknown([a, b, y], node)
         let names = ["A", "B", "Y"].map { "\(staticPrefix)\(a == y ? "Bias" : "")Shape\($0)" }
         for (name, shape) in zip(names, [sa, sb, sy]) { statics.line("private static let \(name): [Int] = \(staticDims(shape))") }
         out.line(
-            "kilnBinaryStrided(\(kind), \(plan.pointer(a)), Self.\(names[0]), \(plan.pointer(b)), Self.\(names[1]), \(plan.pointer(y)), Self.\(names[2]), batch: batch)")
+            "kilnBinaryStrided(\(kind), \(plan.pointer(a)), Self.\(names[0]), \(plan.pointer(b)), Self.\(names[1]), \(plan.pointer(y)), Self.\(names[2]), batch: batch)"
+        )
     }
 
     /// Whether an operand of shape `s` broadcasts to `full` by repeating whole: its dimensions, after any
@@ -299,7 +312,9 @@ struct SwiftNodeEmitter {
             if let symbol = unknown.first {
                 throw .unsupported(
                     node: node.name,
-                    reason: "the Swift executor runs \(node.op.name) only on shapes known but for the batch, and \(types[value]!) has the unknown size \(symbol); fix it with --input-shape")
+                    reason:
+                        "the Swift executor runs \(node.op.name) only on shapes known but for the batch, and \(types[value]!) has the unknown size \(symbol); fix it with --input-shape"
+                )
             }
         }
     }

@@ -149,7 +149,8 @@ struct SwiftPlan {
         case .identity, .flatten, .reshape: true
         case .cast(let to): to == .float32
         case .activation, .binary, .compare, .matMul, .gemm, .softmax, .transpose, .conv, .pool, .reduce,
-            .batchNorm, .concat, .pad, .crop, .slice, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused, .layerNorm:
+            .batchNorm, .concat, .pad, .crop, .slice, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused,
+            .layerNorm:
             false
         }
     }
@@ -164,7 +165,8 @@ struct SwiftPlan {
             case .fixed(let size): fixed *= size
             case .symbolic(let symbol):
                 guard let name = sizeNames[symbol] else {
-                    throw .unsupported(node: value, reason: "the size \(symbol) of \(type) is not a dimension of any input, so predict cannot be given it")
+                    throw .unsupported(
+                        node: value, reason: "the size \(symbol) of \(type) is not a dimension of any input, so predict cannot be given it")
                 }
                 scale.append(name)
             }
@@ -186,7 +188,8 @@ struct SwiftPlan {
     /// and the arena in scope (`w` and `a` inside `run`); `sizes` renames run-time sizes (`batch` ->
     /// `batchSize` inside `predict`). The offset is folded into one term per name and one constant.
     func pointer(
-        _ value: String, plus extra: SwiftIndex = SwiftIndex(0), weights w: String = "w", arena a: String = "a", sizes: [String: String] = [:]
+        _ value: String, plus extra: SwiftIndex = SwiftIndex(0), weights w: String = "w", arena a: String = "a",
+        sizes: [String: String] = [:]
     ) -> String {
         let base: String, offset: SwiftIndex
         switch storage[value]! {

@@ -68,11 +68,14 @@ struct SwiftPredictWriter {
     private static func count(_ value: Value) -> Int { max(1, perExample(value).reduce(1, *)) }
 
     private func shapeDoc(_ value: Value) -> String {
-        "[" + value.type.shape.dims.enumerated().map { index, dim in
-            if let size = dim.fixedValue { return String(size) }
-            guard index > 0, case .symbolic(let symbol) = dim, let size = sizes.first(where: { $0.symbol == symbol }) else { return "batchSize" }
-            return size.parameter
-        }.joined(separator: ", ") + "]"
+        "["
+            + value.type.shape.dims.enumerated().map { index, dim in
+                if let size = dim.fixedValue { return String(size) }
+                guard index > 0, case .symbolic(let symbol) = dim, let size = sizes.first(where: { $0.symbol == symbol }) else {
+                    return "batchSize"
+                }
+                return size.parameter
+            }.joined(separator: ", ") + "]"
     }
 
     /// An element count as `predict` computes it, over `batchSize` and the size parameters.
@@ -102,14 +105,16 @@ struct SwiftPredictWriter {
             for size in sizes { out.line("try Self.check(size: \(SwiftNames.code(size.parameter)), name: \"\(size.parameter)\")") }
             for (value, name) in values {
                 out.line(
-                    "try Self.check(\"\(value.name)\", count: \(SwiftNames.code(name)).count, expected: try Self.elements(\(terms(plan.counts[value.name]!.index))), shape: \(Self.perExample(value)))")
+                    "try Self.check(\"\(value.name)\", count: \(SwiftNames.code(name)).count, expected: try Self.elements(\(terms(plan.counts[value.name]!.index))), shape: \(Self.perExample(value)))"
+                )
             }
             out.line("reserve(floats: try Self.elements(\(terms(plan.arenaSize))))")
             return
         }
         for (value, name) in values {
             out.line(
-                "try Self.check(\"\(value.name)\", count: \(SwiftNames.code(name)).count, perExample: \(Self.count(value)), shape: \(Self.perExample(value)), batchSize: batchSize)")
+                "try Self.check(\"\(value.name)\", count: \(SwiftNames.code(name)).count, perExample: \(Self.count(value)), shape: \(Self.perExample(value)), batchSize: batchSize)"
+            )
         }
         out.line("reserve(batch: batchSize)")
     }
@@ -132,7 +137,9 @@ struct SwiftPredictWriter {
             checks(inputs, &out)
             for (value, name) in inputs {
                 if Self.element(value) == "Float" {
-                    out.line("\(SwiftNames.code(name)).withUnsafeBufferPointer { (\(pointer(value.name))).update(from: $0.baseAddress!, count: $0.count) }")
+                    out.line(
+                        "\(SwiftNames.code(name)).withUnsafeBufferPointer { (\(pointer(value.name))).update(from: $0.baseAddress!, count: $0.count) }"
+                    )
                 } else {
                     let code = SwiftNames.code(name)
                     out.line("do {")
@@ -154,7 +161,8 @@ struct SwiftPredictWriter {
         out.line("/// Runs the model on `batchSize` examples in caller-owned buffers; allocates nothing once a batch this")
         out.line("/// large has been seen.")
         documentParameters(&out, outputsToo: true)
-        let parameters = inputs.map { "\(SwiftNames.code($0.name)): UnsafeBufferPointer<\(Self.element($0.value))>" } + sizeParameters
+        let parameters =
+            inputs.map { "\(SwiftNames.code($0.name)): UnsafeBufferPointer<\(Self.element($0.value))>" } + sizeParameters
             + outputs.map { "\(SwiftNames.code($0.name)): UnsafeMutableBufferPointer<Float>" }
         out.block("public func predict(\(parameters.joined(separator: ", "))) throws") { out in
             checks(inputs + outputs, &out)
@@ -162,19 +170,22 @@ struct SwiftPredictWriter {
             for (value, name) in inputs { store(value, from: SwiftNames.code(name), &out) }
             run(&out)
             for (value, name) in outputs {
-                out.line("\(SwiftNames.code(name)).baseAddress!.update(from: \(pointer(value.name)), count: \(SwiftNames.code(name)).count)")
+                out.line(
+                    "\(SwiftNames.code(name)).baseAddress!.update(from: \(pointer(value.name)), count: \(SwiftNames.code(name)).count)")
             }
         }
     }
 
     private func writeByName(_ out: inout CodePrinter) {
         out.line("/// Runs the model on inputs given by their names in the model (`inputNames`); returns outputs by name.")
-        out.block("public func predict(inputs: [String: [Float]], \(sizeParameters.joined(separator: ", "))) throws -> [String: [Float]]") { out in
+        out.block("public func predict(inputs: [String: [Float]], \(sizeParameters.joined(separator: ", "))) throws -> [String: [Float]]") {
+            out in
             out.line("for name in inputs.keys where !Self.inputNames.contains(name) { throw \(errorName).unknownInput(name: name) }")
-            let arguments = inputs.map { value, name in
-                let read = Self.element(value) == "Float" ? "input" : "indices"
-                return "\(SwiftNames.code(name)): try Self.\(read)(\"\(value.name)\", in: inputs)"
-            } + ["batchSize: batchSize"] + sizes.map { "\(SwiftNames.code($0.parameter)): \(SwiftNames.code($0.parameter))" }
+            let arguments =
+                inputs.map { value, name in
+                    let read = Self.element(value) == "Float" ? "input" : "indices"
+                    return "\(SwiftNames.code(name)): try Self.\(read)(\"\(value.name)\", in: inputs)"
+                } + ["batchSize: batchSize"] + sizes.map { "\(SwiftNames.code($0.parameter)): \(SwiftNames.code($0.parameter))" }
             out.line("let kilnOutput = try predict(\(arguments.joined(separator: ", ")))")
             let entries = outputs.map { "\"\($0.value.name)\": kilnOutput.\(SwiftNames.code($0.name))" }
             out.line("return [\(entries.isEmpty ? ":" : entries.joined(separator: ", "))]")

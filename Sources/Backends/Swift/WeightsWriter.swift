@@ -85,7 +85,9 @@ struct WeightsWriter {
     mutating func add(widening weights: Int8Weights) -> Int {
         let source = add(bytes: weights.values), scales = add(weights.scales)
         return reserveWidened(count: weights.values.count) { destination in
-            Widening(source: source, scales: scales, destination: destination, count: weights.values.count, layout: .plain(inner: weights.inner, size: weights.size))
+            Widening(
+                source: source, scales: scales, destination: destination, count: weights.values.count,
+                layout: .plain(inner: weights.inner, size: weights.size))
         }
     }
 

@@ -60,7 +60,8 @@ struct KerasConfigParser {
             layers.removeFirst()
             specs.append(try layerSpec(first, calls: []))
         } else {
-            let shape = layers.first?["config"]?["batch_input_shape"] ?? layers.first?["config"]?["batch_shape"]
+            let shape =
+                layers.first?["config"]?["batch_input_shape"] ?? layers.first?["config"]?["batch_shape"]
                 ?? config["build_input_shape"]
             guard let shape else { throw bad("the Sequential model has no input shape; build it with an Input before saving") }
             let firstName = layers.first?["config"]?["name"]?.string ?? "sequential"

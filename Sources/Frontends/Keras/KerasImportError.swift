@@ -56,7 +56,7 @@ public enum KerasImportError: Error, CustomStringConvertible {
         case .unsupportedLayers(let file, let classes, let supported):
             "\(file): the model has layers Kiln does not support yet: "
                 + ([classes.map(\.summary).joined(separator: ", ")] + UnsupportedLayerClass.notes(for: classes)
-                    + ["supported layers: \(supported.joined(separator: ", "))"]).joined(separator: "; ")
+                + ["supported layers: \(supported.joined(separator: ", "))"]).joined(separator: "; ")
         case .unsupportedConfig(let file, let layer, let className, let reason):
             "\(file): layer '\(layer)' (\(className)): \(reason)"
         case .missingWeights(let file, let layer, let reason):
@@ -110,7 +110,8 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
         let code = classes.filter { Self.pythonCode.contains($0.className) }.map(\.className)
         if !code.isEmpty {
             notes.append(
-                "\(code.joined(separator: ", ")) layers hold Python code (a marshalled function) or TensorFlow calls, which cannot be read from a file without running Python; replace them with built-in layers")
+                "\(code.joined(separator: ", ")) layers hold Python code (a marshalled function) or TensorFlow calls, which cannot be read from a file without running Python; replace them with built-in layers"
+            )
         }
         let functions = classes.compactMap(\.function)
         if !functions.isEmpty {
@@ -124,7 +125,9 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
             packages[String(module.prefix { $0 != "." }), default: []].append(layer.className)
         }
         for (package, names) in packages.sorted(by: { $0.key < $1.key }) {
-            notes.append("\(names.joined(separator: ", ")) come from the Python package '\(package)', not from Keras; Kiln reads Keras's built-in layers")
+            notes.append(
+                "\(names.joined(separator: ", ")) come from the Python package '\(package)', not from Keras; Kiln reads Keras's built-in layers"
+            )
         }
         return notes
     }

@@ -7,8 +7,10 @@ struct KerasLowering {
         "AveragePooling3D", "BatchNormalization", "Concatenate", "Conv1D", "Conv2D", "Conv3D", "Dense", "DepthwiseConv1D",
         "DepthwiseConv2D", "Dropout", "ELU", "Flatten", "GaussianDropout", "GaussianNoise", "GlobalAveragePooling1D",
         "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "GlobalMaxPooling3D",
-        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "Maximum", "Minimum", "Multiply", "Permute",
-        "GroupNormalization", "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape", "SeparableConv1D",
+        "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "InputLayer", "LeakyReLU", "MaxPooling1D", "MaxPooling2D", "MaxPooling3D",
+        "Maximum", "Minimum", "Multiply", "Permute",
+        "GroupNormalization", "LayerNormalization", "Normalization", "PReLU", "ReLU", "RepeatVector", "Rescaling", "Reshape",
+        "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding",
@@ -53,7 +55,10 @@ struct KerasLowering {
         let inputNames = Set(spec.inputs.map(\.layer) + graph.inputs.map(\.name))
         if let unknown = inputShapes.keys.sorted().first(where: { !inputNames.contains($0) }) {
             throw .badConfig(
-                file: file, reason: "--input-shape names '\(unknown)', which is no input of the model; its inputs: \(graph.inputs.map(\.name).joined(separator: ", "))")
+                file: file,
+                reason:
+                    "--input-shape names '\(unknown)', which is no input of the model; its inputs: \(graph.inputs.map(\.name).joined(separator: ", "))"
+            )
         }
         var produced = self.produced
         try runCalls(spec, produced: &produced, valueSuffix: "")
@@ -65,7 +70,8 @@ struct KerasLowering {
             // Outputs carry Keras's names: the producing layer's, even when that is a nested model or a later
             // call of a shared layer. A value inside the model that holds the name gives it up.
             let wanted = sanitize(name)
-            if value != wanted, types[wanted] != nil, !graph.outputs.contains(wanted), !graph.inputs.contains(where: { $0.name == wanted }) {
+            if value != wanted, types[wanted] != nil, !graph.outputs.contains(wanted), !graph.inputs.contains(where: { $0.name == wanted })
+            {
                 renameValue(wanted, to: fresh("\(wanted).call0"))
             }
             if value != wanted || graph.inputs.contains(where: { $0.name == value }) || graph.outputs.contains(value) {
@@ -97,7 +103,9 @@ struct KerasLowering {
         // Keras 2 numbers the calls of a nested model after the node that built it; find each layer's offset.
         var highest: [String: Int] = [:]
         for layer in spec.layers {
-            for call in layer.calls.indices { for ref in layer.dependencies(ofCall: call) { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) } }
+            for call in layer.calls.indices {
+                for ref in layer.dependencies(ofCall: call) { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) }
+            }
         }
         for ref in spec.outputs { highest[ref.layer] = max(highest[ref.layer] ?? 0, ref.node) }
         var pending: [(layer: LayerSpec, call: Int)] = spec.layers.filter { $0.className != "InputLayer" }
@@ -115,7 +123,9 @@ struct KerasLowering {
                 // The inlined layers follow the masks themselves.
                 outputs = try lowerNested(layer, inputs: inputs, valueSuffix: call == 0 ? valueSuffix : ".call\(call)\(valueSuffix)")
             } else if isOpLayer(layer) {
-                guard call < layer.arguments.count else { throw .badConfig(file: file, reason: "op layer '\(layer.name)' has no recorded call") }
+                guard call < layer.arguments.count else {
+                    throw .badConfig(file: file, reason: "op layer '\(layer.name)' has no recorded call")
+                }
                 // Op layers drop masks, as TFOpLambda and keras.ops do.
                 outputs = [try lowerOpLayer(layer, call: layer.arguments[call], values: produced, base: base)]
                 propagateMask(layer, inputs: inputs, mask: nil, outputs: outputs)
@@ -146,7 +156,8 @@ struct KerasLowering {
             },
             inputs: parsed.inputs.map(scoped), outputs: parsed.outputs.map(scoped))
         guard spec.inputs.count == inputs.count else {
-            throw .badConfig(file: file, reason: "nested model '\(layer.name)' takes \(spec.inputs.count) inputs, it is called with \(inputs.count)")
+            throw .badConfig(
+                file: file, reason: "nested model '\(layer.name)' takes \(spec.inputs.count) inputs, it is called with \(inputs.count)")
         }
         var produced: [TensorRef: String] = [:]
         for (ref, value) in zip(spec.inputs, inputs) { produced[ref] = value }
@@ -163,7 +174,9 @@ struct KerasLowering {
 
     // MARK: - Layers
 
-    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError) -> [String] {
+    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
+        -> [String]
+    {
         let config = layer.config
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
@@ -229,10 +242,12 @@ struct KerasLowering {
         }
         let inputType = types[x]!
         guard let inFeatures = inputType.shape.dims.last?.fixedValue else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "Dense", reason: "input \(inputType) has no known last dimension")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: "Dense", reason: "input \(inputType) has no known last dimension")
         }
         let useBias = layer.config["use_bias"]?.bool ?? true
-        let constants = try constants(of: layer, shapes: useBias ? [[inFeatures, units], [units]] : [[inFeatures, units]], names: ["kernel", "bias"])
+        let constants = try constants(
+            of: layer, shapes: useBias ? [[inFeatures, units], [units]] : [[inFeatures, units]], names: ["kernel", "bias"])
         let linear = layer.config["activation"].map { Self.activationName($0) == "linear" } ?? true
         let preActivation = linear ? base : "\(base).\(inputType.shape.rank == 2 ? "gemm" : "matmul")"
         var value: String
@@ -240,7 +255,9 @@ struct KerasLowering {
             value = try emit(.gemm(transB: false), [x] + constants, name: preActivation, node: layer.name)
         } else {
             value = try emit(.matMul, [x, constants[0]], name: useBias ? "\(base).matmul" : preActivation, node: layer.name)
-            if useBias { value = try emit(.binary(.add), [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name) }
+            if useBias {
+                value = try emit(.binary(.add), [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name)
+            }
         }
         return try activation(layer.config["activation"], value, base: base, layer: layer)
     }
@@ -252,7 +269,8 @@ struct KerasLowering {
     /// where negative indices count from the end.
     private mutating func embedding(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
         guard let vocabulary = layer.config["input_dim"]?.int, let width = layer.config["output_dim"]?.int else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "Embedding", reason: "config needs integer input_dim and output_dim")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: "Embedding", reason: "config needs integer input_dim and output_dim")
         }
         let table = try constants(of: layer, shapes: [[vocabulary, width]], names: ["embeddings"])[0]
         var indices = x
@@ -363,7 +381,9 @@ struct KerasLowering {
                 let saved = shape.dropFirst().map { $0.int.map(String.init) ?? "?" }.joined(separator: "x")
                 throw .unsupportedConfig(
                     file: file, layer: layer.name, className: "InputLayer",
-                    reason: "the input shape \(pinned.map(String.init).joined(separator: "x")) does not fit the saved shape \(saved) (? is unknown)")
+                    reason:
+                        "the input shape \(pinned.map(String.init).joined(separator: "x")) does not fit the saved shape \(saved) (? is unknown)"
+                )
             }
             dims += pinned.map(Dim.fixed)
         } else {
@@ -382,7 +402,8 @@ struct KerasLowering {
         let dtypes: [String: DType] = ["float32": .float32, "int32": .int32, "int64": .int64]
         guard let dtype = dtypes[dtypeName] else {
             throw .unsupportedConfig(
-                file: file, layer: layer.name, className: "InputLayer", reason: "input dtype \(dtypeName) is not supported; float32, int32 and int64 are")
+                file: file, layer: layer.name, className: "InputLayer",
+                reason: "input dtype \(dtypeName) is not supported; float32, int32 and int64 are")
         }
         let type = TensorType(dtype, Shape(dims))
         graph.inputs.append(Value(name, type))
@@ -409,7 +430,8 @@ struct KerasLowering {
         if let existing = layerConstants[layer.name] { return existing }
         let loaded = try weights.weights(of: layer.name)
         guard loaded.count == shapes.count else {
-            throw .missingWeights(file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(loaded.count)")
+            throw .missingWeights(
+                file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(loaded.count)")
         }
         var result: [String] = []
         for ((weightName, tensor), (shape, role)) in zip(loaded, zip(shapes, names)) {
@@ -432,7 +454,8 @@ struct KerasLowering {
             inferred = try op.inferTypes(inputs.map { types[$0]! })
         } catch {
             throw .unsupportedConfig(
-                file: file, layer: node, className: op.name, reason: "its input types do not fit: \(error.message)" + unknownSizeHint(inputs))
+                file: file, layer: node, className: op.name,
+                reason: "its input types do not fit: \(error.message)" + unknownSizeHint(inputs))
         }
         let valueName = types[name] == nil ? name : fresh(name)
         graph.nodes.append(Node(name: sanitize(node), op: op, inputs: inputs, outputs: [Value(valueName, inferred[0])]))
@@ -448,10 +471,11 @@ struct KerasLowering {
     func unknownSizeHint(_ inputTypes: TensorType...) -> String { unknownSizeHint(inputTypes) }
 
     func unknownSizeHint(_ inputTypes: [TensorType]) -> String {
-        let symbols = Set(inputTypes.flatMap(\.shape.dims).compactMap { dim -> String? in
-            if case .symbolic(let s) = dim, unknownDimensions[s] != nil { return s }
-            return nil
-        })
+        let symbols = Set(
+            inputTypes.flatMap(\.shape.dims).compactMap { dim -> String? in
+                if case .symbolic(let s) = dim, unknownDimensions[s] != nil { return s }
+                return nil
+            })
         guard !symbols.isEmpty else { return "" }
         let owners = symbols.sorted().compactMap { unknownDimensions[$0] }
         let inputsNamed = Set(owners.map(\.input)).sorted()

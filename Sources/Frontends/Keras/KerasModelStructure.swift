@@ -9,10 +9,12 @@ extension KerasLowering {
         return classes.enumerated().sorted { ($0.element.layers.count, -$0.offset) > ($1.element.layers.count, -$1.offset) }.map(\.element)
     }
 
-    private func collectUnsupported(_ spec: ModelSpec, prefix: String, into classes: inout [UnsupportedLayerClass]) throws(KerasImportError) {
+    private func collectUnsupported(_ spec: ModelSpec, prefix: String, into classes: inout [UnsupportedLayerClass]) throws(KerasImportError)
+    {
         for layer in spec.layers {
             if Self.nestedModelClasses.contains(layer.className) {
-                let nested = try KerasConfigParser(file: file).parse(.object(["class_name": .string(layer.className), "config": layer.config]))
+                let nested = try KerasConfigParser(file: file).parse(
+                    .object(["class_name": .string(layer.className), "config": layer.config]))
                 try collectUnsupported(nested, prefix: "\(prefix)\(layer.name)/", into: &classes)
             } else if isOpLayer(layer) ? Self.opFunction(of: layer) == nil : !Self.supportedLayers.contains(layer.className) {
                 let function = isOpLayer(layer) ? Self.functionName(of: layer) : nil
@@ -20,7 +22,8 @@ extension KerasLowering {
                     classes[index].layers.append(prefix + layer.name)
                 } else {
                     classes.append(
-                        UnsupportedLayerClass(className: layer.className, layers: [prefix + layer.name], module: layer.module, function: function))
+                        UnsupportedLayerClass(
+                            className: layer.className, layers: [prefix + layer.name], module: layer.module, function: function))
                 }
             }
         }

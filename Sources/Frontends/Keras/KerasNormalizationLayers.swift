@@ -91,7 +91,8 @@ extension KerasLowering {
         let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
         let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center ? 1 : 0), shape: [channels])
         let split = rank + 1
-        let grouped = try emit(.reshape(shape: [0] + spatialSizes + [groups, channels / groups]), [x], name: "\(base).grouped", node: layer.name)
+        let grouped = try emit(
+            .reshape(shape: [0] + spatialSizes + [groups, channels / groups]), [x], name: "\(base).grouped", node: layer.name)
         let perm = [0, split - 2] + Array(1..<(split - 2)) + [split - 1]
         var inverse = [Int](repeating: 0, count: split)
         for (i, p) in perm.enumerated() { inverse[p] = i }
@@ -165,7 +166,8 @@ extension KerasLowering {
         var axes: [Int] = []
         for item in json {
             guard let axis = item.int, (-rank..<rank).contains(axis) else {
-                throw .unsupportedConfig(file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) is not a list of axes of \(types[x]!)")
+                throw .unsupportedConfig(
+                    file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) is not a list of axes of \(types[x]!)")
             }
             axes.append(axis < 0 ? axis + rank : axis)
         }
@@ -204,7 +206,8 @@ extension KerasLowering {
             let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [kerasMajorVersion >= 3 ? 1e-7 : 1e-6]))
             for (index, input) in inputs.enumerated() {
                 let squared = try emit(.binary(.mul), [input, input], name: "\(base).squared\(index)", node: layer.name)
-                let sum = try emit(.reduce(.sum, axes: [axes[index]], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
+                let sum = try emit(
+                    .reduce(.sum, axes: [axes[index]], keepDims: true), [squared], name: "\(base).sum\(index)", node: layer.name)
                 let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm\(index)", node: layer.name)
                 let safe = try emit(.binary(.max), [norm, floor], name: "\(base).safe_norm\(index)", node: layer.name)
                 operands[index] = try emit(.binary(.div), [input, safe], name: "\(base).unit\(index)", node: layer.name)
@@ -243,7 +246,9 @@ extension KerasLowering {
             throw .missingWeights(file: file, layer: layer.name, reason: "expected \(count) weight arrays of \(size) elements")
         }
         let names = loaded.prefix(count).map { weight in
-            addConstant("\(sanitize(layer.name)).\(weight.name.split(separator: "/").last.map(String.init) ?? "weight")", Tensor(shape: shape, storage: weight.tensor.storage))
+            addConstant(
+                "\(sanitize(layer.name)).\(weight.name.split(separator: "/").last.map(String.init) ?? "weight")",
+                Tensor(shape: shape, storage: weight.tensor.storage))
         }
         rememberConstants(names, of: layer)
         return names

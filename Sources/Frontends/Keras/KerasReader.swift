@@ -23,7 +23,8 @@ public enum KerasReader {
     /// `inputShapes` fixes the sizes of inputs saved with unknown dimensions (every dimension but the batch,
     /// by input name); any other unknown dimension becomes a symbol named after its input and axis
     /// (`tokens_dim1`).
-    public static func read(contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
+    public static func read(contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph
+    {
         let path = url.path
         let file = try open(path)
         let head = try firstBytes(of: file)
@@ -102,7 +103,8 @@ public enum KerasReader {
         }
         guard let configText else { throw .missingConfig(file: path) }
         let weights = H5ModelWeights(file: file, root: "/model_weights", displayName: path)
-        return try lower(configText, version: version, backend: backend, format: "h5", weights: weights, file: path, inputShapes: inputShapes)
+        return try lower(
+            configText, version: version, backend: backend, format: "h5", weights: weights, file: path, inputShapes: inputShapes)
     }
 
     private static func readArchive(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
@@ -111,7 +113,8 @@ public enum KerasReader {
         let config = String(decoding: try archive.member("config.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self)
         var version: String?
         if archive.contains("metadata.json"),
-            let metadata = try? JSON(parsing: String(decoding: try archive.member("metadata.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self))
+            let metadata = try? JSON(
+                parsing: String(decoding: try archive.member("metadata.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self))
         {
             version = metadata["keras_version"]?.string
         }
@@ -124,14 +127,17 @@ public enum KerasReader {
             throw .hdf5(error, file: path) { .damaged(file: path, reason: "model.weights.h5: \($0)") }
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
-        return try lower(config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
+        return try lower(
+            config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
     }
 
     /// The largest architecture JSON read: configurations of the largest Keras models are a few megabytes.
     private static let maxJSONBytes = 1 << 28
 
     /// An architecture JSON (`model.to_json()` of Keras 2 or Keras 3) with the weights file beside it.
-    private static func readJSON(_ json: InputFile, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
+    private static func readJSON(_ json: InputFile, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError)
+        -> Graph
+    {
         let path = json.path
         let text: String
         do {
@@ -184,7 +190,9 @@ public enum KerasReader {
         // records it, Keras 3's writes a `module` beside each class instead.
         let root = try? JSON(parsing: text)
         let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
-        return try lower(text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path, inputShapes: inputShapes)
+        return try lower(
+            text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
+            inputShapes: inputShapes)
     }
 
     /// Lowers a model configuration (the JSON text of `model_config` or `config.json`) with its weights,

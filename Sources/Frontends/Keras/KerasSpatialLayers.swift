@@ -18,7 +18,9 @@ extension KerasLowering {
         default: return nil
         }
         guard inputs.count >= 2, layer.className != "Subtract" || inputs.count == 2 else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "needs two inputs\(layer.className == "Subtract" ? " exactly" : " or more"), got \(inputs.count)")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className,
+                reason: "needs two inputs\(layer.className == "Subtract" ? " exactly" : " or more"), got \(inputs.count)")
         }
         var value = inputs[0]
         for (index, input) in inputs.dropFirst().enumerated() {
@@ -60,14 +62,17 @@ extension KerasLowering {
         case "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D":
             let window = try sizes(config["pool_size"], count: spatial, layer: layer)
             let strides = config["strides"].map { $0.isNull ? window : (try? sizes($0, count: spatial, layer: layer)) ?? window } ?? window
-            let pads = try padding(config["padding"]?.string ?? "valid", input: type, window: window, strides: strides, dilations: Array(repeating: 1, count: spatial), layer: layer)
+            let pads = try padding(
+                config["padding"]?.string ?? "valid", input: type, window: window, strides: strides,
+                dilations: Array(repeating: 1, count: spatial), layer: layer)
             let kind: Pooling.Kind = layer.className.hasPrefix("Max") ? .max : .average
             return try emit(.pool(Pooling(kind: kind, window: window, strides: strides, pads: pads)), [x], name: base, node: layer.name)
         case "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
             "GlobalMaxPooling3D":
             let reduction: Reduction = layer.className.contains("Max") ? .max : .mean
             return try emit(
-                .reduce(reduction, axes: Array(1...spatial), keepDims: config["keepdims"]?.bool ?? false), [x], name: base, node: layer.name)
+                .reduce(reduction, axes: Array(1...spatial), keepDims: config["keepdims"]?.bool ?? false), [x], name: base, node: layer.name
+            )
         case "BatchNormalization":
             return try batchNormalization(layer, x, base: base)
         case "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D":
@@ -116,7 +121,8 @@ extension KerasLowering {
         let config = layer.config, type = types[x]!
         let spatial = type.shape.rank - 2
         guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue, let filters = config["filters"]?.int else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "input \(type) or filters do not fit")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className, reason: "input \(type) or filters do not fit")
         }
         let kernel = try sizes(config["kernel_size"], count: spatial, layer: layer)
         let strides = try sizes(config["strides"] ?? .number(1), count: spatial, layer: layer)
@@ -168,11 +174,14 @@ extension KerasLowering {
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
-        guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue else { throw unsupported("input \(type) is not [batch, spatial..., channels]") }
+        guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue else {
+            throw unsupported("input \(type) is not [batch, spatial..., channels]")
+        }
         let kernel = try sizes(config["kernel_size"], count: spatial, layer: layer)
         let strides = try sizes(config["strides"] ?? .number(1), count: spatial, layer: layer)
         let dilations = try sizes(config["dilation_rate"] ?? .number(1), count: spatial, layer: layer)
-        let pads = try padding(config["padding"]?.string ?? "valid", input: type, window: kernel, strides: strides, dilations: dilations, layer: layer)
+        let pads = try padding(
+            config["padding"]?.string ?? "valid", input: type, window: kernel, strides: strides, dilations: dilations, layer: layer)
         let useBias = config["use_bias"]?.bool ?? true
         let isDepthwise = layer.className.hasPrefix("Depthwise"), isSeparable = layer.className.hasPrefix("Separable")
         let multiplier = config["depth_multiplier"]?.int ?? 1
@@ -181,11 +190,13 @@ extension KerasLowering {
         let weights = try self.weights.weights(of: layer.name)
         let expected = (isSeparable ? 2 : 1) + (useBias ? 1 : 0)
         guard weights.count == expected else {
-            throw .missingWeights(file: file, layer: layer.name, reason: "expected \(expected) weight arrays, the file has \(weights.count)")
+            throw .missingWeights(
+                file: file, layer: layer.name, reason: "expected \(expected) weight arrays, the file has \(weights.count)")
         }
         func check(_ index: Int, _ shape: [Int]) throws(KerasImportError) -> Tensor {
             guard weights[index].tensor.shape == shape else {
-                throw .weightShape(file: file, layer: layer.name, weight: weights[index].name, expected: shape, got: weights[index].tensor.shape)
+                throw .weightShape(
+                    file: file, layer: layer.name, weight: weights[index].name, expected: shape, got: weights[index].tensor.shape)
             }
             return weights[index].tensor
         }
@@ -198,9 +209,12 @@ extension KerasLowering {
             if isDepthwise || isSeparable {
                 // Keras's depthwise kernel [kernel..., Cin, multiplier] is a grouped kernel [kernel..., 1, Cin * multiplier].
                 let depthwise = try check(0, kernel + [cin, multiplier])
-                made.append(addConstant("\(name).depthwise_kernel", Tensor(shape: kernel + [1, cin * multiplier], storage: depthwise.storage)))
+                made.append(
+                    addConstant("\(name).depthwise_kernel", Tensor(shape: kernel + [1, cin * multiplier], storage: depthwise.storage)))
                 if isSeparable {
-                    made.append(addConstant("\(name).pointwise_kernel", try check(1, Array(repeating: 1, count: spatial) + [cin * multiplier, filters])))
+                    made.append(
+                        addConstant(
+                            "\(name).pointwise_kernel", try check(1, Array(repeating: 1, count: spatial) + [cin * multiplier, filters])))
                 }
             } else {
                 made.append(addConstant("\(name).kernel", try check(0, kernel + [cin / max(groups, 1), filters])))
@@ -233,7 +247,8 @@ extension KerasLowering {
         let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
         let rank = type.shape.rank
         guard let channels = type.shape.dims[axis < 0 ? axis + rank : axis].fixedValue else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "BatchNormalization", reason: "the channel axis must be known")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: "BatchNormalization", reason: "the channel axis must be known")
         }
         let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
         let name = sanitize(layer.name)
@@ -261,7 +276,9 @@ extension KerasLowering {
     /// x * inv + (beta - mean * inv) with inv = gamma / sqrt(variance + epsilon), one value per position of
     /// those axes. Its weights are stored full rank ([1, a, 1, c]); inv and the offset become constants of
     /// that shape, which broadcast against x.
-    private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError) -> String {
+    private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError)
+        -> String
+    {
         let config = layer.config, type = types[x]!
         let rank = type.shape.rank
         func unsupported(_ reason: String) -> KerasImportError {
@@ -269,7 +286,9 @@ extension KerasLowering {
         }
         var axes: [Int] = []
         for item in json {
-            guard let axis = item.int, (-rank..<rank).contains(axis) else { throw unsupported("axis \(json) is not a list of axes of \(type)") }
+            guard let axis = item.int, (-rank..<rank).contains(axis) else {
+                throw unsupported("axis \(json) is not a list of axes of \(type)")
+            }
             axes.append(axis < 0 ? axis + rank : axis)
         }
         guard !axes.isEmpty, Set(axes).count == axes.count else { throw unsupported("axis \(json) must list distinct axes") }
@@ -291,7 +310,8 @@ extension KerasLowering {
             let count = shape.reduce(1, *)
             var loaded = try weights.weights(of: layer.name).map(\.tensor)
             // Keras 2 stores these weights full rank ([1, a, 1, c]); accept them flattened too.
-            guard loaded.count == 2 + (scale ? 1 : 0) + (center ? 1 : 0), loaded.allSatisfy({ $0.count == count && $0.dtype == .float32 }) else {
+            guard loaded.count == 2 + (scale ? 1 : 0) + (center ? 1 : 0), loaded.allSatisfy({ $0.count == count && $0.dtype == .float32 })
+            else {
                 throw .missingWeights(file: file, layer: layer.name, reason: "expected gamma/beta/mean/variance of \(shape)")
             }
             let gamma = scale ? loaded.removeFirst().floats : Array(repeating: 1, count: count)
@@ -300,7 +320,10 @@ extension KerasLowering {
             let epsilon = Float(config["epsilon"]?.double ?? 0.001)
             let inv = (0..<count).map { 1 / (variance[$0] + epsilon).squareRoot() * gamma[$0] }
             let offset = (0..<count).map { beta[$0] - mean[$0] * inv[$0] }
-            constants = [addConstant("\(name).inv", Tensor(shape: shape, floats: inv)), addConstant("\(name).offset", Tensor(shape: shape, floats: offset))]
+            constants = [
+                addConstant("\(name).inv", Tensor(shape: shape, floats: inv)),
+                addConstant("\(name).offset", Tensor(shape: shape, floats: offset)),
+            ]
             rememberConstants(constants, of: layer)
         }
         let scaled = try emit(.binary(.mul), [x, constants[0]], name: "\(base).scaled", node: layer.name)
@@ -311,7 +334,9 @@ extension KerasLowering {
     private func sizes(_ json: JSON?, count: Int, layer: LayerSpec) throws(KerasImportError) -> [Int] {
         if let single = json?.int { return Array(repeating: single, count: count) }
         guard let items = json?.array?.compactMap(\.int), items.count == count else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "expected \(count) sizes, got \(String(describing: json))")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className,
+                reason: "expected \(count) sizes, got \(String(describing: json))")
         }
         return items
     }
@@ -320,7 +345,8 @@ extension KerasLowering {
     private func paddingPairs(_ json: JSON?, count: Int, layer: LayerSpec) throws(KerasImportError) -> [(Int, Int)] {
         if let single = json?.int { return Array(repeating: (single, single), count: count) }
         guard let items = json?.array, items.count == count || (count == 1 && items.count == 2) else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
         }
         if count == 1 && items.count == 2, let a = items[0].int, let b = items[1].int { return [(a, b)] }
         var pairs: [(Int, Int)] = []
@@ -330,7 +356,8 @@ extension KerasLowering {
             } else if let pair = item.array?.compactMap(\.int), pair.count == 2 {
                 pairs.append((pair[0], pair[1]))
             } else {
-                throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
+                throw .unsupportedConfig(
+                    file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
             }
         }
         return pairs
@@ -353,7 +380,8 @@ extension KerasLowering {
                     guard strides[d] == 1 else {
                         throw .unsupportedConfig(
                             file: file, layer: layer.name, className: layer.className,
-                            reason: "'same' padding with stride \(strides[d]) depends on the size of spatial dimension \(d + 1)" + unknownSizeHint(input))
+                            reason: "'same' padding with stride \(strides[d]) depends on the size of spatial dimension \(d + 1)"
+                                + unknownSizeHint(input))
                     }
                     begin.append((effective - 1) / 2)
                     end.append(effective - 1 - (effective - 1) / 2)
@@ -368,7 +396,8 @@ extension KerasLowering {
         case "causal":
             return (0..<count).map { (window[$0] - 1) * dilations[$0] } + Array(repeating: 0, count: count)
         default:
-            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "padding '\(mode)' is not supported")
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className, reason: "padding '\(mode)' is not supported")
         }
     }
 }

@@ -72,7 +72,8 @@ struct KerasArchiveWeights: KerasWeightSource {
                 let identity = try file.identity(of: path)
                 if let first = visited[identity] {
                     throw HDF5Error(
-                        origin: displayName, "group \(path) is the group \(first) linked a second time (a cycle of hard links); Keras writes every group once")
+                        origin: displayName,
+                        "group \(path) is the group \(first) linked a second time (a cycle of hard links); Keras writes every group once")
                 }
                 visited[identity] = path
                 let name = (try? file.stringAttribute("name", of: "\(path)/vars")) ?? nil
