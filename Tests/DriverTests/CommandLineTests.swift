@@ -64,6 +64,20 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// A model file whose name would make a Swift type the generated source uses (`data.h5` -> `Data`) or that is
+    /// not ASCII still converts: the type name takes `Model` after it, or keeps the ASCII letters.
+    func testFileNamesThatMakeNoTypeNameOfTheirOwnStillConvert() throws {
+        let source = try Fixture.named("mnist_mlp_keras3_h5").model
+        for (file, type) in [("data.h5", "DataModel"), ("modèle.h5", "ModLe")] {
+            let model = scratch.appendingPathComponent(file)
+            try FileManager.default.copyItem(at: source, to: model)
+            let output = scratch.appendingPathComponent("out-\(type)")
+            let result = try run(["convert", model.path, "-o", output.path, "--emit", "swift"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: output.path).sorted(), ["\(type).swift", "\(type).weights"])
+        }
+    }
+
     /// Quantized output is as reproducible as float output, in every format and both ONNX forms; `--per-channel`
     /// is the default and `--per-tensor` changes the weights.
     func testQuantizedConvertIsByteIdenticalRunToRun() throws {
