@@ -37,6 +37,12 @@ let package = Package(
             dependencies: ["KilnIR", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             path: "Sources/Frontends/Keras"),
 
+        // Swift generated from proto/tensorflow/*.proto by scripts/generate-protos.sh: SavedModel, checkpoint
+        // and Keras-metadata messages.
+        .target(
+            name: "TFProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/TFProto"),
+
         // The pass library.
         .target(name: "KilnPasses", dependencies: ["KilnIR"], path: "Passes"),
 
