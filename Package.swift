@@ -37,6 +37,10 @@ let package = Package(
             dependencies: ["KilnIR", "CHDF5", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
             path: "Sources/Frontends/Keras"),
 
+        .target(
+            name: "SavedModelFrontend",
+            dependencies: ["KilnIR", "TFProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Sources/Frontends/SavedModel"),
         // Swift generated from proto/tensorflow/*.proto by scripts/generate-protos.sh: SavedModel, checkpoint
         // and Keras-metadata messages.
         .target(
@@ -82,6 +86,8 @@ let package = Package(
         .target(name: "KilnTestSupport", dependencies: ["KilnDriver"], path: "Tests/KilnTestSupport"),
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
+        .testTarget(
+            name: "SavedModelFrontendTests", dependencies: ["SavedModelFrontend", "TFProto", "KilnTestSupport", "KilnDriver"]),
         .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnIR"]),
         .testTarget(
             name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnInterpreter", "KilnIR"],

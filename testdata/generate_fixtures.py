@@ -504,8 +504,46 @@ def build_only(version, group):
     keras, _, kv = keras_module(version)
     global KERAS
     KERAS = keras
-    builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures}
+    builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
+                "savedmodel": build_savedmodel_fixtures}
     builders[group](keras, keras.layers, kv, version)
+
+
+def build_savedmodel_fixtures(keras, layers, kv, version):
+    """TensorFlow SavedModels as Keras 2 writes them with `model.save(dir)` (saved_model.pb, keras_metadata.pb,
+    variables/), in the TF Serving layout testdata/savedmodel/<name>/1/, with inputs/, expected/, weights/ and
+    meta.json beside the version directory. Keras 3 writes no SavedModel from model.save, so only Keras 2 builds them.
+    Draws from a generator of its own."""
+    global np
+    import numpy as np
+    if version != 2:
+        return
+    rng = np.random.default_rng(151)
+    seeded(keras, 151)
+    mlp = keras.Sequential([
+        keras.Input(shape=(4,), name="features"),
+        layers.Dense(8, activation="relu", name="hidden"),
+        layers.Dense(3, activation="softmax", name="scores"),
+    ], name="mlp")
+    randomize(mlp, rng)
+    batch = rng.normal(0, 1, (5, 4)).astype(np.float32)
+    directory = ROOT / "savedmodel" / "mlp"
+    if directory.exists():
+        shutil.rmtree(directory)
+    (directory / "inputs").mkdir(parents=True)
+    (directory / "expected").mkdir()
+    mlp.save(directory / "1")
+    np.save(directory / "inputs" / "features.npy", batch)
+    np.save(directory / "expected" / "scores.npy", predict(mlp, batch)[0].astype(np.float32))
+    # Each weight as Keras holds it, weights/<layer>.<weight>.npy, to check the checkpoint reader against.
+    (directory / "weights").mkdir()
+    for weight in mlp.weights:
+        name = weight.name.split(":")[0].replace("/", ".")
+        np.save(directory / "weights" / f"{name}.npy", weight.numpy().astype(np.float32))
+    meta = {"keras": kv, "format": "savedmodel", "inputs": ["features"], "outputs": ["scores"],
+            "description": "Dense(8, relu) -> Dense(3, softmax) saved with model.save('mlp/1') (TF Serving layout)"}
+    (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    print(f"  {'savedmodel/mlp/1':<34} {sum(f.stat().st_size for f in (directory / '1').rglob('*') if f.is_file()):>9} bytes")
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):
