@@ -39,7 +39,7 @@ let package = Package(
 
         .target(
             name: "SavedModelFrontend",
-            dependencies: ["KilnIR", "TFProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["KilnIR", "KerasFrontend", "TFProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Sources/Frontends/SavedModel"),
         // Swift generated from proto/tensorflow/*.proto by scripts/generate-protos.sh: SavedModel, checkpoint
         // and Keras-metadata messages.
@@ -70,14 +70,14 @@ let package = Package(
         .target(
             name: "KilnDriver",
             dependencies: [
-                "KilnIR", "KerasFrontend", "KilnPasses", "KilnInterpreter", "ONNXBackend", "SwiftBackend",
+                "KilnIR", "KerasFrontend", "SavedModelFrontend", "KilnPasses", "KilnInterpreter", "ONNXBackend", "SwiftBackend",
             ],
             path: "Sources/KilnDriver"),
 
         .executableTarget(
             name: "kiln",
             dependencies: [
-                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses", "ONNXBackend", "SwiftBackend",
+                "KilnDriver", "KilnIR", "KilnInterpreter", "KilnPasses", "ONNXBackend", "SavedModelFrontend", "SwiftBackend",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/kiln"),
@@ -87,7 +87,8 @@ let package = Package(
         .testTarget(name: "KilnIRTests", dependencies: ["KilnIR"]),
         .testTarget(name: "KerasFrontendTests", dependencies: ["KerasFrontend", "KilnTestSupport"]),
         .testTarget(
-            name: "SavedModelFrontendTests", dependencies: ["SavedModelFrontend", "TFProto", "KilnTestSupport", "KilnDriver"]),
+            name: "SavedModelFrontendTests",
+            dependencies: ["SavedModelFrontend", "TFProto", "KerasFrontend", "KilnInterpreter", "KilnTestSupport", "KilnDriver"]),
         .testTarget(name: "InterpreterTests", dependencies: ["KilnInterpreter", "KilnIR"]),
         .testTarget(
             name: "KilnRuntimeTests", dependencies: ["KilnRuntime", "KilnInterpreter", "KilnIR"],

@@ -505,7 +505,7 @@ def build_only(version, group):
     global KERAS
     KERAS = keras
     builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
-                "savedmodel": build_savedmodel_fixtures}
+                "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture}
     builders[group](keras, keras.layers, kv, version)
 
 
@@ -527,23 +527,67 @@ def build_savedmodel_fixtures(keras, layers, kv, version):
     ], name="mlp")
     randomize(mlp, rng)
     batch = rng.normal(0, 1, (5, 4)).astype(np.float32)
-    directory = ROOT / "savedmodel" / "mlp"
+    write_savedmodel("mlp", mlp, {"features": batch}, kv,
+                     "Dense(8, relu) -> Dense(3, softmax) saved with model.save('mlp/1') (TF Serving layout)")
+
+
+def write_savedmodel(name, model, inputs, kv, description):
+    """testdata/savedmodel/<name>/: the model saved with model.save('<name>/1'), inputs/, expected/ (Keras's
+    predictions, by output name), weights/<layer>.<weight>.npy and meta.json."""
+    import numpy as np
+    directory = ROOT / "savedmodel" / name
     if directory.exists():
         shutil.rmtree(directory)
     (directory / "inputs").mkdir(parents=True)
     (directory / "expected").mkdir()
-    mlp.save(directory / "1")
-    np.save(directory / "inputs" / "features.npy", batch)
-    np.save(directory / "expected" / "scores.npy", predict(mlp, batch)[0].astype(np.float32))
+    model.save(directory / "1")
+    for key, value in inputs.items():
+        np.save(directory / "inputs" / f"{key}.npy", value)
+    outputs = predict(model, list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())))
+    for key, value in zip(model.output_names, outputs):
+        np.save(directory / "expected" / f"{key}.npy", value.astype(np.float32))
     # Each weight as Keras holds it, weights/<layer>.<weight>.npy, to check the checkpoint reader against.
     (directory / "weights").mkdir()
-    for weight in mlp.weights:
-        name = weight.name.split(":")[0].replace("/", ".")
-        np.save(directory / "weights" / f"{name}.npy", weight.numpy().astype(np.float32))
-    meta = {"keras": kv, "format": "savedmodel", "inputs": ["features"], "outputs": ["scores"],
-            "description": "Dense(8, relu) -> Dense(3, softmax) saved with model.save('mlp/1') (TF Serving layout)"}
+    for weight in model.weights:
+        weight_name = weight.name.split(":")[0].replace("/", ".")
+        np.save(directory / "weights" / f"{weight_name}.npy", weight.numpy().astype(np.float32))
+    meta = {"keras": kv, "format": "savedmodel", "inputs": list(inputs), "outputs": list(model.output_names),
+            "description": description}
     (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    print(f"  {'savedmodel/mlp/1':<34} {sum(f.stat().st_size for f in (directory / '1').rglob('*') if f.is_file()):>9} bytes")
+    size = sum(f.stat().st_size for f in (directory / "1").rglob("*") if f.is_file())
+    print(f"  {'savedmodel/' + name + '/1':<34} {size:>9} bytes")
+
+
+def build_savedmodel_functional_fixture(keras, layers, kv, version):
+    """A Functional SavedModel with two inputs, two outputs, a nested Sequential model and a BatchNormalization
+    (non-trainable variables), in testdata/savedmodel/functional/. Keras 2 only; a generator of its own."""
+    global np
+    import numpy as np
+    if version != 2:
+        return
+    rng = np.random.default_rng(152)
+    seeded(keras, 152)
+    image = keras.Input(shape=(6, 6, 1), name="image")
+    extra = keras.Input(shape=(3,), name="extra")
+    x = layers.Conv2D(4, 3, name="conv")(image)
+    x = layers.BatchNormalization(name="bn")(x)
+    x = layers.ReLU(name="relu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    joined = layers.Concatenate(name="joined")([x, extra])
+    head = keras.Sequential([
+        keras.Input(shape=(67,), name="head_input"),
+        layers.Dense(6, activation="relu", name="head_hidden"),
+        layers.Dense(4, name="head_out"),
+    ], name="head")
+    logits = head(joined)
+    aux = layers.Dense(2, activation="sigmoid", name="aux")(extra)
+    model = keras.Model([image, extra], [logits, aux], name="functional")
+    randomize(model, rng)
+    inputs = {"image": rng.normal(0, 1, (3, 6, 6, 1)).astype(np.float32),
+              "extra": rng.normal(0, 1, (3, 3)).astype(np.float32)}
+    write_savedmodel("functional", model, inputs, kv,
+                     "two inputs, two outputs: Conv2D + BatchNormalization + ReLU + Flatten, Concatenate, a nested "
+                     "Sequential (Dense, Dense) and a Dense, saved with model.save('functional/1')")
 
 
 def build_digits_cnn_fixture(keras, layers, kv, version):

@@ -55,9 +55,16 @@ public struct Converter {
         return artifacts
     }
 
-    /// The default base name of a model's outputs: its file's name without extension.
+    /// The default base name of a model's outputs: its file's name without extension; for a SavedModel
+    /// version directory (`mnist_model/1`), the name of the directory above it.
     public static func defaultName(for url: URL) -> String {
-        let stem = url.deletingPathExtension().lastPathComponent
+        var stem = url.deletingPathExtension().lastPathComponent
+        var isDirectory: ObjCBool = false
+        if !stem.isEmpty, stem.allSatisfy({ $0.isASCII && $0.isNumber }),
+            FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue
+        {
+            stem = url.deletingLastPathComponent().lastPathComponent
+        }
         let cleaned = String(stem.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" ? $0 : "_" })
         return cleaned.isEmpty ? "model" : cleaned
     }

@@ -1,6 +1,7 @@
 import Foundation
 import KerasFrontend
 import KilnIR
+import SavedModelFrontend
 
 /// Opens any model file Kiln reads and lowers it to a verified graph.
 public enum ModelLoader {
@@ -8,13 +9,37 @@ public enum ModelLoader {
     public static func weightsURL(forKIR url: URL) -> URL { url.appendingPathExtension("weights") }
 
     /// Loads a `.kir` file (with its `.weights` beside it) or a Keras model: a full-model `.h5` or `.keras`
-    /// file, or an architecture JSON with its `weights` file.
+    /// file, an architecture JSON with its `weights` file, or a directory: a SavedModel that Keras 2 wrote
+    /// with `model.save(dir)`, or a TF Serving base path holding numbered versions of one (the highest, or
+    /// `savedModelVersion`; the graph's `savedmodel_version` metadata says which was read).
     /// `inputShapes` fixes the sizes of inputs with unknown dimensions (every dimension but the batch, by
     /// input name), so layers that need them known can be converted.
-    public static func load(_ url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+    /// A SavedModel's inputs and outputs are named as in its Keras model, which must be the keys of its
+    /// `savedModelSignature` (default `serving_default`).
+    public static func load(
+        _ url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:], savedModelVersion: Int? = nil,
+        savedModelSignature: String? = nil
+    ) throws -> Graph {
         if let weights { try checkReadable(weights.path) }
         let graph: Graph
-        if url.pathExtension == "kir" {
+        // A directory is a SavedModel, unless it is named like a .kir file (refused as a directory below).
+        let isSavedModel = url.pathExtension != "kir" && SavedModelLocation.isCandidate(url.path)
+        if let savedModelVersion, !isSavedModel {
+            throw ModelLoadError.unreadable(
+                url.path, "--version \(savedModelVersion) picks a version of a TF Serving base path (a directory), not of a model file")
+        }
+        if let savedModelSignature, !isSavedModel {
+            throw ModelLoadError.unreadable(
+                url.path, "--signature \(savedModelSignature) names a signature of a SavedModel, not of a model file")
+        }
+        if isSavedModel {
+            if let weights {
+                throw ModelLoadError.unreadable(
+                    weights.path, "a SavedModel holds its own weights; --weights is only for a Keras architecture JSON")
+            }
+            graph = try KerasSavedModel.read(
+                try SavedModelLocation(url.path, version: savedModelVersion), signature: savedModelSignature, inputShapes: inputShapes)
+        } else if url.pathExtension == "kir" {
             if weights != nil { throw ModelLoadError.weightsNotNeeded(url.path) }
             graph = try pinning(try loadKIR(url), inputShapes, file: url.path)
         } else {

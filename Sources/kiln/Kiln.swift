@@ -4,6 +4,7 @@ import KilnDriver
 import KilnIR
 import KilnInterpreter
 import ONNXBackend
+import SavedModelFrontend
 
 @main
 struct Kiln: ParsableCommand {
@@ -75,8 +76,20 @@ struct MemoryLimitOption: ParsableArguments {
 }
 
 struct ModelArgument: ParsableArguments {
-    @Argument(help: "The model: a Keras .h5 or .keras file, a Keras architecture .json (with --weights), or a Kiln .kir file.")
+    @Argument(
+        help:
+            "The model: a Keras .h5 or .keras file, a Keras architecture .json (with --weights), a Kiln .kir file, or a SavedModel directory Keras 2 wrote with model.save(dir) (or a TF Serving base path holding numbered versions of one)."
+    )
     var model: String
+
+    @Option(help: "For a TF Serving base path MODEL: the version directory to read (default: the highest, as TF Serving serves).")
+    var version: Int?
+
+    @Option(
+        help:
+            "For a SavedModel MODEL: the signature whose input and output names the model must have (default: serving_default; kiln inspect lists them)."
+    )
+    var signature: String?
 
     @Option(help: "The weights of an architecture JSON MODEL: what model.save_weights() wrote (Keras 2 .h5, Keras 3 .weights.h5).")
     var weights: String?
@@ -94,7 +107,13 @@ struct ModelArgument: ParsableArguments {
 
     /// Reads the model and, for an architecture JSON, its weights.
     func load() throws -> Graph {
-        try ModelLoader.load(url, weights: weights.map { URL(fileURLWithPath: $0) }, inputShapes: try parsedInputShapes())
+        let graph = try ModelLoader.load(
+            url, weights: weights.map { URL(fileURLWithPath: $0) }, inputShapes: try parsedInputShapes(), savedModelVersion: version,
+            savedModelSignature: signature)
+        if version == nil, let read = graph.metadata["savedmodel_version"] {
+            printErr("kiln: \(model) is a TF Serving base path; reading its highest version, \(read) (--version picks another)\n")
+        }
+        return graph
     }
 
     /// `--input-shape NAME=8x8x3` options by input name.
@@ -217,6 +236,12 @@ struct Inspect: ParsableCommand {
         try reportingErrors(memoryLimit: model.memory) {
             let graph = try model.load()
             print(ir ? graph.text : Summary.render(graph), terminator: "")
+            if !ir, graph.metadata["source_format"] == "savedmodel" {
+                let location = try SavedModelLocation(model.model, version: model.version)
+                let signatures = try SavedModelSignature.read(directory: location.directory)
+                print("Signatures:" + (signatures.isEmpty ? " none" : ""))
+                for signature in signatures { print(signature.summary) }
+            }
         }
     }
 }

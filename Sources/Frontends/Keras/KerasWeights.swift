@@ -1,9 +1,11 @@
 import KilnIR
 
-/// Where a model's weights live: the `model_weights` group of a full-model `.h5`, or the
-/// `model.weights.h5` of a `.keras` archive.
-protocol KerasWeightSource {
-    /// A layer's weights in Keras's order (`layer.weights`: kernel before bias, and so on), with names.
+/// Where a model's weights live: the `model_weights` group of a full-model `.h5`, the `model.weights.h5` of
+/// a `.keras` archive, or (from the SavedModel frontend) a TensorFlow checkpoint.
+public protocol KerasWeightSource {
+    /// A layer's weights in Keras's order (`layer.weights`: kernel before bias, and so on), with names. The
+    /// layer is named as in the model configuration, `outer/inner` for a layer of a nested model; a layer
+    /// without weights has none.
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
 }
 
