@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Converts every fixture under testdata/fixtures (a model.h5 or model.keras, or a model.json with its weights)
-# to ONNX with kiln, checks each model with the ONNX checker and runs it in ONNX Runtime against Keras's own
-# outputs.
+# and every SavedModel under testdata/savedmodel (read from its TF Serving base path) to ONNX with kiln, checks
+# each model with the ONNX checker and runs it in ONNX Runtime against Keras's own outputs.
 # Usage: scripts/check_fixtures.sh KILN_BINARY PYTHON
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +17,16 @@ for dir in testdata/fixtures/*/; do
   fi
   [ -n "$model" ] || continue
   if "$kiln" convert "$model" "${weights[@]}" -o "$work/$name" --emit onnx --name model >/dev/null 2>"$work/$name.log" \
+    && "$python" scripts/check_onnx.py "$work/$name/model.onnx" --inputs "$dir/inputs" --expected "$dir/expected" \
+      >"$work/$name.check" 2>&1; then
+    check_passed "$name"
+  else
+    check_failed "$name" "$work/$name.log" "$work/$name.check"
+  fi
+done
+for dir in testdata/savedmodel/*/; do
+  name="savedmodel_$(basename "$dir")"
+  if "$kiln" convert "$dir" -o "$work/$name" --emit onnx --name model >/dev/null 2>"$work/$name.log" \
     && "$python" scripts/check_onnx.py "$work/$name/model.onnx" --inputs "$dir/inputs" --expected "$dir/expected" \
       >"$work/$name.check" 2>&1; then
     check_passed "$name"

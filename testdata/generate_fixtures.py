@@ -505,7 +505,8 @@ def build_only(version, group):
     global KERAS
     KERAS = keras
     builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
-                "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture}
+                "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
+                "savedmodel_mnist": build_savedmodel_mnist_fixture}
     builders[group](keras, keras.layers, kv, version)
 
 
@@ -531,28 +532,55 @@ def build_savedmodel_fixtures(keras, layers, kv, version):
                      "Dense(8, relu) -> Dense(3, softmax) saved with model.save('mlp/1') (TF Serving layout)")
 
 
-def write_savedmodel(name, model, inputs, kv, description):
+def build_savedmodel_mnist_fixture(keras, layers, kv, version):
+    """The TF Serving tutorial's model: the Keras MNIST MLP trained on the digits (as mnist_mlp_*), saved with
+    model.save('mnist_model/1/') (without its optimizer) into testdata/savedmodel/mnist_model/. Keras 2 only; its own
+    generator and seed."""
+    global np
+    import numpy as np
+    if version != 2:
+        return
+    (x_train, y_train), (x_test, y_test) = digits_28x28()
+    seeded(keras, 153)
+    mlp = keras.Sequential([
+        keras.Input(shape=(28, 28), name="input"),
+        layers.Flatten(name="flatten"),
+        layers.Dense(128, activation="relu", name="dense"),
+        layers.Dropout(0.2, name="dropout"),
+        layers.Dense(10, activation="softmax", name="dense_1"),
+    ], name="mnist_mlp")
+    mlp.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    mlp.fit(x_train, y_train, epochs=20, batch_size=32, shuffle=True, verbose=0)
+    accuracy = float(np.mean(np.argmax(predict(mlp, x_test)[0], axis=1) == y_test))
+    write_savedmodel("mnist_model", mlp, {"input": x_test[:16]}, kv,
+                     "Keras MNIST tutorial MLP trained on sklearn digits upscaled to 28x28, saved with "
+                     "model.save('mnist_model/1/') as in the TF Serving tutorial",
+                     {"keras_test_accuracy": round(accuracy, 4)}, include_optimizer=False, weights=False)
+
+
+def write_savedmodel(name, model, inputs, kv, description, extra=None, include_optimizer=True, weights=True):
     """testdata/savedmodel/<name>/: the model saved with model.save('<name>/1'), inputs/, expected/ (Keras's
-    predictions, by output name), weights/<layer>.<weight>.npy and meta.json."""
+    predictions, by output name), weights/<layer>.<weight>.npy (unless `weights` is false) and meta.json."""
     import numpy as np
     directory = ROOT / "savedmodel" / name
     if directory.exists():
         shutil.rmtree(directory)
     (directory / "inputs").mkdir(parents=True)
     (directory / "expected").mkdir()
-    model.save(directory / "1")
+    model.save(directory / "1", include_optimizer=include_optimizer)
     for key, value in inputs.items():
         np.save(directory / "inputs" / f"{key}.npy", value)
     outputs = predict(model, list(inputs.values()) if len(inputs) > 1 else next(iter(inputs.values())))
     for key, value in zip(model.output_names, outputs):
         np.save(directory / "expected" / f"{key}.npy", value.astype(np.float32))
     # Each weight as Keras holds it, weights/<layer>.<weight>.npy, to check the checkpoint reader against.
-    (directory / "weights").mkdir()
-    for weight in model.weights:
+    for weight in model.weights if weights else []:
+        (directory / "weights").mkdir(exist_ok=True)
         weight_name = weight.name.split(":")[0].replace("/", ".")
         np.save(directory / "weights" / f"{weight_name}.npy", weight.numpy().astype(np.float32))
     meta = {"keras": kv, "format": "savedmodel", "inputs": list(inputs), "outputs": list(model.output_names),
             "description": description}
+    meta.update(extra or {})
     (directory / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     size = sum(f.stat().st_size for f in (directory / "1").rglob("*") if f.is_file())
     print(f"  {'savedmodel/' + name + '/1':<34} {size:>9} bytes")

@@ -42,6 +42,23 @@ final class KerasSavedModelTests: XCTestCase {
         }
     }
 
+    /// Every testdata/savedmodel/<name>/ read from its base path, in the interpreter, against Keras's outputs.
+    func testEverySavedModelFixtureMatchesKeras() throws {
+        let root = TestPaths.testdata.appendingPathComponent("savedmodel")
+        let names = try FileManager.default.contentsOfDirectory(atPath: root.path).sorted()
+        XCTAssertTrue(names.contains("mnist_model"), "\(names)")
+        for name in names {
+            let directory = root.appendingPathComponent(name)
+            let graph = try ModelLoader.load(directory)
+            let outputs = try Interpreter().run(graph, inputs: try tensors("inputs", of: directory))
+            let expected = try tensors("expected", of: directory)
+            XCTAssertEqual(Set(graph.outputs), Set(expected.keys), name)
+            for comparison in Tolerance.standard.compare(actual: outputs, expected: expected) {
+                XCTAssertTrue(comparison.withinTolerance, "\(name): \(comparison)")
+            }
+        }
+    }
+
     /// testdata/savedmodel/functional: two inputs, two outputs, a nested Sequential model, BatchNormalization.
     func testFunctionalModelWithANestedModelMatchesKeras() throws {
         let functional = TestPaths.testdata.appendingPathComponent("savedmodel/functional")
