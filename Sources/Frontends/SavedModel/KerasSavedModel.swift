@@ -128,7 +128,9 @@ struct KerasObjects {
                 names.append(name)
             }
             guard names.count == components.count - 1 else { continue }
-            paths[names.joined(separator: "/"), default: path] = path
+            // An object Keras reaches by two paths is listed once; the first path in sorted order wins.
+            let key = names.joined(separator: "/")
+            if paths[key] == nil { paths[key] = path }
         }
         layerPaths = paths
     }
