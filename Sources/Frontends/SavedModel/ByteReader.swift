@@ -56,14 +56,3 @@ struct ByteReader {
         return Int(value)
     }
 }
-
-/// Little-endian helpers for typed element decoding.
-extension ArraySlice<UInt8> {
-    /// The `index`th little-endian value of `width` bytes, as a `UInt64`.
-    func littleEndian(at index: Int, width: Int) -> UInt64 {
-        var value: UInt64 = 0
-        let base = startIndex + index * width
-        for offset in (0..<width).reversed() { value = value << 8 | UInt64(self[base + offset]) }
-        return value
-    }
-}
