@@ -506,7 +506,7 @@ def build_only(version, group):
     KERAS = keras
     builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
-                "savedmodel_mnist": build_savedmodel_mnist_fixture}
+                "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture}
     builders[group](keras, keras.layers, kv, version)
 
 
@@ -556,6 +556,33 @@ def build_savedmodel_mnist_fixture(keras, layers, kv, version):
                      "Keras MNIST tutorial MLP trained on sklearn digits upscaled to 28x28, saved with "
                      "model.save('mnist_model/1/') as in the TF Serving tutorial",
                      {"keras_test_accuracy": round(accuracy, 4)}, include_optimizer=False, weights=False)
+
+
+def build_savedmodel_cnn_fixture(keras, layers, kv, version):
+    """A CNN SavedModel whose layers hold several variables each (SeparableConv2D: depthwise kernel, pointwise
+    kernel, bias; BatchNormalization; LayerNormalization), in testdata/savedmodel/cnn/. Keras 2 only; a generator
+    of its own."""
+    global np
+    import numpy as np
+    if version != 2:
+        return
+    rng = np.random.default_rng(154)
+    seeded(keras, 154)
+    cnn = keras.Sequential([
+        keras.Input(shape=(8, 8, 3), name="pixels"),
+        layers.SeparableConv2D(6, 3, padding="same", activation="relu", name="separable"),
+        layers.DepthwiseConv2D(3, depth_multiplier=2, name="depthwise"),
+        layers.BatchNormalization(name="bn"),
+        layers.MaxPooling2D(2, name="pool"),
+        layers.Conv2D(5, 1, name="pointwise"),
+        layers.GlobalAveragePooling2D(name="gap"),
+        layers.LayerNormalization(name="norm"),
+        layers.Dense(4, activation="softmax", name="classes"),
+    ], name="cnn")
+    randomize(cnn, rng)
+    write_savedmodel("cnn", cnn, {"pixels": rng.normal(0, 1, (4, 8, 8, 3)).astype(np.float32)}, kv,
+                     "SeparableConv2D, DepthwiseConv2D, BatchNormalization, MaxPooling2D, Conv2D, GlobalAveragePooling2D, "
+                     "LayerNormalization, Dense, saved with model.save('cnn/1')", weights=False)
 
 
 def write_savedmodel(name, model, inputs, kv, description, extra=None, include_optimizer=True, weights=True):
