@@ -80,7 +80,7 @@ extension KerasLowering {
         guard type.shape.rank == 3, types[maskValue]!.shape.dims == Array(steps) else {
             throw maskError(layer, "the mask \(types[maskValue]!) does not fit the input \(type)")
         }
-        let keepDims = layer.config["keepdims"]?.bool ?? false
+        let keepDims = try config(of: layer).bool("keepdims", default: false)
         let floats = try emit(.cast(to: .float32), [maskValue], name: "\(base).mask", node: layer.name)
         let expanded = try emit(
             .reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)
