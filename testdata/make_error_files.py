@@ -295,6 +295,8 @@ def config_files():
     with_config("global_pooling_rank2.h5", [("GlobalAveragePooling2D", {"name": "pool"})])
     with_config("empty_layer_name.h5", [("Dense", {"name": "", "units": 6})])
     with_config("activation_number.h5", [("Dense", {"name": "dense", "units": 6, "activation": 3})])
+    # An input dimension of -8, which Keras never writes (an unknown size is null).
+    with_config("negative_input_dimension.h5", [("Dense", {"name": "dense", "units": 6})], input_shape=(-8,))
 
     # weight_names of the Dense lists '' (the path of its group, not a dataset).
     def empty_weight_name(f):

@@ -74,7 +74,8 @@ extension Op {
         if let negative = sizes.first(where: { $0 < 0 }) {
             throw TypeError(op: name, "\(role) \(type) has a negative dimension (\(negative))")
         }
-        guard let count = CheckedArithmetic.product(sizes), CheckedArithmetic.multiply(count, type.dtype.byteSize) != nil else {
+        // Bytes first: then every partial product of the sizes, in any code that multiplies them, fits too.
+        guard CheckedArithmetic.product([type.dtype.byteSize] + sizes) != nil else {
             throw TypeError(op: name, "\(role) \(type) holds more bytes than a 64-bit integer can count")
         }
     }

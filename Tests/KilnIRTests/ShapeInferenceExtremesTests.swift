@@ -11,8 +11,8 @@ final class ShapeInferenceExtremesTests: XCTestCase {
     static let extremes = [Int.min, -(1 << 62), -2, -1, 0, 1, 2, 3, 1 << 31, 1 << 62, Int.max]
     /// The sizes input shapes take.
     static let sizes: [Dim] = [0, 1, 3, .fixed(1 << 31), .fixed(1 << 62), .fixed(Int.max), .fixed(-1), "N"]
-    /// 1-byte, 4-byte and 8-byte elements: a 2^62-element i8 tensor is countable, so rules see it.
-    static let dtypes: [DType] = [.int8, .float32, .int64]
+    /// 1-byte and 4-byte elements: a 2^62-element i8 tensor is countable, so the rules see it.
+    static let dtypes: [DType] = [.int8, .float32]
 
     /// One case of `Op`, so that `kind(of:)` (no `default:`) stops compiling when an op is added until this
     /// test gives it samples.
@@ -54,12 +54,12 @@ final class ShapeInferenceExtremesTests: XCTestCase {
 
     // MARK: - Samples
 
-    /// Every shape of rank 0 to 2 over `sizes`, and ranks 3 to 5 with one extreme size among ones.
+    /// Every shape of rank 0 to 2 over `sizes`, and ranks 3 and 4 with one extreme size among small ones.
     static let shapes: [Shape] = {
         var shapes: [Shape] = [Shape([])]
         for a in sizes { shapes.append(Shape([a])) }
         for a in sizes { for b in sizes { shapes.append(Shape([a, b])) } }
-        for rank in 3...5 {
+        for rank in 3...4 {
             for position in 0..<rank {
                 for size in sizes { shapes.append(Shape((0..<rank).map { $0 == position ? size : ($0 == 0 ? "N" : 2) })) }
             }
@@ -71,11 +71,11 @@ final class ShapeInferenceExtremesTests: XCTestCase {
 
     /// A smaller set for ops of several inputs, whose pairs would otherwise be too many.
     static let fewTypes: [TensorType] = {
-        let few: [Dim] = [1, 3, .fixed(1 << 62), .fixed(Int.max), .fixed(-1), "N"]
+        let few: [Dim] = [1, .fixed(1 << 62), .fixed(Int.max), .fixed(-1), "N"]
         var shapes: [Shape] = [Shape([])]
         for a in few { shapes.append(Shape([a])) }
         for a in few { for b in few { shapes.append(Shape([a, b])) } }
-        shapes += [Shape(["N", 4, 4, 2]), Shape([2, 1 << 61])]
+        shapes += [Shape(["N", 4, 4, 2]), Shape([2, .fixed(1 << 61)])]
         return [DType.int8, .float32].flatMap { dtype in shapes.map { TensorType(dtype, $0) } }
     }()
 
@@ -172,40 +172,45 @@ final class ShapeInferenceExtremesTests: XCTestCase {
     /// Input lists for an op: every type for one input, pairs of the smaller set for two, and for the
     /// ops of more inputs lists built around each shape, with the parameters shaped to fit it.
     static func inputLists(for op: Op) -> [[TensorType]] {
-        let arity = op.arity
+        let arity = op.arity, kind = kind(of: op)
         var lists: [[TensorType]] = []
         if arity.contains(1) { lists += types.map { [$0] } }
-        // All pairs for the ops of few attributes; the windowed ops, whose attributes are many, take the
-        // structured lists below (a kernel that fits the input in all but its sizes).
-        if arity.contains(2), ![.conv, .convTranspose, .fused].contains(kind(of: op)) {
-            lists += fewTypes.flatMap { a in fewTypes.map { b in [a, b] } }
+        switch kind {
+        case .conv, .convTranspose, .fused:
+            // x of every extreme spatial size, a kernel of every extreme size that fits it otherwise.
+            for size in sizes {
+                for x in [TensorType(.float32, Shape(["N", size, 2])), TensorType(.float32, Shape(["N", size, size, 2]))] {
+                    for k in sizes {
+                        let kernel = TensorType(.float32, Shape(Array(repeating: k, count: x.shape.rank - 2) + [2, 2]))
+                        lists += [[x, kernel], [x, kernel, TensorType(.float32, [2])]]
+                    }
+                }
+            }
+            lists += [[TensorType(.float32, ["N", 4]), TensorType(.float32, [4, 3])]]
+        default:
+            if arity.contains(2) {
+                let floats = fewTypes.filter { $0.dtype == .float32 }
+                lists += floats.flatMap { a in floats.map { b in [a, b] } }
+            }
         }
-        // Structured lists: x and a kernel, parameters or indices that fit it in all but the sizes.
         for x in fewTypes where x.shape.rank >= 1 {
             let last = x.shape.dims[x.shape.rank - 1]
             let parameter = TensorType(x.dtype, Shape([last]))
-            if arity.contains(3) { lists.append([x, parameter, parameter]) }
-            if arity.contains(5) { lists.append([x, parameter, parameter, parameter, parameter]) }
-            if arity.contains(2) { lists.append([x, TensorType(.int64, x.shape)]) }
-            for k in sizes {
-                let kernel = TensorType(x.dtype, Shape(Array(repeating: k, count: max(x.shape.rank - 2, 0)) + [last, 2]))
-                lists.append([x, kernel])
-                if arity.contains(3) { lists.append([x, kernel, TensorType(x.dtype, [2])]) }
+            switch kind {
+            case .gemm, .layerNorm: lists.append([x, parameter, parameter])
+            case .batchNorm: lists.append([x, parameter, parameter, parameter, parameter])
+            case .gather: lists.append([x, TensorType(.int64, x.shape)])
+            case .quantizeLinear, .dequantizeLinear:
+                lists.append([TensorType(.float32, x.shape), TensorType(.float32, Shape([])), TensorType(.int8, Shape([]))])
+                lists.append([TensorType(.int8, x.shape), TensorType(.float32, Shape([last])), TensorType(.int8, Shape([last]))])
+            default: break
             }
         }
-        // Several equal inputs: sizes that each fit but whose sum overflows.
-        if arity.contains(3) {
+        if kind == .concat {
+            // Sizes that each fit but whose sum overflows.
             for dtype in [DType.int8, .float32] {
                 lists.append(Array(repeating: TensorType(dtype, Shape([.fixed(1 << 62)])), count: 3))
                 lists.append(Array(repeating: TensorType(dtype, Shape([2, .fixed(1 << 61)])), count: 3))
-            }
-        }
-        // Quantization: a u8/i8 zero point shaped like the scale.
-        if arity.contains(3) {
-            for x in fewTypes {
-                let zero = TensorType(.int8, Shape([]))
-                lists.append([TensorType(.float32, x.shape), TensorType(.float32, Shape([])), zero])
-                lists.append([TensorType(.int8, x.shape), TensorType(.float32, Shape([3])), TensorType(.int8, Shape([3]))])
             }
         }
         return lists.filter { arity.contains($0.count) }
@@ -235,7 +240,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
             }
         }
         XCTAssertEqual(covered.count, Kind.allCases.count)
-        XCTAssertGreaterThan(calls, 100_000)
+        XCTAssertGreaterThan(calls, 200_000)
         XCTAssertGreaterThan(thrown, calls / 2, "most extreme cases are errors")
     }
 
@@ -258,7 +263,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
     /// Attributes that are wrong whatever the input: each must be a thrown error on a sane input.
     func testExtremeAttributesAreErrors() {
         let x = TensorType(.float32, Shape(["N", 8, 8, 2])), w = TensorType(.float32, Shape([3, 3, 2, 4]))
-        let line = TensorType(.int8, Shape(["N", .fixed(1 << 40), 2]))
+        let line = TensorType(.int8, Shape(["N", .fixed(1 << 61), 2]))
         let cases: [(Op, [TensorType])] = [
             (.conv(Convolution(strides: [0, 1], dilations: [1, 1], pads: [1, 1, 1, 1])), [x, w]),
             (.conv(Convolution(strides: [-1, 1], dilations: [1, 1], pads: [0, 0, 0, 0])), [x, w]),
