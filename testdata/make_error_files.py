@@ -227,6 +227,12 @@ def npy_and_kir_files():
         "overflow_shape.kir",
         b"graph @g {\n  input %x : f32[N,4611686018427387904,4]\n  %y = Relu(%x) : f32[N,4611686018427387904,4]\n  output %y\n}\n",
     )
+    # Pads whose sum overflows an Int: shape inference must refuse them, not trap.
+    write(
+        "overflow_pads.kir",
+        b"graph @g {\n  input %x : f32[N,4]\n"
+        b"  %y = Pad(%x) {pads = [0, 9223372036854775807, 0, 9223372036854775807], value = 0.0} : f32[N,4]\n  output %y\n}\n",
+    )
     # The weights file beside a .kir declares a blob far larger than the file.
     write("huge_blob.kir", b"graph @g {\n  input %x : f32[N,4]\n  %y = Relu(%x) : f32[N,4]\n  output %y\n}\n")
     write("huge_blob.kir.weights", b"KILNWTS1" + struct.pack("<I", 1) + b"0" * 64 + struct.pack("<Q", 1 << 50))
