@@ -269,6 +269,8 @@ struct KerasLowering {
     private mutating func embedding(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
         let settings = config(of: layer)
         let vocabulary = try settings.size("input_dim"), width = try settings.size("output_dim")
+        // Read here so that a mask_zero that is not a bool is an error, not a layer without its mask.
+        _ = try settings.bool("mask_zero", default: false)
         let table = try constants(of: layer, shapes: [[vocabulary, width]], names: ["embeddings"])[0]
         var indices = x
         if !(types[x]!.dtype == .int32 || types[x]!.dtype == .int64) {
@@ -375,7 +377,7 @@ struct KerasLowering {
         var dims: [Dim] = [.symbolic("N")]
         if let pinned = inputShapes[name] ?? inputShapes[layer.name] {
             // Fixed at conversion: the given sizes must agree with every size the model knows.
-            guard pinned.count == shape.count - 1, pinned.allSatisfy({ $0 >= 1 }),
+            guard pinned.count == shape.count - 1, pinned.allSatisfy({ (1...LayerConfig.maxSize).contains($0) }),
                 zip(shape.dropFirst(), pinned).allSatisfy({ known, size in known.int.map { $0 == size } ?? true })
             else {
                 let saved = shape.dropFirst().map { $0.int.map(String.init) ?? "?" }.joined(separator: "x")

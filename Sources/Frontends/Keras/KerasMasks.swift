@@ -72,7 +72,7 @@ extension KerasLowering {
     /// Keras's masked GlobalAveragePooling1D: sum(x * mask) / sum(mask) over the steps, the mask cast to float.
     mutating func maskedAveragePooling(_ layer: LayerSpec, _ x: String, mask: KerasMask, base: String) throws(KerasImportError) -> String {
         let type = types[x]!
-        guard layer.config["data_format"]?.string != "channels_first" else {
+        guard try config(of: layer).choice("data_format", Self.dataFormats, default: "channels_last") != "channels_first" else {
             throw maskError(layer, "masked channels_first pooling is not supported yet")
         }
         let maskValue = try self.maskValue(mask, layer: layer)
