@@ -98,7 +98,10 @@ extension KerasLowering {
             return try emit(.crop(pads: pads), [x], name: base, node: layer.name)
         case "UpSampling1D", "UpSampling2D", "UpSampling3D":
             let factors = try settings.sizes("size", count: spatial, default: 2)
-            let interpolation = settings["interpolation"]?.string ?? "nearest"
+            // Keras's methods (tf.image.resize's); Kiln lowers the first two.
+            let interpolation = try settings.choice(
+                "interpolation", ["nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic"],
+                default: "nearest")
             guard ["nearest", "bilinear"].contains(interpolation) else {
                 throw unsupported("interpolation '\(interpolation)' is not supported; 'nearest' and 'bilinear' are")
             }
