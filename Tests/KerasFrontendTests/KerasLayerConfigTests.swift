@@ -68,7 +68,7 @@ final class KerasLayerConfigTests: XCTestCase {
         assertInvalid(try config.pairs("pad", count: 1), "(before, after) pairs")
         assertInvalid(try config.axis("huge", rank: 4), "it must be an axis of the rank-4 input, from -4 to 3")
         assertInvalid(try config.axis("zero", rank: 0), "it must be an axis, but the input has none")
-        assertInvalid(try config.axes("axes", rank: 3, default: []), "a list of distinct axes")
+        assertInvalid(try config.axes("axes", rank: 4, default: []), "a list of distinct axes")
         assertInvalid(
             try config.choice("mode", ["valid", "same"], default: "valid"), "'mode' is 'full'; it must be one of 'valid', 'same'")
         assertInvalid(try config.bool("flag", default: false), "'flag' is 1; it must be true or false")
