@@ -28,7 +28,8 @@ final class KerasLayerConfigTests: XCTestCase {
                 "units": .number(16), "strides": .array([.number(2), .number(1)]), "pool": .number(3), "nothing": .null,
                 "padding": .array([.array([.number(1), .number(2)]), .number(3)]), "crop": .array([.number(1), .number(2)]),
                 "axis": .array([.number(-1)]), "axes": .array([.number(3), .number(1)]), "mode": .string("same"),
-                "flag": .bool(true), "eps": .number(1e-5), "activation": .object(["class_name": .string("ReLU"), "config": .object([:])]),
+                "flag": .bool(true), "zero": .number(0), "eps": .number(1e-5),
+                "activation": .object(["class_name": .string("ReLU"), "config": .object([:])]),
             ]))
         XCTAssertEqual(try config.size("units"), 16)
         XCTAssertEqual(try config.size("absent", default: 1), 1)
@@ -42,6 +43,7 @@ final class KerasLayerConfigTests: XCTestCase {
         XCTAssertEqual(try config.axes("axes", rank: 4, default: [-1]), [1, 3])
         XCTAssertEqual(try config.choice("mode", ["valid", "same"], default: "valid"), "same")
         XCTAssertEqual(try config.bool("flag", default: false), true)
+        XCTAssertEqual(try config.bool("zero", default: true), false, "1 and 0 stand for True and False")
         XCTAssertEqual(try config.float("eps", default: 0), 1e-5)
         XCTAssertEqual(try config.activation().name, "ReLU")
         XCTAssertEqual(try settings(.object([:])).activation().name, "linear")
@@ -52,7 +54,7 @@ final class KerasLayerConfigTests: XCTestCase {
             .object([
                 "huge": .number(1e20), "zero": .number(0), "negative": .number(-3), "fraction": .number(2.5),
                 "beyond": .number(9_223_372_036_854_775_808), "text": .string("7"), "three": .array([.number(1), .number(0), .number(1)]),
-                "axes": .array([.number(1), .number(-3)]), "mode": .string("full"), "flag": .number(1),
+                "axes": .array([.number(1), .number(-3)]), "mode": .string("full"), "flag": .number(2),
                 "eps": .number(1e300), "activation": .number(3), "pad": .array([.array([.number(1)])]),
             ]))
         assertInvalid(try config.size("huge"), "'huge' is 1e+20; it must be a whole number from 1 to 2^31")
@@ -71,7 +73,7 @@ final class KerasLayerConfigTests: XCTestCase {
         assertInvalid(try config.axes("axes", rank: 4, default: []), "a list of distinct axes")
         assertInvalid(
             try config.choice("mode", ["valid", "same"], default: "valid"), "'mode' is 'full'; it must be one of 'valid', 'same'")
-        assertInvalid(try config.bool("flag", default: false), "'flag' is 1; it must be true or false")
+        assertInvalid(try config.bool("flag", default: false), "'flag' is 2; it must be true or false")
         assertInvalid(try config.float("eps", default: 0), "it must be a number within Float's range")
         assertInvalid(try config.activation(), "'activation' is 3; it must be the name of an activation")
     }

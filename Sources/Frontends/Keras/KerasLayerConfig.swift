@@ -156,11 +156,16 @@ struct LayerConfig {
         return text
     }
 
-    /// true or false.
+    /// true or false; 1 and 0 too, which some files write for Python's True and False (a real model's
+    /// BatchNormalization has `"scale": 1`).
     func bool(_ key: String, default fallback: Bool) throws(KerasImportError) -> Bool {
         guard let value = self[key] else { return fallback }
-        guard let bool = value.bool else { throw invalid(key, "true or false") }
-        return bool
+        switch value {
+        case .bool(let bool): return bool
+        case .number(1): return true
+        case .number(0): return false
+        default: throw invalid(key, "true or false")
+        }
     }
 
     /// A finite number.
