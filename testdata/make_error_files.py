@@ -227,6 +227,12 @@ def npy_and_kir_files():
         "overflow_shape.kir",
         b"graph @g {\n  input %x : f32[N,4611686018427387904,4]\n  %y = Relu(%x) : f32[N,4611686018427387904,4]\n  output %y\n}\n",
     )
+    # Pads whose sum overflows an Int: shape inference must refuse them, not trap.
+    write(
+        "overflow_pads.kir",
+        b"graph @g {\n  input %x : f32[N,4]\n"
+        b"  %y = Pad(%x) {pads = [0, 9223372036854775807, 0, 9223372036854775807], value = 0.0} : f32[N,4]\n  output %y\n}\n",
+    )
     # The weights file beside a .kir declares a blob far larger than the file.
     write("huge_blob.kir", b"graph @g {\n  input %x : f32[N,4]\n  %y = Relu(%x) : f32[N,4]\n  output %y\n}\n")
     write("huge_blob.kir.weights", b"KILNWTS1" + struct.pack("<I", 1) + b"0" * 64 + struct.pack("<Q", 1 << 50))
@@ -237,11 +243,80 @@ def npy_and_kir_files():
     )
 
 
+# ---------------------------------------------------------------- hostile layer configurations
+
+
+def with_config(name, layers, input_shape=(8,), edit=None):
+    """The act_relu .h5 with its model_config replaced by a Sequential model of an input of `input_shape` and
+    `layers` (class name, config) after it; its weights (those of layer 'dense') stay. `edit(h5py.File)` may
+    change the weights too."""
+    import json
+
+    config = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "hostile",
+            "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [None, *input_shape], "dtype": "float32", "name": "input"}}]
+            + [{"class_name": class_name, "config": layer} for class_name, layer in layers],
+        },
+    }
+    with copy_h5(name) as f:
+        f.attrs["model_config"] = json.dumps(config, sort_keys=True)
+        if edit:
+            edit(f)
+
+
+def config_files():
+    big = 1 << 40
+    # A Dense whose units no Int holds (1e20): a size taken from a float must be a whole number in range.
+    with_config("units_huge.h5", [("Dense", {"name": "dense", "units": 1e20})])
+    # An integer field at 2^63, one past Int64.
+    with_config("integer_2_63.h5", [("Dense", {"name": "dense", "units": 9223372036854775808})])
+    # Strides of 0 with 'same' padding: the padding computation divides by the stride.
+    with_config(
+        "strides_zero.h5",
+        [("Conv2D", {"name": "conv", "filters": 1, "kernel_size": [1, 1], "strides": [0, 0], "padding": "same"})],
+        input_shape=(4, 4, 1),
+    )
+    # A dilation rate whose dilated kernel no Int holds.
+    with_config(
+        "dilation_huge.h5",
+        [("Conv1D", {"name": "conv", "filters": 1, "kernel_size": [3], "dilation_rate": [4503599627370496], "padding": "same"})],
+        input_shape=(4, 1),
+    )
+    # A depth multiplier that multiplies the channels past any model.
+    with_config(
+        "depth_multiplier_huge.h5",
+        [("DepthwiseConv2D", {"name": "conv", "kernel_size": [1, 1], "depth_multiplier": 4503599627370496})],
+        input_shape=(4, 4, 2),
+    )
+    with_config("zero_padding_huge.h5", [("ZeroPadding1D", {"name": "pad", "padding": [big, big]})], input_shape=(4, 1))
+    with_config("zero_padding_negative.h5", [("ZeroPadding1D", {"name": "pad", "padding": [-2, 1]})], input_shape=(4, 1))
+    with_config("upsampling_huge.h5", [("UpSampling2D", {"name": "up", "size": [big, big]})], input_shape=(2, 2, 1))
+    with_config("reshape_huge.h5", [("Reshape", {"name": "reshape", "target_shape": [big, big]})])
+    with_config("group_normalization_zero.h5", [("GroupNormalization", {"name": "norm", "groups": 0})], input_shape=(4, 4))
+    with_config("batch_normalization_axis.h5", [("BatchNormalization", {"name": "norm", "axis": 7})], input_shape=(2, 2, 4))
+    with_config("repeat_vector_negative.h5", [("RepeatVector", {"name": "repeat", "n": -1})])
+    with_config("repeat_vector_huge.h5", [("RepeatVector", {"name": "repeat", "n": big})])
+    with_config("global_pooling_rank2.h5", [("GlobalAveragePooling2D", {"name": "pool"})])
+    with_config("empty_layer_name.h5", [("Dense", {"name": "", "units": 6})])
+    with_config("activation_number.h5", [("Dense", {"name": "dense", "units": 6, "activation": 3})])
+    # An input dimension of -8, which Keras never writes (an unknown size is null).
+    with_config("negative_input_dimension.h5", [("Dense", {"name": "dense", "units": 6})], input_shape=(-8,))
+
+    # weight_names of the Dense lists '' (the path of its group, not a dataset).
+    def empty_weight_name(f):
+        f["model_weights/dense"].attrs["weight_names"] = [b"dense/kernel:0", b""]
+
+    with_config("empty_weight_name.h5", [("Dense", {"name": "dense", "units": 6})], edit=empty_weight_name)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     hdf5_files()
     archive_files()
     npy_and_kir_files()
+    config_files()
 
 
 if __name__ == "__main__":

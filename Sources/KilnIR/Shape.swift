@@ -36,8 +36,8 @@ public struct Shape: Hashable, Sendable, CustomStringConvertible, ExpressibleByA
         return sizes
     }
 
-    /// The product of the known dimensions, or nil if any is symbolic.
-    public var elementCount: Int? { fixedSizes?.reduce(1, *) }
+    /// The product of the dimensions, or nil if any is symbolic or the product overflows `Int`.
+    public var elementCount: Int? { fixedSizes.flatMap { CheckedArithmetic.product($0) } }
 
     /// Substitutes every symbolic dimension named in `bindings`.
     public func binding(_ bindings: [String: Int]) -> Shape {

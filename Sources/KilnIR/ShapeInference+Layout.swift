@@ -6,7 +6,7 @@ extension Op {
     func inferFlatten(_ input: TensorType, axis: Int) throws(TypeError) -> TensorType {
         let dims = input.shape.dims
         guard (0...dims.count).contains(axis) else { throw TypeError(op: name, "axis \(axis) out of range for \(input)") }
-        guard let outer = product(dims[..<axis]), let inner = product(dims[axis...]) else {
+        guard let outer = try product(dims[..<axis]), let inner = try product(dims[axis...]) else {
             throw TypeError(op: name, "cannot flatten \(input): more than one symbolic dimension on one side")
         }
         return TensorType(input.dtype, Shape([outer, inner]))
@@ -29,11 +29,13 @@ extension Op {
         }
         // Count the input's factors and the target's known factors; what is left is the -1 entry.
         var symbols = input.dims.compactMap { if case .symbolic(let s) = $0 { s } else { nil } }
-        let inputFixed = input.dims.compactMap(\.fixedValue).reduce(1, *)
+        guard let inputFixed = CheckedArithmetic.product(input.dims.compactMap(\.fixedValue)) else {
+            throw overflow("the element count of \(input)")
+        }
         var targetFixed = 1
         for (i, dim) in dims.enumerated() where target[i] != -1 {
             switch dim {
-            case .fixed(let size): targetFixed *= size
+            case .fixed(let size): targetFixed = try multiply(targetFixed, size, "the element count of shape \(target)")
             case .symbolic(let s):
                 guard let index = symbols.firstIndex(of: s) else { throw TypeError(op: name, "cannot reshape \(input) to \(target)") }
                 symbols.remove(at: index)
@@ -75,7 +77,7 @@ extension Op {
             guard let size = input.shape.dims[a].fixedValue else {
                 throw TypeError(op: name, "cannot concatenate along the symbolic dimension of \(input)")
             }
-            total += size
+            total = try add(total, size, "the concatenated length along axis \(axis)")
         }
         var dims = first.shape.dims
         dims[a] = .fixed(total)
@@ -90,11 +92,11 @@ extension Op {
         }
         var out: [Dim] = []
         for (d, dim) in dims.enumerated() {
-            let extra = pads[d] + pads[dims.count + d]
+            let extra = try add(pads[d], pads[dims.count + d], "the padding of dimension \(d)")
             if extra == 0 {
                 out.append(dim)
             } else if let size = dim.fixedValue {
-                out.append(.fixed(size + extra))
+                out.append(.fixed(try add(size, extra, "dimension \(d) (\(size)) with its padding")))
             } else {
                 throw TypeError(op: name, "cannot pad the symbolic dimension of \(input)")
             }
@@ -111,7 +113,7 @@ extension Op {
         }
         var out: [Dim] = []
         for (d, dim) in dims.enumerated() {
-            let removed = pads[d] + pads[dims.count + d]
+            let removed = try add(pads[d], pads[dims.count + d], "the amount cropped from dimension \(d)")
             if removed == 0 {
                 out.append(dim)
             } else if let size = dim.fixedValue, size > removed {
@@ -161,21 +163,23 @@ extension Op {
     }
 }
 
-/// The product of some dimensions: fixed if all are, the symbol if exactly one is symbolic and the rest
-/// multiply to 1, otherwise nil.
-func product(_ dims: ArraySlice<Dim>) -> Dim? {
-    var fixed = 1
-    var symbol: String?
-    for dim in dims {
-        switch dim {
-        case .fixed(let size): fixed *= size
-        case .symbolic(let name):
-            if symbol != nil { return nil }
-            symbol = name
+extension Op {
+    /// The product of some dimensions: fixed if all are, the symbol if exactly one is symbolic and the rest
+    /// multiply to 1, otherwise nil; a `TypeError` when the fixed ones overflow.
+    func product(_ dims: ArraySlice<Dim>) throws(TypeError) -> Dim? {
+        var fixed = 1
+        var symbol: String?
+        for dim in dims {
+            switch dim {
+            case .fixed(let size): fixed = try multiply(fixed, size, "the product of dimensions \(Shape(Array(dims)))")
+            case .symbolic(let name):
+                if symbol != nil { return nil }
+                symbol = name
+            }
         }
+        guard let symbol else { return .fixed(fixed) }
+        return fixed == 1 ? .symbolic(symbol) : nil
     }
-    guard let symbol else { return .fixed(fixed) }
-    return fixed == 1 ? .symbolic(symbol) : nil
 }
 
 /// The elements ONNX Slice takes along one axis of `size` elements: `count` of them, the first at `first`, then

@@ -23,7 +23,8 @@ extension Op {
         var out = [x[0]]
         for d in 0..<spatial {
             guard let k = w[d].fixedValue else { throw TypeError(op: name, "kernel size must be known") }
-            let effective = c.dilations[d] * (k - 1) + 1
+            guard c.dilations[d] >= 1 else { throw TypeError(op: name, "dilation \(c.dilations[d]) of dimension \(d) is not positive") }
+            let effective = try dilatedKernel(k, dilation: c.dilations[d], dimension: d)
             out.append(try windowed(x[d + 1], window: effective, stride: c.strides[d], padBegin: c.pads[d], padEnd: c.pads[spatial + d]))
         }
         return TensorType(inputs[0].dtype, Shape(out + [.fixed(cout)]))
@@ -45,7 +46,15 @@ extension Op {
         var out = [x[0]]
         for d in 0..<spatial {
             guard let size = x[d + 1].fixedValue, let k = w[d].fixedValue else { throw TypeError(op: name, "spatial sizes must be known") }
-            let length = (size - 1) * c.strides[d] + c.dilations[d] * (k - 1) + 1 - c.pads[d] - c.pads[spatial + d]
+            guard c.strides[d] >= 1, c.dilations[d] >= 1, size >= 1 else {
+                throw TypeError(
+                    op: name,
+                    "stride \(c.strides[d]) and dilation \(c.dilations[d]) of dimension \(d) must be positive, on a size of at least 1")
+            }
+            let what = "the output length of dimension \(d)"
+            let spread = try multiply(size - 1, c.strides[d], what)
+            let full = try add(spread, try dilatedKernel(k, dilation: c.dilations[d], dimension: d), what)
+            let length = try subtract(try subtract(full, c.pads[d], what), c.pads[spatial + d], what)
             guard length >= 1, c.pads[d] >= 0 else { throw TypeError(op: name, "the output of dimension \(d) would be empty") }
             out.append(.fixed(length))
         }
@@ -87,7 +96,7 @@ extension Op {
             guard let size = dims[d + 1].fixedValue else {
                 throw TypeError(op: name, "spatial dimension \(d + 1) of \(input) must be known to scale it by \(factor)")
             }
-            out.append(.fixed(size * factor))
+            out.append(.fixed(try multiply(size, factor, "dimension \(d + 1) (\(size)) times \(factor)")))
         }
         out.append(dims[dims.count - 1])
         return TensorType(input.dtype, Shape(out))
@@ -98,7 +107,7 @@ extension Op {
     /// window less one: Keras's "same" padding); any other window needs the length known.
     private func windowed(_ dim: Dim, window: Int, stride: Int, padBegin: Int, padEnd: Int) throws(TypeError) -> Dim {
         if case .symbolic(let symbol) = dim {
-            guard stride == 1, padBegin >= 0, padEnd >= 0, padBegin + padEnd == window - 1 else {
+            guard stride == 1, padBegin >= 0, padEnd >= 0, window >= 1, CheckedArithmetic.add(padBegin, padEnd) == window - 1 else {
                 throw TypeError(
                     op: name,
                     "the size \(symbol) is unknown; a window of \(window) with stride \(stride) and padding \(padBegin)+\(padEnd) needs it known"
@@ -107,10 +116,18 @@ extension Op {
             return dim
         }
         guard let size = dim.fixedValue else { throw TypeError(op: name, "spatial dimensions must be known") }
-        guard stride >= 1, window >= 1, size + padBegin + padEnd >= window else {
+        let padded = try add(try add(size, padBegin, "a dimension with its padding"), padEnd, "a dimension with its padding")
+        guard stride >= 1, window >= 1, padBegin >= 0, padEnd >= 0, padded >= window else {
             throw TypeError(
                 op: name, "a window of \(window) (stride \(stride)) does not fit a dimension of \(size) with padding \(padBegin)+\(padEnd)")
         }
-        return .fixed((size + padBegin + padEnd - window) / stride + 1)
+        return .fixed((padded - window) / stride + 1)
+    }
+
+    /// The extent of a kernel of `k` taps spaced `dilation` apart: dilation * (k - 1) + 1.
+    private func dilatedKernel(_ k: Int, dilation: Int, dimension d: Int) throws(TypeError) -> Int {
+        guard k >= 1 else { throw TypeError(op: name, "kernel size \(k) of dimension \(d) is not positive") }
+        let what = "the dilated kernel of dimension \(d) (dilation \(dilation), kernel \(k))"
+        return try add(try multiply(dilation, k - 1, what), 1, what)
     }
 }

@@ -17,6 +17,10 @@ extension Op {
     /// One exhaustive switch, so a new op cannot be added without saying how its types follow; the longer
     /// rules live in helpers beside their kind (here: products, normalization, quantization; windows in
     /// ShapeInference+Windows.swift; layout changes in ShapeInference+Layout.swift).
+    ///
+    /// Every input and output must be countable: no negative dimension, and a byte size that fits in an
+    /// `Int`. The rules compute with overflow-reporting arithmetic, so extreme attributes or sizes from a
+    /// file give a `TypeError`, never a trap.
     public func inferTypes(_ inputs: [TensorType]) throws(TypeError) -> [TensorType] {
         guard arity.contains(inputs.count) else {
             throw TypeError(
@@ -24,6 +28,14 @@ extension Op {
                 "takes \(arity.lowerBound == arity.upperBound ? "\(arity.lowerBound)" : "\(arity.lowerBound) to \(arity.upperBound)") inputs, got \(inputs.count)"
             )
         }
+        for (index, input) in inputs.enumerated() { try requireCountable(input, "input \(index + 1)") }
+        let outputs = try inferCountableTypes(inputs)
+        for output in outputs { try requireCountable(output, "the output") }
+        return outputs
+    }
+
+    /// The rule of each op, for inputs already checked to be countable.
+    private func inferCountableTypes(_ inputs: [TensorType]) throws(TypeError) -> [TensorType] {
         switch self {
         case .identity:
             return inputs

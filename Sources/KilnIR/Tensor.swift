@@ -92,8 +92,9 @@ public struct Tensor: Hashable, Sendable {
 
     /// Rebuilds a tensor from raw little-endian bytes; nil when the byte count does not fit the shape.
     public init?(dtype: DType, shape: [Int], bytes: some Collection<UInt8>) {
-        let count = shape.reduce(1, *)
-        guard bytes.count == count * dtype.byteSize else { return nil }
+        guard shape.allSatisfy({ $0 >= 0 }), let count = CheckedArithmetic.product(shape),
+            bytes.count == CheckedArithmetic.multiply(count, dtype.byteSize)
+        else { return nil }
         let raw = Array(bytes)
         func load<T>(_: T.Type) -> [T] {
             raw.withUnsafeBytes { buffer in (0..<count).map { buffer.loadUnaligned(fromByteOffset: $0 * MemoryLayout<T>.size, as: T.self) }

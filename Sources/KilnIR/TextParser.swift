@@ -85,9 +85,10 @@ public struct TextParser {
                 repeat { items.append(try number()) } while consume(",")
                 try expect("]")
             }
-            guard items.count == shape.reduce(1, *) else {
+            let count = CheckedArithmetic.product(shape)
+            guard items.count == count else {
                 pos = bodyStart
-                throw error("\(constantType) needs \(shape.reduce(1, *)) elements, found \(items.count)")
+                throw error("\(constantType) needs \(count.map(String.init) ?? "more") elements, found \(items.count)")
             }
             guard let storage = Self.storage(constantType.dtype, items) else {
                 pos = bodyStart

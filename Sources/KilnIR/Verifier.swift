@@ -27,7 +27,7 @@ extension Graph {
         }
         for input in inputs { try define(input, at: "input %\(input.name)") }
         for constant in constants {
-            guard constant.tensor.shape.reduce(1, *) == constant.tensor.count else {
+            guard CheckedArithmetic.product(constant.tensor.shape) == constant.tensor.count else {
                 throw VerificationError("const %\(constant.name)", "element count does not match its shape")
             }
             try define(constant.value, at: "const %\(constant.name)")

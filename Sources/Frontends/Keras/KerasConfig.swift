@@ -103,6 +103,8 @@ struct KerasConfigParser {
             throw bad("a layer has no class_name or config")
         }
         guard let name = json["name"]?.string ?? config["name"]?.string else { throw bad("a \(className) layer has no name") }
+        // Names key the weights and the graph's values; Keras gives every layer a non-empty one.
+        guard !name.isEmpty else { throw bad("a \(className) layer has an empty name; Keras names every layer") }
         return LayerSpec(className: className, name: name, config: config, module: json["module"]?.string, calls: calls)
     }
 

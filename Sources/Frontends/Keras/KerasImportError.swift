@@ -24,6 +24,9 @@ public enum KerasImportError: Error, CustomStringConvertible {
     case unsupportedLayers(file: String, [UnsupportedLayerClass], supported: [String])
     /// A supported layer class with a setting Kiln cannot lower yet.
     case unsupportedConfig(file: String, layer: String, className: String, reason: String)
+    /// A layer's setting holds a value no Keras layer can have (a size out of range, an axis beyond the rank,
+    /// a value of the wrong kind): the field, its value as written, and what it must be.
+    case invalidConfig(file: String, layer: String, className: String, field: String, value: String, requirement: String)
     /// A layer's weights are absent or fewer/more than its configuration needs.
     case missingWeights(file: String, layer: String, reason: String)
     /// A layer's weights are listed in the file but cannot be read from it.
@@ -59,6 +62,8 @@ public enum KerasImportError: Error, CustomStringConvertible {
                 + ["supported layers: \(supported.joined(separator: ", "))"]).joined(separator: "; ")
         case .unsupportedConfig(let file, let layer, let className, let reason):
             "\(file): layer '\(layer)' (\(className)): \(reason)"
+        case .invalidConfig(let file, let layer, let className, let field, let value, let requirement):
+            "\(file): layer '\(layer)' (\(className)): '\(field)' is \(value); it must be \(requirement); the file is damaged or was not written by Keras"
         case .missingWeights(let file, let layer, let reason):
             "\(file): weights of layer '\(layer)': \(reason); re-save the whole model with model.save() after building it"
         case .unreadableWeights(let file, let layer, let reason):

@@ -177,7 +177,7 @@ struct KerasLowering {
     private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
         -> [String]
     {
-        let config = layer.config
+        let settings = config(of: layer)
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
@@ -200,21 +200,21 @@ struct KerasLowering {
             // channels_last model would give.
             let rank = types[x]!.shape.rank
             var source = x
-            if config["data_format"]?.string == "channels_first" && rank > 2 {
+            if try settings.choice("data_format", Self.dataFormats, default: "channels_last") == "channels_first" && rank > 2 {
                 source = try emit(.transpose(perm: [0] + Array(2..<rank) + [1]), [x], name: "\(base).channels_last", node: layer.name)
             }
             result = try emit(.flatten(axis: 1), [source], name: base, node: layer.name)
         case "Activation":
-            result = try activation(config["activation"], x, base: base, layer: layer)
+            result = try activation(x, base: base, layer: layer)
         case "Softmax":
-            if let axes = config["axis"]?.array, axes.count != 1 {
-                result = try softmax(layer, x, axes: axes, base: base)
+            let rank = types[x]!.shape.rank
+            if let axes = settings["axis"]?.array, axes.count != 1 {
+                result = try softmax(layer, x, axes: try settings.axes("axis", rank: rank, default: [-1]), base: base)
             } else {
-                let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
-                result = try emit(.softmax(axis: axis), [x], name: base, node: layer.name)
+                result = try emit(.softmax(axis: try settings.axisAsWritten("axis", rank: rank)), [x], name: base, node: layer.name)
             }
         case "ReLU":
-            result = try relu(config, x, base: base, layer: layer)
+            result = try relu(settings, x, base: base, layer: layer)
         case "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
             "ActivityRegularization":
             result = x
@@ -237,18 +237,17 @@ struct KerasLowering {
     }
 
     private mutating func dense(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        guard let units = layer.config["units"]?.int else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "Dense", reason: "config has no integer 'units'")
-        }
+        let settings = config(of: layer)
+        let units = try settings.size("units")
         let inputType = types[x]!
         guard let inFeatures = inputType.shape.dims.last?.fixedValue else {
             throw .unsupportedConfig(
                 file: file, layer: layer.name, className: "Dense", reason: "input \(inputType) has no known last dimension")
         }
-        let useBias = layer.config["use_bias"]?.bool ?? true
+        let useBias = try settings.bool("use_bias", default: true)
         let constants = try constants(
             of: layer, shapes: useBias ? [[inFeatures, units], [units]] : [[inFeatures, units]], names: ["kernel", "bias"])
-        let linear = layer.config["activation"].map { Self.activationName($0) == "linear" } ?? true
+        let linear = try settings.activation().name == "linear"
         let preActivation = linear ? base : "\(base).\(inputType.shape.rank == 2 ? "gemm" : "matmul")"
         var value: String
         if inputType.shape.rank == 2 {
@@ -259,7 +258,7 @@ struct KerasLowering {
                 value = try emit(.binary(.add), [value, constants[1]], name: linear ? base : "\(base).bias_add", node: layer.name)
             }
         }
-        return try activation(layer.config["activation"], value, base: base, layer: layer)
+        return try activation(value, base: base, layer: layer)
     }
 
     /// Keras's ReLU layer, lowered as Keras computes it: x gated at `threshold` (x * (x > threshold)) or
@@ -268,10 +267,10 @@ struct KerasLowering {
     /// toward zero), as Keras does; an index outside the vocabulary is an error in every engine but ONNX,
     /// where negative indices count from the end.
     private mutating func embedding(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        guard let vocabulary = layer.config["input_dim"]?.int, let width = layer.config["output_dim"]?.int else {
-            throw .unsupportedConfig(
-                file: file, layer: layer.name, className: "Embedding", reason: "config needs integer input_dim and output_dim")
-        }
+        let settings = config(of: layer)
+        let vocabulary = try settings.size("input_dim"), width = try settings.size("output_dim")
+        // Read here so that a mask_zero that is not a bool is an error, not a layer without its mask.
+        _ = try settings.bool("mask_zero", default: false)
         let table = try constants(of: layer, shapes: [[vocabulary, width]], names: ["embeddings"])[0]
         var indices = x
         if !(types[x]!.dtype == .int32 || types[x]!.dtype == .int64) {
@@ -280,10 +279,10 @@ struct KerasLowering {
         return try emit(.gather(axis: 0), [table, indices], name: base, node: layer.name)
     }
 
-    mutating func relu(_ config: JSON, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
-        let maxValue = config["max_value"]?.double
-        let slope = config["negative_slope"]?.double ?? 0
-        let threshold = config["threshold"]?.double ?? 0
+    mutating func relu(_ settings: LayerConfig, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+        let maxValue = settings["max_value"] == nil ? nil : try settings.double("max_value", default: 0)
+        let slope = try settings.double("negative_slope", default: 0)
+        let threshold = try settings.double("threshold", default: 0)
         switch (maxValue, slope, threshold) {
         case (nil, 0, 0): return try emit(.activation(.relu), [x], name: base, node: layer.name)
         case (let max?, 0, 0): return try emit(.activation(.clip(min: 0, max: Float(max))), [x], name: base, node: layer.name)
@@ -325,8 +324,10 @@ struct KerasLowering {
         "exponential", "hard_sigmoid", "relu6", "leaky_relu", "hard_silu", "hard_swish", "mish",
     ]
 
-    mutating func activation(_ json: JSON?, _ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
-        guard let json, !json.isNull, let name = Self.activationName(json) else { return x }
+    /// The layer's `activation` applied to `x` (x itself for none or "linear").
+    mutating func activation(_ x: String, base: String, layer: LayerSpec) throws(KerasImportError) -> String {
+        let (name, object) = try config(of: layer).activation()
+        let json = object ?? .string(name)
         func one(_ activation: Activation) throws(KerasImportError) -> String {
             try emit(.activation(activation), [x], name: base, node: layer.name)
         }
@@ -371,11 +372,12 @@ struct KerasLowering {
         guard let shape = (layer.config["batch_shape"] ?? layer.config["batch_input_shape"])?.array, !shape.isEmpty else {
             throw .badConfig(file: file, reason: "input '\(layer.name)' has no batch_shape")
         }
+        try checkInputShape(shape, of: layer)
         let name = sanitize(layer.name)
         var dims: [Dim] = [.symbolic("N")]
         if let pinned = inputShapes[name] ?? inputShapes[layer.name] {
             // Fixed at conversion: the given sizes must agree with every size the model knows.
-            guard pinned.count == shape.count - 1, pinned.allSatisfy({ $0 >= 1 }),
+            guard pinned.count == shape.count - 1, pinned.allSatisfy({ (1...LayerConfig.maxSize).contains($0) }),
                 zip(shape.dropFirst(), pinned).allSatisfy({ known, size in known.int.map { $0 == size } ?? true })
             else {
                 let saved = shape.dropFirst().map { $0.int.map(String.init) ?? "?" }.joined(separator: "x")
@@ -409,6 +411,37 @@ struct KerasLowering {
         graph.inputs.append(Value(name, type))
         types[name] = type
         produced[ref] = name
+    }
+
+    /// Keras's `data_format` values.
+    static let dataFormats = ["channels_last", "channels_first"]
+
+    /// Each size after the batch is `null` (unknown) or from 1 to `LayerConfig.maxSize`, and the known ones
+    /// multiply to an element count that fits.
+    private func checkInputShape(_ shape: [JSON], of layer: LayerSpec) throws(KerasImportError) {
+        let settings = config(of: layer)
+        let key = layer.config["batch_shape"] != nil ? "batch_shape" : "batch_input_shape"
+        var sizes: [Int] = []
+        for dim in shape.dropFirst() where !dim.isNull {
+            guard let size = dim.int, (1...LayerConfig.maxSize).contains(size) else {
+                throw settings.invalid(
+                    key, "a list of sizes from 1 to 2^31 (or null for an unknown size) after the batch", value: .array(shape))
+            }
+            sizes.append(size)
+        }
+        guard CheckedArithmetic.product(sizes + [DType.int64.byteSize]) != nil else {
+            throw settings.invalid(key, "a shape whose elements' bytes a 64-bit integer can count", value: .array(shape))
+        }
+    }
+
+    /// `value`, or an error saying that `what` overflows for this layer.
+    func fits(_ value: Int?, _ layer: LayerSpec, _ what: String) throws(KerasImportError) -> Int {
+        guard let value else {
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className,
+                reason: "\(what) is larger than a 64-bit integer holds; the configuration's sizes are far beyond any model")
+        }
+        return value
     }
 
     /// Adds a constant under a fresh name derived from `base`.

@@ -72,7 +72,7 @@ extension KerasLowering {
     /// Keras's masked GlobalAveragePooling1D: sum(x * mask) / sum(mask) over the steps, the mask cast to float.
     mutating func maskedAveragePooling(_ layer: LayerSpec, _ x: String, mask: KerasMask, base: String) throws(KerasImportError) -> String {
         let type = types[x]!
-        guard layer.config["data_format"]?.string != "channels_first" else {
+        guard try config(of: layer).choice("data_format", Self.dataFormats, default: "channels_last") != "channels_first" else {
             throw maskError(layer, "masked channels_first pooling is not supported yet")
         }
         let maskValue = try self.maskValue(mask, layer: layer)
@@ -80,7 +80,7 @@ extension KerasLowering {
         guard type.shape.rank == 3, types[maskValue]!.shape.dims == Array(steps) else {
             throw maskError(layer, "the mask \(types[maskValue]!) does not fit the input \(type)")
         }
-        let keepDims = layer.config["keepdims"]?.bool ?? false
+        let keepDims = try config(of: layer).bool("keepdims", default: false)
         let floats = try emit(.cast(to: .float32), [maskValue], name: "\(base).mask", node: layer.name)
         let expanded = try emit(
             .reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)

@@ -10,7 +10,8 @@ extension KerasLowering {
         case "UnitNormalization": try unitNormalization(layer, x, base: base)
         case "PReLU": try parametricRelu(layer, x, base: base)
         case "ThresholdedReLU":
-            try emit(.activation(.thresholdedRelu(theta: Float(layer.config["theta"]?.double ?? 1))), [x], name: base, node: layer.name)
+            try emit(
+                .activation(.thresholdedRelu(theta: try config(of: layer).float("theta", default: 1))), [x], name: base, node: layer.name)
         case "Normalization": try preprocessingNormalization(layer, x, base: base)
         case "RepeatVector": try repeatVector(layer, x, base: base)
         default: nil
@@ -22,20 +23,14 @@ extension KerasLowering {
         .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
     }
 
-    /// A layer's `axis` (one or a list; -1 by default), made non-negative and sorted, for an input of `rank`.
-    private func normalizedAxes(_ json: JSON?, rank: Int) -> [Int] {
-        let raw = json?.int.map { [$0] } ?? json?.array?.compactMap(\.int) ?? [-1]
-        return raw.map { $0 < 0 ? $0 + rank : $0 }.sorted()
-    }
-
     /// Over trailing axes the IR's LayerNorm, with scale and bias shaped like those axes; over other axes,
     /// and Keras 3's `rms_scaling`, which LayerNorm cannot express, the computation itself.
     private mutating func layerNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!, rank = type.shape.rank
-        let over = normalizedAxes(config["axis"], rank: rank)
-        let epsilon = Float(config["epsilon"]?.double ?? 0.001)
-        let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
-        let rms = config["rms_scaling"]?.bool ?? false
+        let settings = config(of: layer), type = types[x]!, rank = type.shape.rank
+        let over = try settings.axes("axis", rank: rank, default: [-1])
+        let epsilon = try settings.float("epsilon", default: 0.001)
+        let scale = try settings.bool("scale", default: true), center = try settings.bool("center", default: true)
+        let rms = try settings.bool("rms_scaling", default: false)
         let count = (scale ? 1 : 0) + (center && !rms ? 1 : 0)
         if !rms, let first = over.first, over == Array(first..<rank) {
             let normalized = type.shape.dims[first...].compactMap(\.fixedValue)
@@ -47,6 +42,7 @@ extension KerasLowering {
                 parameters = try normalizationParameters(layer, count: count, shape: normalized)
                 if center && !scale {
                     // LayerNorm's bias comes after its scale: a scale of ones stands in.
+                    // The weights just read hold this many elements, so the product fits.
                     let ones = Tensor(shape: normalized, floats: Array(repeating: 1, count: normalized.reduce(1, *)))
                     parameters.insert(addConstant("\(sanitize(layer.name)).ones", ones), at: 0)
                     rememberConstants(parameters, of: layer)
@@ -80,15 +76,16 @@ extension KerasLowering {
 
     /// Channels split into groups; each group is normalized over the spatial dimensions and its channels.
     private mutating func groupNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!, rank = type.shape.rank
-        let groups = config["groups"]?.int ?? 32
-        let axis = config["axis"]?.int ?? -1
-        guard axis == -1 || axis == rank - 1, let channels = type.shape.dims.last?.fixedValue, channels % groups == 0,
+        let settings = config(of: layer), type = types[x]!, rank = type.shape.rank
+        let groups = try settings.size("groups", default: 32)
+        let axis = try settings.axis("axis", rank: rank)
+        guard rank >= 2, axis == rank - 1, let channels = type.shape.dims.last?.fixedValue,
             let spatialSizes = Optional(type.shape.dims.dropFirst().dropLast().compactMap(\.fixedValue)),
             spatialSizes.count == rank - 2
-        else { throw unsupported(layer, "needs channels-last input with known sizes and channels divisible by groups") }
-        let epsilon = Float(config["epsilon"]?.double ?? 0.001)
-        let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+        else { throw unsupported(layer, "needs channels-last input with known sizes, normalized along its last axis") }
+        guard channels % groups == 0 else { throw settings.invalid("groups", "a whole number that divides the \(channels) channels") }
+        let epsilon = try settings.float("epsilon", default: 0.001)
+        let scale = try settings.bool("scale", default: true), center = try settings.bool("center", default: true)
         let parameters = try normalizationParameters(layer, count: (scale ? 1 : 0) + (center ? 1 : 0), shape: [channels])
         let split = rank + 1
         let grouped = try emit(
@@ -108,7 +105,7 @@ extension KerasLowering {
 
     /// x * min(rsqrt(sum(x^2)), 1e12), that is x / max(sqrt(sum(x^2)), 1e-12).
     private mutating func unitNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let over = normalizedAxes(layer.config["axis"], rank: types[x]!.shape.rank)
+        let over = try config(of: layer).axes("axis", rank: types[x]!.shape.rank, default: [-1])
         let squared = try emit(.binary(.mul), [x, x], name: "\(base).squared", node: layer.name)
         let sum = try emit(.reduce(.sum, axes: over, keepDims: true), [squared], name: "\(base).sum", node: layer.name)
         let norm = try emit(.activation(.sqrt), [sum], name: "\(base).norm", node: layer.name)
@@ -119,8 +116,11 @@ extension KerasLowering {
 
     /// max(x, 0) + alpha * min(x, 0), alpha shared along `shared_axes`.
     private mutating func parametricRelu(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!, rank = type.shape.rank
-        let shared = Set((config["shared_axes"]?.array?.compactMap(\.int) ?? config["shared_axes"]?.int.map { [$0] } ?? []))
+        let type = types[x]!, rank = type.shape.rank
+        let settings = config(of: layer)
+        let shared = Set(
+            settings["shared_axes"] == nil
+                ? [] : try settings.sizes("shared_axes", count: settings["shared_axes"]?.array?.count ?? 1, in: 1...max(rank - 1, 1)))
         let shape = (1..<rank).map { shared.contains($0) ? 1 : (type.shape.dims[$0].fixedValue ?? 1) }
         let alpha = try normalizationParameters(layer, count: 1, shape: shape)[0]
         let zero = addConstant("\(base).zero", Tensor(shape: [], floats: [0]))
@@ -141,7 +141,7 @@ extension KerasLowering {
         let deviation = loaded[1].floats.map { max($0.squareRoot(), 1e-7) }
         let mean = addConstant("\(sanitize(layer.name)).mean", loaded[0])
         let std = addConstant("\(sanitize(layer.name)).std", Tensor(shape: shape, floats: deviation))
-        if layer.config["invert"]?.bool ?? false {
+        if try config(of: layer).bool("invert", default: false) {
             let scaled = try emit(.binary(.mul), [x, std], name: "\(base).scaled", node: layer.name)
             return try emit(.binary(.add), [scaled, mean], name: base, node: layer.name)
         }
@@ -152,29 +152,23 @@ extension KerasLowering {
     /// [batch, features] repeated n times along a new axis 1.
     private mutating func repeatVector(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
         let type = types[x]!
-        guard let n = layer.config["n"]?.int, type.shape.rank == 2, let features = type.shape.dims[1].fixedValue else {
-            throw unsupported(layer, "RepeatVector takes [batch, features] and an integer n")
+        // The lowering concatenates n copies, so n is bounded far below other sizes.
+        let n = try config(of: layer).int("n", in: 1...Self.maxRepeats)
+        guard type.shape.rank == 2, let features = type.shape.dims[1].fixedValue else {
+            throw unsupported(layer, "RepeatVector takes [batch, features] with known features, got \(type)")
         }
         let row = try emit(.reshape(shape: [0, 1, features]), [x], name: "\(base).row", node: layer.name)
         return try emit(.concat(axis: 1), Array(repeating: row, count: n), name: base, node: layer.name)
     }
 
+    /// The largest `n` of a RepeatVector, lowered as a Concat of n inputs.
+    static let maxRepeats = 1 << 16
+
     /// Keras's Softmax over several axes, exp(x - logsumexp(x)) with the sum over all of them, lowered as
     /// exp(x - max) / sum(exp(x - max)) with max and sum reduced over those axes.
-    mutating func softmax(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError) -> String {
-        let rank = types[x]!.shape.rank
-        var axes: [Int] = []
-        for item in json {
-            guard let axis = item.int, (-rank..<rank).contains(axis) else {
-                throw .unsupportedConfig(
-                    file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) is not a list of axes of \(types[x]!)")
-            }
-            axes.append(axis < 0 ? axis + rank : axis)
-        }
-        guard !axes.isEmpty, Set(axes).count == axes.count else {
-            throw .unsupportedConfig(file: file, layer: layer.name, className: "Softmax", reason: "axis \(json) must list distinct axes")
-        }
-        axes.sort()
+    /// `axes` are distinct, non-negative and sorted (`LayerConfig.axes`).
+    mutating func softmax(_ layer: LayerSpec, _ x: String, axes: [Int], base: String) throws(KerasImportError) -> String {
+        guard !axes.isEmpty else { throw config(of: layer).invalid("axis", "an axis or a non-empty list of axes") }
         let maximum = try emit(.reduce(.max, axes: axes, keepDims: true), [x], name: "\(base).max", node: layer.name)
         let shifted = try emit(.binary(.sub), [x, maximum], name: "\(base).shifted", node: layer.name)
         let exponential = try emit(.activation(.exp), [shifted], name: "\(base).exp", node: layer.name)
@@ -194,14 +188,13 @@ extension KerasLowering {
         guard shapes.allSatisfy({ $0.rank >= 2 && $0.dims.dropFirst().allSatisfy { $0.fixedValue != nil } }) else {
             throw unsupported("inputs \(shapes) must have rank 2 or more and known sizes after the batch")
         }
-        let configured = layer.config["axes"]?.int.map { [$0, $0] } ?? layer.config["axes"]?.array?.compactMap(\.int) ?? []
-        guard configured.count == 2 else { throw unsupported("axes must be an integer or a pair of integers") }
+        let configured = try config(of: layer).sizes("axes", count: 2, in: -LayerConfig.maxSize...LayerConfig.maxSize)
         let axes = zip(configured, shapes).map { $0 < 0 ? $0 + $1.rank : $0 }
         guard zip(axes, shapes).allSatisfy({ (1..<$1.rank).contains($0) }), shapes[0].dims[axes[0]] == shapes[1].dims[axes[1]] else {
             throw unsupported("axes \(configured) do not pick two equal non-batch dimensions of \(shapes[0]) and \(shapes[1])")
         }
         var operands = inputs
-        if layer.config["normalize"]?.bool ?? false {
+        if try config(of: layer).bool("normalize", default: false) {
             // Keras 2 divides by sqrt(max(sum of squares, 1e-12)), Keras 3 by max(norm, 1e-7).
             let floor = addConstant("\(base).epsilon", Tensor(shape: [], floats: [kerasMajorVersion >= 3 ? 1e-7 : 1e-6]))
             for (index, input) in inputs.enumerated() {

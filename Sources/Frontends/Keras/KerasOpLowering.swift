@@ -83,12 +83,13 @@ extension KerasLowering {
             let x = try floatTensor(&op, 0, "logits")
             let axes = try ints(op, op.arguments.setting("axis", "dim"), "axis") ?? [-1]
             if axes.count == 1 { return try emit(.softmax(axis: axes[0]), [x], name: name, node: node) }
-            return try softmax(op.layer, x, axes: axes.map { .number(Double($0)) }, base: name)
+            let settings = LayerConfig(.object(["axis": .array(axes.map { .number(Double($0)) })]), of: op.layer, file: file)
+            return try softmax(op.layer, x, axes: try settings.axes("axis", rank: types[x]!.shape.rank, default: [-1]), base: name)
         case .relu:
             let x = try floatTensor(&op, 0, "x")
             var settings: [String: JSON] = [:]
             for key in ["negative_slope", "max_value", "threshold"] { settings[key] = op.arguments.setting(key)?.json ?? .null }
-            return try relu(.object(settings), x, base: name, layer: op.layer)
+            return try relu(LayerConfig(.object(settings), of: op.layer, file: file), x, base: name, layer: op.layer)
         case .reshape:
             let x = try tensor(&op, 0, "tensor")
             guard let shape = try ints(op, op.arguments.setting("shape", "newshape"), "shape") else { throw opError(op, "needs a shape") }
@@ -270,16 +271,20 @@ extension KerasLowering {
 
     private func int(_ op: OpCall, _ value: CallValue?, _ name: String) throws(KerasImportError) -> Int? {
         guard let value, value != .constant(.null) else { return nil }
-        guard let int = value.json?.int else { throw opError(op, "'\(name)' must be a whole number, got \(describe(value))") }
+        guard let int = value.json?.int, Swift.abs(int) <= LayerConfig.maxSize else {
+            throw opError(op, "'\(name)' must be a whole number from -2^31 to 2^31, got \(describe(value))")
+        }
         return int
     }
 
     /// A whole number or a list of them.
     private func ints(_ op: OpCall, _ value: CallValue?, _ name: String) throws(KerasImportError) -> [Int]? {
         guard let value, value != .constant(.null) else { return nil }
-        if let int = value.json?.int { return [int] }
-        guard let items = value.json?.array, case let ints = items.compactMap(\.int), ints.count == items.count else {
-            throw opError(op, "'\(name)' must be whole numbers, got \(describe(value))")
+        if let int = value.json?.int, Swift.abs(int) <= LayerConfig.maxSize { return [int] }
+        guard let items = value.json?.array, case let ints = items.compactMap(\.int), ints.count == items.count,
+            ints.allSatisfy({ Swift.abs($0) <= LayerConfig.maxSize })
+        else {
+            throw opError(op, "'\(name)' must be whole numbers from -2^31 to 2^31, got \(describe(value))")
         }
         return ints
     }

@@ -12,7 +12,8 @@ extension KerasLowering {
         case "Maximum": op = .binary(.max)
         case "Minimum": op = .binary(.min)
         case "Concatenate":
-            return try emit(.concat(axis: layer.config["axis"]?.int ?? -1), inputs, name: base, node: layer.name)
+            let axis = try config(of: layer).axisAsWritten("axis", rank: types[inputs[0]]!.shape.rank)
+            return try emit(.concat(axis: axis), inputs, name: base, node: layer.name)
         case "Dot":
             return try dot(layer, inputs, base: base)
         default: return nil
@@ -34,14 +35,26 @@ extension KerasLowering {
         return value
     }
 
+    /// The spatial dimensions of a Keras `...1D`, `...2D` or `...3D` layer of the classes `lowerSpatial` lowers.
+    static func spatialRank(of className: String) -> Int? {
+        guard let digit = ["1D": 1, "2D": 2, "3D": 3].first(where: { className.hasSuffix($0.key) })?.value else { return nil }
+        return className.hasPrefix("Global") || className.contains("Conv") || className.contains("Pooling")
+            || className.hasPrefix("ZeroPadding") || className.hasPrefix("Cropping") || className.hasPrefix("UpSampling") ? digit : nil
+    }
+
     /// Lowers the spatial and shape layers, or returns nil for a class it does not know.
     mutating func lowerSpatial(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String? {
-        let config = layer.config
+        let settings = config(of: layer)
         let type = types[x]!
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
-        if config["data_format"]?.string == "channels_first" && type.shape.rank > 2, var object = config.object {
+        // Keras's 1D, 2D and 3D layers take [batch, spatial..., channels] of exactly that many spatial dimensions.
+        if let spatialRank = Self.spatialRank(of: layer.className), type.shape.rank != spatialRank + 2 {
+            throw unsupported("takes an input of rank \(spatialRank + 2) ([batch, \(spatialRank) spatial, channels]), got \(type)")
+        }
+        let channelsFirst = try settings.choice("data_format", Self.dataFormats, default: "channels_last") == "channels_first"
+        if channelsFirst && type.shape.rank > 2, var object = layer.config.object {
             // A channels_first layer computes what its channels_last twin computes on the transposed data. The
             // Transposes between consecutive channels_first layers cancel in the passes.
             let rank = type.shape.rank
@@ -60,10 +73,10 @@ extension KerasLowering {
         case "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D", "SeparableConv2D":
             return try convolution(layer, x, base: base)
         case "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D":
-            let window = try sizes(config["pool_size"], count: spatial, layer: layer)
-            let strides = config["strides"].map { $0.isNull ? window : (try? sizes($0, count: spatial, layer: layer)) ?? window } ?? window
+            let window = try settings.sizes("pool_size", count: spatial, default: 2)
+            let strides = settings["strides"] == nil ? window : try settings.sizes("strides", count: spatial)
             let pads = try padding(
-                config["padding"]?.string ?? "valid", input: type, window: window, strides: strides,
+                try settings.choice("padding", ["valid", "same"], default: "valid"), input: type, window: window, strides: strides,
                 dilations: Array(repeating: 1, count: spatial), layer: layer)
             let kind: Pooling.Kind = layer.className.hasPrefix("Max") ? .max : .average
             return try emit(.pool(Pooling(kind: kind, window: window, strides: strides, pads: pads)), [x], name: base, node: layer.name)
@@ -71,45 +84,52 @@ extension KerasLowering {
             "GlobalMaxPooling3D":
             let reduction: Reduction = layer.className.contains("Max") ? .max : .mean
             return try emit(
-                .reduce(reduction, axes: Array(1...spatial), keepDims: config["keepdims"]?.bool ?? false), [x], name: base, node: layer.name
-            )
+                .reduce(reduction, axes: Array(1...spatial), keepDims: try settings.bool("keepdims", default: false)), [x], name: base,
+                node: layer.name)
         case "BatchNormalization":
             return try batchNormalization(layer, x, base: base)
         case "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D":
-            let pairs = try paddingPairs(config["padding"], count: spatial, layer: layer)
+            let pairs = try settings.pairs("padding", count: spatial)
             let pads = [0] + pairs.map(\.0) + [0] + [0] + pairs.map(\.1) + [0]
             return try emit(.pad(pads: pads, value: 0), [x], name: base, node: layer.name)
         case "Cropping1D", "Cropping2D", "Cropping3D":
-            let pairs = try paddingPairs(config["cropping"], count: spatial, layer: layer)
+            let pairs = try settings.pairs("cropping", count: spatial)
             let pads = [0] + pairs.map(\.0) + [0] + [0] + pairs.map(\.1) + [0]
             return try emit(.crop(pads: pads), [x], name: base, node: layer.name)
         case "UpSampling1D", "UpSampling2D", "UpSampling3D":
-            let factors = try sizes(config["size"] ?? .number(2), count: spatial, layer: layer)
-            switch config["interpolation"]?.string ?? "nearest" {
-            case "nearest": return try emit(.upsample(factors: factors, mode: .nearest), [x], name: base, node: layer.name)
-            case "bilinear": return try emit(.upsample(factors: factors, mode: .linear), [x], name: base, node: layer.name)
-            case let other: throw unsupported("interpolation '\(other)' is not supported; 'nearest' and 'bilinear' are")
+            let factors = try settings.sizes("size", count: spatial, default: 2)
+            // Keras's methods (tf.image.resize's); Kiln lowers the first two.
+            let interpolation = try settings.choice(
+                "interpolation", ["nearest", "bilinear", "bicubic", "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic"],
+                default: "nearest")
+            guard ["nearest", "bilinear"].contains(interpolation) else {
+                throw unsupported("interpolation '\(interpolation)' is not supported; 'nearest' and 'bilinear' are")
             }
+            let mode: Upsampling = interpolation == "nearest" ? .nearest : .linear
+            return try emit(.upsample(factors: factors, mode: mode), [x], name: base, node: layer.name)
         case "Reshape":
-            guard let target = config["target_shape"]?.array?.compactMap(\.int), target.count == config["target_shape"]?.array?.count else {
-                throw unsupported("target_shape must be a list of integers")
+            let target = try settings.ints("target_shape", in: -1...LayerConfig.maxSize)
+            guard !target.contains(0), target.filter({ $0 == -1 }).count <= 1 else {
+                throw settings.invalid("target_shape", "a list of sizes from 1 to 2^31, one of which may be -1")
             }
             return try emit(.reshape(shape: [0] + target), [x], name: base, node: layer.name)
         case "Permute":
-            guard let dims = config["dims"]?.array?.compactMap(\.int), dims.count == type.shape.rank - 1 else {
-                throw unsupported("dims must list every non-batch dimension")
+            let dims = try settings.ints("dims", in: 1...max(type.shape.rank - 1, 1))
+            guard dims.sorted() == Array(1..<max(type.shape.rank, 1)) else {
+                throw settings.invalid("dims", "a permutation of the non-batch axes 1 to \(type.shape.rank - 1) of \(type)")
             }
             return try emit(.transpose(perm: [0] + dims), [x], name: base, node: layer.name)
         case "Rescaling":
-            let scale = addConstant("\(base).scale", Tensor(shape: [], floats: [Float(config["scale"]?.double ?? 1)]))
-            let offset = addConstant("\(base).offset", Tensor(shape: [], floats: [Float(config["offset"]?.double ?? 0)]))
+            let scale = addConstant("\(base).scale", Tensor(shape: [], floats: [try settings.float("scale", default: 1)]))
+            let offset = addConstant("\(base).offset", Tensor(shape: [], floats: [try settings.float("offset", default: 0)]))
             let scaled = try emit(.binary(.mul), [x, scale], name: "\(base).scaled", node: layer.name)
             return try emit(.binary(.add), [scaled, offset], name: base, node: layer.name)
         case "LeakyReLU":
-            let alpha = config["negative_slope"]?.double ?? config["alpha"]?.double ?? (kerasMajorVersion >= 3 ? 0.2 : 0.3)
-            return try emit(.activation(.leakyRelu(alpha: Float(alpha))), [x], name: base, node: layer.name)
+            let alpha = try settings.float(
+                settings["negative_slope"] != nil ? "negative_slope" : "alpha", default: kerasMajorVersion >= 3 ? 0.2 : 0.3)
+            return try emit(.activation(.leakyRelu(alpha: alpha)), [x], name: base, node: layer.name)
         case "ELU":
-            return try emit(.activation(.elu(alpha: Float(config["alpha"]?.double ?? 1))), [x], name: base, node: layer.name)
+            return try emit(.activation(.elu(alpha: try settings.float("alpha", default: 1))), [x], name: base, node: layer.name)
         default:
             return nil
         }
@@ -118,36 +138,45 @@ extension KerasLowering {
     /// Keras's transposed convolution: the output length follows Keras's `deconv_output_length`, and the
     /// crop at the start is TensorFlow's SAME padding of the matching forward convolution.
     private mutating func transposedConvolution(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!
+        let settings = config(of: layer), type = types[x]!
         let spatial = type.shape.rank - 2
-        guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue, let filters = config["filters"]?.int else {
-            throw .unsupportedConfig(
-                file: file, layer: layer.name, className: layer.className, reason: "input \(type) or filters do not fit")
+        let filters = try settings.size("filters")
+        guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue else {
+            throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "input \(type) does not fit")
         }
-        let kernel = try sizes(config["kernel_size"], count: spatial, layer: layer)
-        let strides = try sizes(config["strides"] ?? .number(1), count: spatial, layer: layer)
-        let dilations = try sizes(config["dilation_rate"] ?? .number(1), count: spatial, layer: layer)
+        let kernel = try settings.sizes("kernel_size", count: spatial)
+        let strides = try settings.sizes("strides", count: spatial, default: 1)
+        let dilations = try settings.sizes("dilation_rate", count: spatial, default: 1)
         var outputPadding: [Int]?
-        if let json = config["output_padding"], !json.isNull { outputPadding = try sizes(json, count: spatial, layer: layer) }
-        let same = config["padding"]?.string == "same"
+        if settings["output_padding"] != nil {
+            outputPadding = try settings.sizes("output_padding", count: spatial, in: 0...LayerConfig.maxSize)
+        }
+        let same = try settings.choice("padding", ["valid", "same"], default: "valid") == "same"
         var begin: [Int] = [], end: [Int] = []
         for d in 0..<spatial {
             guard let size = type.shape.dims[d + 1].fixedValue else {
                 throw .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: "spatial sizes must be known")
             }
-            let effective = (kernel[d] - 1) * dilations[d] + 1
+            // Every size is at most 2^31 here (the config's by LayerConfig, the input's by the types), so only
+            // products of two of them and sums of those can arise: each fits in an Int, checked all the same.
+            let what = "the output length of spatial dimension \(d + 1)"
+            let effective = try fits(
+                CheckedArithmetic.multiply(kernel[d] - 1, dilations[d]).flatMap { CheckedArithmetic.add($0, 1) }, layer, what)
+            let spread = try fits(CheckedArithmetic.multiply(size - 1, strides[d]), layer, what)
+            let stretched = try fits(CheckedArithmetic.multiply(size, strides[d]), layer, what)
             let length: Int
             if let outputPadding {
-                length = (size - 1) * strides[d] + effective - 2 * (same ? effective / 2 : 0) + outputPadding[d]
+                length = try fits(
+                    CheckedArithmetic.sum([spread, effective, -2 * (same ? effective / 2 : 0), outputPadding[d]]), layer, what)
             } else {
-                length = same ? size * strides[d] : size * strides[d] + max(effective - strides[d], 0)
+                length = same ? stretched : try fits(CheckedArithmetic.add(stretched, max(effective - strides[d], 0)), layer, what)
             }
-            let full = (size - 1) * strides[d] + effective
+            let full = try fits(CheckedArithmetic.add(spread, effective), layer, what)
             let start = same ? max(full - length, 0) / 2 : 0
             begin.append(start)
             end.append(full - start - length)
         }
-        let useBias = config["use_bias"]?.bool ?? true
+        let useBias = try settings.bool("use_bias", default: true)
         var constants: [String]
         if let cached = cachedConstants(of: layer) {
             constants = cached
@@ -162,14 +191,14 @@ extension KerasLowering {
             if useBias { constants.append(addConstant("\(sanitize(layer.name)).bias", loaded[1].tensor)) }
             rememberConstants(constants, of: layer)
         }
-        let linear = config["activation"].map { Self.activationName($0) == "linear" } ?? true
+        let linear = try settings.activation().name == "linear"
         let convolution = Convolution(strides: strides, dilations: dilations, pads: begin + end)
         let value = try emit(.convTranspose(convolution), [x] + constants, name: linear ? base : "\(base).conv", node: layer.name)
-        return try activation(config["activation"], value, base: base, layer: layer)
+        return try activation(value, base: base, layer: layer)
     }
 
     private mutating func convolution(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!
+        let settings = config(of: layer), type = types[x]!
         let spatial = type.shape.rank - 2
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
@@ -177,16 +206,24 @@ extension KerasLowering {
         guard spatial >= 1, let cin = type.shape.dims.last?.fixedValue else {
             throw unsupported("input \(type) is not [batch, spatial..., channels]")
         }
-        let kernel = try sizes(config["kernel_size"], count: spatial, layer: layer)
-        let strides = try sizes(config["strides"] ?? .number(1), count: spatial, layer: layer)
-        let dilations = try sizes(config["dilation_rate"] ?? .number(1), count: spatial, layer: layer)
+        let kernel = try settings.sizes("kernel_size", count: spatial)
+        let strides = try settings.sizes("strides", count: spatial, default: 1)
+        let dilations = try settings.sizes("dilation_rate", count: spatial, default: 1)
         let pads = try padding(
-            config["padding"]?.string ?? "valid", input: type, window: kernel, strides: strides, dilations: dilations, layer: layer)
-        let useBias = config["use_bias"]?.bool ?? true
+            try settings.choice("padding", ["valid", "same", "causal"], default: "valid"), input: type, window: kernel, strides: strides,
+            dilations: dilations, layer: layer)
+        let useBias = try settings.bool("use_bias", default: true)
         let isDepthwise = layer.className.hasPrefix("Depthwise"), isSeparable = layer.className.hasPrefix("Separable")
-        let multiplier = config["depth_multiplier"]?.int ?? 1
-        let groups = isDepthwise || isSeparable ? cin : (config["groups"]?.int ?? 1)
-        let filters = isDepthwise ? cin * multiplier : (config["filters"]?.int ?? 0)
+        let multiplier = isDepthwise || isSeparable ? try settings.size("depth_multiplier", default: 1) : 1
+        let groups = isDepthwise || isSeparable ? cin : try settings.size("groups", default: 1)
+        guard cin % groups == 0 else {
+            throw settings.invalid("groups", "a whole number that divides the \(cin) input channels")
+        }
+        let depthwiseChannels = try fits(CheckedArithmetic.multiply(cin, multiplier), layer, "\(cin) channels times depth_multiplier")
+        let filters = isDepthwise ? depthwiseChannels : try settings.size("filters")
+        guard isDepthwise || isSeparable || filters % groups == 0 else {
+            throw settings.invalid("groups", "a whole number that divides the \(filters) filters", value: settings["groups"])
+        }
         let weights = try self.weights.weights(of: layer.name)
         let expected = (isSeparable ? 2 : 1) + (useBias ? 1 : 0)
         guard weights.count == expected else {
@@ -223,8 +260,7 @@ extension KerasLowering {
             rememberConstants(made, of: layer)
             constants = made
         }
-        guard groups >= 1, cin % groups == 0 else { throw unsupported("\(cin) input channels do not split into \(groups) groups") }
-        let linear = config["activation"].map { Self.activationName($0) == "linear" } ?? true
+        let linear = try settings.activation().name == "linear"
         let convolution = Convolution(strides: strides, dilations: dilations, pads: pads, groups: groups)
         var value: String
         if isSeparable {
@@ -236,21 +272,21 @@ extension KerasLowering {
         } else {
             value = try emit(.conv(convolution), [x] + constants, name: linear ? base : "\(base).conv", node: layer.name)
         }
-        return try activation(config["activation"], value, base: base, layer: layer)
+        return try activation(value, base: base, layer: layer)
     }
 
     private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
-        let config = layer.config, type = types[x]!
-        if let axes = config["axis"]?.array, axes.count != 1 {
-            return try batchNormalization(layer, x, axes: axes, base: base)
-        }
-        let axis = config["axis"]?.int ?? config["axis"]?.array?.first?.int ?? -1
+        let settings = config(of: layer), type = types[x]!
         let rank = type.shape.rank
+        if let axes = settings["axis"]?.array, axes.count != 1 {
+            return try batchNormalization(layer, x, axes: try settings.axes("axis", rank: rank, default: [-1]), base: base)
+        }
+        let axis = try settings.axisAsWritten("axis", rank: rank)
         guard let channels = type.shape.dims[axis < 0 ? axis + rank : axis].fixedValue else {
             throw .unsupportedConfig(
                 file: file, layer: layer.name, className: "BatchNormalization", reason: "the channel axis must be known")
         }
-        let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
+        let scale = try settings.bool("scale", default: true), center = try settings.bool("center", default: true)
         let name = sanitize(layer.name)
         var constants: [String]
         if let cached = cachedConstants(of: layer) {
@@ -268,7 +304,7 @@ extension KerasLowering {
             ]
             rememberConstants(constants, of: layer)
         }
-        let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+        let epsilon = try settings.float("epsilon", default: 0.001)
         return try emit(.batchNorm(epsilon: epsilon, axis: axis), [x] + constants, name: base, node: layer.name)
     }
 
@@ -276,22 +312,15 @@ extension KerasLowering {
     /// x * inv + (beta - mean * inv) with inv = gamma / sqrt(variance + epsilon), one value per position of
     /// those axes. Its weights are stored full rank ([1, a, 1, c]); inv and the offset become constants of
     /// that shape, which broadcast against x.
-    private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, axes json: [JSON], base: String) throws(KerasImportError)
+    private mutating func batchNormalization(_ layer: LayerSpec, _ x: String, axes: [Int], base: String) throws(KerasImportError)
         -> String
     {
-        let config = layer.config, type = types[x]!
+        let settings = config(of: layer), type = types[x]!
         let rank = type.shape.rank
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: "BatchNormalization", reason: reason)
         }
-        var axes: [Int] = []
-        for item in json {
-            guard let axis = item.int, (-rank..<rank).contains(axis) else {
-                throw unsupported("axis \(json) is not a list of axes of \(type)")
-            }
-            axes.append(axis < 0 ? axis + rank : axis)
-        }
-        guard !axes.isEmpty, Set(axes).count == axes.count else { throw unsupported("axis \(json) must list distinct axes") }
+        guard !axes.isEmpty else { throw settings.invalid("axis", "an axis or a non-empty list of axes") }
         var shape: [Int] = []
         for index in 0..<rank {
             guard axes.contains(index) else {
@@ -306,8 +335,8 @@ extension KerasLowering {
         if let cached = cachedConstants(of: layer) {
             constants = cached
         } else {
-            let scale = config["scale"]?.bool ?? true, center = config["center"]?.bool ?? true
-            let count = shape.reduce(1, *)
+            let scale = try settings.bool("scale", default: true), center = try settings.bool("center", default: true)
+            let count = try fits(CheckedArithmetic.product(shape), layer, "the element count of \(shape)")
             var loaded = try weights.weights(of: layer.name).map(\.tensor)
             // Keras 2 stores these weights full rank ([1, a, 1, c]); accept them flattened too.
             guard loaded.count == 2 + (scale ? 1 : 0) + (center ? 1 : 0), loaded.allSatisfy({ $0.count == count && $0.dtype == .float32 })
@@ -317,7 +346,7 @@ extension KerasLowering {
             let gamma = scale ? loaded.removeFirst().floats : Array(repeating: 1, count: count)
             let beta = center ? loaded.removeFirst().floats : Array(repeating: 0, count: count)
             let mean = loaded[0].floats, variance = loaded[1].floats
-            let epsilon = Float(config["epsilon"]?.double ?? 0.001)
+            let epsilon = try settings.float("epsilon", default: 0.001)
             let inv = (0..<count).map { 1 / (variance[$0] + epsilon).squareRoot() * gamma[$0] }
             let offset = (0..<count).map { beta[$0] - mean[$0] * inv[$0] }
             constants = [
@@ -330,44 +359,12 @@ extension KerasLowering {
         return try emit(.binary(.add), [scaled, constants[1]], name: base, node: layer.name)
     }
 
-    /// An int or a list of ints from a config, as `count` sizes.
-    private func sizes(_ json: JSON?, count: Int, layer: LayerSpec) throws(KerasImportError) -> [Int] {
-        if let single = json?.int { return Array(repeating: single, count: count) }
-        guard let items = json?.array?.compactMap(\.int), items.count == count else {
-            throw .unsupportedConfig(
-                file: file, layer: layer.name, className: layer.className,
-                reason: "expected \(count) sizes, got \(String(describing: json))")
-        }
-        return items
-    }
-
-    /// ZeroPadding's `padding`: an int, one int per dimension, or a (before, after) pair per dimension.
-    private func paddingPairs(_ json: JSON?, count: Int, layer: LayerSpec) throws(KerasImportError) -> [(Int, Int)] {
-        if let single = json?.int { return Array(repeating: (single, single), count: count) }
-        guard let items = json?.array, items.count == count || (count == 1 && items.count == 2) else {
-            throw .unsupportedConfig(
-                file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
-        }
-        if count == 1 && items.count == 2, let a = items[0].int, let b = items[1].int { return [(a, b)] }
-        var pairs: [(Int, Int)] = []
-        for item in items {
-            if let size = item.int {
-                pairs.append((size, size))
-            } else if let pair = item.array?.compactMap(\.int), pair.count == 2 {
-                pairs.append((pair[0], pair[1]))
-            } else {
-                throw .unsupportedConfig(
-                    file: file, layer: layer.name, className: layer.className, reason: "cannot read padding \(String(describing: json))")
-            }
-        }
-        return pairs
-    }
-
     /// Explicit pads for Keras's `valid`, `same` (TensorFlow puts the odd element after) and `causal`.
     private func padding(
         _ mode: String, input: TensorType, window: [Int], strides: [Int], dilations: [Int], layer: LayerSpec
     ) throws(KerasImportError) -> [Int] {
         let count = window.count
+        // The window and dilation are each at most 2^31 (LayerConfig), so the dilated window fits.
         switch mode {
         case "valid":
             return Array(repeating: 0, count: 2 * count)
@@ -387,8 +384,11 @@ extension KerasLowering {
                     end.append(effective - 1 - (effective - 1) / 2)
                     continue
                 }
-                let outputSize = (size + strides[d] - 1) / strides[d]
-                let total = max((outputSize - 1) * strides[d] + effective - size, 0)
+                let outputSize = size / strides[d] + (size % strides[d] == 0 ? 0 : 1)
+                let covered = try fits(
+                    CheckedArithmetic.add((outputSize - 1) * strides[d], effective), layer,
+                    "the 'same' padding of spatial dimension \(d + 1)")
+                let total = max(covered - size, 0)
                 begin.append(total / 2)
                 end.append(total - total / 2)
             }

@@ -37,6 +37,10 @@ struct H5ModelWeights: KerasWeightSource {
         }
         var result: [(String, Tensor)] = []
         for name in names {
+            guard !name.isEmpty else {
+                throw .unreadableWeights(
+                    file: displayName, layer: layer, reason: "weight_names of group \(group) lists an empty name, which names no dataset")
+            }
             let dataset = "\(group)/\(name)"
             do throws(HDF5Error) {
                 guard try file.exists(dataset) else {
