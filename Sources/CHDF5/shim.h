@@ -46,6 +46,26 @@ static inline int kiln_H5_object_identity(hid_t loc, const char *name, unsigned 
     return 0;
 }
 
+/// The type of the object at `name` (0 group, 1 dataset, 2 named datatype, 3 any other) and its number of
+/// attributes; returns -1 if its object header cannot be read. H5Oget_info is a versioned macro.
+static inline int kiln_H5_object_info(hid_t loc, const char *name, int *type, unsigned long long *attributes) {
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS, H5P_DEFAULT) < 0) return -1;
+#else
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS, H5P_DEFAULT) < 0) return -1;
+#endif
+    switch (info.type) {
+    case H5O_TYPE_GROUP: *type = 0; break;
+    case H5O_TYPE_DATASET: *type = 1; break;
+    case H5O_TYPE_NAMED_DATATYPE: *type = 2; break;
+    default: *type = 3; break;
+    }
+    *attributes = (unsigned long long)info.num_attrs;
+    return 0;
+}
+
 /// Stops HDF5 from printing its error stack to stderr; Kiln reports errors itself.
 static inline void kiln_H5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

@@ -2,8 +2,10 @@ import CHDF5
 import Foundation
 import KilnIR
 
-/// libhdf5's serial build is not thread-safe: every call goes through this lock.
-private let hdf5Lock = NSLock()
+/// libhdf5's serial build is not thread-safe: every call goes through this lock. A child process made by
+/// `HDF5Snapshot` replaces it before its first call (it was held across the fork, by a thread the child
+/// does not have).
+nonisolated(unsafe) var hdf5Lock = NSLock()
 
 /// A read-only HDF5 file, opened from disk or from bytes in memory, with just what the Keras reader needs:
 /// string attributes, float datasets and group listings.
@@ -124,6 +126,39 @@ final class HDF5File {
                 guard length >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
                 var buffer = [CChar](repeating: 0, count: Int(length) + 1)
                 H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, kiln_H5P_DEFAULT())
+                names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            return names
+        }
+    }
+
+    /// What the object at `path` is (reached through hard links only) and how many attributes it has.
+    func object(at path: String) throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int) {
+        try Self.locked { () throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int) in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
+            var type: Int32 = 0
+            var attributes: UInt64 = 0
+            guard kiln_H5_object_info(file, path, &type, &attributes) >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read the object header of \(path)")
+            }
+            let kind: HDF5ObjectKind = type == 0 ? .group : type == 1 ? .dataset : .other
+            return (kind, Int(clamping: attributes))
+        }
+    }
+
+    /// The names of the `count` attributes of the object at `path`, in name order.
+    func attributeNames(of path: String, count: Int) throws(HDF5Error) -> [String] {
+        try Self.locked { () throws(HDF5Error) -> [String] in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
+            var names: [String] = []
+            for index in 0..<count {
+                let length = H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), nil, 0, kiln_H5P_DEFAULT())
+                guard length >= 0, length < 1 << 16 else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
+                var buffer = [CChar](repeating: 0, count: Int(length) + 1)
+                guard
+                    H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), &buffer, buffer.count, kiln_H5P_DEFAULT())
+                        >= 0
+                else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
                 names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             return names
@@ -327,6 +362,9 @@ final class HDF5File {
         }
     }
 }
+
+/// What an HDF5 object is.
+enum HDF5ObjectKind { case group, dataset, other }
 
 /// A failure inside libhdf5, or a refusal to follow something out of the file.
 struct HDF5Error: Error {
