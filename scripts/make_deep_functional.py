@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
 """Writes a deep Functional Keras 2 model as an architecture JSON (`model.to_json()` form) and a Keras 2
 `save_weights` HDF5 file, twice: with its layers listed in call order and listed last-first. Used by
-benchmarks/deep_functional.sh to show that reading a model is linear in its number of layers (issue 21, item 7).
+scripts/bench_deep_functional.sh to show that reading a model is linear in its number of layers (issue 21, item 7).
 
 The model is a chain on 4 inputs: a Dense(4) then three Activation layers (tanh, relu, linear), repeated, so
 there are LAYERS layers besides the InputLayer. Its weights are small random arrays; nothing is compared against
 Keras, only the time to read and convert is measured.
 
 Needs h5py and numpy (no TensorFlow):
-    python benchmarks/make_deep_functional.py [--layers 20000] [--out /tmp/kiln-deep]
+    python scripts/make_deep_functional.py [--layers 20000] [--out /tmp/kiln-deep]
 writes OUT/in_order.json, OUT/reversed.json and OUT/weights.h5.
 """
 

@@ -50,12 +50,14 @@ final class HDF5Snapshot {
 
     /// Reads the file at `path`. `skip(name, rootAttributes)` says which groups at the root are not read.
     static func read(path: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
-        try read(origin: path, skip: skip) { () throws(HDF5Error) in try HDF5File.open(path: path) }
+        var info = stat()
+        let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        return try read(origin: path, size: size, skip: skip) { () throws(HDF5Error) in try HDF5File.open(path: path) }
     }
 
     /// Reads an HDF5 file image held in memory (`origin` names it in messages).
     static func read(image: Data, origin: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
-        try read(origin: origin, skip: skip) { () throws(HDF5Error) in try HDF5File.open(image: image, origin: origin) }
+        try read(origin: origin, size: image.count, skip: skip) { () throws(HDF5Error) in try HDF5File.open(image: image, origin: origin) }
     }
 
     // MARK: - Questions, as HDF5File answers them
@@ -132,7 +134,7 @@ final class HDF5Snapshot {
 
     /// Walks the file in a child process and rebuilds what it sent.
     private static func read(
-        origin: String, skip: @escaping (String, Set<String>) -> Bool, open: () throws(HDF5Error) -> HDF5File
+        origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, open: () throws(HDF5Error) -> HDF5File
     ) throws(HDF5Error) -> HDF5Snapshot {
         var descriptors: [Int32] = [0, 0]
         guard pipe(&descriptors) == 0 else {
@@ -160,7 +162,7 @@ final class HDF5Snapshot {
             close(descriptors[0])
             throw HDF5Error(origin: origin, "cannot start the HDF5 reader: \(String(cString: strerror(errno)))")
         }
-        var reader = SnapshotReader(descriptor: descriptors[0])
+        var reader = SnapshotReader(descriptor: descriptors[0], silence: SnapshotReader.silence(forFileOf: size))
         let snapshot = HDF5Snapshot(origin: origin)
         let outcome = Result { () throws(HDF5Error) in try snapshot.load(from: &reader) }
         close(descriptors[0])
@@ -175,7 +177,8 @@ final class HDF5Snapshot {
         }
         if reader.timedOut {
             throw HDF5Error(
-                origin: origin, "libhdf5 stopped responding while reading the file (nothing for \(SnapshotReader.silence) seconds)")
+                origin: origin,
+                "the HDF5 file is corrupt (libhdf5 made no progress reading it for \(reader.silence) seconds, and was stopped)")
         }
         let signal = status & 0x7f
         if signal != 0 && signal != 0x7f {
@@ -207,8 +210,7 @@ final class HDF5Snapshot {
         var seen: [[UInt8]: String] = [:]
         var pending = ["/"]
         while let path = pending.popLast() {
-            let identity: [UInt8]
-            let object: (kind: HDF5ObjectKind, attributes: Int)
+            let object: (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8])
             do throws(HDF5Error) {
                 guard try file.exists(path) else { continue }
             } catch {
@@ -216,12 +218,12 @@ final class HDF5Snapshot {
                 continue
             }
             do throws(HDF5Error) {
-                identity = try file.identity(of: path)
                 object = try file.object(at: path)
             } catch {
                 writer.record(.unreadable, path: path, error)
                 continue
             }
+            let identity = object.identity
             if let first = seen[identity] {
                 writer.byte(RecordKind.alias.rawValue)
                 writer.string(path)
@@ -329,9 +331,13 @@ final class HDF5Snapshot {
                         for _ in 0..<count {
                             guard let name = reader.string(), let kind = reader.byte() else { return nil }
                             switch kind {
-                            case 0: guard let strings = reader.strings() else { return nil }; values[name] = .strings(strings)
+                            case 0:
+                                guard let strings = reader.strings() else { return nil }
+                                values[name] = .strings(strings)
                             case 1: values[name] = .notStrings
-                            default: guard let error = reader.error() else { return nil }; values[name] = .failed(error)
+                            default:
+                                guard let error = reader.error() else { return nil }
+                                values[name] = .failed(error)
                             }
                         }
                         return values

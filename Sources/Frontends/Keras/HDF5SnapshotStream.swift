@@ -105,17 +105,23 @@ struct SnapshotReader {
     private var position = 0
     /// The child sent nothing for `silence` seconds (it is stuck, in libhdf5 or on a lock it inherited).
     private(set) var timedOut = false
+    /// Seconds without a byte after which the child is given up.
+    let silence: Int32
     /// The child closed its end: it has exited, or is exiting.
     private(set) var ended = false
-    /// Seconds without a byte after which the child is given up: far more than libhdf5 takes to read the
-    /// largest dataset allowed (8 GiB).
-    static let silence: Int32 = 120
+    init(descriptor: Int32, silence: Int32) {
+        self.descriptor = descriptor
+        self.silence = silence
+    }
 
-    init(descriptor: Int32) { self.descriptor = descriptor }
+    /// How long a child reading a file of `bytes` may send nothing: 10 seconds and one more per 10 MiB,
+    /// far more than libhdf5 takes to read (and inflate) the largest dataset of a file that size; a
+    /// corrupt byte can send libhdf5 into an endless loop.
+    static func silence(forFileOf bytes: Int) -> Int32 { Int32(clamping: 10 + bytes / (10 << 20)) }
 
     /// `read`, after waiting at most `silence` seconds for data: the bytes read, 0 at the end of the
     /// stream, -1 on an error, -2 if nothing came in time.
-    private static func receive(_ descriptor: Int32, _ target: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    private static func receive(_ descriptor: Int32, _ target: UnsafeMutableRawPointer, _ count: Int, silence: Int32) -> Int {
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         while true {
             let ready = poll(&request, 1, silence * 1000)
@@ -145,8 +151,8 @@ struct SnapshotReader {
             let chunk = max(count - buffer.count, 1 << 16)
             let start = buffer.count
             buffer.append(contentsOf: repeatElement(0, count: chunk))
-            let descriptor = descriptor
-            let got = buffer.withUnsafeMutableBytes { Self.receive(descriptor, $0.baseAddress! + start, chunk) }
+            let descriptor = descriptor, silence = silence
+            let got = buffer.withUnsafeMutableBytes { Self.receive(descriptor, $0.baseAddress! + start, chunk, silence: silence) }
             buffer.removeLast(chunk - max(got, 0))
             if got <= 0 {
                 note(got)
@@ -211,13 +217,13 @@ struct SnapshotReader {
         guard let count = count(elementBytes: 4) else { return nil }
         var values = [Float](repeating: 0, count: count)
         let ready = min(buffer.count - position, count * 4)
-        let descriptor = descriptor
+        let descriptor = descriptor, silence = silence
         let buffered = buffer[position..<position + ready]
         let last = values.withUnsafeMutableBytes { target -> Int in
             target.copyBytes(from: buffered)
             var done = ready
             while done < target.count {
-                let got = Self.receive(descriptor, target.baseAddress! + done, target.count - done)
+                let got = Self.receive(descriptor, target.baseAddress! + done, target.count - done, silence: silence)
                 if got <= 0 { return got }
                 done += got
             }
