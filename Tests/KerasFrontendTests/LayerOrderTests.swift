@@ -38,9 +38,11 @@ final class LayerOrderTests: XCTestCase {
     }
 
     func testReversedLayerListsLowerToTheSameGraph() throws {
-        for name in ["functional_keras2_h5", "two_in_two_out_keras2_h5", "nested_keras2_h5", "mobile_block_keras2_h5", "deep200_keras2_h5"] {
+        for name in ["functional_keras2_h5", "two_in_two_out_keras2_h5", "nested_keras2_h5", "mobile_block_keras2_h5", "deep200_keras2_h5"]
+        {
             let fixture = try Fixture.named(name)
-            let inOrder = try KerasReader.read(contentsOf: try architecture(fixture, named: "\(name).json") { _ in }, weights: fixture.model)
+            let inOrder = try KerasReader.read(
+                contentsOf: try architecture(fixture, named: "\(name).json") { _ in }, weights: fixture.model)
             let reversed = try KerasReader.read(
                 contentsOf: try architecture(fixture, named: "\(name)-reversed.json") { $0.reverse() }, weights: fixture.model)
             XCTAssertEqual(reversed.nodes.map(\.name).sorted(), inOrder.nodes.map(\.name).sorted(), name)
