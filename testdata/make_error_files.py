@@ -311,9 +311,30 @@ def config_files():
     with_config("empty_weight_name.h5", [("Dense", {"name": "dense", "units": 6})], edit=empty_weight_name)
 
 
+def changed_byte(name, offset, change):
+    """The act_relu .h5 with the byte at `offset` replaced by change(byte). Found by scripts/corrupt_hdf5.py:
+    libhdf5 1.10.8 (Debian 12) crashes with SIGSEGV, or loops forever, on each of these files."""
+    with open(H5_MODEL, "rb") as f:
+        data = bytearray(f.read())
+    assert data[offset] == 0, f"{name}: the fixture changed; find new offsets with scripts/corrupt_hdf5.py"
+    data[offset] = change(data[offset])
+    write(name, bytes(data))
+
+
+def corrupt_byte_files():
+    # One changed byte in four places of the metadata that make libhdf5 read through a bad pointer.
+    changed_byte("corrupt_byte_902.h5", 902, lambda b: b ^ 0x01)
+    changed_byte("corrupt_byte_2075.h5", 2075, lambda b: 0xFF)
+    changed_byte("corrupt_byte_2980.h5", 2980, lambda b: b ^ 0x01)
+    changed_byte("corrupt_byte_3012.h5", 3012, lambda b: 0xFF)
+    # One that sends libhdf5 into an endless loop.
+    changed_byte("corrupt_byte_1022_loop.h5", 1022, lambda b: 0xFF)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     hdf5_files()
+    corrupt_byte_files()
     archive_files()
     npy_and_kir_files()
     config_files()

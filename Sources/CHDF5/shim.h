@@ -46,6 +46,53 @@ static inline int kiln_H5_object_identity(hid_t loc, const char *name, unsigned 
     return 0;
 }
 
+/// The type of the object at `name` (0 group, 1 dataset, 2 named datatype, 3 any other), its number of
+/// attributes and the 16 bytes `kiln_H5_object_identity` gives; returns -1 if its object header cannot be
+/// read. H5Oget_info is a versioned macro.
+static inline int kiln_H5_object_info(
+    hid_t loc, const char *name, int *type, unsigned long long *attributes, unsigned char identity[16]) {
+    for (int i = 0; i < 16; i++) identity[i] = 0;
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t info;
+    if (H5Oget_info_by_name3(loc, name, &info, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS, H5P_DEFAULT) < 0) return -1;
+    const unsigned char *bytes = (const unsigned char *)&info.token;
+    for (int i = 0; i < 16 && i < (int)sizeof(info.token); i++) identity[i] = bytes[i];
+#else
+    H5O_info_t info;
+    if (H5Oget_info_by_name2(loc, name, &info, H5O_INFO_BASIC | H5O_INFO_NUM_ATTRS, H5P_DEFAULT) < 0) return -1;
+    const unsigned char *bytes = (const unsigned char *)&info.addr;
+    for (int i = 0; i < 16 && i < (int)sizeof(info.addr); i++) identity[i] = bytes[i];
+#endif
+    switch (info.type) {
+    case H5O_TYPE_GROUP: *type = 0; break;
+    case H5O_TYPE_DATASET: *type = 1; break;
+    case H5O_TYPE_NAMED_DATATYPE: *type = 2; break;
+    default: *type = 3; break;
+    }
+    *attributes = (unsigned long long)info.num_attrs;
+    return 0;
+}
+
+/// Called with each link name of a group; a nonzero return stops the listing.
+typedef int (*kiln_link_visitor)(const char *name, void *context);
+
+struct kiln_link_listing { kiln_link_visitor visitor; void *context; };
+
+static herr_t kiln_H5_visit_link(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)group; (void)info;
+    struct kiln_link_listing *listing = (struct kiln_link_listing *)data;
+    return listing->visitor(name, listing->context);
+}
+
+/// Calls `visitor` with the name of every link in `group`, in name order, in one pass over the group
+/// (H5Lget_name_by_idx rebuilds the whole link table of a large group at every call). H5Literate is a
+/// versioned macro. Returns -1 if the group cannot be read.
+static inline int kiln_H5_list_links(hid_t group, kiln_link_visitor visitor, void *context) {
+    struct kiln_link_listing listing = { visitor, context };
+    hsize_t index = 0;
+    return H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, kiln_H5_visit_link, &listing) < 0 ? -1 : 0;
+}
+
 /// Stops HDF5 from printing its error stack to stderr; Kiln reports errors itself.
 static inline void kiln_H5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 #endif

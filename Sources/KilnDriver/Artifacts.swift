@@ -27,20 +27,48 @@ public struct Artifacts {
     /// kept as a backup until every file is in place. On any failure the new files, temporaries and created
     /// directories are removed and the backups renamed back, so the directory is as it was.
     public func write(to directory: URL) throws {
-        var transaction = ArtifactTransaction(directory: directory.standardizedFileURL.path)
+        try Self.write([(directory, self)])
+    }
+
+    /// Writes several sets of files, each into its directory, as one write: every set is checked, written to
+    /// temporaries and placed as `write(to:)` does, and a failure anywhere undoes all of them (a report file
+    /// beside a command's outputs is never left behind when the outputs fail). Sets for one directory are
+    /// written as one set, so two files of one name there are refused.
+    public static func write(_ sets: [(directory: URL, artifacts: Artifacts)]) throws {
+        var merged: [(directory: String, artifacts: Artifacts)] = []
+        for (directory, artifacts) in sets {
+            let path = directory.standardizedFileURL.path
+            if let index = merged.firstIndex(where: { $0.directory == path }) {
+                merged[index].artifacts.files += artifacts.files
+                merged[index].artifacts.failAfterPlacing = merged[index].artifacts.failAfterPlacing ?? artifacts.failAfterPlacing
+            } else {
+                merged.append((path, artifacts))
+            }
+        }
+        var transactions = merged.map { ArtifactTransaction(directory: $0.directory) }
         do {
-            try transaction.check(names: files.map(\.name))
-            try transaction.createDirectories()
-            for (index, file) in files.enumerated() { try transaction.writeTemporary(index: index, bytes: file.bytes) }
-            for index in files.indices {
-                try transaction.place(index: index)
-                if index == failAfterPlacing { throw ArtifactError(path: directory.path, "failed on purpose after placing file \(index)") }
+            for (index, set) in merged.enumerated() {
+                try transactions[index].check(names: set.artifacts.files.map(\.name))
+            }
+            for (index, set) in merged.enumerated() {
+                try transactions[index].createDirectories()
+                for (file, content) in set.artifacts.files.enumerated() {
+                    try transactions[index].writeTemporary(index: file, bytes: content.bytes)
+                }
+            }
+            for (index, set) in merged.enumerated() {
+                for file in set.artifacts.files.indices {
+                    try transactions[index].place(index: file)
+                    if file == set.artifacts.failAfterPlacing {
+                        throw ArtifactError(path: set.directory, "failed on purpose after placing file \(file)")
+                    }
+                }
             }
         } catch {
-            transaction.rollBack()
+            for index in transactions.indices.reversed() { transactions[index].rollBack() }
             throw error
         }
-        transaction.commit()
+        for transaction in transactions { transaction.commit() }
     }
 
     /// Checks a base name given on the command line (`--name`): a plain file name, not empty, without path

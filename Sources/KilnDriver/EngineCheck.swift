@@ -70,8 +70,8 @@ public struct CompiledSwiftModel: Sendable {
         }
         _ = try toolchain.run(executable, arguments: arguments)
         var outputs: [String: Tensor] = [:]
-        for name in graph.outputs {
-            outputs[name] = try NPY.read(contentsOf: outputDirectory.appendingPathComponent(OutputFiles.fileName(for: name)))
+        for (index, name) in graph.outputs.enumerated() {
+            outputs[name] = try NPY.read(contentsOf: outputDirectory.appendingPathComponent("output-\(index).npy"))
         }
         return outputs
     }
@@ -100,13 +100,6 @@ public struct BenchResult: Sendable {
         self.engine = engine
         self.batch = batch
         self.medianMicroseconds = medianMicroseconds
-    }
-}
-
-/// File names for output tensors: an output's name with characters a path cannot hold replaced.
-public enum OutputFiles {
-    public static func fileName(for output: String) -> String {
-        String(output.map { $0 == "/" ? "_" : $0 }) + ".npy"
     }
 }
 

@@ -1,4 +1,5 @@
-extension OutputFiles {
+/// File names for a model's output tensors, as `kiln run` writes them and `verify --expected` reads them.
+public enum OutputFiles {
     /// Distinct file names for a model's outputs, `OUTPUT.npy` each, by output name.
     ///
     /// An output whose name is already a plain file name keeps it; one with a `/` has it replaced by `_`.

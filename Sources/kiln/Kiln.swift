@@ -168,12 +168,13 @@ struct Convert: ParsableCommand {
                 pruning: pruning.prune != nil, quantization: quantization.quantize != nil, calibration: quantization.calibration != nil)
             let start = Date()
             let loaded = try model.load()
-            let graph = try quantization.apply(
+            let (graph, report) = try quantization.quantize(
                 try optimization.optimize(try pruning.apply(loaded, evaluation: evaluation)), evaluation: evaluation)
             let converter = Converter(
                 emit: kinds, opset: opset, name: name ?? Converter.defaultName(for: model.url), onnxQuantizedForm: onnxQuantization)
             let artifacts = try converter.artifacts(for: graph, observer: optimization.legalizationObserver)
-            try artifacts.write(to: URL(fileURLWithPath: output))
+            // The --report file and the outputs are written together: a failure leaves neither.
+            try Artifacts.write([(URL(fileURLWithPath: output), artifacts)] + (report.map { [$0] } ?? []))
             if pruning.prune != nil {
                 // What pruning saved, file by file, against the same model converted unpruned.
                 let unpruned = try converter.artifacts(for: try optimization.optimize(loaded))

@@ -50,9 +50,17 @@ struct QuantizationOptions: ParsableArguments {
     /// Quantizes `graph` when asked and prints the report to stderr (and writes it as JSON with --report),
     /// measured on --eval-input, else the calibration inputs, else random ones; returns the graph unchanged otherwise.
     func apply(_ graph: Graph, evaluation: EvaluationOptions) throws -> Graph {
+        let (quantized, reportFile) = try quantize(graph, evaluation: evaluation)
+        if let reportFile { try Artifacts.write([reportFile]) }
+        return quantized
+    }
+
+    /// `apply` without writing the --report file: returns it instead (its directory and the file), for a
+    /// command to write together with its other output, so that a failure leaves neither behind.
+    func quantize(_ graph: Graph, evaluation: EvaluationOptions) throws -> (graph: Graph, report: (directory: URL, artifacts: Artifacts)?) {
         guard let quantize else {
             guard calibration == nil, report == nil else { throw ValidationError("--calibration and --report need --quantize") }
-            return graph
+            return (graph, nil)
         }
         let excluded = exclude.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         var quantizer = try Quantizer(
@@ -73,14 +81,12 @@ struct QuantizationOptions: ParsableArguments {
         let result = try QuantizationReport(
             float: graph, quantized: quantized, quantizer: quantizer, inputs: evaluationInputs, source: source, labels: labels)
         printErr(result.text)
-        if let report {
-            // Through Artifacts: a directory or anything else Kiln did not write is never replaced.
-            let url = URL(fileURLWithPath: report)
-            var artifacts = Artifacts()
-            artifacts.add(url.lastPathComponent, [UInt8](try result.json))
-            try artifacts.write(to: url.deletingLastPathComponent())
-        }
-        return quantized
+        guard let report else { return (quantized, nil) }
+        // Through Artifacts: a directory or anything else Kiln did not write is never replaced.
+        let url = URL(fileURLWithPath: report)
+        var artifacts = Artifacts()
+        artifacts.add(url.lastPathComponent, [UInt8](try result.json))
+        return (quantized, (url.deletingLastPathComponent(), artifacts))
     }
 
     /// A .npy file for a one-input model, or a directory of INPUT.npy files.

@@ -184,6 +184,31 @@ final class ErrorFileTests: XCTestCase {
         for (arguments, message) in cases { try assertRefused(arguments, mentioning: message, leaving: out) }
     }
 
+    func testVerifyComparesOutputsWhoseNamesShareAFileName() throws {
+        // x/y and x_y: the compiled executor writes its outputs by position, so neither overwrites the other.
+        let result = try run(["verify", errors.appendingPathComponent("colliding_outputs.kir").path])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("swift") }
+        XCTAssertEqual(rows.count, 2, result.stdout)
+        XCTAssertTrue(rows.allSatisfy { $0.hasSuffix("yes") }, result.stdout)
+    }
+
+    func testAFailedConvertLeavesNoQuantizationReport() throws {
+        let model = relu.appendingPathComponent("model.keras").path
+        let out = try outputLocation(named: "out")
+        try FileManager.default.createDirectory(at: out.appendingPathComponent("relu.onnx"), withIntermediateDirectories: false)
+        let reports = try outputLocation(named: "reports")
+        try Data("earlier".utf8).write(to: reports.appendingPathComponent("report.json"))
+        // An earlier report, a new one beside other files, and one in a directory the command would create.
+        for report in ["reports/report.json", "reports/new.json", "new/report.json"] {
+            try assertRefused(
+                [
+                    "convert", model, "-o", out.path, "--name", "relu", "--emit", "onnx", "--quantize", "dynamic", "--report",
+                    scratch.appendingPathComponent(report).path,
+                ], mentioning: "relu.onnx: exists and is a directory", leaving: nil, context: report)
+        }
+    }
+
     // MARK: - Helpers
 
     /// A directory holding one file, standing for output a user already has.

@@ -3,7 +3,7 @@ import KilnIR
 /// The `main.swift` of a command-line program around generated executors, used by `kiln verify`,
 /// `kiln bench` and the tests. Around one executor:
 ///
-///     exe run WEIGHTS OUTDIR NAME=FILE.npy ...     writes OUTDIR/<output>.npy for every output
+///     exe run WEIGHTS OUTDIR NAME=FILE.npy ...     writes OUTDIR/output-<i>.npy for the i-th output (from 0)
 ///     exe bench WEIGHTS --batch B ... --runs R      prints one JSON line per batch size
 ///
 /// Around several (compiled together into one program, so one `swiftc` builds them all), the first argument
@@ -238,8 +238,9 @@ public enum SwiftHarness {
                 }
                 var outputs = outputShapes.map { [Float](repeating: 0, count: resolved($0, sizes).reduce(1, *) * batch) }
                 try withBuffers(inputs, &outputs) { try predict($0, $1, batch, sizes) }
-                for (index, name) in outputNames.enumerated() {
-                    let file = arguments[2] + "/" + String(name.map { $0 == "/" ? "_" : $0 }) + ".npy"
+                for index in outputNames.indices {
+                    // By position: output names such as `x/y` and `x_y` would otherwise share a file.
+                    let file = arguments[2] + "/output-\(index).npy"
                     try writeNPY(file, shape: [batch] + resolved(outputShapes[index], sizes), values: outputs[index])
                 }
             } else if arguments[0] == "bench" {

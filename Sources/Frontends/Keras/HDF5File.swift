@@ -2,8 +2,10 @@ import CHDF5
 import Foundation
 import KilnIR
 
-/// libhdf5's serial build is not thread-safe: every call goes through this lock.
-private let hdf5Lock = NSLock()
+/// libhdf5's serial build is not thread-safe: every call goes through this lock. A child process made by
+/// `HDF5Snapshot` replaces it before its first call (it was held across the fork, by a thread the child
+/// does not have).
+nonisolated(unsafe) var hdf5Lock = NSLock()
 
 /// A read-only HDF5 file, opened from disk or from bytes in memory, with just what the Keras reader needs:
 /// string attributes, float datasets and group listings.
@@ -13,6 +15,9 @@ final class HDF5File {
     let origin: String
     /// Keeps the bytes of an in-memory file alive while HDF5 reads them.
     private let image: Data?
+    /// Paths `hardLinked` found made of hard links only: the file is read-only, so they stay so, and a walk
+    /// over every object does not look each prefix up again.
+    private var hardLinkedPaths: Set<String> = []
 
     private init(file: hid_t, origin: String, image: Data?) {
         self.file = file
@@ -78,9 +83,10 @@ final class HDF5File {
         var prefix = ""
         for component in path.split(separator: "/") {
             prefix += "/" + component
+            if hardLinkedPaths.contains(prefix) { continue }
             guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
             switch kiln_H5_link_kind(file, prefix) {
-            case 0: continue
+            case 0: hardLinkedPaths.insert(prefix)
             case 1:
                 throw HDF5Error(origin: origin, "\(prefix) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
             case 2:
@@ -116,14 +122,50 @@ final class HDF5File {
             let group = H5Gopen2(file, path, kiln_H5P_DEFAULT())
             guard group >= 0 else { throw HDF5Error(origin: origin, "there is no group \(path)") }
             defer { H5Gclose(group) }
-            var info = H5G_info_t()
-            guard H5Gget_info(group, &info) >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
+            let names = LinkNames()
+            let status = withExtendedLifetime(names) {
+                kiln_H5_list_links(
+                    group,
+                    { name, context in
+                        guard let name, let context else { return -1 }
+                        Unmanaged<LinkNames>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
+                        return 0
+                    }, Unmanaged.passUnretained(names).toOpaque())
+            }
+            guard status >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
+            return names.list
+        }
+    }
+
+    /// What the object at `path` is (reached through hard links only), how many attributes it has, and the
+    /// 16 bytes of `identity(of:)`, in one look at its header.
+    func object(at path: String) throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8]) {
+        try Self.locked { () throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8]) in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
+            var type: Int32 = 0
+            var attributes: UInt64 = 0
+            var identity = [UInt8](repeating: 0, count: 16)
+            guard kiln_H5_object_info(file, path, &type, &attributes, &identity) >= 0 else {
+                throw HDF5Error(origin: origin, "cannot read the object header of \(path)")
+            }
+            let kind: HDF5ObjectKind = type == 0 ? .group : type == 1 ? .dataset : .other
+            return (kind, Int(clamping: attributes), identity)
+        }
+    }
+
+    /// The names of the `count` attributes of the object at `path`, in name order.
+    func attributeNames(of path: String, count: Int) throws(HDF5Error) -> [String] {
+        try Self.locked { () throws(HDF5Error) -> [String] in
+            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
             var names: [String] = []
-            for index in 0..<info.nlinks {
-                let length = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, nil, 0, kiln_H5P_DEFAULT())
-                guard length >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
+            for index in 0..<count {
+                let length = H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), nil, 0, kiln_H5P_DEFAULT())
+                guard length >= 0, length < 1 << 16 else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
                 var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-                H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count, kiln_H5P_DEFAULT())
+                guard
+                    H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), &buffer, buffer.count, kiln_H5P_DEFAULT())
+                        >= 0
+                else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
                 names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
             }
             return names
@@ -327,6 +369,14 @@ final class HDF5File {
         }
     }
 }
+
+/// The names a group listing collects, through a C callback.
+private final class LinkNames {
+    var list: [String] = []
+}
+
+/// What an HDF5 object is.
+enum HDF5ObjectKind { case group, dataset, other }
 
 /// A failure inside libhdf5, or a refusal to follow something out of the file.
 struct HDF5Error: Error {

@@ -81,9 +81,9 @@ public enum KerasReader {
     }
 
     private static func readH5(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
-        let file: HDF5File
+        let file: HDF5Snapshot
         do throws(HDF5Error) {
-            file = try HDF5File.open(path: path)
+            file = try HDF5Snapshot.read(path: path, skip: skipsOptimizerState)
         } catch {
             throw .hdf5(error, file: path) { .damaged(file: path, reason: $0) }
         }
@@ -120,15 +120,22 @@ public enum KerasReader {
         }
         // HDF5 opens the image from a copy of its own, so the weights take twice their size.
         let image = try archive.member("model.weights.h5", maxBytes: .max, limit: "", copies: 2)
-        let file: HDF5File
+        let file: HDF5Snapshot
         do throws(HDF5Error) {
-            file = try HDF5File.open(image: image, origin: "\(path)#model.weights.h5")
+            file = try HDF5Snapshot.read(image: image, origin: "\(path)#model.weights.h5", skip: skipsOptimizerState)
         } catch {
             throw .hdf5(error, file: path) { .damaged(file: path, reason: "model.weights.h5: \($0)") }
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
         return try lower(
             config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
+    }
+
+    /// Whether a group at the root of a Keras HDF5 file holds optimizer state, which Kiln never reads:
+    /// `optimizer_weights` of a full-model `.h5`, `optimizer` of a Keras 3 weights file. Not in a Keras 2
+    /// `save_weights` file (its root lists `layer_names`), whose root groups are layers of any name.
+    private static func skipsOptimizerState(_ name: String, rootAttributes: Set<String>) -> Bool {
+        !rootAttributes.contains("layer_names") && (name == "optimizer_weights" || name == "optimizer")
     }
 
     /// The largest architecture JSON read: configurations of the largest Keras models are a few megabytes.
@@ -150,9 +157,9 @@ public enum KerasReader {
         guard try isHDF5(weightsFile) else {
             throw .notAWeightsFile(file: weightsPath, reason: "it is not an HDF5 file")
         }
-        let file: HDF5File
+        let file: HDF5Snapshot
         do throws(HDF5Error) {
-            file = try HDF5File.open(path: weightsPath)
+            file = try HDF5Snapshot.read(path: weightsPath, skip: skipsOptimizerState)
         } catch {
             throw .hdf5(error, file: weightsPath) { .damaged(file: weightsPath, reason: $0) }
         }

@@ -12,7 +12,7 @@ public protocol KerasWeightSource {
 /// `<root>/<layer>` with its `weight_names` attribute: `model_weights/<layer>` in a full-model `.h5` (Keras 2
 /// and Keras 3 legacy), `/<layer>` in a Keras 2 `save_weights` file.
 struct H5ModelWeights: KerasWeightSource {
-    let file: HDF5File
+    let file: HDF5Snapshot
     /// The group holding one group per layer: `/model_weights`, or `""` for the file's root.
     let root: String
     let displayName: String
@@ -59,11 +59,11 @@ struct H5ModelWeights: KerasWeightSource {
 /// `layers/<path>/vars/<i>` in a Keras 3 `model.weights.h5`. The group of a layer is found by the `name`
 /// attribute Keras writes on its `vars` group, falling back to a group named like the layer.
 struct KerasArchiveWeights: KerasWeightSource {
-    let file: HDF5File
+    let file: HDF5Snapshot
     let displayName: String
     private let groups: [String: String]
 
-    init(file: HDF5File, displayName: String) throws(KerasImportError) {
+    init(file: HDF5Snapshot, displayName: String) throws(KerasImportError) {
         self.file = file
         self.displayName = displayName
         var groups: [String: String] = [:]
