@@ -5,6 +5,17 @@ import KilnIR
 protocol KerasWeightSource {
     /// A layer's weights in Keras's order (`layer.weights`: kernel before bias, and so on), with names.
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
+
+    /// The same, told the shapes the lowering expects (which it checks afterwards): a source that makes
+    /// weights up, such as the config fuzzer's (Fuzz/KerasConfigFuzzer), makes them in these shapes.
+    func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
+}
+
+extension KerasWeightSource {
+    /// A source that reads its weights from a file ignores the expected shapes.
+    func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
+        try weights(of: layer)
+    }
 }
 
 /// `<root>/<layer>` with its `weight_names` attribute: `model_weights/<layer>` in a full-model `.h5` (Keras 2
