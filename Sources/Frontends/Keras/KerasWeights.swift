@@ -30,7 +30,10 @@ struct H5ModelWeights: KerasWeightSource {
         // A layer inside a nested model, `outer/inner`, is stored in the outer model's group; its weight
         // names end in `inner/<weight>`.
         let path = layer.split(separator: "/").map(String.init)
-        let group = "\(root)/\(path[0])"
+        guard let outermost = path.first else {
+            throw .unreadableWeights(file: displayName, layer: layer, reason: "a layer name needs a character other than '/'")
+        }
+        let group = "\(root)/\(outermost)"
         var names: [String]
         do throws(HDF5Error) {
             guard try file.exists(group) else { return [] }
