@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Fuzz/ and runs them one at a time (docs/fuzzing.md).
 #
-#   scripts/fuzz.sh [--runs N | --seconds S] [--build-only] [--skip-unsupported] [TARGET...]
+#   scripts/fuzz.sh [--runs N | --seconds S] [--keep-going] [--build-only] [--skip-unsupported] [TARGET...]
 #
 # TARGET is a directory name of Fuzz/ (default: all of them). Each target runs N executions (default
 # 1000000) or S seconds, from its seed corpus (made here from testdata/) and its growing corpus in
-# .build/fuzz/corpus/TARGET. A crash leaves its input in .build/fuzz/crashes/ and fails the script.
+# .build/fuzz/corpus/TARGET. A crash leaves its input in .build/fuzz/crashes/ and fails the script;
+# with --keep-going the target runs in libFuzzer's fork mode, which saves every crash and goes on.
 # --skip-unsupported exits 0 with a message when this toolchain cannot build libFuzzer targets (CI).
 #
 # The targets are executables of Package.swift that exist only with KILN_FUZZ=1; they are built with
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 runs=1000000
 seconds=""
 build_only=0
+keep_going=0
 skip_unsupported=0
 targets=()
 while [ $# -gt 0 ]; do
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --runs) runs="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --build-only) build_only=1; shift ;;
+    --keep-going) keep_going=1; shift ;;
     --skip-unsupported) skip_unsupported=1; shift ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -146,19 +149,29 @@ for target in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes" "$scratch/seeds/$target"
   limit=(-runs="$runs")
   [ -n "$seconds" ] && limit=(-max_total_time="$seconds")
+  mode=()
+  [ "$keep_going" = 1 ] && mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   log="$scratch/$target.log"
-  echo "== fuzz: $target (${seconds:+$seconds s}${seconds:-$runs runs})"
+  before=$(ls "$crashes" | grep -c "^$target-" || true)
+  echo "== fuzz: $target (${seconds:+$seconds s}${seconds:+ }${seconds:+of fuzzing}${seconds:-$runs runs})"
   # No Swift backtracer (it fights AddressSanitizer over the crash); leaks are not failures (libhdf5 keeps
   # caches); 10 s for one input is a hang.
-  if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$scratch/debug/$target" "${limit[@]}" -timeout=10 \
+  status=0
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$scratch/debug/$target" "${limit[@]}" "${mode[@]}" -timeout=10 \
     -rss_limit_mb=2048 -artifact_prefix="$crashes/$target-" -print_final_stats=1 \
-    "$corpus" "$scratch/seeds/$target" >"$log" 2>&1; then
-    executed=$(grep -E "^stat::number_of_executed_units:" "$log" | awk '{ print $2 }')
+    "$corpus" "$scratch/seeds/$target" >"$log" 2>&1 || status=$?
+  # The executions: the final statistics, or in fork mode the last progress line (#N: ...).
+  executed=$(grep -E "^stat::number_of_executed_units:" "$log" | awk '{ s += $2 } END { if (NR) print s }' || true)
+  if [ -z "$executed" ]; then
+    executed=$(grep -E "^#[0-9]+:" "$log" | tail -n 1 | sed -E 's/^#([0-9]+):.*/\1/' || true)
+  fi
+  found=$(($(ls "$crashes" | grep -c "^$target-" || true) - before))
+  if [ "$status" = 0 ] && [ "$found" = 0 ]; then
     echo "fuzz: $target: ${executed:-?} executions, no crash (corpus: $(ls "$corpus" | wc -l) inputs)"
   else
     failed=1
-    echo "fuzz: $target FAILED; the input is in $crashes, the log in $log:"
-    grep -v -e "^#[0-9]" -e "^INFO:" "$log" | head -40
+    echo "fuzz: $target: ${executed:-?} executions, FAILED with $found new crash input(s) in $crashes; the log is $log:"
+    grep -E -B2 -A12 "Fatal error|ERROR: (AddressSanitizer|libFuzzer)" "$log" | head -60
   fi
 done
 exit "$failed"
