@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of Fuzz/ and runs them one at a time (docs/fuzzing.md).
 #
-#   scripts/fuzz.sh [--runs N | --seconds S] [--keep-going] [--build-only] [--skip-unsupported] [TARGET...]
+#   scripts/fuzz.sh [--runs N | --seconds S] [--seed N] [--keep-going] [--tolerate-libhdf5] [--build-only]
+#                   [--skip-unsupported] [TARGET...]
 #
 # TARGET is a directory name of Fuzz/ (default: all of them). Each target runs N executions (default
 # 1000000) or S seconds, from its seed corpus (made here from testdata/) and its growing corpus in
 # .build/fuzz/corpus/TARGET. A crash leaves its input in .build/fuzz/crashes/ and fails the script;
 # with --keep-going the target runs in libFuzzer's fork mode, which saves every crash and goes on.
+# --seed N makes a run reproducible: libFuzzer's random seed is N and the corpus starts from the seeds
+# alone (a fresh directory), so the same code runs the same inputs (CI uses it: a known crash inside
+# libhdf5 cannot fail one CI run and not the next).
+# --tolerate-libhdf5 reports a crash or hang inside libhdf5 itself without failing: damaged HDF5 files
+# crash Debian's libhdf5 within seconds of fuzzing, which Kiln contains elsewhere (issue 21, item 5).
 # --skip-unsupported exits 0 with a message when this toolchain cannot build libFuzzer targets (CI).
 #
 # The targets are executables of Package.swift that exist only with KILN_FUZZ=1; they are built with
@@ -18,16 +24,20 @@ cd "$(dirname "$0")/.."
 
 runs=1000000
 seconds=""
+seed=""
 build_only=0
 keep_going=0
+tolerate_libhdf5=0
 skip_unsupported=0
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
     --build-only) build_only=1; shift ;;
     --keep-going) keep_going=1; shift ;;
+    --tolerate-libhdf5) tolerate_libhdf5=1; shift ;;
     --skip-unsupported) skip_unsupported=1; shift ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
@@ -144,15 +154,26 @@ for target in sorted(os.listdir(out)):
     print(f"fuzz: {len(os.listdir(os.path.join(out, target)))} seeds for {target}")
 EOF
 
+# Whether the crash or hang in a log happened inside libhdf5: the innermost stack frame that is not the
+# sanitizer's, libFuzzer's, libc's or the Swift runtime's is in libhdf5.
+inside_libhdf5() {
+  local frames
+  frames=$(grep -E "^ +#[0-9]+ " "$1" \
+    | grep -v -E "sanitizer|asan|fuzzer::|Fuzzer[A-Za-z]*\.cpp|libc\.so|interceptor|libswiftCore|compiler-rt" || true)
+  [[ "${frames%%$'\n'*}" == *libhdf5* ]]
+}
+
 failed=0
 for target in "${targets[@]}"; do
   corpus="$scratch/corpus/$target"
+  [ -n "$seed" ] && corpus="$scratch/corpus-seed-$seed/$target" && rm -rf "$corpus"
   crashes="$scratch/crashes"
   mkdir -p "$corpus" "$crashes" "$scratch/seeds/$target"
   limit=(-runs="$runs")
   [ -n "$seconds" ] && limit=(-max_total_time="$seconds")
   mode=()
   [ "$keep_going" = 1 ] && mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  [ -n "$seed" ] && mode+=(-seed="$seed")
   log="$scratch/$target.log"
   before=$(ls "$crashes" | grep -c "^$target-" || true)
   echo "== fuzz: $target (${seconds:+$seconds s}${seconds:+ }${seconds:+of fuzzing}${seconds:-$runs runs})"
@@ -170,6 +191,8 @@ for target in "${targets[@]}"; do
   found=$(($(ls "$crashes" | grep -c "^$target-" || true) - before))
   if [ "$status" = 0 ] && [ "$found" = 0 ]; then
     echo "fuzz: $target: ${executed:-?} executions, no crash (corpus: $(ls "$corpus" | wc -l) inputs)"
+  elif [ "$tolerate_libhdf5" = 1 ] && [ "$keep_going" = 0 ] && inside_libhdf5 "$log"; then
+    echo "fuzz: $target: ${executed:-?} executions, then a crash or hang inside libhdf5 itself (not Kiln's code; issue 21, item 5): $(ls -t "$crashes" | head -n 1)"
   else
     failed=1
     echo "fuzz: $target: ${executed:-?} executions, FAILED with $found new crash input(s) in $crashes; the log is $log:"
