@@ -8,7 +8,7 @@ let runtimeFMA = Context.environment["KILN_FMA"] == "1"
 
 /// `KILN_FUZZ=1` adds the libFuzzer targets of Fuzz/ (one executable per reader); `scripts/fuzz.sh` builds
 /// them with `--sanitize=fuzzer --sanitize=address` in a scratch directory of their own and runs them.
-/// They import the readers' internal API with `@testable`, so they are built with `-enable-testing`.
+/// They import the readers' internal API with `@testable`, which debug builds allow (docs/fuzzing.md).
 let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] =
     Context.environment["KILN_FUZZ"] == "1"
     ? [
