@@ -8,9 +8,8 @@
 # 1000000) or S seconds, from its seed corpus (made here from testdata/) and its growing corpus in
 # .build/fuzz/corpus/TARGET. A crash leaves its input in .build/fuzz/crashes/ and fails the script;
 # with --keep-going the target runs in libFuzzer's fork mode, which saves every crash and goes on.
-# --seed N makes a run reproducible: libFuzzer's random seed is N and the corpus starts from the seeds
-# alone (a fresh directory), so the same code runs the same inputs (CI uses it: a known crash inside
-# libhdf5 cannot fail one CI run and not the next).
+# --seed N makes a run repeatable: libFuzzer's random seed is N and the corpus starts from the seeds alone
+# (a fresh directory), so the same code runs mostly the same inputs (CI uses it).
 # --tolerate-libhdf5 reports a crash or hang inside libhdf5 itself without failing: damaged HDF5 files
 # crash Debian's libhdf5 within seconds of fuzzing, which Kiln contains elsewhere (issue 21, item 5).
 # --skip-unsupported exits 0 with a message when this toolchain cannot build libFuzzer targets (CI).
