@@ -6,6 +6,19 @@ import PackageDescription
 /// products); it needs a CPU with AVX2 and FMA.
 let runtimeFMA = Context.environment["KILN_FMA"] == "1"
 
+/// `KILN_FUZZ=1` adds the libFuzzer targets of Fuzz/ (one executable per reader); `scripts/fuzz.sh` builds
+/// them with `--sanitize=fuzzer --sanitize=address` in a scratch directory of their own and runs them.
+/// They import the readers' internal API with `@testable`, which debug builds allow (docs/fuzzing.md).
+let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] =
+    Context.environment["KILN_FUZZ"] == "1"
+    ? [
+        ("KerasConfigFuzzer", ["KerasFrontend", "KilnIR"]),
+        ("HDF5Fuzzer", ["KerasFrontend", "KilnIR"]),
+        ("KerasArchiveFuzzer", ["KerasFrontend", "KilnIR"]),
+        ("NPYFuzzer", ["KilnDriver", "KilnIR"]),
+        ("KIRFuzzer", ["KilnIR"]),
+    ] : []
+
 let package = Package(
     name: "Kiln",
     platforms: [.macOS(.v13)],
@@ -98,5 +111,5 @@ let package = Package(
             name: "BackendTests",
             dependencies: ["ONNXBackend", "ONNXProto", "SwiftBackend", "KilnDriver", "KilnInterpreter", "KilnTestSupport"]),
         .testTarget(name: "DriverTests", dependencies: ["KilnDriver", "KilnPasses", "KilnTestSupport"]),
-    ]
+    ] + fuzzTargets.map { .executableTarget(name: $0.name, dependencies: $0.dependencies, path: "Fuzz/\($0.name)") }
 )

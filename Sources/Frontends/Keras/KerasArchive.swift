@@ -13,6 +13,7 @@ struct KerasArchive {
 
     init(path: String) throws(KerasImportError) {
         self.path = path
+        try Self.checkZIP64Values(path)
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
@@ -92,6 +93,85 @@ struct KerasArchive {
     }
 
     private struct Overrun: Error {}
+
+    /// The largest 64-bit offset or size accepted in a ZIP64 field (4 EiB): ZIPFoundation 0.9.20 converts
+    /// them to `off_t` and adds them unchecked, so a value of 2^63 or more traps the process (found by
+    /// Fuzz/KerasArchiveFuzzer).
+    static let maxZIP64Value: UInt64 = 1 << 62
+
+    /// Refuses an archive whose ZIP64 values (the end-of-central-directory locator and record, and the
+    /// ZIP64 extra field of each central-directory entry: PKWARE's APPNOTE.TXT 4.3.14-4.3.16, 4.5.3) exceed
+    /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record is left to
+    /// ZIPFoundation, which reports it.
+    static func checkZIP64Values(_ path: String) throws(KerasImportError) {
+        do {
+            let file = try InputFile(path)
+            let tailStart = max(0, file.size - (22 + 0xffff))
+            let tail = try file.read(at: tailStart, count: file.size - tailStart)
+            guard let end = lastIndex(of: 0x0605_4b50, in: tail) else { return }
+            var directoryOffset = UInt64(le32(tail, end + 16))
+            var directorySize = UInt64(le32(tail, end + 12))
+            if end >= 20, le32(tail, end - 20) == 0x0706_4b50 {
+                let recordOffset = le64(tail, end - 20 + 8)
+                try checkZIP64(recordOffset, "the ZIP64 end record's offset", path)
+                let record = try file.read(at: Int(recordOffset), count: 56)
+                if record.count == 56, le32(record, 0) == 0x0606_4b50 {
+                    directorySize = le64(record, 40)
+                    directoryOffset = le64(record, 48)
+                    try checkZIP64(directorySize, "the central directory's size", path)
+                    try checkZIP64(directoryOffset, "the central directory's offset", path)
+                }
+            }
+            guard directoryOffset + directorySize <= UInt64(file.size) else {
+                throw KerasImportError.damaged(
+                    file: path, reason: "the zip archive's directory of entries lies beyond the end of the file (the file is truncated?)")
+            }
+            let directory = try file.read(at: Int(directoryOffset), count: Int(directorySize))
+            var entry = 0
+            while entry + 46 <= directory.count, le32(directory, entry) == 0x0201_4b50 {
+                let nameLength = Int(le16(directory, entry + 28))
+                let extraLength = Int(le16(directory, entry + 30))
+                let commentLength = Int(le16(directory, entry + 32))
+                var field = entry + 46 + nameLength
+                let extraEnd = min(field + extraLength, directory.count)
+                while field + 4 <= extraEnd {
+                    let (id, length) = (le16(directory, field), Int(le16(directory, field + 2)))
+                    if id == 0x0001 {
+                        var value = field + 4
+                        while value + 8 <= min(field + 4 + length, extraEnd) {
+                            try checkZIP64(le64(directory, value), "an entry's ZIP64 size or offset", path)
+                            value += 8
+                        }
+                    }
+                    field += 4 + length
+                }
+                entry += 46 + nameLength + extraLength + commentLength
+            }
+        } catch let error as KerasImportError {
+            throw error
+        } catch let error as InputFileError {
+            throw .unreadable(file: path, reason: error.message)
+        } catch {
+            throw .damaged(file: path, reason: "the zip archive cannot be read")
+        }
+    }
+
+    private static func checkZIP64(_ value: UInt64, _ what: String, _ path: String) throws(KerasImportError) {
+        guard value <= maxZIP64Value else {
+            throw .damaged(
+                file: path, reason: "\(what) is \(value) bytes, beyond any file Kiln reads (the archive is damaged)")
+        }
+    }
+
+    /// The offset of the last 4-byte little-endian `signature` in `bytes`.
+    private static func lastIndex(of signature: UInt32, in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 22 else { return nil }
+        return stride(from: bytes.count - 22, through: 0, by: -1).first { le32(bytes, $0) == signature }
+    }
+
+    private static func le16(_ bytes: [UInt8], _ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
+    private static func le32(_ bytes: [UInt8], _ at: Int) -> UInt32 { (0..<4).reduce(0) { $0 | UInt32(bytes[at + $1]) << (8 * $1) } }
+    private static func le64(_ bytes: [UInt8], _ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(bytes[at + $1]) << (8 * $1) } }
 
     /// The most an entry may inflate relative to its compressed size once it is larger than `ratioFreeBytes`:
     /// JSON compresses some 10 times, weights barely (Keras stores them uncompressed), zeros 1000 times.

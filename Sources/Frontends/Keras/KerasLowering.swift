@@ -466,7 +466,7 @@ struct KerasLowering {
     /// Reads a layer's weights once (shared layers reuse them), checks their shapes, adds them as constants.
     private mutating func constants(of layer: LayerSpec, shapes: [[Int]], names: [String]) throws(KerasImportError) -> [String] {
         if let existing = layerConstants[layer.name] { return existing }
-        let loaded = try weights.weights(of: layer.name)
+        let loaded = try weights.weights(of: layer.name, expecting: shapes)
         guard loaded.count == shapes.count else {
             throw .missingWeights(
                 file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(loaded.count)")

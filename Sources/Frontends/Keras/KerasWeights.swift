@@ -7,6 +7,17 @@ public protocol KerasWeightSource {
     /// layer is named as in the model configuration, `outer/inner` for a layer of a nested model; a layer
     /// without weights has none.
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
+
+    /// The same, told the shapes the lowering expects (which it checks afterwards): a source that makes
+    /// weights up, such as the config fuzzer's (Fuzz/KerasConfigFuzzer), makes them in these shapes.
+    func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)]
+}
+
+extension KerasWeightSource {
+    /// A source that reads its weights from a file ignores the expected shapes.
+    func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
+        try weights(of: layer)
+    }
 }
 
 /// `<root>/<layer>` with its `weight_names` attribute: `model_weights/<layer>` in a full-model `.h5` (Keras 2
@@ -21,7 +32,10 @@ struct H5ModelWeights: KerasWeightSource {
         // A layer inside a nested model, `outer/inner`, is stored in the outer model's group; its weight
         // names end in `inner/<weight>`.
         let path = layer.split(separator: "/").map(String.init)
-        let group = "\(root)/\(path[0])"
+        guard let outermost = path.first else {
+            throw .unreadableWeights(file: displayName, layer: layer, reason: "a layer name needs a character other than '/'")
+        }
+        let group = "\(root)/\(outermost)"
         var names: [String]
         do throws(HDF5Error) {
             guard try file.exists(group) else { return [] }

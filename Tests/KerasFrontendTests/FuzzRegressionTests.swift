@@ -1,0 +1,55 @@
+import Foundation
+import KilnIR
+import KilnTestSupport
+import XCTest
+
+@testable import KerasFrontend
+
+/// Inputs the fuzzers of Fuzz/ (docs/fuzzing.md) crashed the Keras reader with, each now a clear error.
+final class FuzzRegressionTests: XCTestCase {
+    private let relu = TestPaths.testdata.appendingPathComponent("fixtures/act_relu_keras2_h5/model.h5").path
+
+    /// HDF5Fuzzer: a layer named only of slashes has no outermost group to read weights from (the
+    /// name was indexed as if it had one).
+    func testALayerNamedOnlyOfSlashesIsAnErrorNotATrap() throws {
+        let weights = H5ModelWeights(file: try HDF5File.open(path: relu), root: "/model_weights", displayName: relu)
+        for name in ["", "/", "//"] {
+            XCTAssertThrowsError(try weights.weights(of: name), "layer '\(name)'") { error in
+                XCTAssertEqual(
+                    "\(error)",
+                    "\(relu): cannot read the weights of layer '\(name)': a layer name needs a character other than '/'; the file is damaged, or Kiln misreads it (please report it)"
+                )
+            }
+        }
+    }
+
+    /// KerasArchiveFuzzer: a ZIP64 size of 2^63 or more trapped inside ZIPFoundation (converted to `off_t`
+    /// and added unchecked); the archive is refused before ZIPFoundation reads it.
+    func testAZIP64SizeOf2To63IsRefusedBeforeTheZipReaderTraps() throws {
+        let name = Array("config.json".utf8)
+        let data = Array("{}".utf8)
+        func le(_ value: UInt64, _ bytes: Int) -> [UInt8] { (0..<bytes).map { UInt8(truncatingIfNeeded: value >> (8 * $0)) } }
+        // The ZIP64 extended information extra field (id 1): uncompressed then compressed size, 2^63 each.
+        let zip64 = le(1, 2) + le(16, 2) + le(1 << 63, 8) + le(1 << 63, 8)
+        let sizes = le(0xffff_ffff, 4) + le(0xffff_ffff, 4)
+        let local =
+            le(0x0403_4b50, 4) + le(45, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + sizes
+            + le(UInt64(name.count), 2) + le(UInt64(zip64.count), 2) + name + zip64 + data
+        let central =
+            le(0x0201_4b50, 4) + le(45, 2) + le(45, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + sizes
+            + le(UInt64(name.count), 2) + le(UInt64(zip64.count), 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4)
+            + name + zip64
+        let end =
+            le(0x0605_4b50, 4) + le(0, 2) + le(0, 2) + le(1, 2) + le(1, 2) + le(UInt64(central.count), 4)
+            + le(UInt64(local.count), 4) + le(0, 2)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-zip64-\(UUID().uuidString).keras")
+        try Data(local + central + end).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        XCTAssertThrowsError(try KerasArchive(path: url.path)) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "\(url.path): an entry's ZIP64 size or offset is 9223372036854775808 bytes, beyond any file Kiln reads (the archive is damaged); re-save the model with model.save()"
+            )
+        }
+    }
+}
