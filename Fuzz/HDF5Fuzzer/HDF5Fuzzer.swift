@@ -11,7 +11,7 @@ import KilnIR
 let file = "fuzz.h5"
 
 func read(_ image: Data) throws {
-    let hdf5 = try HDF5File.open(image: image, origin: file)
+    let hdf5 = try HDF5Snapshot.read(image: image, origin: file, skip: KerasReader.skipsOptimizerState)
     let config = try hdf5.stringAttribute("model_config")
     let version = try hdf5.stringAttribute("keras_version") ?? hdf5.stringAttribute("keras_version", of: "/model_weights")
     _ = try hdf5.stringAttribute("backend")

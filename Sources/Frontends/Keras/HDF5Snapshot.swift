@@ -145,6 +145,13 @@ final class HDF5Snapshot {
         if child == 0 {
             hdf5Lock = NSLock()
             close(descriptors[0])
+            // A crash here is reported by the parent in words; the runtime's backtrace of the child would
+            // only reach the user's terminal as noise.
+            let null = Self.openDevNull()
+            if null >= 0 {
+                dup2(null, STDERR_FILENO)
+                close(null)
+            }
             var writer = SnapshotWriter(descriptor: descriptors[1])
             do throws(HDF5Error) {
                 let file = try open()
@@ -186,6 +193,14 @@ final class HDF5Snapshot {
         }
         try outcome.get()
         return snapshot
+    }
+
+    private static func openDevNull() -> Int32 {
+        #if canImport(Glibc)
+        Glibc.open("/dev/null", O_WRONLY)
+        #else
+        Darwin.open("/dev/null", O_WRONLY)
+        #endif
     }
 
     private static func signalName(_ signal: Int32) -> String {

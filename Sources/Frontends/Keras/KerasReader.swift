@@ -134,7 +134,7 @@ public enum KerasReader {
     /// Whether a group at the root of a Keras HDF5 file holds optimizer state, which Kiln never reads:
     /// `optimizer_weights` of a full-model `.h5`, `optimizer` of a Keras 3 weights file. Not in a Keras 2
     /// `save_weights` file (its root lists `layer_names`), whose root groups are layers of any name.
-    private static func skipsOptimizerState(_ name: String, rootAttributes: Set<String>) -> Bool {
+    static func skipsOptimizerState(_ name: String, rootAttributes: Set<String>) -> Bool {
         !rootAttributes.contains("layer_names") && (name == "optimizer_weights" || name == "optimizer")
     }
 

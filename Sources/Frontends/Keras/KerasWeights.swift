@@ -15,7 +15,7 @@ public protocol KerasWeightSource {
 
 extension KerasWeightSource {
     /// A source that reads its weights from a file ignores the expected shapes.
-    func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
+    public func weights(of layer: String, expecting shapes: [[Int]]) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
         try weights(of: layer)
     }
 }
