@@ -12,7 +12,8 @@ final class FuzzRegressionTests: XCTestCase {
     /// HDF5Fuzzer: a layer named only of slashes has no outermost group to read weights from (the
     /// name was indexed as if it had one).
     func testALayerNamedOnlyOfSlashesIsAnErrorNotATrap() throws {
-        let weights = H5ModelWeights(file: try HDF5Snapshot.read(path: relu, skip: KerasReader.skipsOptimizerState), root: "/model_weights", displayName: relu)
+        let weights = H5ModelWeights(
+            file: try HDF5Snapshot.read(path: relu, skip: KerasReader.skipsOptimizerState), root: "/model_weights", displayName: relu)
         for name in ["", "/", "//"] {
             XCTAssertThrowsError(try weights.weights(of: name), "layer '\(name)'") { error in
                 XCTAssertEqual(
