@@ -59,6 +59,25 @@ final class KerasSavedModelTests: XCTestCase {
         }
     }
 
+    /// Every testdata/savedmodel/<name>/ in the generated Swift too (the -O2 executor `kiln convert` writes),
+    /// the executors compiled by one swiftc, against Keras's outputs.
+    func testGeneratedSwiftOfEverySavedModelFixtureMatchesKeras() throws {
+        let root = TestPaths.testdata.appendingPathComponent("savedmodel")
+        let names = try FileManager.default.contentsOfDirectory(atPath: root.path).sorted()
+        let pipeline = try Optimizer.pipeline(level: "O2")
+        let cases = try names.map { name in
+            let directory = root.appendingPathComponent(name)
+            return EngineCheck.Case(
+                try pipeline.run(try ModelLoader.load(directory)), inputs: try tensors("inputs", of: directory),
+                expected: try tensors("expected", of: directory))
+        }
+        for (name, result) in zip(names, try EngineCheck.verify(cases)) {
+            let report = try result.get()
+            XCTAssertTrue(report.passed, "\(name):\n\(report.render())")
+            XCTAssertTrue(report.rows.contains { $0.engine == "swift" }, name)
+        }
+    }
+
     /// testdata/savedmodel/functional: two inputs, two outputs, a nested Sequential model, BatchNormalization.
     func testFunctionalModelWithANestedModelMatchesKeras() throws {
         let functional = TestPaths.testdata.appendingPathComponent("savedmodel/functional")
