@@ -190,6 +190,11 @@ for target in "${targets[@]}"; do
   found=$(($(ls "$crashes" | grep -c "^$target-" || true) - before))
   if [ "$status" = 0 ] && [ "$found" = 0 ]; then
     echo "fuzz: $target: ${executed:-?} executions, no crash (corpus: $(ls "$corpus" | wc -l) inputs)"
+  elif [ "$status" = 0 ] && [ "$keep_going" = 0 ]; then
+    # The fuzzer itself did not crash: these artifacts were written by the HDF5 reader's child processes
+    # (HDF5Snapshot forks; AddressSanitizer's report in the child still runs libFuzzer's death callback),
+    # whose crash Kiln turned into an error, as it should.
+    echo "fuzz: $target: ${executed:-?} executions, no crash; $found input(s) crashed libhdf5 in the reader's child process and were reported as errors (artifacts in $crashes)"
   elif [ "$tolerate_libhdf5" = 1 ] && [ "$keep_going" = 0 ] && inside_libhdf5 "$log"; then
     echo "fuzz: $target: ${executed:-?} executions, then a crash or hang inside libhdf5 itself (not Kiln's code; issue 21, item 5): $(ls -t "$crashes" | head -n 1)"
   else

@@ -145,8 +145,10 @@ final class HDF5Snapshot {
         if child == 0 {
             hdf5Lock = NSLock()
             close(descriptors[0])
-            // A crash here is reported by the parent in words; the runtime's backtrace of the child would
-            // only reach the user's terminal as noise.
+            // A crash here is reported by the parent in words: the child dies of the signal itself, not
+            // through a handler the parent installed (the Swift runtime's backtracer, a fuzzer's crash
+            // report), and its stderr would only reach the user's terminal as noise.
+            for deadly in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] { Self.restoreDefaultAction(of: deadly) }
             let null = Self.openDevNull()
             if null >= 0 {
                 dup2(null, STDERR_FILENO)
@@ -193,6 +195,14 @@ final class HDF5Snapshot {
         }
         try outcome.get()
         return snapshot
+    }
+
+    private static func restoreDefaultAction(of signal: Int32) {
+        #if canImport(Glibc)
+        _ = Glibc.signal(signal, SIG_DFL)
+        #else
+        _ = Darwin.signal(signal, SIG_DFL)
+        #endif
     }
 
     private static func openDevNull() -> Int32 {
