@@ -114,6 +114,8 @@ struct SwiftNodeEmitter {
             try emitQuantization(node, axis: axis, &out, &statics, &sections)
         case .gather(let axis):
             try emitGather(node, axis: axis, &out, &statics, &sections)
+        case .recurrent:
+            throw .unsupported(node: node.name, reason: "the Swift backend does not run \(node.op.name) yet")
         case .fused:
             // SwiftEmitter hands a product's epilogue over as `epilogue`; no fused op reaches here.
             throw .unsupported(node: node.name, reason: "a fused epilogue must be taken out of the op before emission")
