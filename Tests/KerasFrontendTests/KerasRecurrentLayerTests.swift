@@ -63,7 +63,8 @@ final class KerasRecurrentLayerTests: XCTestCase {
         var model = ModelConfigBuilder(.keras2)
         model.input("x", [4, 2])
         model.input("h", [3])
-        model.layer("SimpleRNN", "rnn", ["units": 3, "go_backwards": true, "return_sequences": true, "return_state": true], on: ["x", "h"])
+        model.layer(
+            "SimpleRNN", "rnn", ["units": 3, "go_backwards": true, "return_sequences": true, "return_state": true], on: ["x", "h"])
         model.setWeights("rnn", weights(input: 2, units: 3, gates: 1))
         model.outputs = ["rnn"]
         let graph = try model.lower(version: "2.15.0")

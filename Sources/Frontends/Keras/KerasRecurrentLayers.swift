@@ -21,9 +21,11 @@ extension KerasLowering {
             guard inputs.count == 1 + settings.stateCount || inputs.count == 1 else {
                 throw unsupportedRecurrent(layer, "is called with \(inputs.count - 1) initial states; it takes \(settings.stateCount)")
             }
-            let weights = try recurrentWeights(layer, settings, groups: [[layer.name, "\(layer.name)/\(settings.cellName)", "\(layer.name)/cell"]])
+            let weights = try recurrentWeights(
+                layer, settings, groups: [[layer.name, "\(layer.name)/\(settings.cellName)", "\(layer.name)/cell"]])
             let run = try recurrent(
-                layer, settings, inputs[0], states: Array(inputs.dropFirst()), weights: weights[0], reverse: settings.goBackwards, base: base)
+                layer, settings, inputs[0], states: Array(inputs.dropFirst()), weights: weights[0], reverse: settings.goBackwards,
+                base: base)
             var sequence = run.outputs[0]
             if settings.returnSequences && settings.goBackwards {
                 // Keras returns the outputs in the order it computed them, last input first.
@@ -52,7 +54,8 @@ extension KerasLowering {
         // Without backward_layer, Keras copies the layer and flips go_backwards.
         var backward = forward
         backward.goBackwards = !forward.goBackwards
-        var backwardName = forward.name.hasPrefix("forward_") ? "backward_" + forward.name.dropFirst("forward_".count) : "backward_" + forward.name
+        var backwardName =
+            forward.name.hasPrefix("forward_") ? "backward_" + forward.name.dropFirst("forward_".count) : "backward_" + forward.name
         if let explicit = layer.config["backward_layer"], let config = explicit["config"], !explicit.isNull {
             let className = explicit["class_name"]?.string ?? innerClass
             guard Self.recurrentLayers.contains(className) else { throw unsupportedRecurrent(layer, "backward_layer is a \(className)") }
@@ -64,7 +67,8 @@ extension KerasLowering {
         }
         let states = inputs.count - 1
         guard states == 0 || states == forward.stateCount + backward.stateCount else {
-            throw unsupportedRecurrent(layer, "is called with \(states) initial states; it takes \(forward.stateCount + backward.stateCount)")
+            throw unsupportedRecurrent(
+                layer, "is called with \(states) initial states; it takes \(forward.stateCount + backward.stateCount)")
         }
         let weights = try recurrentWeights(
             layer, forward,
@@ -81,7 +85,8 @@ extension KerasLowering {
         let forwardRun = try recurrent(
             layer, forward, inputs[0], states: forwardStates, weights: weights[0], reverse: forward.goBackwards, base: "\(base).forward")
         let backwardRun = try recurrent(
-            layer, backward, inputs[0], states: backwardStates, weights: weights[1], reverse: backward.goBackwards, base: "\(base).backward")
+            layer, backward, inputs[0], states: backwardStates, weights: weights[1], reverse: backward.goBackwards, base: "\(base).backward"
+        )
         var (a, b) = (forwardRun.outputs[0], backwardRun.outputs[0])
         if forward.returnSequences && forward.goBackwards { a = try reverseTime(layer, a, base: "\(base).forward.reversed") }
         if forward.returnSequences && !backward.goBackwards { b = try reverseTime(layer, b, base: "\(base).backward.reversed") }
@@ -131,7 +136,9 @@ extension KerasLowering {
             initial.append(try emit(.reshape(shape: [0, 1, -1]), [state], name: "\(base).initial_state\(index)", node: layer.name))
         }
         let op = Op.recurrent(
-            Recurrence(cell: settings.cell, direction: reverse ? .reverse : .forward, hiddenSize: settings.units, activations: settings.activations))
+            Recurrence(
+                cell: settings.cell, direction: reverse ? .reverse : .forward, hiddenSize: settings.units, activations: settings.activations
+            ))
         let names = ["\(base).y", "\(base).y_h", "\(base).y_c"].prefix(settings.cell == .lstm ? 3 : 2).map { fresh($0) }
         let results = try emitResults(op, [x] + weights + initial, names: Array(names), node: layer.name)
         let sequence =
@@ -141,7 +148,9 @@ extension KerasLowering {
         var outputs = [sequence]
         if settings.returnState {
             outputs.append(try emit(.flatten(axis: 1), [results[1]], name: "\(base).state_h", node: layer.name))
-            if settings.cell == .lstm { outputs.append(try emit(.flatten(axis: 1), [results[2]], name: "\(base).state_c", node: layer.name)) }
+            if settings.cell == .lstm {
+                outputs.append(try emit(.flatten(axis: 1), [results[2]], name: "\(base).state_c", node: layer.name))
+            }
         }
         return (outputs, op)
     }
@@ -266,7 +275,8 @@ struct RecurrentSettings {
     ) throws(KerasImportError) -> [String] {
         guard arrays.count == weightCount else {
             throw .missingWeights(
-                file: lowering.file, layer: layer.name, reason: "expected \(weightCount) weight arrays for \(name), the file has \(arrays.count)")
+                file: lowering.file, layer: layer.name,
+                reason: "expected \(weightCount) weight arrays for \(name), the file has \(arrays.count)")
         }
         let rows = gates * units
         let kernel = arrays[0].tensor, recurrent = arrays[1].tensor
@@ -275,14 +285,16 @@ struct RecurrentSettings {
         }
         let inputSize = kernel.shape[0]
         guard recurrent.shape == [units, rows] else {
-            throw .weightShape(file: lowering.file, layer: layer.name, weight: arrays[1].name, expected: [units, rows], got: recurrent.shape)
+            throw .weightShape(
+                file: lowering.file, layer: layer.name, weight: arrays[1].name, expected: [units, rows], got: recurrent.shape)
         }
         var inputBias = [Float](repeating: 0, count: rows), recurrentBias = inputBias
         if useBias {
             let bias = arrays[2].tensor
             if cell == .gru(linearBeforeReset: true) {
                 guard bias.shape == [2, rows] else {
-                    throw .weightShape(file: lowering.file, layer: layer.name, weight: arrays[2].name, expected: [2, rows], got: bias.shape)
+                    throw .weightShape(
+                        file: lowering.file, layer: layer.name, weight: arrays[2].name, expected: [2, rows], got: bias.shape)
                 }
                 inputBias = Array(bias.floats[..<rows])
                 recurrentBias = Array(bias.floats[rows...])
