@@ -67,19 +67,28 @@ final class RecurrentTests: XCTestCase {
             for direction in Recurrence.Direction.allCases {
                 for (batch, steps, withStates) in [(1, 5, false), (3, 4, true), (2, 1, true)] {
                     let dirs = direction == .bidirectional ? 2 : 1
-                    let r = Recurrence(cell: cell, direction: direction, hiddenSize: 19, activations: dirs == 2 ? activations + activations : activations)
+                    let r = Recurrence(
+                        cell: cell, direction: direction, hiddenSize: 19, activations: dirs == 2 ? activations + activations : activations)
                     let (inputSize, width) = (5, r.gates * 19)
                     let x = Tensor(shape: [batch, steps, inputSize], floats: random.floats(batch * steps * inputSize))
                     let w = Tensor(shape: [dirs, width, inputSize], floats: random.floats(dirs * width * inputSize, in: -0.5...0.5))
                     let rw = Tensor(shape: [dirs, width, 19], floats: random.floats(dirs * width * 19, in: -0.3...0.3))
                     let b = Tensor(shape: [dirs, 2 * width], floats: random.floats(dirs * 2 * width))
-                    let states = withStates ? (0..<(cell == .lstm ? 2 : 1)).map { _ in Tensor(shape: [batch, dirs, 19], floats: random.floats(batch * dirs * 19)) } : []
+                    let states =
+                        withStates
+                        ? (0..<(cell == .lstm ? 2 : 1)).map { _ in
+                            Tensor(shape: [batch, dirs, 19], floats: random.floats(batch * dirs * 19))
+                        } : []
                     let node = Node(
                         name: "r", op: .recurrent(r), inputs: ["x", "w", "r", "b", "h", "c"].prefix(4 + states.count).map { $0 },
-                        outputs: try Op.recurrent(r).inferTypes(([x, w, rw, b] + states).map(\.type)).enumerated().map { Value("o\($0.offset)", $0.element) })
+                        outputs: try Op.recurrent(r).inferTypes(([x, w, rw, b] + states).map(\.type)).enumerated().map {
+                            Value("o\($0.offset)", $0.element)
+                        })
                     let expected = try Interpreter.evaluate(node, [x, w, rw, b] + states)
                     let actual = run(r, x: x, w: w, rw: rw, b: b, initial: states)
-                    for (a, e) in zip(actual, expected) { assertClose(a, e.floats, "\(node.op.name) \(direction) batch \(batch) steps \(steps)") }
+                    for (a, e) in zip(actual, expected) {
+                        assertClose(a, e.floats, "\(node.op.name) \(direction) batch \(batch) steps \(steps)")
+                    }
                 }
             }
         }

@@ -24,6 +24,8 @@ struct ONNXGraphBuilder {
     /// Channels-first copies of channels-last values, so chains of convolutions, pooling and
     /// layout-neutral ops run in ONNX's layout with Transposes only where the layout changes.
     var channelsFirst: [String: String] = [:]
+    /// Sequence-major copies ([seq, batch, ...]) of batch-major values that recurrent ops read, made once each.
+    var sequenceMajor: [String: String] = [:]
     /// For the QOperator form: the node computing each value, to find the QuantizeLinear/DequantizeLinear
     /// in front of a product (empty for QDQ).
     var producers: [String: Node] = [:]

@@ -47,7 +47,9 @@ extension ONNXGraphBuilder {
         if case .gru(let linearBeforeReset) = r.cell { attributes.append(int("linear_before_reset", linearBeforeReset ? 1 : 0)) }
 
         let x = node.inputs, name = node.name
-        let sequenceMajor = intermediate("Transpose", [x[0]], x[0], "sequence_major", [ints("perm", [1, 0, 2])])
+        let sequenceMajor =
+            self.sequenceMajor[x[0]] ?? intermediate("Transpose", [x[0]], x[0], "sequence_major", [ints("perm", [1, 0, 2])])
+        self.sequenceMajor[x[0]] = sequenceMajor
         var inputs = [sequenceMajor, x[1], x[2], x[3]]
         if x.count > 4 {
             // ONNX's fifth input is sequence_lens, which the IR does not use.
