@@ -366,6 +366,16 @@ def build_recurrent_fixtures(keras, layers, kv, version):
              f"Bidirectional of unknown length, here {length} at batch {batch}: merge_mode concat, sum, mul, ave, None; "
              "a backward_layer with return_state")
 
+    seeded(keras, 151)
+    x = keras.Input((None, 3), name="x")
+    seq = layers.GRU(4, return_sequences=True, name="gru")(x)
+    steps = layers.TimeDistributed(layers.Dense(2, activation="softmax"), name="per_step")(seq)
+    model = keras.Model(x, steps, name="recurrent_time_distributed")
+    randomize(model, rng)
+    inputs = {"x": rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)}
+    save("recurrent_time_distributed", model, inputs, ["per_step"],
+         "a GRU's sequence into TimeDistributed(Dense) with softmax, unknown length, here 5")
+
 
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text

@@ -13,7 +13,7 @@ struct KerasLowering {
         "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
     ].sorted()
 
     let file: String
@@ -235,6 +235,11 @@ struct KerasLowering {
                 supported: Self.supportedLayers.filter { $0 != layer.className })
         }
         return [finish(result, as: base, input: x)]
+    }
+
+    /// Dense for the wrappers in other files (TimeDistributed).
+    mutating func denseLayer(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        try dense(layer, x, base: base)
     }
 
     private mutating func dense(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {

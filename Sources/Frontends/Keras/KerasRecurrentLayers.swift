@@ -33,8 +33,30 @@ extension KerasLowering {
             }
             return [sequence] + (settings.returnState ? Array(run.outputs.dropFirst()) : [])
         }
+        if layer.className == "TimeDistributed" { return [try timeDistributed(layer, inputs, base: base)] }
         guard layer.className == "Bidirectional" else { return nil }
         return try bidirectional(layer, inputs, base: base)
+    }
+
+    /// Keras's TimeDistributed around a Dense: the Dense on every step, which is Dense on the last axis of
+    /// [N, T, features] (a MatMul and an Add). Other wrapped layers are an error naming them.
+    private mutating func timeDistributed(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> String {
+        guard let inner = layer.config["layer"], inner["class_name"]?.string == "Dense", let config = inner["config"] else {
+            let className = layer.config["layer"]?["class_name"]?.string ?? "?"
+            throw unsupportedRecurrent(layer, "wraps a \(className); Kiln reads TimeDistributed around Dense only")
+        }
+        guard inputs.count == 1, types[inputs[0]]!.shape.rank >= 3 else {
+            throw unsupportedRecurrent(layer, "takes one input of [batch, time, ...]")
+        }
+        // `.h5` files keep the weights under the wrapper's name, `.keras` archives under its `layer` group.
+        let innerName = config["name"]?.string ?? ""
+        var weightsPath = layer.name
+        for path in [layer.name, "\(layer.name)/\(innerName)", "\(layer.name)/layer"] where !(try weights.weights(of: path)).isEmpty {
+            weightsPath = path
+            break
+        }
+        let dense = LayerSpec(className: "Dense", name: weightsPath, config: config, calls: layer.calls)
+        return try denseLayer(dense, inputs[0], base: base)
     }
 
     private func unsupportedRecurrent(_ layer: LayerSpec, _ reason: String) -> KerasImportError {
