@@ -109,6 +109,13 @@ final class KerasRecurrentLayerTests: XCTestCase {
         selu.outputs = ["gru"]
         assertMentions(loweringError(selu), ["layer 'gru'", "activation 'selu' cannot run inside a recurrent cell"])
 
+        var wrapped = ModelConfigBuilder(.keras3)
+        wrapped.input("x", [4, 6, 6, 1])
+        wrapped.layer(
+            "TimeDistributed", "frames", ["layer": ["class_name": "Conv2D", "config": ["name": "conv", "filters": 2]]], on: ["x"])
+        wrapped.outputs = ["frames"]
+        assertMentions(loweringError(wrapped), ["layer 'frames'", "wraps a Conv2D; Kiln reads TimeDistributed around Dense only"])
+
         var masked = ModelConfigBuilder(.keras2)
         masked.input("tokens", [4])
         masked.layer("Embedding", "embedding", ["input_dim": 5, "output_dim": 2, "mask_zero": true], on: ["tokens"])
