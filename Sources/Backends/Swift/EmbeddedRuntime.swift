@@ -1035,7 +1035,8 @@ enum EmbeddedRuntime {
                     let t = reverse ? steps - 1 - step : step
                     // The recurrent product of every row: H Rᵀ (only z and r for a GRU that resets before it).
                     let columns = cell == .gru ? 2 * hidden : width
-                    kilnGemm(state, lda: stateStride, r, bias: recurrentBias, products, ldc: width, m: batch, n: columns, k: hidden, activation: .none)
+                    kilnGemm(
+                        state, lda: stateStride, r, bias: recurrentBias, products, ldc: width, m: batch, n: columns, k: hidden, activation: .none)
                     for n in 0..<batch {
                         let p = projections + (n * steps + t) * width, q = products + n * width
                         let hRow = state + n * stateStride, out = y + ((n * steps + t) * directions + direction) * hidden
@@ -1073,7 +1074,9 @@ enum EmbeddedRuntime {
                     }
                     guard cell == .gru, let rh else { continue }
                     // The h gate reads r ⊙ H, known only now for every row.
-                    kilnGemm(resetState, lda: hidden, rh, bias: nil, products + 2 * hidden, ldc: width, m: batch, n: hidden, k: hidden, activation: .none)
+                    kilnGemm(
+                        resetState, lda: hidden, rh, bias: nil, products + 2 * hidden, ldc: width, m: batch, n: hidden, k: hidden, activation: .none
+                    )
                     for n in 0..<batch {
                         let p = projections + (n * steps + t) * width, q = products + n * width
                         let hRow = state + n * stateStride, out = y + ((n * steps + t) * directions + direction) * hidden
