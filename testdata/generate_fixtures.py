@@ -235,8 +235,7 @@ def build_fixtures(version):
         # A layer Kiln does not read, for the error tests.
         ERRORS.mkdir(parents=True, exist_ok=True)
         seeded(keras, 17)
-        rnn = keras.Sequential([keras.Input(shape=(3, 2), name="input"), layers.SimpleRNN(4, name="simple_rnn")])
-        rnn.save(ERRORS / "unknown_layer.h5")
+        write_unknown_layer_error(keras, layers)
         (ERRORS / "not_hdf5.h5").write_text("This is a text file, not an HDF5 model.\n")
 
         # GELU, exact and tanh-approximated, for an IR-level test. Its own generator, so that fixtures added
@@ -267,6 +266,115 @@ def build_fixtures(version):
     build_long_graph_fixtures(keras, layers, kv, version)
     build_unknown_size_fixtures(keras, layers, kv, version)
     build_op_layer_fixtures(keras, layers, kv, version)
+    build_recurrent_fixtures(keras, layers, kv, version)
+
+
+def write_unknown_layer_error(keras, layers):
+    """A Keras 3 model with a layer Kiln does not read (ConvLSTM1D), for the error tests."""
+    ERRORS.mkdir(parents=True, exist_ok=True)
+    seeded(keras, 17)
+    model = keras.Sequential([keras.Input(shape=(3, 4, 2), name="input"), layers.ConvLSTM1D(2, 2, name="conv_lstm")])
+    model.save(ERRORS / "unknown_layer.h5")
+
+
+def output_names(layer_names):
+    """Keras's names of a model's outputs from the layers producing them: a layer named again gets _1, _2..."""
+    names, counts = [], {}
+    for layer in layer_names:
+        proposal = layer
+        while proposal in names:
+            counts[layer] = counts.get(layer, 0) + 1
+            proposal = f"{layer}_{counts[layer]}"
+        names.append(proposal)
+    return names
+
+
+def build_recurrent_fixtures(keras, layers, kv, version):
+    """SimpleRNN, LSTM, GRU and Bidirectional with every option that changes inference (`--only recurrent`): an
+    unknown sequence length at two lengths with batch 3 and batch 1, return_sequences, return_state, go_backwards,
+    hard_sigmoid (Keras 2's and Keras 3's differ), GRU reset_after both ways, use_bias, unroll, initial states as
+    inputs, and every Bidirectional merge_mode with a backward_layer. Their own generator keeps their data
+    independent of the fixtures before them."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1300 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 131)
+    x = keras.Input((None, 3), name="x")
+    seq = layers.LSTM(4, return_sequences=True, name="lstm_seq")(x)
+    last, h, c = layers.LSTM(3, return_state=True, recurrent_activation="hard_sigmoid", name="lstm_state")(seq)
+    rnn = layers.SimpleRNN(2, activation="relu", name="rnn")(seq)
+    model = keras.Model(x, [seq, last, h, c, rnn], name="recurrent_lstm")
+    randomize(model, rng)
+    for length, batch in ((6, 3), (2, 1)):
+        inputs = {"x": rng.normal(0, 1, size=(batch, length, 3)).astype(np.float32)}
+        save(f"recurrent_lstm_t{length}", model, inputs, ["lstm_seq", "lstm_state", "lstm_state", "lstm_state", "rnn"],
+             f"sequences of unknown length, here {length} at batch {batch}: LSTM (return_sequences; return_state with "
+             "hard_sigmoid), SimpleRNN (relu)")
+
+    seeded(keras, 137)
+    x = keras.Input((5, 3), name="x")
+    after = layers.GRU(4, reset_after=True, return_sequences=True, name="gru_after")(x)
+    before = layers.GRU(3, reset_after=False, go_backwards=True, return_sequences=True, name="gru_before")(after)
+    backwards = layers.SimpleRNN(2, use_bias=False, go_backwards=True, name="rnn_backwards")(before)
+    unrolled = layers.LSTM(2, unroll=True, use_bias=False, activation="softsign", name="lstm_unrolled")(after)
+    model = keras.Model(x, [before, backwards, unrolled], name="recurrent_gru")
+    randomize(model, rng)
+    inputs = {"x": rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)}
+    save("recurrent_gru", model, inputs, ["gru_before", "rnn_backwards", "lstm_unrolled"],
+         "GRU reset_after True and False (go_backwards, return_sequences), SimpleRNN without bias going backwards, "
+         "an unrolled LSTM without bias (softsign)")
+
+    seeded(keras, 139)
+    x = keras.Input((4, 3), name="x")
+    h0 = keras.Input((3,), name="h0")
+    c0 = keras.Input((3,), name="c0")
+    g0 = keras.Input((2,), name="g0")
+    lstm = layers.LSTM(3, return_sequences=True, name="lstm")(x, initial_state=[h0, c0])
+    gru = layers.GRU(2, name="gru")(x, initial_state=[g0])
+    model = keras.Model([x, h0, c0, g0], [lstm, gru], name="recurrent_states")
+    randomize(model, rng)
+    inputs = {"x": rng.normal(0, 1, size=(2, 4, 3)).astype(np.float32),
+              "h0": rng.normal(0, 1, size=(2, 3)).astype(np.float32),
+              "c0": rng.normal(0, 1, size=(2, 3)).astype(np.float32),
+              "g0": rng.normal(0, 1, size=(2, 2)).astype(np.float32)}
+    save("recurrent_states", model, inputs, ["lstm", "gru"], "initial states as inputs of an LSTM and a GRU")
+
+    seeded(keras, 149)
+    x = keras.Input((None, 3), name="x")
+    concat = layers.Bidirectional(layers.LSTM(3, return_sequences=True), merge_mode="concat", name="bi_concat")(x)
+    summed = layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode="sum", name="bi_sum")(concat)
+    product = layers.Bidirectional(layers.SimpleRNN(2), merge_mode="mul", name="bi_mul")(summed)
+    average = layers.Bidirectional(layers.LSTM(2), merge_mode="ave", name="bi_ave")(x)
+    forward_out, backward_out = layers.Bidirectional(layers.GRU(2, return_sequences=True), merge_mode=None,
+                                                     name="bi_none")(x)
+    states = layers.Bidirectional(
+        layers.LSTM(2, return_state=True), backward_layer=layers.LSTM(2, return_state=True, go_backwards=True,
+                                                                       activation="relu"),
+        name="bi_states")(x)
+    model = keras.Model(x, [concat, product, average, forward_out, backward_out] + list(states),
+                        name="recurrent_bidirectional")
+    randomize(model, rng)
+    for length, batch in ((4, 2), (1, 1)):
+        inputs = {"x": rng.normal(0, 1, size=(batch, length, 3)).astype(np.float32)}
+        save(f"recurrent_bidirectional_t{length}", model, inputs,
+             ["bi_concat", "bi_mul", "bi_ave", "bi_none", "bi_none"] + ["bi_states"] * 5,
+             f"Bidirectional of unknown length, here {length} at batch {batch}: merge_mode concat, sum, mul, ave, None; "
+             "a backward_layer with return_state")
+
+    seeded(keras, 151)
+    x = keras.Input((None, 3), name="x")
+    seq = layers.GRU(4, return_sequences=True, name="gru")(x)
+    steps = layers.TimeDistributed(layers.Dense(2, activation="softmax"), name="per_step")(seq)
+    model = keras.Model(x, steps, name="recurrent_time_distributed")
+    randomize(model, rng)
+    inputs = {"x": rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)}
+    save("recurrent_time_distributed", model, inputs, ["per_step"],
+         "a GRU's sequence into TimeDistributed(Dense) with softmax, unknown length, here 5")
 
 
 def build_unknown_size_fixtures(keras, layers, kv, version):
@@ -506,8 +614,11 @@ def build_only(version, group):
     KERAS = keras
     builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
-                "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture}
+                "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
+                "recurrent": build_recurrent_fixtures}
     builders[group](keras, keras.layers, kv, version)
+    if group == "recurrent" and version == 3:
+        write_unknown_layer_error(keras, keras.layers)
 
 
 def build_savedmodel_fixtures(keras, layers, kv, version):

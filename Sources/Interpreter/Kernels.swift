@@ -70,6 +70,8 @@ enum Kernels {
             return [Layers.dequantize(args[0], scale: args[1], zeroPoint: args[2], axis: axis < 0 ? axis + args[0].shape.count : axis)]
         case .gather(let axis):
             return [try Layers.gather(args[0], args[1], axis: axis < 0 ? axis + args[0].shape.count : axis, node: node.name)]
+        case .recurrent(let recurrence):
+            return Recurrent.run(args, recurrence)
         case .fused(let product, let epilogue):
             // The product exactly as unfused, then the activation on its f32 results.
             var inner = node

@@ -45,6 +45,12 @@ public enum GraphCost {
                     return out * pooling.window.reduce(1, *)
                 case .reduce:
                     return elements(node.inputs[0])
+                case .recurrent(let r):
+                    // Per step and hidden unit: a multiply-add per input and hidden element for each gate, and
+                    // a few operations to combine the gates.
+                    let steps = GraphCost.elements(of: node.outputs[0].type)
+                    let inputSize = types[node.inputs[0]]?.shape.dims.last.map { $0.fixedValue ?? 1 } ?? 0
+                    return steps * r.gates * (2 * (inputSize + r.hiddenSize) + 4)
                 case .fused(let product, _):
                     // The product, then the activation on each result.
                     return operations(product) + out

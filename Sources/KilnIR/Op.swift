@@ -118,6 +118,9 @@ public enum Op: Hashable, Sendable {
     /// ONNX DequantizeLinear: y = (x - zeroPoint) * scale in f32, with inputs x (i8, u8 or i32), scale and
     /// zeroPoint as for QuantizeLinear.
     case dequantizeLinear(axis: Int)
+    /// A recurrent layer over a batch-major sequence: ONNX's RNN, GRU or LSTM (opset 14, `layout = 1`), as
+    /// `Recurrence` specifies (inputs X, W, R, B[, initial_h[, initial_c]]; outputs Y, Y_h[, Y_c]).
+    case recurrent(Recurrence)
     /// A Conv, ConvTranspose, Gemm or MatMul whose results pass through `epilogue` before anything reads
     /// them; written as the product with an `epilogue` attribute (`Conv(...) {..., epilogue = Relu}`).
     indirect case fused(Op, epilogue: Activation)

@@ -7,6 +7,10 @@ public enum Attribute: Hashable, Sendable, CustomStringConvertible {
     case dtype(DType)
     /// An activation with its own attributes: `Relu`, `LeakyRelu(alpha = 0.2)`.
     case activation(Activation)
+    /// A list of activations: `[Sigmoid, Tanh, HardSigmoid(alpha = 0.2, beta = 0.5)]`.
+    case activations([Activation])
+    /// A lowercase word naming one of a fixed set of choices: `forward`.
+    case word(String)
 
     public var description: String {
         switch self {
@@ -15,8 +19,9 @@ public enum Attribute: Hashable, Sendable, CustomStringConvertible {
         case .bool(let v): v ? "true" : "false"
         case .ints(let v): "[" + v.map(String.init).joined(separator: ", ") + "]"
         case .dtype(let v): v.textName
-        case .activation(let v):
-            v.name + (v.attributes.isEmpty ? "" : "(" + v.attributes.map { "\($0.name) = \($0.value)" }.joined(separator: ", ") + ")")
+        case .activation(let v): v.text
+        case .activations(let v): "[" + v.map(\.text).joined(separator: ", ") + "]"
+        case .word(let v): v
         }
     }
 }
@@ -59,6 +64,12 @@ extension Op {
         case .gather: "Gather"
         case .quantizeLinear: "QuantizeLinear"
         case .dequantizeLinear: "DequantizeLinear"
+        case .recurrent(let recurrence):
+            switch recurrence.cell {
+            case .rnn: "RNN"
+            case .gru: "GRU"
+            case .lstm: "LSTM"
+            }
         case .fused(let product, _): product.name
         }
     }
@@ -88,6 +99,9 @@ extension Op {
         case .upsample(let factors, _): [("factors", .ints(factors))]
         case .gather(let axis): [("axis", .int(axis))]
         case .quantizeLinear(let axis), .dequantizeLinear(let axis): [("axis", .int(axis))]
+        case .recurrent(let r):
+            [("hiddenSize", .int(r.hiddenSize)), ("direction", .word(r.direction.rawValue)), ("activations", .activations(r.activations))]
+                + (r.cell == .gru(linearBeforeReset: true) ? [("linearBeforeReset", .bool(true))] : [])
         case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
         }
     }
@@ -102,6 +116,7 @@ extension Op {
         case .batchNorm: 5...5
         case .layerNorm: 1...3
         case .concat: 1...Int.max
+        case .recurrent(let recurrence): 4...recurrence.maximumInputs
         case .fused(let product, _): product.arity
         }
     }
@@ -112,7 +127,7 @@ extension Op {
             "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool",
             "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
             "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear",
-            "DequantizeLinear",
+            "DequantizeLinear", "RNN", "GRU", "LSTM",
         ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
 
     private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
@@ -178,6 +193,20 @@ extension Op {
         case "Gather": self = .gather(axis: try reader.int("axis", default: 0))
         case "QuantizeLinear": self = .quantizeLinear(axis: try reader.int("axis", default: 1))
         case "DequantizeLinear": self = .dequantizeLinear(axis: try reader.int("axis", default: 1))
+        case "RNN", "GRU", "LSTM":
+            let cell: Recurrence.Cell =
+                switch name {
+                case "RNN": .rnn
+                case "GRU": .gru(linearBeforeReset: try reader.bool("linearBeforeReset", default: false))
+                default: .lstm
+                }
+            let directionName = try reader.word("direction", default: Recurrence.Direction.forward.rawValue)
+            guard let direction = Recurrence.Direction(rawValue: directionName) else {
+                throw .wrongAttributeType(op: name, name: "direction", expected: "forward, reverse or bidirectional")
+            }
+            let activations = try reader.activations("activations", default: Recurrence.defaultActivations(cell, direction: direction))
+            self = .recurrent(
+                Recurrence(cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)
@@ -189,6 +218,11 @@ extension Op {
 }
 
 extension Activation {
+    /// The activation as an attribute value: its name, then its attributes in parentheses if it has any.
+    var text: String {
+        name + (attributes.isEmpty ? "" : "(" + attributes.map { "\($0.name) = \($0.value)" }.joined(separator: ", ") + ")")
+    }
+
     public var name: String {
         switch self {
         case .relu: "Relu"
@@ -329,6 +363,23 @@ struct AttributeReader {
         case .ints(let v): return v
         case nil: throw .missingAttribute(op: op, name: name)
         default: throw .wrongAttributeType(op: op, name: name, expected: "a list of integers")
+        }
+    }
+
+    mutating func word(_ name: String, default fallback: String) throws(OpSyntaxError) -> String {
+        switch attributes.removeValue(forKey: name) {
+        case .word(let v): return v
+        case nil: return fallback
+        default: throw .wrongAttributeType(op: op, name: name, expected: "a word")
+        }
+    }
+
+    mutating func activations(_ name: String, default fallback: [Activation]) throws(OpSyntaxError) -> [Activation] {
+        switch attributes.removeValue(forKey: name) {
+        case .activations(let v): return v
+        case .activation(let v): return [v]
+        case nil: return fallback
+        default: throw .wrongAttributeType(op: op, name: name, expected: "a list of activations such as [Sigmoid, Tanh]")
         }
     }
 

@@ -105,6 +105,8 @@ extension Op {
             return [try inferQuantization(inputs, axis: axis, quantize: false)]
         case .gather(let axis):
             return [try inferGather(inputs[0], indices: inputs[1], axis: axis)]
+        case .recurrent(let recurrence):
+            return try inferRecurrent(inputs, recurrence)
         }
     }
 

@@ -193,6 +193,21 @@ public struct TextParser {
     private mutating func attribute() throws(ParseError) -> Attribute {
         skipTrivia()
         if consume("[") {
+            skipTrivia()
+            if let ch = peek(), Self.isLetter(ch) {
+                // A list of activations: `[Sigmoid, Tanh]`.
+                var activations: [Activation] = []
+                repeat {
+                    let start = pos
+                    guard case .activation(let activation) = try attribute() else {
+                        pos = start
+                        throw error("expected an activation in the list")
+                    }
+                    activations.append(activation)
+                } while consume(",")
+                try expect("]")
+                return .activations(activations)
+            }
             var values: [Int] = []
             if !consume("]") {
                 repeat {
@@ -234,6 +249,8 @@ public struct TextParser {
                         throw self.error(error.description)
                     }
                 }
+                // Choices are lowercase words (`forward`); a capitalized one is a misspelt activation.
+                if let first = text.first, first.isLowercase { return .word(text) }
                 pos = start
                 throw error("unknown attribute value '\(text)'")
             }

@@ -335,6 +335,42 @@ final class ONNXLoweringTests: XCTestCase {
         XCTAssertEqual(try graph.initializer(named: "s.steps").rawInt64s, [-2, 3])
     }
 
+    func testRecurrentOpsAreNativeNodesBetweenTransposesToSequenceMajor() throws {
+        let graph = try emitONNX(
+            """
+            graph @g {
+              input %x : f32[N,T,1]
+              input %h0 : f32[N,1,1]
+              input %c0 : f32[N,1,1]
+              const %w : f32[1,4,1] = [0.1, 0.2, 0.3, 0.4]
+              const %r : f32[1,4,1] = [0.5, 0.6, 0.7, 0.8]
+              const %b : f32[1,8] = [0, 0, 0, 0, 0, 0, 0, 0]
+              const %gw : f32[1,3,1] = [0.1, 0.2, 0.3]
+              const %gr : f32[1,3,1] = [0.5, 0.6, 0.7]
+              const %gb : f32[1,6] = [0, 0, 0, 0, 0, 0]
+              %y, %yh, %yc = LSTM(%x, %w, %r, %b, %h0, %c0) {hiddenSize = 1, direction = reverse, activations = [HardSigmoid(alpha = 0.2, beta = 0.5), Tanh, Softsign]} : f32[N,T,1,1], f32[N,1,1], f32[N,1,1]
+              %g, %gh = GRU(%x, %gw, %gr, %gb) {hiddenSize = 1, direction = forward, activations = [Sigmoid, LeakyRelu(alpha = 0.3)], linearBeforeReset = true} : f32[N,T,1,1], f32[N,1,1]
+              output %y, %yc, %gh
+            }
+            """
+        ).graph
+        XCTAssertEqual(graph.node.map(\.opType).filter { $0 != "Transpose" }, ["LSTM", "GRU"])
+        XCTAssertFalse(graph.node.contains { ["Loop", "Scan"].contains($0.opType) })
+        let lstm = try graph.node(named: "y")
+        XCTAssertEqual(lstm.input.count, 7)
+        XCTAssertEqual(lstm.input[1...4], ["w", "r", "b", ""], "sequence_lens is left out")
+        XCTAssertEqual(lstm.attribute("direction")?.s, Data("reverse".utf8))
+        XCTAssertEqual(lstm.attribute("hidden_size")?.i, 1)
+        XCTAssertEqual(lstm.attribute("activations")?.strings, ["HardSigmoid", "Tanh", "Softsign"].map { Data($0.utf8) })
+        XCTAssertEqual(lstm.attribute("activation_alpha")?.floats, [0.2], "only the activations that take an alpha consume one")
+        XCTAssertEqual(lstm.attribute("activation_beta")?.floats, [0.5])
+        let gru = try graph.node(named: "g")
+        XCTAssertEqual(gru.attribute("linear_before_reset")?.i, 1)
+        XCTAssertEqual(gru.attribute("activation_alpha")?.floats, [0.3])
+        XCTAssertNil(gru.attribute("activation_beta"))
+        XCTAssertEqual(gru.input.count, 4)
+    }
+
     func testComparisonsPowAndMathFunctions() throws {
         let graph = try emitONNX(
             """

@@ -201,7 +201,7 @@ final class CommandLineTests: XCTestCase {
 
     func testUnknownLayer() throws {
         try assertFails(
-            ["convert", TestPaths.testdata.appendingPathComponent("errors/unknown_layer.h5").path], mentioning: "SimpleRNN")
+            ["convert", TestPaths.testdata.appendingPathComponent("errors/unknown_layer.h5").path], mentioning: "ConvLSTM1D")
     }
 
     func testTruncatedH5() throws {

@@ -1,3 +1,4 @@
+import Foundation
 import KilnIR
 import KilnInterpreter
 import XCTest
@@ -21,6 +22,56 @@ final class InterpreterTests: XCTestCase {
         let y = try run(text, ["x": Tensor(shape: [2, 2], floats: [1, 1, 2, -1])])["y"]!
         XCTAssertEqual(y.shape, [2, 3])
         XCTAssertEqual(y.floats, [3.5, 7, 10.5, 0.5, 2, 3.5])
+    }
+
+    func testRecurrentStepsFollowONNXsEquationsInBothDirections() throws {
+        // One unit, one input, Relu: h_t = relu(2 x_t + 0.5 h_{t-1} + 1 + 0), from h_0 = 1.
+        let text = """
+            graph @g {
+              input %x : f32[N,T,1]
+              input %h0 : f32[N,1,1]
+              const %w : f32[1,1,1] = [2.0]
+              const %r : f32[1,1,1] = [0.5]
+              const %b : f32[1,2] = [1.0, 0.0]
+              %y, %h = RNN(%x, %w, %r, %b, %h0) {hiddenSize = 1, direction = forward, activations = [Relu]} : f32[N,T,1,1], f32[N,1,1]
+              %ry, %rh = RNN(%x, %w, %r, %b, %h0) {hiddenSize = 1, direction = reverse, activations = [Relu]} : f32[N,T,1,1], f32[N,1,1]
+              output %y, %h, %ry, %rh
+            }
+            """
+        let results = try run(text, ["x": Tensor(shape: [1, 3, 1], floats: [1, -2, 3]), "h0": Tensor(shape: [1, 1, 1], floats: [1])])
+        // Forward: relu(2 + 0.5 + 1) = 3.5, relu(-4 + 1.75 + 1) = 0, relu(6 + 0 + 1) = 7.
+        XCTAssertEqual(results["y"]!.floats, [3.5, 0, 7])
+        XCTAssertEqual(results["h"]!.floats, [7])
+        // Reverse, each output at its input's position: t=2: relu(6 + 0.5 + 1) = 7.5, t=1: relu(-4 + 3.75 + 1) = 0.75,
+        // t=0: relu(2 + 0.375 + 1) = 3.375; the final state is the one after t=0.
+        XCTAssertEqual(results["ry"]!.floats, [3.375, 0.75, 7.5])
+        XCTAssertEqual(results["rh"]!.floats, [3.375])
+    }
+
+    func testLSTMGatesAreInONNXsOrderIOFC() throws {
+        // Weights 0, biases pick each gate's value: i = sigmoid(0) = 0.5, o = sigmoid(ln 3) = 0.75,
+        // f = sigmoid(big) = 1, c = tanh(0.5); from c_0 = 2: c_1 = 2 + 0.5 tanh(0.5), h_1 = 0.75 tanh(c_1).
+        let text = """
+            graph @g {
+              input %x : f32[N,1,1]
+              input %h0 : f32[N,1,1]
+              input %c0 : f32[N,1,1]
+              const %w : f32[1,4,1] = [0.0, 0.0, 0.0, 0.0]
+              const %r : f32[1,4,1] = [0.0, 0.0, 0.0, 0.0]
+              const %b : f32[1,8] = [0.0, 1.0986123, 40.0, 0.25, 0.0, 0.0, 0.0, 0.25]
+              %y, %h, %c = LSTM(%x, %w, %r, %b, %h0, %c0) {hiddenSize = 1, direction = forward} : f32[N,1,1,1], f32[N,1,1], f32[N,1,1]
+              output %h, %c
+            }
+            """
+        let results = try run(
+            text,
+            [
+                "x": Tensor(shape: [1, 1, 1], floats: [5]), "h0": Tensor(shape: [1, 1, 1], floats: [0]),
+                "c0": Tensor(shape: [1, 1, 1], floats: [2]),
+            ])
+        let c1 = 2 + 0.5 * Foundation.tanh(0.5)
+        XCTAssertEqual(Double(results["c"]!.floats[0]), c1, accuracy: 1e-6)
+        XCTAssertEqual(Double(results["h"]!.floats[0]), 0.75 * Foundation.tanh(c1), accuracy: 1e-6)
     }
 
     func testUpsampleLinearUsesHalfPixelCentersClampedAtTheEdges() throws {

@@ -120,9 +120,9 @@ final class KerasConfigFormsTests: XCTestCase {
         var model = ModelConfigBuilder(.keras3)
         model.input("q", [5, 8])
         model.input("v", [5, 8])
-        model.layer("LSTM", "lstm", ["units": 4], on: ["q"])
+        model.layer("ConvLSTM1D", "lstm", ["filters": 4], on: ["q"])
         model.layer("Lambda", "lambda", on: ["lstm"])
-        model.layer("LSTM", "lstm_1", ["units": 4], on: ["v"])
+        model.layer("ConvLSTM1D", "lstm_1", ["filters": 4], on: ["v"])
         // Two inputs: the class is reported, not the arity.
         model.layer("MultiHeadAttention", "mha", ["num_heads": 2], on: ["q", "v"])
         model.layer("Dense", "dense", ["units": 2], on: ["mha"])
@@ -131,8 +131,9 @@ final class KerasConfigFormsTests: XCTestCase {
         assertMentions(
             message,
             [
-                "memory.h5", "2 x LSTM (layers 'lstm', 'lstm_1'), 1 x Lambda (layer 'lambda'), 1 x MultiHeadAttention (layer 'mha')",
-                "recurrent layers (LSTM)", "Lambda layers hold Python code", "supported layers: Activation",
+                "memory.h5", "2 x ConvLSTM1D (layers 'lstm', 'lstm_1'), 1 x Lambda (layer 'lambda'), 1 x MultiHeadAttention (layer 'mha')",
+                "recurrent layers (ConvLSTM1D) are not supported yet; SimpleRNN, LSTM, GRU and Bidirectional are",
+                "Lambda layers hold Python code", "supported layers: Activation",
             ])
         XCTAssertFalse(message.contains("takes one input"), message)
     }

@@ -192,11 +192,11 @@ final class KerasLoweringTests: XCTestCase {
     func testUnknownLayerNamesItsClassAndTheSupportedLayers() {
         var model = ModelConfigBuilder(.keras2)
         model.input("tokens", [10, 3])
-        model.layer("LSTM", "recurrent", ["units": 8], on: ["tokens"])
+        model.layer("ConvLSTM1D", "recurrent", ["filters": 8], on: ["tokens"])
         model.outputs = ["recurrent"]
         assertMentions(
             loweringError(model, version: "2.20.1"),
-            ["memory.h5", "layer 'recurrent'", "LSTM", "supported layers:", "Dense", "Embedding", "Softmax"])
+            ["memory.h5", "layer 'recurrent'", "ConvLSTM1D", "supported layers:", "Dense", "Embedding", "LSTM", "Softmax"])
     }
 
     func testWeightsThatDoNotFitTheConfiguration() {

@@ -75,7 +75,7 @@ final class KerasReaderTests: XCTestCase {
         assertError(errors.appendingPathComponent("not_hdf5.h5"), contains: ["not an HDF5 file"])
         assertError(
             errors.appendingPathComponent("unknown_layer.h5"),
-            contains: ["layer 'simple_rnn'", "SimpleRNN", "supported layers: Activation, ActivityRegularization, Add"])
+            contains: ["layer 'conv_lstm'", "ConvLSTM1D", "supported layers: Activation, ActivityRegularization, Add"])
         // Op layers calling a function Kiln does not read: tf.math.cumsum (Keras 2), keras.ops.cumsum (Keras 3).
         assertError(
             errors.appendingPathComponent("unsupported_op_layer.h5"),

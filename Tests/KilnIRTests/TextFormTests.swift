@@ -53,6 +53,13 @@ final class TextFormTests: XCTestCase {
             .layerNorm(axis: -2, epsilon: 1e-5), .binary(.pow), .activation(.log), .activation(.abs), .activation(.neg), .activation(.erf),
             .activation(.reciprocal), .compare(.equal), .compare(.notEqual), .compare(.greater), .compare(.greaterOrEqual), .compare(.less),
             .compare(.lessOrEqual), .slice(axes: [1, -1], starts: [0, -1], ends: [3, Int.min], steps: [2, -1]),
+            .recurrent(Recurrence(cell: .rnn, direction: .reverse, hiddenSize: 3, activations: [.relu])),
+            .recurrent(
+                Recurrence(cell: .gru(linearBeforeReset: true), direction: .forward, hiddenSize: 2, activations: [.sigmoid, .tanh])),
+            .recurrent(
+                Recurrence(
+                    cell: .lstm, direction: .bidirectional, hiddenSize: 4,
+                    activations: [.hardSigmoid(alpha: 0.2, beta: 0.5), .tanh, .tanh, .sigmoid, .softsign, .tanh])),
             .fused(.gemm(transB: true), epilogue: .leakyRelu(alpha: 0.2)), .fused(.matMul, epilogue: .gelu(approximate: true)),
             .fused(.conv(Convolution(strides: [1], dilations: [2], pads: [1, 1])), epilogue: .clip(min: 0, max: 6)),
             .fused(.convTranspose(Convolution(strides: [2], dilations: [1], pads: [0, 0])), epilogue: .relu),

@@ -63,6 +63,38 @@ final class VerifierTests: XCTestCase {
         assertRejects("  %y = Reshape(%x) {shape = [2, -1]} : f32[2,N]\n  output %y", "cannot infer the -1")
     }
 
+    func testRecurrentOpsTypeTheirResultsAndRejectMisshapenWeights() throws {
+        let x = TensorType(.float32, ["N", "T", 3])
+        let lstm = Op.recurrent(
+            Recurrence(
+                cell: .lstm, direction: .bidirectional, hiddenSize: 2, activations: [.sigmoid, .tanh, .tanh] + [.sigmoid, .tanh, .tanh]))
+        let weights = [TensorType(.float32, [2, 8, 3]), TensorType(.float32, [2, 8, 2]), TensorType(.float32, [2, 16])]
+        let state = TensorType(.float32, ["N", 2, 2])
+        XCTAssertEqual(try lstm.inferTypes([x] + weights + [state, state]), [TensorType(.float32, ["N", "T", 2, 2]), state, state])
+        XCTAssertThrowsError(try lstm.inferTypes([x, weights[1], weights[1], weights[2]])) { error in
+            XCTAssertTrue("\(error)".contains("W must be [2,8,3], got f32[2,8,2]"), "\(error)")
+        }
+        let gru = Op.recurrent(
+            Recurrence(cell: .gru(linearBeforeReset: false), direction: .forward, hiddenSize: 2, activations: [.sigmoid]))
+        XCTAssertThrowsError(try gru.inferTypes([x, weights[0], weights[1], weights[2]])) { error in
+            XCTAssertTrue("\(error)".contains("needs 2 activations (2 per direction), got 1"), "\(error)")
+        }
+        let rnn = Op.recurrent(Recurrence(cell: .rnn, direction: .forward, hiddenSize: 2, activations: [.tanh]))
+        let rnnWeights = [TensorType(.float32, [1, 2, 3]), TensorType(.float32, [1, 2, 2]), TensorType(.float32, [1, 4])]
+        XCTAssertThrowsError(try rnn.inferTypes([x] + rnnWeights + [state])) { error in
+            XCTAssertTrue("\(error)".contains("initial_h must be [N,1,2]"), "\(error)")
+        }
+        XCTAssertThrowsError(try rnn.inferTypes([x] + rnnWeights + [state, state]), "RNN has no initial_c") { error in
+            XCTAssertTrue("\(error)".contains("takes 4 to 5 inputs, got 6"), "\(error)")
+        }
+        XCTAssertThrowsError(try rnn.inferTypes([TensorType(.float32, ["N", "T", "C"])] + rnnWeights)) { error in
+            XCTAssertTrue("\(error)".contains("known input size"), "\(error)")
+        }
+        assertRejects(
+            "  %y, %h = RNN(%x, %w, %w, %w) {hiddenSize = 2, direction = sideways} : f32[N,4], f32[N,4]\n  output %y",
+            "forward, reverse or bidirectional")
+    }
+
     func testSliceFollowsONNXClampingAndRejectsWhatItCannotType() throws {
         let x = TensorType(.float32, [.symbolic("N"), 8, 5])
         func sliced(_ axes: [Int], _ starts: [Int], _ ends: [Int], _ steps: [Int]) throws -> TensorType {

@@ -24,6 +24,8 @@ struct ONNXGraphBuilder {
     /// Channels-first copies of channels-last values, so chains of convolutions, pooling and
     /// layout-neutral ops run in ONNX's layout with Transposes only where the layout changes.
     var channelsFirst: [String: String] = [:]
+    /// Sequence-major copies ([seq, batch, ...]) of batch-major values that recurrent ops read, made once each.
+    var sequenceMajor: [String: String] = [:]
     /// For the QOperator form: the node computing each value, to find the QuantizeLinear/DequantizeLinear
     /// in front of a product (empty for QDQ).
     var producers: [String: Node] = [:]
@@ -69,9 +71,11 @@ struct ONNXGraphBuilder {
     }
 
     /// Adds a node computing a helper value named `<output>.<role>` and returns the value's name.
-    mutating func intermediate(_ opType: String, _ inputs: [String], _ output: String, _ role: String) -> String {
+    mutating func intermediate(
+        _ opType: String, _ inputs: [String], _ output: String, _ role: String, _ attributes: [Onnx_AttributeProto] = []
+    ) -> String {
         let name = fresh("\(output).\(role)")
-        add(opType, inputs, [name], name)
+        add(opType, inputs, [name], name, attributes)
         return name
     }
 
@@ -168,6 +172,22 @@ struct ONNXGraphBuilder {
         attribute.name = name
         attribute.type = .float
         attribute.f = value
+        return attribute
+    }
+
+    func floats(_ name: String, _ values: [Float]) -> Onnx_AttributeProto {
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        attribute.type = .floats
+        attribute.floats = values
+        return attribute
+    }
+
+    func strings(_ name: String, _ values: [String]) -> Onnx_AttributeProto {
+        var attribute = Onnx_AttributeProto()
+        attribute.name = name
+        attribute.type = .strings
+        attribute.strings = values.map { Data($0.utf8) }
         return attribute
     }
 

@@ -96,7 +96,8 @@ public struct SwiftEmitter: Sendable {
         for (index, node) in nodes.enumerated() {
             try SwiftNodeEmitter(
                 plan: plan, types: types, staticPrefix: "s\(index)", scratch: scratch[index] == nil ? nil : SwiftPlan.scratchName(index),
-                affine: layout.affine[index], sparse: layout.sparse[index], int8Panels: layout.int8Panels[index]
+                affine: layout.affine[index], sparse: layout.sparse[index], int8Panels: layout.int8Panels[index],
+                recurrent: layout.recurrent[index]
             ).emit(
                 node, packedOffset: layout.packed[index], epilogue: epilogues[index], into: &body, statics: &statics, sections: &sections)
         }
@@ -119,6 +120,8 @@ public struct SwiftEmitter: Sendable {
         var sparse: [Int: (offset: Int, nonzeros: Int)] = [:]
         /// Products whose B is int8 panels: where those panels and their column scales are in the file.
         var int8Panels: [Int: Int8Panels] = [:]
+        /// Recurrent ops: each direction's packed weights and folded biases.
+        var recurrent: [Int: [RecurrentWeights]] = [:]
     }
 
     private func layOutWeights(
@@ -164,6 +167,13 @@ public struct SwiftEmitter: Sendable {
                 let cout = types[node.outputs[0].name]!.shape.dims.last!.fixedValue!
                 layout.scratch[index] = ElementCount(coefficient: pixels.coefficient / cout * columns, scale: pixels.scale)
             }
+            if case .recurrent(let r) = node.op {
+                layout.recurrent[index] = try layout.weights.add(recurrent: r, node, types: types, constants: constants)
+                // The input projection of every step: [batch * steps, gates * hidden].
+                let y = try SwiftPlan.count(of: types[node.outputs[0].name]!, value: node.name, sizeNames: sizeNames)
+                layout.scratch[index] = ElementCount(
+                    coefficient: y.coefficient / (r.directions * r.hiddenSize) * r.gates * r.hiddenSize, scale: y.scale)
+            }
             if case .batchNorm(let epsilon, _) = node.op {
                 // Inference batch normalization is a per-channel scale and shift, computed here once.
                 guard let gamma = constants[node.inputs[1]], let beta = constants[node.inputs[2]], let mean = constants[node.inputs[3]],
@@ -179,6 +189,7 @@ public struct SwiftEmitter: Sendable {
             for (position, input) in node.inputs.enumerated() where constants[input] != nil && layout.raw[input] == nil {
                 if (layout.packed[index] != nil || layout.sparse[index] != nil) && position == 1 { continue }
                 if layout.affine[index] != nil { continue }
+                if layout.recurrent[index] != nil && (1...3).contains(position) { continue }
                 // A Cast to f32 of a constant of another type is done here, once; a comparison reads integers as
                 // the whole-number floats the executor holds them as.
                 guard let tensor = constants[input],

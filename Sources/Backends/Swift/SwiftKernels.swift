@@ -5,7 +5,8 @@
 enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
-        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization, int8, int8Gemv
+        case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization, int8, int8Gemv,
+            recurrent
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -24,6 +25,7 @@ enum SwiftKernels {
             case .normalization: EmbeddedRuntime.normalization
             case .int8: EmbeddedRuntime.int8
             case .int8Gemv: EmbeddedRuntime.int8Gemv
+            case .recurrent: EmbeddedRuntime.recurrent
             }
         }
     }

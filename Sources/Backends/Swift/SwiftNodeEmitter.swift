@@ -15,6 +15,8 @@ struct SwiftNodeEmitter {
     /// A matrix product's constant B stored as int8 panels: the weight offsets of the panels and their
     /// column scales (the packed offset then holds the same panels widened to floats).
     var int8Panels: Int8Panels? = nil
+    /// A recurrent op's packed weights and folded biases, per direction.
+    var recurrent: [RecurrentWeights]? = nil
 
     /// A convolution that is already a matrix product: 1x1 kernel, stride 1, no padding.
     static func isPointwise(_ c: Convolution, kernel: TensorType) -> Bool {
@@ -114,6 +116,8 @@ struct SwiftNodeEmitter {
             try emitQuantization(node, axis: axis, &out, &statics, &sections)
         case .gather(let axis):
             try emitGather(node, axis: axis, &out, &statics, &sections)
+        case .recurrent(let r):
+            try emitRecurrent(node, r, &out, &sections)
         case .fused:
             // SwiftEmitter hands a product's epilogue over as `epilogue`; no fused op reaches here.
             throw .unsupported(node: node.name, reason: "a fused epilogue must be taken out of the op before emission")

@@ -101,7 +101,7 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
     }
 
     static let recurrent: Set<String> = [
-        "LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU",
+        "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU",
     ]
     static let pythonCode: Set<String> = ["Lambda"]
 
@@ -110,7 +110,8 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
         var notes: [String] = []
         let recurrent = classes.filter { Self.recurrent.contains($0.className) }.map(\.className)
         if !recurrent.isEmpty {
-            notes.append("recurrent layers (\(recurrent.joined(separator: ", "))) are not supported yet")
+            notes.append(
+                "recurrent layers (\(recurrent.joined(separator: ", "))) are not supported yet; SimpleRNN, LSTM, GRU and Bidirectional are")
         }
         let code = classes.filter { Self.pythonCode.contains($0.className) }.map(\.className)
         if !code.isEmpty {

@@ -13,7 +13,7 @@ struct KerasLowering {
         "SeparableConv1D",
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
-        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding",
+        "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
     ].sorted()
 
     let file: String
@@ -189,6 +189,7 @@ struct KerasLowering {
         if let mask, layer.className == "GlobalAveragePooling1D", inputs.count == 1 {
             return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
+        if let outputs = try lowerRecurrent(layer, inputs, base: base) { return outputs }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
@@ -239,6 +240,11 @@ struct KerasLowering {
                 supported: Self.supportedLayers.filter { $0 != layer.className })
         }
         return [finish(result, as: base, input: x)]
+    }
+
+    /// Dense for the wrappers in other files (TimeDistributed).
+    mutating func denseLayer(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
+        try dense(layer, x, base: base)
     }
 
     private mutating func dense(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
@@ -499,6 +505,21 @@ struct KerasLowering {
         graph.nodes.append(Node(name: sanitize(node), op: op, inputs: inputs, outputs: [Value(valueName, inferred[0])]))
         types[valueName] = inferred[0]
         return valueName
+    }
+
+    /// Adds a node with several results named `names` (all fresh) and returns them.
+    mutating func emitResults(_ op: Op, _ inputs: [String], names: [String], node: String) throws(KerasImportError) -> [String] {
+        let inferred: [TensorType]
+        do {
+            inferred = try op.inferTypes(inputs.map { types[$0]! })
+        } catch {
+            throw .unsupportedConfig(
+                file: file, layer: node, className: op.name,
+                reason: "its input types do not fit: \(error.message)" + unknownSizeHint(inputs))
+        }
+        graph.nodes.append(Node(name: sanitize(node), op: op, inputs: inputs, outputs: zip(names, inferred).map { Value($0, $1) }))
+        for (name, type) in zip(names, inferred) { types[name] = type }
+        return names
     }
 
     /// When an op's inputs have unknown sizes (besides the batch), which input dimensions they are and how

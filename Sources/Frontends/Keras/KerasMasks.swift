@@ -39,6 +39,7 @@ extension KerasLowering {
         var uses = layer.mask(ofCall: call) != nil || layer.className == "Softmax"
         if kerasMajorVersion < 3 && layer.className == "GroupNormalization" { uses = true }
         if kerasMajorVersion >= 3 && ["Multiply", "Maximum", "Minimum"].contains(layer.className) { uses = true }
+        if Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional" { uses = true }
         if ["GlobalAveragePooling1D", "BatchNormalization"].contains(layer.className) { uses = false }
         if case .merged(let merging) = mask, layer.className == "GlobalAveragePooling1D" {
             throw maskError(

@@ -85,10 +85,17 @@ struct KerasArchiveWeights: KerasWeightSource {
         // cycle of hard links (or a shared subtree), which would make this walk endless or exponential.
         var visited: [[UInt8]: String] = [:]
         // Nested models keep their layers under `layers/<model>/layers/...`; keys are `outer/inner`.
+        // A recurrent layer keeps its weights in `cell`, a Bidirectional its two layers in `forward_layer` and
+        // `backward_layer`, a TimeDistributed its layer in `layer`, beside `vars`; they are keyed `layer/cell` and
+        // so on when Keras wrote no name.
         func collect(_ root: String, prefix: String) throws(HDF5Error) {
-            guard try file.exists("\(root)/layers") else { return }
-            for child in try file.children(of: "\(root)/layers") {
-                let path = "\(root)/layers/\(child)"
+            var children: [(group: String, child: String)] = []
+            if try file.exists("\(root)/layers") { children = try file.children(of: "\(root)/layers").map { ("\(root)/layers", $0) } }
+            for child in ["cell", "forward_layer", "backward_layer", "layer"] where !root.isEmpty {
+                if try file.exists("\(root)/\(child)") { children.append((root, child)) }
+            }
+            for (group, child) in children {
+                let path = "\(group)/\(child)"
                 let identity = try file.identity(of: path)
                 if let first = visited[identity] {
                     throw HDF5Error(

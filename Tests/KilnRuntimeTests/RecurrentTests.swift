@@ -1,0 +1,96 @@
+import KilnIR
+import KilnInterpreter
+import XCTest
+
+@testable import KilnRuntime
+
+/// The recurrent kernel (RNN, both GRU forms, LSTM; forward, reverse, bidirectional; with and without initial
+/// states) against the interpreter's RNN, GRU and LSTM, with a hidden size over one 16-column panel.
+final class RecurrentTests: XCTestCase {
+    /// Runs `kilnRecurrent` as the Swift backend lays out its weights, for every direction of `r`.
+    private func run(_ r: Recurrence, x: Tensor, w: Tensor, rw: Tensor, b: Tensor, initial: [Tensor]) -> [[Float]] {
+        let (batch, steps, inputSize) = (x.shape[0], x.shape[1], x.shape[2])
+        let hidden = r.hiddenSize, width = r.gates * hidden, dirs = r.directions
+        var y = [Float](repeating: .nan, count: batch * steps * dirs * hidden)
+        var yh = [Float](repeating: .nan, count: batch * dirs * hidden), yc = yh
+        var projections = [Float](repeating: .nan, count: batch * steps * width)
+        let cell: KilnCell =
+            switch r.cell {
+            case .rnn: .rnn
+            case .gru(let linearBeforeReset): linearBeforeReset ? .gruLinearBeforeReset : .gru
+            case .lstm: .lstm
+            }
+        func transposed(_ m: ArraySlice<Float>, rows: Int, columns: Int) -> [Float] {
+            let m = Array(m)
+            return (0..<columns * rows).map { m[($0 % rows) * columns + $0 / rows] }
+        }
+        let activation: [Activation: KilnActivation] = [.sigmoid: .sigmoid, .tanh: .tanh, .relu: .relu, .softsign: .softsign]
+        for d in 0..<dirs {
+            let wd = transposed(w.floats[(d * width * inputSize)..<((d + 1) * width * inputSize)], rows: width, columns: inputSize)
+            let rd = transposed(rw.floats[(d * width * hidden)..<((d + 1) * width * hidden)], rows: width, columns: hidden)
+            let bias = Array(b.floats[(d * 2 * width)..<((d + 1) * 2 * width)])
+            var inputBias = (0..<width).map { bias[$0] + bias[width + $0] }
+            var recurrentBias: [Float]? = nil
+            var packedR = packPanels(rd, k: hidden, n: width), packedRh: [Float]? = nil
+            if cell == .gruLinearBeforeReset {
+                for j in (2 * hidden)..<width { inputBias[j] = bias[j] }
+                recurrentBias = [Float](repeating: 0, count: 2 * hidden) + bias[(width + 2 * hidden)...]
+            } else if cell == .gru {
+                // Rᵀ's z and r columns, then its h columns, each packed on its own.
+                let zr = (0..<hidden).flatMap { row in rd[(row * width)..<(row * width + 2 * hidden)] }
+                let h = (0..<hidden).flatMap { row in rd[(row * width + 2 * hidden)..<((row + 1) * width)] }
+                packedR = packPanels(zr, k: hidden, n: 2 * hidden)
+                packedRh = packPanels(h, k: hidden, n: hidden)
+            }
+            let functions = r.activations[(d * r.activationsPerDirection)...].map { activation[$0]! }
+            let initialH = initial.first?.floats, initialC = initial.count > 1 ? initial[1].floats : nil
+            let packedW = packPanels(wd, k: inputSize, n: width)
+            yc.withUnsafeMutableBufferPointer { cellState in
+                kilnRecurrent(
+                    cell, x.floats, batch: batch, steps: steps, inputSize: inputSize, hidden: hidden, directions: dirs, direction: d,
+                    reverse: r.direction == .reverse || d == 1, w: packedW, inputBias: inputBias, r: packedR, rh: packedRh,
+                    recurrentBias: recurrentBias, initialH: initialH, initialC: initialC, &y, yh: &yh,
+                    yc: r.cell == .lstm ? cellState.baseAddress : nil, projections: &projections, f: functions[0],
+                    g: functions.count > 1 ? functions[1] : .none, h: functions.count > 2 ? functions[2] : .none)
+            }
+        }
+        return r.cell == .lstm ? [y, yh, yc] : [y, yh]
+    }
+
+    func testEveryCellAndDirectionMatchesTheInterpreter() throws {
+        var random = SeededGenerator(seed: 13)
+        let cells: [(Recurrence.Cell, [Activation])] = [
+            (.rnn, [.relu]), (.gru(linearBeforeReset: false), [.sigmoid, .tanh]), (.gru(linearBeforeReset: true), [.sigmoid, .softsign]),
+            (.lstm, [.sigmoid, .tanh, .tanh]),
+        ]
+        for (cell, activations) in cells {
+            for direction in Recurrence.Direction.allCases {
+                for (batch, steps, withStates) in [(1, 5, false), (3, 4, true), (2, 1, true)] {
+                    let dirs = direction == .bidirectional ? 2 : 1
+                    let r = Recurrence(
+                        cell: cell, direction: direction, hiddenSize: 19, activations: dirs == 2 ? activations + activations : activations)
+                    let (inputSize, width) = (5, r.gates * 19)
+                    let x = Tensor(shape: [batch, steps, inputSize], floats: random.floats(batch * steps * inputSize))
+                    let w = Tensor(shape: [dirs, width, inputSize], floats: random.floats(dirs * width * inputSize, in: -0.5...0.5))
+                    let rw = Tensor(shape: [dirs, width, 19], floats: random.floats(dirs * width * 19, in: -0.3...0.3))
+                    let b = Tensor(shape: [dirs, 2 * width], floats: random.floats(dirs * 2 * width))
+                    let states =
+                        withStates
+                        ? (0..<(cell == .lstm ? 2 : 1)).map { _ in
+                            Tensor(shape: [batch, dirs, 19], floats: random.floats(batch * dirs * 19))
+                        } : []
+                    let node = Node(
+                        name: "r", op: .recurrent(r), inputs: ["x", "w", "r", "b", "h", "c"].prefix(4 + states.count).map { $0 },
+                        outputs: try Op.recurrent(r).inferTypes(([x, w, rw, b] + states).map(\.type)).enumerated().map {
+                            Value("o\($0.offset)", $0.element)
+                        })
+                    let expected = try Interpreter.evaluate(node, [x, w, rw, b] + states)
+                    let actual = run(r, x: x, w: w, rw: rw, b: b, initial: states)
+                    for (a, e) in zip(actual, expected) {
+                        assertClose(a, e.floats, "\(node.op.name) \(direction) batch \(batch) steps \(steps)")
+                    }
+                }
+            }
+        }
+    }
+}
