@@ -17,11 +17,13 @@ extension Op {
             throw TypeError(op: name, "X must be [batch, seq, input] with a known input size, got \(x)")
         }
         let batch = x.shape.dims[0], seq = x.shape.dims[1]
-        let (dirs, hidden, rows) = (Dim.fixed(r.directions), Dim.fixed(r.hiddenSize), r.gates * r.hiddenSize)
+        let (dirs, hidden) = (Dim.fixed(r.directions), Dim.fixed(r.hiddenSize))
+        let rows = try multiply(r.gates, r.hiddenSize, "the gates' rows (gates x hiddenSize)")
+        let biasRows = try multiply(2, rows, "the bias rows")
         let expected: [(String, Shape)] = [
             ("W", [dirs, .fixed(rows), .fixed(inputSize)]),
             ("R", [dirs, .fixed(rows), hidden]),
-            ("B", [dirs, .fixed(2 * rows)]),
+            ("B", [dirs, .fixed(biasRows)]),
             ("initial_h", [batch, dirs, hidden]),
             ("initial_c", [batch, dirs, hidden]),
         ]

@@ -19,6 +19,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
     enum Kind: CaseIterable {
         case identity, activation, binary, compare, matMul, gemm, softmax, flatten, reshape, transpose, cast, conv, convTranspose
         case pool, reduce, layerNorm, batchNorm, concat, pad, crop, slice, upsample, gather, quantizeLinear, dequantizeLinear, fused
+        case recurrent
     }
 
     static func kind(of op: Op) -> Kind {
@@ -49,6 +50,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
         case .quantizeLinear: .quantizeLinear
         case .dequantizeLinear: .dequantizeLinear
         case .fused: .fused
+        case .recurrent: .recurrent
         }
     }
 
@@ -163,6 +165,21 @@ final class ShapeInferenceExtremesTests: XCTestCase {
         case .gather: return extremes.map { .gather(axis: $0) }
         case .quantizeLinear: return extremes.map { .quantizeLinear(axis: $0) }
         case .dequantizeLinear: return extremes.map { .dequantizeLinear(axis: $0) }
+        case .recurrent:
+            var recurrences: [Op] = []
+            for cell in [Recurrence.Cell.rnn, .gru(linearBeforeReset: true), .lstm] {
+                for direction in Recurrence.Direction.allCases {
+                    for hidden in extremes {
+                        let shell = Recurrence(cell: cell, direction: direction, hiddenSize: 1, activations: [])
+                        let activations = Array(repeating: Activation.tanh, count: shell.activationsPerDirection * shell.directions)
+                        recurrences.append(
+                            .recurrent(Recurrence(cell: cell, direction: direction, hiddenSize: hidden, activations: activations)))
+                    }
+                    // The wrong number of activations.
+                    recurrences.append(.recurrent(Recurrence(cell: cell, direction: direction, hiddenSize: 2, activations: [.tanh])))
+                }
+            }
+            return recurrences
         case .fused:
             return [.fused(.gemm(transB: false), epilogue: .relu), .fused(.matMul, epilogue: .sigmoid), .fused(.identity, epilogue: .relu)]
                 + convolutions(1).prefix(30).map { .fused(.conv($0), epilogue: .relu) }
@@ -200,6 +217,16 @@ final class ShapeInferenceExtremesTests: XCTestCase {
             case .gemm, .layerNorm: lists.append([x, parameter, parameter])
             case .batchNorm: lists.append([x, parameter, parameter, parameter, parameter])
             case .gather: lists.append([x, TensorType(.int64, x.shape)])
+            case .recurrent:
+                // X [batch, seq, input] with `last` in each place, and parameters sized from extreme dimensions.
+                guard case .recurrent(let r) = op else { break }
+                let hidden = Dim.fixed(r.hiddenSize), dirs = Dim.fixed(r.directions)
+                for sequence in [TensorType(.float32, ["N", last, 2]), TensorType(.float32, ["N", 3, last])] {
+                    let input = sequence.shape.dims[2]
+                    let w = TensorType(.float32, Shape([dirs, last, input])), r2 = TensorType(.float32, Shape([dirs, last, hidden]))
+                    let b = TensorType(.float32, Shape([dirs, last])), h = TensorType(.float32, Shape(["N", dirs, hidden]))
+                    lists += [[sequence, w, r2, b], [sequence, w, r2, b, h], [sequence, w, r2, b, h, h]]
+                }
             case .quantizeLinear, .dequantizeLinear:
                 lists.append([TensorType(.float32, x.shape), TensorType(.float32, Shape([])), TensorType(.int8, Shape([]))])
                 lists.append([TensorType(.int8, x.shape), TensorType(.float32, Shape([last])), TensorType(.int8, Shape([last]))])
