@@ -615,6 +615,7 @@ def build_only(version, group):
     builders = {"op_layers": build_op_layer_fixtures, "long_graphs": build_long_graph_fixtures, "unknown_sizes": build_unknown_size_fixtures,
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
+                "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
@@ -694,6 +695,28 @@ def build_savedmodel_cnn_fixture(keras, layers, kv, version):
     write_savedmodel("cnn", cnn, {"pixels": rng.normal(0, 1, (4, 8, 8, 3)).astype(np.float32)}, kv,
                      "SeparableConv2D, DepthwiseConv2D, BatchNormalization, MaxPooling2D, Conv2D, GlobalAveragePooling2D, "
                      "LayerNormalization, Dense, saved with model.save('cnn/1')", weights=False)
+
+
+def build_savedmodel_recurrent_fixture(keras, layers, kv, version):
+    """A recurrent SavedModel (testdata/savedmodel/recurrent/): an LSTM returning sequences into a
+    Bidirectional GRU, whose variables sit one level deeper than other layers' (the layer's cell, and for
+    Bidirectional its forward and backward layers). Keras 2 only; a generator of its own."""
+    global np
+    import numpy as np
+    if version != 2:
+        return
+    rng = np.random.default_rng(155)
+    seeded(keras, 155)
+    model = keras.Sequential([
+        keras.Input(shape=(6, 3), name="steps"),
+        layers.LSTM(5, return_sequences=True, name="lstm"),
+        layers.Bidirectional(layers.GRU(4, name="gru"), merge_mode="concat", name="bidirectional"),
+        layers.Dense(2, name="head"),
+    ], name="recurrent")
+    randomize(model, rng)
+    write_savedmodel("recurrent", model, {"steps": rng.normal(0, 1, (3, 6, 3)).astype(np.float32)}, kv,
+                     "LSTM(5, return_sequences) -> Bidirectional(GRU(4)) -> Dense(2), saved with model.save('recurrent/1')",
+                     weights=False)
 
 
 def write_savedmodel(name, model, inputs, kv, description, extra=None, include_optimizer=True, weights=True):
