@@ -20,7 +20,8 @@ public final class CompiledSwiftModels: Sendable {
     /// temporary directory.
     public convenience init(graphs: [Graph], flags: [String] = ["-O"]) throws {
         let emissions = graphs.enumerated().map { index, graph in
-            Result { try SwiftEmitter().emit(try Backend.swift.legalize(graph), typeName: "Model\(index)") }
+            // The executors share one copy of the runtime kernels: the module compiles them once.
+            Result { try SwiftEmitter(sharesRuntime: true).emit(try Backend.swift.legalize(graph), typeName: "Model\(index)") }
         }
         try self.init(emissions: emissions, graphs: graphs, flags: flags)
     }

@@ -109,6 +109,11 @@ public struct SwiftToolchain: Sendable {
             sources.append(model)
         }
         try write(Data(SwiftHarness.mainSource(for: models).utf8), to: main)
+        if models.contains(where: { $0.emission.needsSharedRuntime }) {
+            let runtime = directory.appendingPathComponent("KilnSharedRuntime.swift")
+            try write(Data(SwiftEmitter.sharedRuntime(for: models.map(\.emission)).utf8), to: runtime)
+            sources.append(runtime)
+        }
         do {
             try FileManager.default.createDirectory(at: statistics, withIntermediateDirectories: true)
         } catch {
