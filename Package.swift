@@ -19,6 +19,11 @@ let fuzzTargets: [(name: String, dependencies: [Target.Dependency])] =
         ("KIRFuzzer", ["KilnIR"]),
     ] : []
 
+/// `KILN_OPTIMIZE_ORACLE=1` compiles the IR and the reference interpreter with `-O` even in debug builds:
+/// `scripts/test.sh` sets it, because the tests spend most of their time running the interpreter (the
+/// oracle every engine is checked against), which is ten times slower unoptimized.
+let optimizedOracle: [SwiftSetting] = Context.environment["KILN_OPTIMIZE_ORACLE"] == "1" ? [.unsafeFlags(["-O"])] : []
+
 let package = Package(
     name: "Kiln",
     platforms: [.macOS(.v13)],
@@ -42,7 +47,7 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]),
 
         // The graph IR: imports nothing of ours.
-        .target(name: "KilnIR", path: "Sources/KilnIR"),
+        .target(name: "KilnIR", path: "Sources/KilnIR", swiftSettings: optimizedOracle),
 
         // Frontends.
         .target(
@@ -64,7 +69,7 @@ let package = Package(
         .target(name: "KilnPasses", dependencies: ["KilnIR"], path: "Passes"),
 
         // The reference interpreter.
-        .target(name: "KilnInterpreter", dependencies: ["KilnIR", "CBLAS"], path: "Sources/Interpreter"),
+        .target(name: "KilnInterpreter", dependencies: ["KilnIR", "CBLAS"], path: "Sources/Interpreter", swiftSettings: optimizedOracle),
 
         // Backends.
         .target(
