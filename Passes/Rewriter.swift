@@ -180,9 +180,10 @@ final class RewriterState {
     /// The number of a value name, adding it if new.
     @discardableResult
     private func intern(_ name: String) -> Int {
-        if let id = ids[name] { return id }
-        let id = names.count
-        ids[name] = id
+        // One hash and probe: the defaulted subscript's modify accessor inserts the next number if absent.
+        let next = names.count
+        let id = Self.value(of: &ids[name, default: next])
+        guard id == next else { return id }
         names.append(name)
         types.append(nil)
         constants.append(nil)
@@ -192,6 +193,9 @@ final class RewriterState {
         firstEdge.append(-1)
         return id
     }
+
+    @inline(__always)
+    private static func value(of slot: inout Int) -> Int { slot }
 
     func freshName(_ base: String) -> String {
         var name = base
