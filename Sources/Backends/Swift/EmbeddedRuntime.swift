@@ -1003,6 +1003,9 @@ enum EmbeddedRuntime {
         ///   `direction`, read from `initialH`/`initialC` (same layout) or zeros; `y` [batch, steps, directions, hidden]
         ///   gets every step's hidden state at its input's position.
         /// - `projections`: scratch of batch * steps * gates * hidden floats.
+        /// - `mask` [batch, steps] (1 or 0), optional: a step of a row whose mask is 0 is skipped, as Keras's masked
+        ///   `backend.rnn` does: the states stay, and its y is zeros or, with `repeatMasked`, the y of the step processed
+        ///   before it (zeros for the first step processed).
         ///
         /// The only allocation is one scratch for the gates per call, none per step.
         fileprivate func kilnRecurrent(
@@ -1010,7 +1013,8 @@ enum EmbeddedRuntime {
             reverse: Bool, w: UnsafePointer<Float>, inputBias: UnsafePointer<Float>, r: UnsafePointer<Float>, rh: UnsafePointer<Float>?,
             recurrentBias: UnsafePointer<Float>?, initialH: UnsafePointer<Float>?, initialC: UnsafePointer<Float>?,
             _ y: UnsafeMutablePointer<Float>, yh: UnsafeMutablePointer<Float>, yc: UnsafeMutablePointer<Float>?,
-            projections: UnsafeMutablePointer<Float>, f: KilnActivation, g: KilnActivation, h: KilnActivation
+            projections: UnsafeMutablePointer<Float>, f: KilnActivation, g: KilnActivation, h: KilnActivation,
+            mask: UnsafePointer<Float>? = nil, repeatMasked: Bool = false
         ) {
             let gates: Int
             switch cell {
@@ -1040,6 +1044,11 @@ enum EmbeddedRuntime {
                     for n in 0..<batch {
                         let p = projections + (n * steps + t) * width, q = products + n * width
                         let hRow = state + n * stateStride, out = y + ((n * steps + t) * directions + direction) * hidden
+                        if let mask, mask[n * steps + t] == 0 {
+                            let previous = y + ((n * steps + (reverse ? t + 1 : t - 1)) * directions + direction) * hidden
+                            for j in 0..<hidden { out[j] = repeatMasked && step > 0 ? previous[j] : 0 }
+                            continue
+                        }
                         switch cell {
                         case .rnn:
                             for j in 0..<hidden { q[j] += p[j] }
@@ -1078,6 +1087,7 @@ enum EmbeddedRuntime {
                         resetState, lda: hidden, rh, bias: nil, products + 2 * hidden, ldc: width, m: batch, n: hidden, k: hidden, activation: .none
                     )
                     for n in 0..<batch {
+                        if let mask, mask[n * steps + t] == 0 { continue }
                         let p = projections + (n * steps + t) * width, q = products + n * width
                         let hRow = state + n * stateStride, out = y + ((n * steps + t) * directions + direction) * hidden
                         for j in 0..<hidden { q[2 * hidden + j] += p[2 * hidden + j] }

@@ -14,6 +14,7 @@ struct KerasLowering {
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+        "Masking",
     ].sorted()
 
     let file: String
@@ -189,7 +190,7 @@ struct KerasLowering {
         if let mask, layer.className == "GlobalAveragePooling1D", inputs.count == 1 {
             return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
-        if let outputs = try lowerRecurrent(layer, inputs, base: base) { return outputs }
+        if let outputs = try lowerRecurrent(layer, inputs, base: base, mask: mask) { return outputs }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
@@ -201,6 +202,8 @@ struct KerasLowering {
             result = x
         case "Embedding":
             result = try embedding(layer, x, base: base)
+        case "Masking":
+            result = try masking(layer, x, base: base)
         case "Flatten":
             // channels_first: Keras moves the channels last first, so the features come out in the order a
             // channels_last model would give.

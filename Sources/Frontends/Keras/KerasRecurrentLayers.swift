@@ -10,12 +10,33 @@ import KilnIR
 /// applies the reset gate after the recurrent product, which is ONNX's `linear_before_reset = 1`; without it
 /// (Keras 2.2's default) before, `linear_before_reset = 0`. Keras's `activation` is ONNX's g (and h for LSTM),
 /// `recurrent_activation` is f.
+///
+/// A mask on the input (from `Masking` or `Embedding(mask_zero=True)`) becomes the op's mask input M: Keras skips
+/// a masked step (the states stay) and outputs the previous output there, or zeros in a Bidirectional that returns
+/// sequences (it sets `zero_output_for_mask`); its last output is then the output at the last step processed, not
+/// the state (tf-keras `backend.rnn`, Keras 3 `backend/tensorflow/rnn.py`). Keras 2.2 repeated the previous state
+/// instead of the previous output, which differs only where masked steps come before any real one and an initial
+/// state is given; Kiln computes as tf-keras does.
 extension KerasLowering {
     static let recurrentLayers = ["SimpleRNN", "LSTM", "GRU"]
 
     /// The outputs of a recurrent layer or a Bidirectional wrapper (the sequence or last output, then the states
     /// with `return_state`), or nil for any other layer.
-    mutating func lowerRecurrent(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> [String]? {
+    mutating func lowerRecurrent(_ layer: LayerSpec, _ inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
+        -> [String]?
+    {
+        guard Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional" else {
+            if layer.className == "TimeDistributed" { return [try timeDistributed(layer, inputs, base: base)] }
+            return nil
+        }
+        var stepMask: String?
+        if let mask, let x = inputs.first {
+            let value = try maskValue(mask, layer: layer)
+            guard types[value]!.shape.dims == Array(types[x]!.shape.dims.prefix(2)), types[x]!.shape.rank == 3 else {
+                throw unsupportedRecurrent(layer, "its mask \(types[value]!) does not fit its input \(types[x]!) as [batch, time]")
+            }
+            stepMask = value
+        }
         if Self.recurrentLayers.contains(layer.className) {
             let settings = try RecurrentSettings(layer.config, className: layer.className, lowering: self, layer: layer.name)
             guard inputs.count == 1 + settings.stateCount || inputs.count == 1 else {
@@ -25,7 +46,7 @@ extension KerasLowering {
                 layer, settings, groups: [[layer.name, "\(layer.name)/\(settings.cellName)", "\(layer.name)/cell"]])
             let run = try recurrent(
                 layer, settings, inputs[0], states: Array(inputs.dropFirst()), weights: weights[0], reverse: settings.goBackwards,
-                base: base)
+                mask: stepMask.map { ($0, .previous) }, base: base)
             var sequence = run.outputs[0]
             if settings.returnSequences && settings.goBackwards {
                 // Keras returns the outputs in the order it computed them, last input first.
@@ -33,9 +54,7 @@ extension KerasLowering {
             }
             return [sequence] + (settings.returnState ? Array(run.outputs.dropFirst()) : [])
         }
-        if layer.className == "TimeDistributed" { return [try timeDistributed(layer, inputs, base: base)] }
-        guard layer.className == "Bidirectional" else { return nil }
-        return try bidirectional(layer, inputs, base: base)
+        return try bidirectional(layer, inputs, mask: stepMask, base: base)
     }
 
     /// Keras's TimeDistributed around a Dense: the Dense on every step, which is Dense on the last axis of
@@ -66,7 +85,9 @@ extension KerasLowering {
     /// Keras's Bidirectional: the layer forward and a copy (or `backward_layer`) over the reversed sequence, whose
     /// outputs Keras puts back in input order, merged by `merge_mode` (concat, sum, mul, ave, or None: both
     /// outputs); with `return_state` the forward states, then the backward states, follow.
-    private mutating func bidirectional(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> [String] {
+    private mutating func bidirectional(_ layer: LayerSpec, _ inputs: [String], mask: String?, base: String) throws(KerasImportError)
+        -> [String]
+    {
         guard let inner = layer.config["layer"], let innerClass = inner["class_name"]?.string, let innerConfig = inner["config"],
             Self.recurrentLayers.contains(innerClass)
         else {
@@ -103,12 +124,15 @@ extension KerasLowering {
         let forwardStates = states == 0 ? [] : Array(inputs[1...forward.stateCount])
         let backwardStates = states == 0 ? [] : Array(inputs[(1 + forward.stateCount)...])
         // A layer with go_backwards returns its sequence last step first; Keras flips the backward layer's
-        // sequence back into input order, which is where the IR's reverse direction already puts it.
+        // sequence back into input order, which is where the IR's reverse direction already puts it. Keras sets
+        // zero_output_for_mask on both layers when they return sequences.
+        let masked: (String, Recurrence.MaskedOutput)? = mask.map { ($0, forward.returnSequences ? .zeros : .previous) }
         let forwardRun = try recurrent(
-            layer, forward, inputs[0], states: forwardStates, weights: weights[0], reverse: forward.goBackwards, base: "\(base).forward")
+            layer, forward, inputs[0], states: forwardStates, weights: weights[0], reverse: forward.goBackwards, mask: masked,
+            base: "\(base).forward")
         let backwardRun = try recurrent(
-            layer, backward, inputs[0], states: backwardStates, weights: weights[1], reverse: backward.goBackwards, base: "\(base).backward"
-        )
+            layer, backward, inputs[0], states: backwardStates, weights: weights[1], reverse: backward.goBackwards, mask: masked,
+            base: "\(base).backward")
         var (a, b) = (forwardRun.outputs[0], backwardRun.outputs[0])
         if forward.returnSequences && forward.goBackwards { a = try reverseTime(layer, a, base: "\(base).forward.reversed") }
         if forward.returnSequences && !backward.goBackwards { b = try reverseTime(layer, b, base: "\(base).backward.reversed") }
@@ -144,11 +168,13 @@ extension KerasLowering {
         return try emit(.slice(axes: [1], starts: [-1], ends: [Int.min], steps: [-1]), [x], name: base, node: layer.name)
     }
 
-    /// One direction of a layer: the IR op on x [N, T, F] with the initial states [N, units] given (or zeros), then
-    /// Keras's outputs: the sequence [N, T, units] or the last output [N, units], the last hidden state, and for LSTM
-    /// the last cell state.
+    /// One direction of a layer: the IR op on x [N, T, F] with the initial states [N, units] given (or zeros) and the
+    /// step mask [N, T] if any, then Keras's outputs: the sequence [N, T, units] or the last output [N, units] (the
+    /// last hidden state, or with a mask the output at the last step processed), the last hidden state, and for
+    /// LSTM the last cell state.
     private mutating func recurrent(
-        _ layer: LayerSpec, _ settings: RecurrentSettings, _ x: String, states: [String], weights: [String], reverse: Bool, base: String
+        _ layer: LayerSpec, _ settings: RecurrentSettings, _ x: String, states: [String], weights: [String], reverse: Bool,
+        mask: (value: String, output: Recurrence.MaskedOutput)?, base: String
     ) throws(KerasImportError) -> (outputs: [String], op: Op) {
         guard types[x]!.shape.rank == 3 else {
             throw unsupportedRecurrent(layer, "takes [batch, time, features], got \(types[x]!)")
@@ -159,14 +185,23 @@ extension KerasLowering {
         }
         let op = Op.recurrent(
             Recurrence(
-                cell: settings.cell, direction: reverse ? .reverse : .forward, hiddenSize: settings.units, activations: settings.activations
-            ))
+                cell: settings.cell, direction: reverse ? .reverse : .forward, hiddenSize: settings.units,
+                activations: settings.activations,
+                maskedOutput: mask?.output))
         let names = ["\(base).y", "\(base).y_h", "\(base).y_c"].prefix(settings.cell == .lstm ? 3 : 2).map { fresh($0) }
-        let results = try emitResults(op, [x] + weights + initial, names: Array(names), node: layer.name)
-        let sequence =
-            settings.returnSequences
-            ? try emit(.reshape(shape: [0, 0, -1]), [results[0]], name: base, node: layer.name)
-            : try emit(.flatten(axis: 1), [results[1]], name: base, node: layer.name)
+        let results = try emitResults(op, [x] + weights + (mask.map { [$0.value] } ?? []) + initial, names: Array(names), node: layer.name)
+        let sequence: String
+        if settings.returnSequences {
+            sequence = try emit(.reshape(shape: [0, 0, -1]), [results[0]], name: base, node: layer.name)
+        } else if mask != nil {
+            // The output at the last step processed: the last input step forward, the first in reverse.
+            let last = try emit(
+                .slice(axes: [1], starts: [reverse ? 0 : -1], ends: [reverse ? 1 : Int.max], steps: [1]), [results[0]],
+                name: "\(base).last_step", node: layer.name)
+            sequence = try emit(.flatten(axis: 1), [last], name: base, node: layer.name)
+        } else {
+            sequence = try emit(.flatten(axis: 1), [results[1]], name: base, node: layer.name)
+        }
         var outputs = [sequence]
         if settings.returnState {
             outputs.append(try emit(.flatten(axis: 1), [results[1]], name: "\(base).state_h", node: layer.name))
