@@ -377,6 +377,73 @@ def build_recurrent_fixtures(keras, layers, kv, version):
          "a GRU's sequence into TimeDistributed(Dense) with softmax, unknown length, here 5")
 
 
+def build_masked_recurrent_fixtures(keras, layers, kv, version):
+    """Masked recurrent layers (`--only recurrent_masked`): Embedding(mask_zero=True) and Masking into LSTM, GRU,
+    SimpleRNN and Bidirectional (Keras repeats the previous output at a masked step, a Bidirectional returning
+    sequences gives zeros there), through Dense and a recurrent sequence, into GlobalAveragePooling1D, with an
+    initial state, with go_backwards; tokens padded at the end, with gaps in the middle and a row of padding only,
+    at batch 3 and batch 1; the Masking model on sequences of unknown length (the Embedding one has a fixed length:
+    Kiln reverses a go_backwards sequence only for a known length)."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1400 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 157)
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    h0 = keras.Input((3,), name="h0")
+    e = layers.Embedding(9, 3, mask_zero=True, name="embedding")(tokens)
+    seq = layers.LSTM(3, return_sequences=True, name="lstm_seq")(e)
+    last = layers.GRU(2, name="gru_last")(seq)
+    backwards = layers.SimpleRNN(2, go_backwards=True, return_sequences=True, name="rnn_backwards")(e)
+    started = layers.GRU(3, return_sequences=True, name="gru_started")(e, initial_state=[h0])
+    bi_seq = layers.Bidirectional(layers.LSTM(2, return_sequences=True), name="bi_seq")(e)
+    bi_last = layers.Bidirectional(layers.GRU(2), merge_mode="ave", name="bi_last")(seq)
+    # A row of padding only (the "gaps" case) would make a masked average 0 / 0: the pooling is in the other model.
+    model = keras.Model([tokens, h0], [seq, last, backwards, started, bi_seq, bi_last], name="recurrent_masked_tokens")
+    randomize(model, rng)
+    producers = ["lstm_seq", "gru_last", "rnn_backwards", "gru_started", "bi_seq", "bi_last"]
+    cases = {
+        "trailing": np.array([[3, 1, 4, 1, 5, 0], [2, 6, 0, 0, 0, 0], [8, 7, 6, 5, 4, 3]], dtype=np.int32),
+        "gaps": np.array([[0, 3, 0, 4, 4, 0], [0, 0, 0, 0, 0, 0], [5, 0, 0, 2, 7, 1]], dtype=np.int32),
+        "one": np.array([[7, 0, 2, 0, 0, 0]], dtype=np.int32),
+    }
+    for case, ids in cases.items():
+        inputs = {"tokens": ids, "h0": rng.normal(0, 1, size=(ids.shape[0], 3)).astype(np.float32)}
+        save(f"recurrent_masked_tokens_{case}", model, inputs, producers,
+             f"Embedding(mask_zero=True) into LSTM, GRU (last output; initial state), SimpleRNN go_backwards "
+             f"and Bidirectional: mask {case}, batch {ids.shape[0]}, length {ids.shape[1]}")
+
+    seeded(keras, 163)
+    x = keras.Input((None, 2), name="x")
+    masked = layers.Masking(mask_value=0.0, name="masking")(x)
+    seq = layers.LSTM(3, return_sequences=True, name="lstm_seq")(masked)
+    dense = layers.Dense(3, activation="tanh", name="dense")(seq)
+    back = layers.GRU(2, go_backwards=True, reset_after=False, name="gru_back")(dense)
+    pooled = layers.GlobalAveragePooling1D(name="pool")(dense)
+    summed = layers.Bidirectional(layers.SimpleRNN(2, return_sequences=True), merge_mode="sum", name="bi_sum")(masked)
+    model = keras.Model(x, [masked, seq, back, pooled, summed], name="recurrent_masked_values")
+    randomize(model, rng)
+    for case, batch, length, gaps in (("trailing", 3, 5, False), ("gaps", 2, 5, True), ("one", 1, 4, True)):
+        values = rng.normal(0, 1, size=(batch, length, 2)).astype(np.float32)
+        keep = np.ones((batch, length), dtype=bool)
+        if gaps:
+            keep[0, [0, 2]] = False
+            keep[-1, -2] = False
+        else:
+            keep[0, 3:] = False
+            keep[1, 1:] = False
+        values[~keep] = 0.0
+        # A step with one feature zero is not masked.
+        values[-1, 0, 0] = 0.0
+        save(f"recurrent_masked_values_{case}", model, {"x": values}, ["masking", "lstm_seq", "gru_back", "pool", "bi_sum"],
+             f"Masking(0.0) into LSTM, through Dense into GRU go_backwards and GlobalAveragePooling1D, and "
+             f"Bidirectional SimpleRNN (sum): masked steps {case}, batch {batch}, length {length}")
+
+
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
     classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
@@ -616,7 +683,7 @@ def build_only(version, group):
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
-                "recurrent": build_recurrent_fixtures}
+                "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

@@ -28,9 +28,13 @@ extension KerasLowering {
     /// Merge layers, which combine their inputs' masks (Dot drops them).
     static let maskMerging: Set<String> = ["Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"]
 
-    /// The mask a call sees: the one given as its `mask` argument, else its (single) input's.
+    /// The mask a call sees: the one given as its `mask` argument, else its (single) input's. Keras 3 hands a
+    /// call's input mask on only when the call has one tensor argument (`Layer.__call__`), so a recurrent layer
+    /// called with initial states runs unmasked there, while Keras 2 masks it by its sequence's mask.
     func mask(for layer: LayerSpec, call: Int, inputs: [String], produced: [TensorRef: String]) -> KerasMask? {
         if let ref = layer.mask(ofCall: call), let value = produced[ref] { return .value(value) }
+        let recurrent = Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional"
+        if kerasMajorVersion >= 3 && recurrent && inputs.count > 1 { return nil }
         return inputs.lazy.compactMap { masks[$0] }.first
     }
 
@@ -97,7 +101,7 @@ extension KerasLowering {
         let keepDims = try config(of: layer).bool("keepdims", default: false)
         let floats = try emit(.cast(to: .float32), [maskValue], name: "\(base).mask", node: layer.name)
         let expanded = try emit(
-            .reshape(shape: [-1, type.shape.dims[1].fixedValue ?? -1, 1]), [floats], name: "\(base).mask3", node: layer.name)
+            .reshape(shape: [0, 0, 1]), [floats], name: "\(base).mask3", node: layer.name)
         let masked = try emit(.binary(.mul), [x, expanded], name: "\(base).masked", node: layer.name)
         let sum = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [masked], name: "\(base).sum", node: layer.name)
         let count = try emit(.reduce(.sum, axes: [1], keepDims: keepDims), [expanded], name: "\(base).count", node: layer.name)

@@ -193,12 +193,13 @@ extension KerasLowering {
         let sequence: String
         if settings.returnSequences {
             sequence = try emit(.reshape(shape: [0, 0, -1]), [results[0]], name: base, node: layer.name)
-        } else if mask != nil {
-            // The output at the last step processed: the last input step forward, the first in reverse.
-            let last = try emit(
-                .slice(axes: [1], starts: [reverse ? 0 : -1], ends: [reverse ? 1 : Int.max], steps: [1]), [results[0]],
-                name: "\(base).last_step", node: layer.name)
-            sequence = try emit(.flatten(axis: 1), [last], name: base, node: layer.name)
+        } else if let mask {
+            // The output at the last step processed is the output of the last real step, the state after it, or
+            // zeros in a row without one (whose state is the initial state).
+            let real = try emit(.cast(to: .float32), [mask.value], name: "\(base).real_steps", node: layer.name)
+            let anyReal = try emit(.reduce(.max, axes: [1], keepDims: true), [real], name: "\(base).any_real", node: layer.name)
+            let state = try emit(.flatten(axis: 1), [results[1]], name: "\(base).state", node: layer.name)
+            sequence = try emit(.binary(.mul), [state, anyReal], name: base, node: layer.name)
         } else {
             sequence = try emit(.flatten(axis: 1), [results[1]], name: base, node: layer.name)
         }
