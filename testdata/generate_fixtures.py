@@ -444,6 +444,39 @@ def build_masked_recurrent_fixtures(keras, layers, kv, version):
              f"Bidirectional SimpleRNN (sum): masked steps {case}, batch {batch}, length {length}")
 
 
+def build_digits_sequence_fixtures(keras, layers, kv, version):
+    """Digits as sequences (`--only recurrent_digits`, Keras 3 only): sklearn's 8x8 digits, each row of the image a
+    time step (8 steps of 8 features, scaled to [0, 1]), classified by LSTM(32), GRU(32) and Bidirectional(LSTM(16))
+    each into Dense(10, softmax), trained briefly. Inputs: the first 32 held-out digits; meta.json holds their
+    labels and Keras's top-1 accuracy. `top1` asks the checks to compare each engine's top-1 with Keras's."""
+    if version != 3:
+        return
+    import numpy as np
+    (x_train, y_train), (x_test, y_test) = digits_8x8()
+    x_train, x_test = x_train[..., 0], x_test[..., 0]
+    forms = {
+        "lstm": lambda: layers.LSTM(32, name="lstm"),
+        "gru": lambda: layers.GRU(32, name="gru"),
+        "bidirectional": lambda: layers.Bidirectional(layers.LSTM(16), name="bidirectional"),
+    }
+    for form, recurrent in forms.items():
+        seeded(keras, 167)
+        model = keras.Sequential([keras.Input((8, 8), name="rows"), recurrent(),
+                                  layers.Dense(10, activation="softmax", name="digit")], name=f"digits_{form}")
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=8, batch_size=64, verbose=0)
+        model = without_optimizer(model)
+        x = np.ascontiguousarray(x_test[:32])
+        probabilities = predict(model, x)[0]
+        accuracy = float((probabilities.argmax(-1) == y_test[:32]).mean())
+        held_out = float((predict(model, x_test)[0].argmax(-1) == y_test).mean())
+        write_fixture(f"recurrent_digits_{form}_keras3_keras", model, lambda d: save_keras(model, d), {"rows": x},
+                      {"digit": probabilities}, kv,
+                      f"sklearn digits, the 8 rows of each image as 8 time steps, classified by {form} "
+                      f"(trained 8 epochs; Keras's held-out top-1 {held_out:.3f}, {accuracy:.3f} on these 32)",
+                      {"top1": True, "labels": [int(v) for v in y_test[:32]]})
+
+
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
     classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
@@ -683,7 +716,8 @@ def build_only(version, group):
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
-                "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures}
+                "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
+                "recurrent_digits": build_digits_sequence_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)
