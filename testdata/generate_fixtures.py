@@ -477,6 +477,32 @@ def build_digits_sequence_fixtures(keras, layers, kv, version):
                       {"top1": True, "labels": [int(v) for v in y_test[:32]]})
 
 
+def build_rnn_cell_fixtures(keras, layers, kv, version):
+    """The RNN layer around SimpleRNNCell, LSTMCell and GRUCell, and around a list of cells (StackedRNNCells), with
+    return_sequences, go_backwards, return_state and a Masking mask (`--only recurrent_cells`)."""
+    import numpy as np
+    rng = np.random.default_rng(1500 + version)
+    seeded(keras, 173)
+    x = keras.Input((5, 3), name="x")
+    lstm = layers.RNN(layers.LSTMCell(3), return_sequences=True, name="rnn_lstm")(x)
+    gru = layers.RNN(layers.GRUCell(2, reset_after=False), go_backwards=True, name="rnn_gru")(x)
+    simple, state = layers.RNN(layers.SimpleRNNCell(2, activation="relu"), return_state=True, name="rnn_simple")(x)
+    stacked = layers.RNN([layers.LSTMCell(3), layers.GRUCell(2)], return_sequences=True, name="rnn_stacked")(x)
+    backwards = layers.RNN([layers.SimpleRNNCell(2), layers.LSTMCell(2)], go_backwards=True, name="rnn_stacked_back")(lstm)
+    masked = layers.Masking(name="masking")(x)
+    masked_stack = layers.RNN([layers.GRUCell(2), layers.SimpleRNNCell(2)], name="rnn_masked")(masked)
+    model = keras.Model(x, [lstm, gru, simple, state, stacked, backwards, masked_stack], name="recurrent_cells")
+    randomize(model, rng)
+    values = rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)
+    values[0, 3:] = 0.0
+    values[1, 1] = 0.0
+    outputs = predict(model, values)
+    names = output_names(["rnn_lstm", "rnn_gru", "rnn_simple", "rnn_simple", "rnn_stacked", "rnn_stacked_back", "rnn_masked"])
+    save_both("recurrent_cells", model, {"x": values}, dict(zip(names, outputs)), kv,
+              "RNN around LSTMCell, GRUCell (reset_after=False, go_backwards), SimpleRNNCell (return_state) and lists of "
+              "cells (StackedRNNCells; go_backwards; behind Masking)", version)
+
+
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
     classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
@@ -717,7 +743,7 @@ def build_only(version, group):
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
-                "recurrent_digits": build_digits_sequence_fixtures}
+                "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)
