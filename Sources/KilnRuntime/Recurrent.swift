@@ -142,11 +142,14 @@ func kilnCellActivation(_ f: KilnActivation, _ x: UnsafePointer<Float>, _ y: Uns
 
 /// e^x of eight floats: Cephes's `expf` (S. L. Moshier, Cephes Math Library): x = n ln 2 + r with ln 2 in two
 /// parts, e^r by a degree-7 polynomial, 2^n written into the exponent bits. Within 2 ulp of e^x; x is clamped
-/// to [-87, 88] first, so the result stays a normal float (e^-87 for less, e^88 for more).
+/// to [-87, 88] first, so the result stays a normal float (e^-87 for less, e^88 for more). n is rounded by
+/// adding and subtracting 1.5 * 2^23 (plain vector adds; the float's low bits then hold n), as SSE2 has no
+/// vector floor.
 @inline(__always)
 func kilnExp(_ x: KilnVector) -> KilnVector {
     let x = x.replacing(with: 88, where: x .> 88).replacing(with: -87, where: x .< -87)
-    let n = (x * 1.44269504088896341 + 0.5).rounded(.down)
+    let shifted = x * 1.44269504088896341 + 12_582_912
+    let n = shifted - 12_582_912
     var r = x - n * 0.693359375
     r = r + n * 2.12194440e-4
     var p = KilnVector(repeating: 1.9875691500e-4)
@@ -156,7 +159,7 @@ func kilnExp(_ x: KilnVector) -> KilnVector {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let e = p * (r * r) + r + 1
-    let exponent = (SIMD8<Int32>(n, rounding: .towardZero) &+ 127) &<< 23
+    let exponent = (unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000 &+ 127) &<< 23
     return e * unsafeBitCast(exponent, to: KilnVector.self)
 }
 
