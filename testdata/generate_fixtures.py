@@ -480,6 +480,7 @@ def build_digits_sequence_fixtures(keras, layers, kv, version):
 def build_rnn_cell_fixtures(keras, layers, kv, version):
     """The RNN layer around SimpleRNNCell, LSTMCell and GRUCell, and around a list of cells (StackedRNNCells), with
     return_sequences, go_backwards, return_state and a Masking mask (`--only recurrent_cells`)."""
+    global np
     import numpy as np
     rng = np.random.default_rng(1500 + version)
     seeded(keras, 173)
@@ -501,6 +502,36 @@ def build_rnn_cell_fixtures(keras, layers, kv, version):
     save_both("recurrent_cells", model, {"x": values}, dict(zip(names, outputs)), kv,
               "RNN around LSTMCell, GRUCell (reset_after=False, go_backwards), SimpleRNNCell (return_state) and lists of "
               "cells (StackedRNNCells; go_backwards; behind Masking)", version)
+
+
+def build_cudnn_fixtures(keras, layers, kv, version):
+    """Keras 2's CuDNNLSTM and CuDNNGRU (`--only recurrent_cudnn`, Keras 2 only). tf-keras builds and saves them on
+    a CPU but runs them only on a GPU, so the expected outputs come from the layers tf-keras documents as their
+    equivalents, given the same weights: LSTM with the input and recurrent biases summed, and GRU with
+    reset_after=True and the two bias sets as its two bias rows (cuDNN's CUDNN_LSTM and CUDNN_GRU cells)."""
+    if version != 2:
+        return
+    global np
+    import numpy as np
+    from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+    from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+    rng = np.random.default_rng(1600)
+    x = keras.Input((5, 3), name="x")
+    lstm = CuDNNLSTM(3, return_sequences=True, name="cudnn_lstm")(x)
+    gru = CuDNNGRU(2, go_backwards=True, name="cudnn_gru")(lstm)
+    model = keras.Model(x, [lstm, gru], name="recurrent_cudnn")
+    randomize(model, rng)
+    kernel, recurrent, bias, gru_kernel, gru_recurrent, gru_bias = model.get_weights()
+    y = keras.Input((5, 3), name="x")
+    twin_lstm = layers.LSTM(3, return_sequences=True, name="cudnn_lstm")(y)
+    twin_gru = layers.GRU(2, reset_after=True, go_backwards=True, name="cudnn_gru")(twin_lstm)
+    twin = keras.Model(y, [twin_lstm, twin_gru])
+    twin.set_weights([kernel, recurrent, bias[:12] + bias[12:], gru_kernel, gru_recurrent, gru_bias.reshape(2, 6)])
+    values = rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)
+    outputs = predict(twin, values)
+    save_both("recurrent_cudnn", model, {"x": values}, dict(zip(["cudnn_lstm", "cudnn_gru"], outputs)), kv,
+              "CuDNNLSTM (return_sequences) into CuDNNGRU (go_backwards); expected outputs from tf-keras's LSTM and "
+              "GRU(reset_after=True) with the same weights, as tf-keras runs cuDNN layers only on a GPU", version)
 
 
 def build_unknown_size_fixtures(keras, layers, kv, version):
@@ -743,7 +774,8 @@ def build_only(version, group):
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
-                "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures}
+                "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures,
+                "recurrent_cudnn": build_cudnn_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

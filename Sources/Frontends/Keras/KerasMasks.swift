@@ -33,7 +33,7 @@ extension KerasLowering {
     /// called with initial states runs unmasked there, while Keras 2 masks it by its sequence's mask.
     func mask(for layer: LayerSpec, call: Int, inputs: [String], produced: [TensorRef: String]) -> KerasMask? {
         if let ref = layer.mask(ofCall: call), let value = produced[ref] { return .value(value) }
-        let recurrent = Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional"
+        let recurrent = Self.recurrentLayers.contains(layer.className) || ["Bidirectional", "RNN"].contains(layer.className)
         if kerasMajorVersion >= 3 && recurrent && inputs.count > 1 { return nil }
         return inputs.lazy.compactMap { masks[$0] }.first
     }
@@ -48,7 +48,7 @@ extension KerasLowering {
         var uses = layer.mask(ofCall: call) != nil || layer.className == "Softmax"
         if kerasMajorVersion < 3 && layer.className == "GroupNormalization" { uses = true }
         if kerasMajorVersion >= 3 && ["Multiply", "Maximum", "Minimum"].contains(layer.className) { uses = true }
-        let computing = Self.recurrentLayers + ["Bidirectional", "GlobalAveragePooling1D"]
+        let computing = Self.recurrentLayers + ["Bidirectional", "RNN", "GlobalAveragePooling1D"]
         if (computing + ["TimeDistributed", "BatchNormalization"]).contains(layer.className) { uses = false }
         if case .merged(let merging) = mask, computing.contains(layer.className) {
             throw maskError(
@@ -71,7 +71,7 @@ extension KerasLowering {
             output = .nonzero(indices: indices)
         } else if layer.className == "Masking" {
             output = outputs.first.flatMap { masks[$0] }
-        } else if Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional" {
+        } else if Self.recurrentLayers.contains(layer.className) || ["Bidirectional", "RNN"].contains(layer.className) {
             // The sequence keeps the input's mask; a last output and the states have none.
             let sequences = (layer.config["layer"]?["config"] ?? layer.config)["return_sequences"]?.bool ?? false
             if sequences, let first = outputs.first { masks[first] = mask }

@@ -18,14 +18,17 @@ import KilnIR
 /// instead of the previous output, which differs only where masked steps come before any real one and an initial
 /// state is given; Kiln computes as tf-keras does.
 extension KerasLowering {
-    static let recurrentLayers = ["SimpleRNN", "LSTM", "GRU"]
+    static let recurrentLayers = ["SimpleRNN", "LSTM", "GRU", "CuDNNLSTM", "CuDNNGRU"]
+
+    /// The cells the RNN layer wraps, by the layer each one is the step of.
+    static let recurrentCells = ["SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"]
 
     /// The outputs of a recurrent layer or a Bidirectional wrapper (the sequence or last output, then the states
     /// with `return_state`), or nil for any other layer.
     mutating func lowerRecurrent(_ layer: LayerSpec, _ inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
         -> [String]?
     {
-        guard Self.recurrentLayers.contains(layer.className) || layer.className == "Bidirectional" else {
+        guard Self.recurrentLayers.contains(layer.className) || ["Bidirectional", "RNN"].contains(layer.className) else {
             if layer.className == "TimeDistributed" { return [try timeDistributed(layer, inputs, base: base)] }
             return nil
         }
@@ -37,6 +40,7 @@ extension KerasLowering {
             }
             stepMask = value
         }
+        if layer.className == "RNN" { return try rnnLayer(layer, inputs, mask: stepMask, base: base) }
         if Self.recurrentLayers.contains(layer.className) {
             let settings = try RecurrentSettings(layer.config, className: layer.className, lowering: self, layer: layer.name)
             guard inputs.count == 1 + settings.stateCount || inputs.count == 1 else {
@@ -76,6 +80,93 @@ extension KerasLowering {
         }
         let dense = LayerSpec(className: "Dense", name: weightsPath, config: config, calls: layer.calls)
         return try denseLayer(dense, inputs[0], base: base)
+    }
+
+    /// Keras's RNN layer around a cell (SimpleRNNCell, LSTMCell, GRUCell) or a list of them (StackedRNNCells): one
+    /// cell is the layer of that cell (RNN(LSTMCell(n)) computes as LSTM(n)); a list runs each cell's layer over the
+    /// previous one's sequence, which is what stepping the cells in turn computes (each cell's state at t depends
+    /// on its state at t - 1 and the cell below's output at t), with the RNN's go_backwards for every cell and its
+    /// return_sequences for the last. Initial states are the cells' states in order. tf-keras
+    /// `layers/rnn/base_rnn.py` and `stacked_rnn_cells.py`, Keras 3 `layers/rnn/rnn.py`, `stacked_rnn_cells.py`.
+    private mutating func rnnLayer(_ layer: LayerSpec, _ inputs: [String], mask: String?, base: String) throws(KerasImportError)
+        -> [String]
+    {
+        guard let cell = layer.config["cell"], let cellClass = cell["class_name"]?.string else {
+            throw unsupportedRecurrent(layer, "has no cell in its config")
+        }
+        let specs = cellClass == "StackedRNNCells" ? cell["config"]?["cells"]?.array ?? [] : [cell]
+        guard !specs.isEmpty else { throw unsupportedRecurrent(layer, "its StackedRNNCells has no cells") }
+        var settings: [RecurrentSettings] = []
+        for (index, spec) in specs.enumerated() {
+            let className = spec["class_name"]?.string ?? "?"
+            guard let layerClass = Self.recurrentCells[className], case .object(var config)? = spec["config"] else {
+                throw unsupportedRecurrent(layer, "wraps a \(className); Kiln reads SimpleRNNCell, LSTMCell, GRUCell and lists of them")
+            }
+            let last = index == specs.count - 1
+            for key in ["go_backwards", "stateful", "time_major"] { config[key] = layer.config[key] ?? .bool(false) }
+            config["return_sequences"] = last ? layer.config["return_sequences"] ?? .bool(false) : .bool(true)
+            config["return_state"] = last ? layer.config["return_state"] ?? .bool(false) : .bool(false)
+            config["name"] = config["name"] ?? .string("\(layer.name)/cell\(index)")
+            settings.append(try RecurrentSettings(.object(config), className: layerClass, lowering: self, layer: layer.name))
+        }
+        if settings.count > 1 && settings[settings.count - 1].returnState {
+            throw unsupportedRecurrent(layer, "return_state over a list of cells (nested states) is not supported")
+        }
+        let stateCount = settings.reduce(0) { $0 + $1.stateCount }
+        guard inputs.count == 1 || inputs.count == 1 + stateCount else {
+            throw unsupportedRecurrent(layer, "is called with \(inputs.count - 1) initial states; its cells take \(stateCount)")
+        }
+        let weights = try cellWeights(layer, settings)
+        var x = inputs[0], nextState = 1, outputs: [String] = []
+        for (index, cellSettings) in settings.enumerated() {
+            let states = inputs.count == 1 ? [] : Array(inputs[nextState..<(nextState + cellSettings.stateCount)])
+            nextState += cellSettings.stateCount
+            let last = index == settings.count - 1
+            let run = try recurrent(
+                layer, cellSettings, x, states: states, weights: weights[index], reverse: cellSettings.goBackwards,
+                mask: mask.map { ($0, .previous) }, base: last ? base : "\(base).cell\(index)")
+            x = run.outputs[0]
+            outputs = run.outputs
+        }
+        if let last = settings.last, last.returnSequences && last.goBackwards {
+            outputs[0] = try reverseTime(layer, outputs[0], base: "\(base).reversed")
+        }
+        return outputs
+    }
+
+    /// W, R and B of each cell of an RNN layer: `.h5` files keep all the cells' arrays under the layer, in order;
+    /// `.keras` archives under `cell` (one cell) or `cell/cells/<cell>`.
+    private mutating func cellWeights(_ layer: LayerSpec, _ settings: [RecurrentSettings]) throws(KerasImportError) -> [[String]] {
+        if let cached = cachedConstants(of: layer) {
+            return (0..<settings.count).map { Array(cached[($0 * 3)..<($0 * 3 + 3)]) }
+        }
+        var perCell: [[(name: String, tensor: Tensor)]] = []
+        let all = try weights.weights(of: layer.name)
+        if !all.isEmpty {
+            var offset = 0
+            for cell in settings {
+                perCell.append(Array(all[min(offset, all.count)..<min(offset + cell.weightCount, all.count)]))
+                offset += cell.weightCount
+            }
+        } else if settings.count == 1 {
+            var loaded: [(name: String, tensor: Tensor)] = []
+            for path in ["\(layer.name)/cell", "\(layer.name)/\(settings[0].cellName)"] where loaded.isEmpty {
+                loaded = try weights.weights(of: path)
+            }
+            perCell = [loaded]
+        } else {
+            // Keyed by the names Keras 3 writes on the groups: the StackedRNNCells's, then each cell's.
+            let stacked = layer.config["cell"]?["config"]?["name"]?.string ?? "cell"
+            for cell in settings { perCell.append(try weights.weights(of: "\(layer.name)/\(stacked)/\(cell.name)")) }
+        }
+        var result: [[String]] = []
+        for (index, (arrays, cell)) in zip(perCell, settings).enumerated() {
+            result.append(
+                try cell.onnxWeights(
+                    arrays, lowering: &self, layer: layer, base: "\(sanitize(layer.name))\(settings.count > 1 ? ".cell\(index)" : "")"))
+        }
+        rememberConstants(result.flatMap { $0 }, of: layer)
+        return result
     }
 
     private func unsupportedRecurrent(_ layer: LayerSpec, _ reason: String) -> KerasImportError {
@@ -260,6 +351,9 @@ struct RecurrentSettings {
     var goBackwards: Bool
     /// The name Keras 3 gives the layer's cell, under which a `.keras` archive keeps the weights.
     var cellName: String
+    /// Keras 2's CuDNNLSTM and CuDNNGRU: one bias vector of 2 x gates x units, the input's biases then the
+    /// recurrent product's (cuDNN's two bias sets), where LSTM keeps one and GRU two rows.
+    var cudnnBias = false
 
     /// Initial states the layer takes: h, and c for LSTM.
     var stateCount: Int { cell == .lstm ? 2 : 1 }
@@ -320,6 +414,19 @@ struct RecurrentSettings {
             cell = .gru(linearBeforeReset: config["reset_after"]?.bool ?? false)
             activations = [f, g]
             cellName = "gru_cell"
+        // cuDNN's cells (NVIDIA cuDNN API, cudnnRNNMode_t CUDNN_LSTM and CUDNN_GRU), which Keras 2's CuDNNLSTM and
+        // CuDNNGRU run: sigmoid gates and tanh, both bias sets added; the GRU applies the reset gate after the
+        // recurrent product and its bias, ONNX's linear_before_reset = 1 (tf-keras `layers/rnn/cudnn_gru.py`).
+        case "CuDNNLSTM":
+            cell = .lstm
+            activations = [.sigmoid, .tanh, .tanh]
+            cellName = "lstm_cell"
+            cudnnBias = true
+        case "CuDNNGRU":
+            cell = .gru(linearBeforeReset: true)
+            activations = [.sigmoid, .tanh]
+            cellName = "gru_cell"
+            cudnnBias = true
         default:
             cell = .lstm
             activations = [f, g, g]
@@ -349,7 +456,14 @@ struct RecurrentSettings {
         var inputBias = [Float](repeating: 0, count: rows), recurrentBias = inputBias
         if useBias {
             let bias = arrays[2].tensor
-            if cell == .gru(linearBeforeReset: true) {
+            if cudnnBias {
+                guard bias.shape == [2 * rows] else {
+                    throw .weightShape(
+                        file: lowering.file, layer: layer.name, weight: arrays[2].name, expected: [2 * rows], got: bias.shape)
+                }
+                inputBias = Array(bias.floats[..<rows])
+                recurrentBias = Array(bias.floats[rows...])
+            } else if cell == .gru(linearBeforeReset: true) {
                 guard bias.shape == [2, rows] else {
                     throw .weightShape(
                         file: lowering.file, layer: layer.name, weight: arrays[2].name, expected: [2, rows], got: bias.shape)
