@@ -95,13 +95,19 @@ final class KerasRecurrentLayerTests: XCTestCase {
         }
     }
 
-    func testStatefulAndUnknownActivationsAreClearErrors() {
+    func testStatefulAndUnknownActivationsAreClearErrors() throws {
         var model = ModelConfigBuilder(.keras3)
         model.input("x", [4, 2])
         model.layer("LSTM", "lstm", ["units": 2, "stateful": true], on: ["x"])
         model.setWeights("lstm", weights(input: 2, units: 2, gates: 4))
         model.outputs = ["lstm"]
-        assertMentions(loweringError(model), ["layer 'lstm'", "stateful=True", "save the model again with stateful=False"])
+        assertMentions(
+            loweringError(model), ["layer 'lstm'", "stateful=True", "--stateful-as-stateless", "save the model again with stateful=False"])
+        // With the flag, the stateless layer: the same op as without stateful.
+        let stateless = try model.lower(statefulAsStateless: true)
+        XCTAssertEqual(
+            stateless.nodes.first { $0.op.name == "LSTM" }?.op,
+            .recurrent(Recurrence(cell: .lstm, direction: .forward, hiddenSize: 2, activations: [.sigmoid, .tanh, .tanh])))
 
         var selu = ModelConfigBuilder(.keras3)
         selu.input("x", [4, 2])

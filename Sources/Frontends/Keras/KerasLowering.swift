@@ -23,6 +23,8 @@ struct KerasLowering {
     let weights: KerasWeightSource
     /// Sizes for inputs saved with unknown dimensions: every dimension but the batch, by input name.
     var inputShapes: [String: [Int]] = [:]
+    /// Read recurrent layers saved with `stateful=True` as stateless (`kiln --stateful-as-stateless`).
+    var statefulAsStateless = false
     /// Each symbol standing for an unknown input dimension, with its input and axis, for messages.
     private var unknownDimensions: [String: (input: String, axis: Int)] = [:]
 

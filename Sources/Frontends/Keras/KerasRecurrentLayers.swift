@@ -368,9 +368,9 @@ struct RecurrentSettings {
         name = config["name"]?.string ?? layer
         guard let units = config["units"]?.int, units > 0 else { throw unsupported("config has no positive integer 'units'") }
         self.units = units
-        if config["stateful"]?.bool == true {
+        if config["stateful"]?.bool == true && !lowering.statefulAsStateless {
             throw unsupported(
-                "stateful=True carries the state from one batch to the next, which a compiled model cannot keep; Kiln converts the stateless layer: save the model again with stateful=False (the weights are the same) and pass the state as an initial_state input"
+                "stateful=True carries the state from one batch to the next, which a compiled model cannot keep; pass --stateful-as-stateless to convert it as stateless (every call starts from zeros, or from initial states given as inputs), or save the model again with stateful=False (the weights are the same) and pass the state as an initial_state input"
             )
         }
         if config["time_major"]?.bool == true {
