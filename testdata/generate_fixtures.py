@@ -534,6 +534,31 @@ def build_cudnn_fixtures(keras, layers, kv, version):
               "GRU(reset_after=True) with the same weights, as tf-keras runs cuDNN layers only on a GPU", version)
 
 
+def build_time_distributed_fixtures(keras, layers, kv, version):
+    """TimeDistributed around layers other than Dense (`--only recurrent_time_distributed_layers`): Conv2D,
+    MaxPooling2D, Flatten into an LSTM, and a nested Sequential model, on 4 frames of 6x6."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1700 + version)
+    seeded(keras, 179)
+    x = keras.Input((4, 6, 6, 1), name="frames")
+    conv = layers.TimeDistributed(layers.Conv2D(2, 3, activation="relu", name="conv"), name="td_conv")(x)
+    pooled = layers.TimeDistributed(layers.MaxPooling2D(2, name="pool"), name="td_pool")(conv)
+    flat = layers.TimeDistributed(layers.Flatten(name="flatten"), name="td_flatten")(pooled)
+    summary = layers.LSTM(3, name="lstm")(flat)
+    inner = keras.Sequential([keras.Input((6, 6, 1)), layers.Conv2D(2, 3, name="inner_conv"),
+                              layers.GlobalAveragePooling2D(name="inner_pool")], name="per_frame")
+    nested = layers.TimeDistributed(inner, name="td_model")(x)
+    model = keras.Model(x, [flat, summary, nested], name="time_distributed_layers")
+    randomize(model, rng)
+    values = rng.normal(0, 1, size=(2, 4, 6, 6, 1)).astype(np.float32)
+    outputs = predict(model, values)
+    save_both("recurrent_time_distributed_layers", model, {"frames": values},
+              dict(zip(["td_flatten", "lstm", "td_model"], outputs)), kv,
+              "TimeDistributed around Conv2D, MaxPooling2D, Flatten (into an LSTM) and a nested Sequential model, "
+              "4 frames of 6x6", version)
+
+
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
     classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
@@ -775,7 +800,8 @@ def build_only(version, group):
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
                 "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures,
-                "recurrent_cudnn": build_cudnn_fixtures}
+                "recurrent_cudnn": build_cudnn_fixtures,
+                "recurrent_time_distributed_layers": build_time_distributed_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

@@ -247,6 +247,27 @@ struct KerasLowering {
         return [finish(result, as: base, input: x)]
     }
 
+    /// One call of `layer` (a layer Kiln lowers, or a nested model) on `x`, for the wrappers in other files
+    /// (TimeDistributed); `suffix` keeps the values of repeated calls apart.
+    mutating func lowerWrapped(_ layer: LayerSpec, _ x: String, base: String, suffix: String) throws(KerasImportError) -> String {
+        if Self.nestedModelClasses.contains(layer.className) {
+            let outputs = try lowerNested(layer, inputs: [x], valueSuffix: suffix)
+            guard outputs.count == 1 else {
+                throw .unsupportedConfig(
+                    file: file, layer: layer.name, className: layer.className,
+                    reason: "has \(outputs.count) outputs; a wrapped model needs one")
+            }
+            return outputs[0]
+        }
+        let outputs = try lowerCall(layer, inputs: [x], base: base, mask: nil)
+        guard outputs.count == 1 else {
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className, reason: "has \(outputs.count) outputs; a wrapped layer needs one"
+            )
+        }
+        return outputs[0]
+    }
+
     /// Dense for the wrappers in other files (TimeDistributed).
     mutating func denseLayer(_ layer: LayerSpec, _ x: String, base: String) throws(KerasImportError) -> String {
         try dense(layer, x, base: base)

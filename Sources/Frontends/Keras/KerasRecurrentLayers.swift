@@ -61,15 +61,21 @@ extension KerasLowering {
         return try bidirectional(layer, inputs, mask: stepMask, base: base)
     }
 
-    /// Keras's TimeDistributed around a Dense: the Dense on every step, which is Dense on the last axis of
-    /// [N, T, features] (a MatMul and an Add). Other wrapped layers are an error naming them.
+    /// Keras's TimeDistributed: the wrapped layer on every step of [N, T, ...]. Around a Dense, that is Dense on the
+    /// last axis (a MatMul and an Add, for any T). Around any other layer Kiln lowers (Conv2D, pooling, Flatten, a
+    /// nested model...), the layer runs on each step, x[:, t], with its weights shared, and the results are stacked
+    /// along time: exact, for a known T. (Folding T into the batch would need the IR to name N x T, which its
+    /// shapes cannot while N is unknown.)
     private mutating func timeDistributed(_ layer: LayerSpec, _ inputs: [String], base: String) throws(KerasImportError) -> String {
-        guard let inner = layer.config["layer"], inner["class_name"]?.string == "Dense", let config = inner["config"] else {
-            let className = layer.config["layer"]?["class_name"]?.string ?? "?"
-            throw unsupportedRecurrent(layer, "wraps a \(className); Kiln reads TimeDistributed around Dense only")
+        guard let inner = layer.config["layer"], let innerClass = inner["class_name"]?.string, let config = inner["config"] else {
+            throw unsupportedRecurrent(layer, "has no wrapped layer in its config")
         }
         guard inputs.count == 1, types[inputs[0]]!.shape.rank >= 3 else {
             throw unsupportedRecurrent(layer, "takes one input of [batch, time, ...]")
+        }
+        let wrapsModel = Self.nestedModelClasses.contains(innerClass)
+        guard wrapsModel || (Self.supportedLayers.contains(innerClass) && innerClass != "InputLayer") else {
+            throw unsupportedRecurrent(layer, "wraps a \(innerClass), which Kiln does not support")
         }
         // `.h5` files keep the weights under the wrapper's name, `.keras` archives under its `layer` group.
         let innerName = config["name"]?.string ?? ""
@@ -78,8 +84,48 @@ extension KerasLowering {
             weightsPath = path
             break
         }
-        let dense = LayerSpec(className: "Dense", name: weightsPath, config: config, calls: layer.calls)
-        return try denseLayer(dense, inputs[0], base: base)
+        let x = inputs[0]
+        if innerClass == "Dense" {
+            let dense = LayerSpec(className: "Dense", name: weightsPath, config: config, calls: layer.calls)
+            return try denseLayer(dense, x, base: base)
+        }
+        let dims = types[x]!.shape.dims
+        guard let steps = dims[1].fixedValue, steps > 0 else {
+            throw unsupportedRecurrent(
+                layer, "runs its \(innerClass) on each step, which Kiln does for a known number of steps only" + unknownSizeHint([x]))
+        }
+        let frame = dims.dropFirst(2).map(\.fixedValue)
+        guard frame.allSatisfy({ $0 != nil }) else {
+            throw unsupportedRecurrent(layer, "needs each step's shape known, got \(types[x]!)" + unknownSizeHint([x]))
+        }
+        // A nested model's layers are named `<wrapper>/<layer>`, where `.h5` files keep their weights; `.keras`
+        // archives keep them under `<wrapper>/<model>/<layer>`.
+        var modelPath = layer.name
+        let innerLayers = (config["layers"]?.array ?? []).compactMap { $0["config"]?["name"]?.string }
+        for name in innerLayers where wrapsModel {
+            guard try !weights.weights(of: "\(layer.name)/\(innerName)/\(name)").isEmpty else { continue }
+            modelPath = "\(layer.name)/\(innerName)"
+            break
+        }
+        let spec = LayerSpec(
+            className: innerClass, name: wrapsModel ? modelPath : weightsPath, config: config, module: inner["module"]?.string,
+            calls: [[]])
+        var outputs: [String] = []
+        for t in 0..<steps {
+            let step = try emit(
+                .slice(axes: [1], starts: [t], ends: [t + 1], steps: [1]), [x], name: "\(base).step\(t).slice", node: layer.name)
+            let input = try emit(.reshape(shape: [0] + frame.map { $0! }), [step], name: "\(base).step\(t).input", node: layer.name)
+            let output = try lowerWrapped(spec, input, base: "\(base).step\(t)", suffix: ".step\(t)")
+            let outputDims = types[output]!.shape.dims.dropFirst().map(\.fixedValue)
+            guard outputDims.allSatisfy({ $0 != nil }) else {
+                throw unsupportedRecurrent(layer, "its \(innerClass) gives \(types[output]!), whose shape must be known but for the batch")
+            }
+            outputs.append(
+                try emit(.reshape(shape: [0, 1] + outputDims.map { $0! }), [output], name: "\(base).step\(t).output", node: layer.name))
+        }
+        return outputs.count == 1
+            ? try emit(.identity, outputs, name: base, node: layer.name)
+            : try emit(.concat(axis: 1), outputs, name: base, node: layer.name)
     }
 
     /// Keras's RNN layer around a cell (SimpleRNNCell, LSTMCell, GRUCell) or a list of them (StackedRNNCells): one
