@@ -1,11 +1,12 @@
 """Checks an ONNX model the way its users will run it.
 
-Usage: python scripts/check_onnx.py MODEL.onnx --inputs DIR --expected DIR [--atol 1e-5] [--rtol 1e-4]
+Usage: python scripts/check_onnx.py MODEL.onnx --inputs DIR --expected DIR [--atol 1e-5] [--rtol 1e-4] [--top1]
 
 Runs onnx.checker.check_model(full_check=True), then ONNX Runtime (CPU, one thread) on every
 <input name>.npy in --inputs, and compares each output with <output name>.npy in --expected:
 every element must satisfy |actual - expected| <= atol + rtol * |expected| (NumPy's allclose rule).
-Prints the largest absolute and relative error of each output. Exits 1 on any failure.
+Prints the largest absolute and relative error of each output. With --top1, each row's largest element (the
+class a classifier picks) must also be at the expected output's. Exits 1 on any failure.
 """
 
 import argparse
@@ -111,7 +112,13 @@ def check(args):
             print(f"{name}: no expected file {path}: MISMATCH")
             ok = False
             continue
-        ok = compare(name, actual, np.load(path), args.atol, args.rtol) and ok
+        expected = np.load(path)
+        ok = compare(name, actual, expected, args.atol, args.rtol) and ok
+        if args.top1:
+            picked, wanted = actual.argmax(axis=-1), expected.argmax(axis=-1)
+            differ = int(np.count_nonzero(picked != wanted))
+            print(f"{name}: top-1 of {wanted.size} rows: {'same as expected' if differ == 0 else f'{differ} differ: MISMATCH'}")
+            ok = differ == 0 and ok
     return ok
 
 
@@ -122,6 +129,7 @@ def main():
     parser.add_argument("--expected", required=True, help="directory of <output name>.npy files")
     parser.add_argument("--atol", type=float, default=1e-5)
     parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--top1", action="store_true", help="also compare each row's top-1 (argmax of the last axis)")
     args = parser.parse_args()
     if args.atol < 0 or args.rtol < 0:
         parser.error("tolerances must not be negative")

@@ -377,6 +377,188 @@ def build_recurrent_fixtures(keras, layers, kv, version):
          "a GRU's sequence into TimeDistributed(Dense) with softmax, unknown length, here 5")
 
 
+def build_masked_recurrent_fixtures(keras, layers, kv, version):
+    """Masked recurrent layers (`--only recurrent_masked`): Embedding(mask_zero=True) and Masking into LSTM, GRU,
+    SimpleRNN and Bidirectional (Keras repeats the previous output at a masked step, a Bidirectional returning
+    sequences gives zeros there), through Dense and a recurrent sequence, into GlobalAveragePooling1D, with an
+    initial state, with go_backwards; tokens padded at the end, with gaps in the middle and a row of padding only,
+    at batch 3 and batch 1, with fixed lengths (Kiln reverses a go_backwards sequence only for a known length, and the
+    Swift executor multiplies by Masking's mask only on known shapes)."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1400 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 157)
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    h0 = keras.Input((3,), name="h0")
+    e = layers.Embedding(9, 3, mask_zero=True, name="embedding")(tokens)
+    seq = layers.LSTM(3, return_sequences=True, name="lstm_seq")(e)
+    last = layers.GRU(2, name="gru_last")(seq)
+    backwards = layers.SimpleRNN(2, go_backwards=True, return_sequences=True, name="rnn_backwards")(e)
+    started = layers.GRU(3, return_sequences=True, name="gru_started")(e, initial_state=[h0])
+    bi_seq = layers.Bidirectional(layers.LSTM(2, return_sequences=True), name="bi_seq")(e)
+    bi_last = layers.Bidirectional(layers.GRU(2), merge_mode="ave", name="bi_last")(seq)
+    # A row of padding only (the "gaps" case) would make a masked average 0 / 0: the pooling is in the other model.
+    model = keras.Model([tokens, h0], [seq, last, backwards, started, bi_seq, bi_last], name="recurrent_masked_tokens")
+    randomize(model, rng)
+    producers = ["lstm_seq", "gru_last", "rnn_backwards", "gru_started", "bi_seq", "bi_last"]
+    cases = {
+        "trailing": np.array([[3, 1, 4, 1, 5, 0], [2, 6, 0, 0, 0, 0], [8, 7, 6, 5, 4, 3]], dtype=np.int32),
+        "gaps": np.array([[0, 3, 0, 4, 4, 0], [0, 0, 0, 0, 0, 0], [5, 0, 0, 2, 7, 1]], dtype=np.int32),
+        "one": np.array([[7, 0, 2, 0, 0, 0]], dtype=np.int32),
+    }
+    for case, ids in cases.items():
+        inputs = {"tokens": ids, "h0": rng.normal(0, 1, size=(ids.shape[0], 3)).astype(np.float32)}
+        save(f"recurrent_masked_tokens_{case}", model, inputs, producers,
+             f"Embedding(mask_zero=True) into LSTM, GRU (last output; initial state), SimpleRNN go_backwards "
+             f"and Bidirectional: mask {case}, batch {ids.shape[0]}, length {ids.shape[1]}")
+
+    seeded(keras, 163)
+    x = keras.Input((5, 2), name="x")
+    masked = layers.Masking(mask_value=0.0, name="masking")(x)
+    seq = layers.LSTM(3, return_sequences=True, name="lstm_seq")(masked)
+    dense = layers.Dense(3, activation="tanh", name="dense")(seq)
+    back = layers.GRU(2, go_backwards=True, reset_after=False, name="gru_back")(dense)
+    pooled = layers.GlobalAveragePooling1D(name="pool")(dense)
+    summed = layers.Bidirectional(layers.SimpleRNN(2, return_sequences=True), merge_mode="sum", name="bi_sum")(masked)
+    model = keras.Model(x, [masked, seq, back, pooled, summed], name="recurrent_masked_values")
+    randomize(model, rng)
+    for case, batch, length, gaps in (("trailing", 3, 5, False), ("gaps", 2, 5, True), ("one", 1, 5, True)):
+        values = rng.normal(0, 1, size=(batch, length, 2)).astype(np.float32)
+        keep = np.ones((batch, length), dtype=bool)
+        if gaps:
+            keep[0, [0, 2]] = False
+            keep[-1, -2] = False
+        else:
+            keep[0, 3:] = False
+            keep[1, 1:] = False
+        values[~keep] = 0.0
+        # A step with one feature zero is not masked.
+        values[-1, 0, 0] = 0.0
+        save(f"recurrent_masked_values_{case}", model, {"x": values}, ["masking", "lstm_seq", "gru_back", "pool", "bi_sum"],
+             f"Masking(0.0) into LSTM, through Dense into GRU go_backwards and GlobalAveragePooling1D, and "
+             f"Bidirectional SimpleRNN (sum): masked steps {case}, batch {batch}, length {length}")
+
+
+def build_digits_sequence_fixtures(keras, layers, kv, version):
+    """Digits as sequences (`--only recurrent_digits`, Keras 3 only): sklearn's 8x8 digits, each row of the image a
+    time step (8 steps of 8 features, scaled to [0, 1]), classified by LSTM(32), GRU(32) and Bidirectional(LSTM(16))
+    each into Dense(10, softmax), trained briefly. Inputs: the first 32 held-out digits; meta.json holds their
+    labels and Keras's top-1 accuracy. `top1` asks the checks to compare each engine's top-1 with Keras's."""
+    if version != 3:
+        return
+    import numpy as np
+    (x_train, y_train), (x_test, y_test) = digits_8x8()
+    x_train, x_test = x_train[..., 0], x_test[..., 0]
+    forms = {
+        "lstm": lambda: layers.LSTM(32, name="lstm"),
+        "gru": lambda: layers.GRU(32, name="gru"),
+        "bidirectional": lambda: layers.Bidirectional(layers.LSTM(16), name="bidirectional"),
+    }
+    for form, recurrent in forms.items():
+        seeded(keras, 167)
+        model = keras.Sequential([keras.Input((8, 8), name="rows"), recurrent(),
+                                  layers.Dense(10, activation="softmax", name="digit")], name=f"digits_{form}")
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+        model.fit(x_train, y_train, epochs=8, batch_size=64, verbose=0)
+        model = without_optimizer(model)
+        x = np.ascontiguousarray(x_test[:32])
+        probabilities = predict(model, x)[0]
+        accuracy = float((probabilities.argmax(-1) == y_test[:32]).mean())
+        held_out = float((predict(model, x_test)[0].argmax(-1) == y_test).mean())
+        write_fixture(f"recurrent_digits_{form}_keras3_keras", model, lambda d: save_keras(model, d), {"rows": x},
+                      {"digit": probabilities}, kv,
+                      f"sklearn digits, the 8 rows of each image as 8 time steps, classified by {form} "
+                      f"(trained 8 epochs; Keras's held-out top-1 {held_out:.3f}, {accuracy:.3f} on these 32)",
+                      {"top1": True, "labels": [int(v) for v in y_test[:32]]})
+
+
+def build_rnn_cell_fixtures(keras, layers, kv, version):
+    """The RNN layer around SimpleRNNCell, LSTMCell and GRUCell, and around a list of cells (StackedRNNCells), with
+    return_sequences, go_backwards, return_state and a Masking mask (`--only recurrent_cells`)."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1500 + version)
+    seeded(keras, 173)
+    x = keras.Input((5, 3), name="x")
+    lstm = layers.RNN(layers.LSTMCell(3), return_sequences=True, name="rnn_lstm")(x)
+    gru = layers.RNN(layers.GRUCell(2, reset_after=False), go_backwards=True, name="rnn_gru")(x)
+    simple, state = layers.RNN(layers.SimpleRNNCell(2, activation="relu"), return_state=True, name="rnn_simple")(x)
+    stacked = layers.RNN([layers.LSTMCell(3), layers.GRUCell(2)], return_sequences=True, name="rnn_stacked")(x)
+    backwards = layers.RNN([layers.SimpleRNNCell(2), layers.LSTMCell(2)], go_backwards=True, name="rnn_stacked_back")(lstm)
+    masked = layers.Masking(name="masking")(x)
+    masked_stack = layers.RNN([layers.GRUCell(2), layers.SimpleRNNCell(2)], name="rnn_masked")(masked)
+    model = keras.Model(x, [lstm, gru, simple, state, stacked, backwards, masked_stack], name="recurrent_cells")
+    randomize(model, rng)
+    values = rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)
+    values[0, 3:] = 0.0
+    values[1, 1] = 0.0
+    outputs = predict(model, values)
+    names = output_names(["rnn_lstm", "rnn_gru", "rnn_simple", "rnn_simple", "rnn_stacked", "rnn_stacked_back", "rnn_masked"])
+    save_both("recurrent_cells", model, {"x": values}, dict(zip(names, outputs)), kv,
+              "RNN around LSTMCell, GRUCell (reset_after=False, go_backwards), SimpleRNNCell (return_state) and lists of "
+              "cells (StackedRNNCells; go_backwards; behind Masking)", version)
+
+
+def build_cudnn_fixtures(keras, layers, kv, version):
+    """Keras 2's CuDNNLSTM and CuDNNGRU (`--only recurrent_cudnn`, Keras 2 only). tf-keras builds and saves them on
+    a CPU but runs them only on a GPU, so the expected outputs come from the layers tf-keras documents as their
+    equivalents, given the same weights: LSTM with the input and recurrent biases summed, and GRU with
+    reset_after=True and the two bias sets as its two bias rows (cuDNN's CUDNN_LSTM and CUDNN_GRU cells)."""
+    if version != 2:
+        return
+    global np
+    import numpy as np
+    from tf_keras.src.layers.rnn.cudnn_gru import CuDNNGRU
+    from tf_keras.src.layers.rnn.cudnn_lstm import CuDNNLSTM
+    rng = np.random.default_rng(1600)
+    x = keras.Input((5, 3), name="x")
+    lstm = CuDNNLSTM(3, return_sequences=True, name="cudnn_lstm")(x)
+    gru = CuDNNGRU(2, go_backwards=True, name="cudnn_gru")(lstm)
+    model = keras.Model(x, [lstm, gru], name="recurrent_cudnn")
+    randomize(model, rng)
+    kernel, recurrent, bias, gru_kernel, gru_recurrent, gru_bias = model.get_weights()
+    y = keras.Input((5, 3), name="x")
+    twin_lstm = layers.LSTM(3, return_sequences=True, name="cudnn_lstm")(y)
+    twin_gru = layers.GRU(2, reset_after=True, go_backwards=True, name="cudnn_gru")(twin_lstm)
+    twin = keras.Model(y, [twin_lstm, twin_gru])
+    twin.set_weights([kernel, recurrent, bias[:12] + bias[12:], gru_kernel, gru_recurrent, gru_bias.reshape(2, 6)])
+    values = rng.normal(0, 1, size=(2, 5, 3)).astype(np.float32)
+    outputs = predict(twin, values)
+    save_both("recurrent_cudnn", model, {"x": values}, dict(zip(["cudnn_lstm", "cudnn_gru"], outputs)), kv,
+              "CuDNNLSTM (return_sequences) into CuDNNGRU (go_backwards); expected outputs from tf-keras's LSTM and "
+              "GRU(reset_after=True) with the same weights, as tf-keras runs cuDNN layers only on a GPU", version)
+
+
+def build_time_distributed_fixtures(keras, layers, kv, version):
+    """TimeDistributed around layers other than Dense (`--only recurrent_time_distributed_layers`): Conv2D,
+    MaxPooling2D, Flatten into an LSTM, and a nested Sequential model, on 4 frames of 6x6."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1700 + version)
+    seeded(keras, 179)
+    x = keras.Input((4, 6, 6, 1), name="frames")
+    conv = layers.TimeDistributed(layers.Conv2D(2, 3, activation="relu", name="conv"), name="td_conv")(x)
+    pooled = layers.TimeDistributed(layers.MaxPooling2D(2, name="pool"), name="td_pool")(conv)
+    flat = layers.TimeDistributed(layers.Flatten(name="flatten"), name="td_flatten")(pooled)
+    summary = layers.LSTM(3, name="lstm")(flat)
+    inner = keras.Sequential([keras.Input((6, 6, 1)), layers.Conv2D(2, 3, name="inner_conv"),
+                              layers.GlobalAveragePooling2D(name="inner_pool")], name="per_frame")
+    nested = layers.TimeDistributed(inner, name="td_model")(x)
+    model = keras.Model(x, [flat, summary, nested], name="time_distributed_layers")
+    randomize(model, rng)
+    values = rng.normal(0, 1, size=(2, 4, 6, 6, 1)).astype(np.float32)
+    outputs = predict(model, values)
+    save_both("recurrent_time_distributed_layers", model, {"frames": values},
+              dict(zip(["td_flatten", "lstm", "td_model"], outputs)), kv,
+              "TimeDistributed around Conv2D, MaxPooling2D, Flatten (into an LSTM) and a nested Sequential model, "
+              "4 frames of 6x6", version)
+
+
 def build_unknown_size_fixtures(keras, layers, kv, version):
     """Models saved with unknown sizes besides the batch, each written twice with inputs of two sizes: a text
     classifier on tokens of any length (None,), and a fully convolutional network on images of any height and
@@ -616,7 +798,10 @@ def build_only(version, group):
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
-                "recurrent": build_recurrent_fixtures}
+                "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
+                "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures,
+                "recurrent_cudnn": build_cudnn_fixtures,
+                "recurrent_time_distributed_layers": build_time_distributed_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

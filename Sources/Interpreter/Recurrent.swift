@@ -5,14 +5,16 @@ import KilnIR
 /// time, with every dot product accumulated in double precision and the states rounded to f32 after each step,
 /// as the f32 tensors they are.
 enum Recurrent {
-    /// X [batch, seq, input], W, R, B and the optional initial states as `Recurrence` documents them; returns
-    /// Y [batch, seq, dirs, hidden], Y_h and, for LSTM, Y_c [batch, dirs, hidden].
+    /// X [batch, seq, input], W, R, B, the mask M and the optional initial states as `Recurrence` documents them;
+    /// returns Y [batch, seq, dirs, hidden], Y_h and, for LSTM, Y_c [batch, dirs, hidden].
     static func run(_ args: [Tensor], _ r: Recurrence) -> [Tensor] {
         let (batch, seq, inputSize) = (args[0].shape[0], args[0].shape[1], args[0].shape[2])
         let (hidden, dirs, gates) = (r.hiddenSize, r.directions, r.gates)
         let x = args[0].floats, w = args[1].floats, rw = args[2].floats, b = args[3].floats
-        let initialH = args.count > 4 ? args[4].floats : nil
-        let initialC = args.count > 5 ? args[5].floats : nil
+        let mask = r.maskIndex.map { args[$0].floats }
+        let stateIndex = r.initialStateIndex
+        let initialH = args.count > stateIndex ? args[stateIndex].floats : nil
+        let initialC = args.count > stateIndex + 1 ? args[stateIndex + 1].floats : nil
         var y = [Float](repeating: 0, count: batch * seq * dirs * hidden)
         var yh = [Float](repeating: 0, count: batch * dirs * hidden)
         var yc = yh
@@ -27,6 +29,16 @@ enum Recurrent {
                 var c = (0..<hidden).map { Double(initialC?[stateOffset + $0] ?? 0) }
                 for step in 0..<seq {
                     let t = reverse ? seq - 1 - step : step
+                    if let mask, mask[n * seq + t] == 0 {
+                        // Skipped: the states stay; Y is zeros or Y of the step before (zeros for the first).
+                        let previous = reverse ? t + 1 : t - 1
+                        for j in 0..<hidden {
+                            let index = ((n * seq + t) * dirs + d) * hidden + j
+                            y[index] =
+                                r.maskedOutput == .previous && step > 0 ? y[((n * seq + previous) * dirs + d) * hidden + j] : 0
+                        }
+                        continue
+                    }
                     let xt = (n * seq + t) * inputSize
                     // Row g*hidden+j of X_t Wᵀ + Wb and of H Rᵀ + Rb, kept apart for GRU's reset gate.
                     func inputPart(_ row: Int) -> Double {

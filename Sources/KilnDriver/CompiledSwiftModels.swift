@@ -17,23 +17,36 @@ public final class CompiledSwiftModels: Sendable {
     public let compileSeconds: [Double?]
 
     /// Emits `graphs` (legalized for Swift) as `Model0`, `Model1`, ... and compiles them with the given `swiftc` flags into a fresh
-    /// temporary directory.
+    /// temporary directory. Equal graphs (one model run on several inputs) are emitted and compiled once and share
+    /// their executor.
     public convenience init(graphs: [Graph], flags: [String] = ["-O"]) throws {
-        let emissions = graphs.enumerated().map { index, graph in
+        var unique: [Graph] = []
+        var slots: [Int] = []
+        for graph in graphs {
+            if let index = unique.firstIndex(of: graph) {
+                slots.append(index)
+            } else {
+                slots.append(unique.count)
+                unique.append(graph)
+            }
+        }
+        let emissions = unique.enumerated().map { index, graph in
             // The executors share one copy of the runtime kernels: the module compiles them once.
             Result { try SwiftEmitter(sharesRuntime: true).emit(try Backend.swift.legalize(graph), typeName: "Model\(index)") }
         }
-        try self.init(emissions: emissions, graphs: graphs, flags: flags)
+        try self.init(emissions: emissions, graphs: unique, flags: flags, slots: slots)
     }
 
     /// Compiles executors already emitted, each from the graph at its index (or the emitter's error, which
-    /// becomes the model's), whose type names differ.
-    public init(emissions: [Result<SwiftEmission, any Error>], graphs: [Graph], flags: [String] = ["-O"]) throws {
+    /// becomes the model's), whose type names differ. With `slots`, model i is the executor of graph `slots[i]`.
+    public init(emissions: [Result<SwiftEmission, any Error>], graphs: [Graph], flags: [String] = ["-O"], slots: [Int]? = nil) throws {
         precondition(emissions.count == graphs.count, "one emission per graph")
         let toolchain = try SwiftToolchain()
         let directory = try CompiledSwiftModel.temporaryDirectory()
         do {
-            (models, compileSeconds) = try Self.compile(emissions, graphs, flags: flags, in: directory, toolchain: toolchain)
+            let (compiled, seconds) = try Self.compile(emissions, graphs, flags: flags, in: directory, toolchain: toolchain)
+            let slots = slots ?? Array(compiled.indices)
+            (models, compileSeconds) = (slots.map { compiled[$0] }, slots.map { seconds[$0] })
         } catch {
             try? FileManager.default.removeItem(at: directory)
             throw error

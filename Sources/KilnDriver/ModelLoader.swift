@@ -13,12 +13,13 @@ public enum ModelLoader {
     /// with `model.save(dir)`, or a TF Serving base path holding numbered versions of one (the highest, or
     /// `savedModelVersion`; the graph's `savedmodel_version` metadata says which was read).
     /// `inputShapes` fixes the sizes of inputs with unknown dimensions (every dimension but the batch, by
-    /// input name), so layers that need them known can be converted.
+    /// input name), so layers that need them known can be converted. `statefulAsStateless` converts recurrent
+    /// layers saved with `stateful=True` as stateless instead of refusing them.
     /// A SavedModel's inputs and outputs are named as in its Keras model, which must be the keys of its
     /// `savedModelSignature` (default `serving_default`).
     public static func load(
         _ url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:], savedModelVersion: Int? = nil,
-        savedModelSignature: String? = nil
+        savedModelSignature: String? = nil, statefulAsStateless: Bool = false
     ) throws -> Graph {
         if let weights { try checkReadable(weights.path) }
         let graph: Graph
@@ -38,12 +39,14 @@ public enum ModelLoader {
                     weights.path, "a SavedModel holds its own weights; --weights is only for a Keras architecture JSON")
             }
             graph = try KerasSavedModel.read(
-                try SavedModelLocation(url.path, version: savedModelVersion), signature: savedModelSignature, inputShapes: inputShapes)
+                try SavedModelLocation(url.path, version: savedModelVersion), signature: savedModelSignature, inputShapes: inputShapes,
+                statefulAsStateless: statefulAsStateless)
         } else if url.pathExtension == "kir" {
             if weights != nil { throw ModelLoadError.weightsNotNeeded(url.path) }
             graph = try pinning(try loadKIR(url), inputShapes, file: url.path)
         } else {
-            graph = try KerasReader.read(contentsOf: url, weights: weights, inputShapes: inputShapes)
+            graph = try KerasReader.read(
+                contentsOf: url, weights: weights, inputShapes: inputShapes, statefulAsStateless: statefulAsStateless)
         }
         do {
             try graph.verify()

@@ -100,6 +100,8 @@ public struct Pruner: Sendable {
         let zerosAfter = graphAfter.constants.map { $0.tensor.floats.filter { $0 == 0 }.count }.reduce(0, +)
         out += "total: \(graphBefore.parameterCount) -> \(graphAfter.parameterCount) parameters, "
         out += "\(graphBefore.parameterCount - zerosBefore) -> \(graphAfter.parameterCount - zerosAfter) nonzero\n"
+        let recurrent = graphBefore.recurrentLayerSummaries
+        if !recurrent.isEmpty { out += "recurrent layers are not pruned: \(recurrent.joined(separator: ", "))\n" }
         return out
     }
 }

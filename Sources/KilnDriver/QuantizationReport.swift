@@ -44,6 +44,8 @@ public struct QuantizationReport: Sendable {
     public var outputErrors: [(output: String, maxAbsError: Float)]
     /// Top-1 accuracy of the first output, float and quantized, when labels were given.
     public var top1: (float: Double, quantized: Double)?
+    /// The recurrent layers (RNN, GRU, LSTM ops), which quantization leaves in float32, each with its op.
+    public var floatRecurrentLayers: [String] = []
 
     /// Runs `float` and `quantized` on `inputs` and measures the difference; `labels` (one per example) add top-1.
     public init(
@@ -55,6 +57,7 @@ public struct QuantizationReport: Sendable {
         reduceRange = quantizer.reduceRange
         self.source = source
         examples = inputs.values.first?.shape.first ?? 0
+        floatRecurrentLayers = float.recurrentLayerSummaries
         let found = PrunableLayer.find(in: float).map { (name: $0.name, output: float.nodes[$0.node].outputs[0].name) }
         let producers = Dictionary(quantized.nodes.flatMap { node in node.outputs.map { ($0.name, node) } }) { first, _ in first }
         let shared = found.filter { producers[$0.output] != nil }
@@ -154,6 +157,9 @@ public struct QuantizationReport: Sendable {
                 row.indices.map { row[$0].padding(toLength: widths[$0] + 2, withPad: " ", startingAt: 0) }.joined()
                 .trimmingCharacters(in: .whitespaces) + "\n"
         }
+        if !floatRecurrentLayers.isEmpty {
+            text += "recurrent layers stay float32 (not quantized): \(floatRecurrentLayers.joined(separator: ", "))\n"
+        }
         for (output, error) in outputErrors { text += "output \(output): max abs error \(error) against float\n" }
         if let top1 {
             text +=
@@ -219,4 +225,17 @@ public struct QuantizationReport: Sendable {
     static func number(_ value: Float) -> String { String(format: "%.3g", value) }
 
     static func decibels(_ value: Double) -> String { value.isFinite ? String(format: "%.1f", value) : "exact" }
+}
+
+extension Graph {
+    /// "name (LSTM)" for every layer with a recurrent op, once each in graph order: what pruning and quantization
+    /// leave as is.
+    var recurrentLayerSummaries: [String] {
+        var seen: Set<String> = []
+        return nodes.compactMap { node in
+            guard case .recurrent = node.op else { return nil }
+            let summary = "\(node.name) (\(node.op.name))"
+            return seen.insert(summary).inserted ? summary : nil
+        }
+    }
 }

@@ -102,6 +102,7 @@ extension Op {
         case .recurrent(let r):
             [("hiddenSize", .int(r.hiddenSize)), ("direction", .word(r.direction.rawValue)), ("activations", .activations(r.activations))]
                 + (r.cell == .gru(linearBeforeReset: true) ? [("linearBeforeReset", .bool(true))] : [])
+                + (r.maskedOutput.map { [("maskedOutput", .word($0.rawValue))] } ?? [])
         case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
         }
     }
@@ -116,7 +117,7 @@ extension Op {
         case .batchNorm: 5...5
         case .layerNorm: 1...3
         case .concat: 1...Int.max
-        case .recurrent(let recurrence): 4...recurrence.maximumInputs
+        case .recurrent(let recurrence): recurrence.minimumInputs...recurrence.maximumInputs
         case .fused(let product, _): product.arity
         }
     }
@@ -205,8 +206,18 @@ extension Op {
                 throw .wrongAttributeType(op: name, name: "direction", expected: "forward, reverse or bidirectional")
             }
             let activations = try reader.activations("activations", default: Recurrence.defaultActivations(cell, direction: direction))
+            let maskedName = try reader.word("maskedOutput", default: "")
+            var maskedOutput: Recurrence.MaskedOutput?
+            if !maskedName.isEmpty {
+                guard let parsed = Recurrence.MaskedOutput(rawValue: maskedName) else {
+                    throw .wrongAttributeType(op: name, name: "maskedOutput", expected: "zeros or previous")
+                }
+                maskedOutput = parsed
+            }
             self = .recurrent(
-                Recurrence(cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations))
+                Recurrence(
+                    cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations,
+                    maskedOutput: maskedOutput))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

@@ -1,13 +1,14 @@
 /// The settings of a recurrent op (`Op.recurrent`): which cell, which directions, the hidden size and the
 /// activation functions.
 ///
-/// The cells are ONNX's `RNN`, `GRU` and `LSTM` operators (ONNX operator spec, opset 14), without peepholes,
-/// `clip` or `sequence_lens`, in ONNX's batch-major layout (`layout = 1`), which is Keras's:
+/// The cells are ONNX's `RNN`, `GRU` and `LSTM` operators (ONNX operator spec, opset 14), without peepholes or
+/// `clip`, in ONNX's batch-major layout (`layout = 1`), which is Keras's, with Keras's step mask in place of
+/// ONNX's `sequence_lens` (a mask of trailing padding is `sequence_lens`):
 ///
 /// - inputs: X `[batch, seq, input]`, W `[dirs, gates * hidden, input]`, R `[dirs, gates * hidden, hidden]`,
-///   B `[dirs, 2 * gates * hidden]` (W's biases then R's; zeros for a layer without bias), and optionally
-///   initial_h `[batch, dirs, hidden]` and, for LSTM only and only after initial_h, initial_c `[batch, dirs, hidden]`;
-///   missing initial states are zeros.
+///   B `[dirs, 2 * gates * hidden]` (W's biases then R's; zeros for a layer without bias), then, only when
+///   `maskedOutput` is set, the mask M `[batch, seq]` (bool), and optionally initial_h `[batch, dirs, hidden]` and,
+///   for LSTM only and only after initial_h, initial_c `[batch, dirs, hidden]`; missing initial states are zeros.
 /// - outputs: Y `[batch, seq, dirs, hidden]` (every step's hidden state, at the position of the input step it
 ///   read, also for the reverse direction), Y_h `[batch, dirs, hidden]` (the last hidden state of each direction:
 ///   after step seq - 1 forward, after step 0 in reverse), and for LSTM Y_c `[batch, dirs, hidden]` (the last cell
@@ -23,6 +24,13 @@
 ///   h = g(X_t W_hᵀ + r ⊙ (H R_hᵀ + Rb_h) + Wb_h); H' = (1 - z) ⊙ h + z ⊙ H
 /// - LSTM: i = f(X_t W_iᵀ + H R_iᵀ + Wb_i + Rb_i), likewise o and f with f, c = g(...);
 ///   C' = f ⊙ C + i ⊙ c, H' = o ⊙ h(C')
+///
+/// A step t of batch row n with M[n, t] false is skipped, as Keras's `backend.rnn` does with a mask (tf-keras
+/// `backend.py`, Keras 3 `backend/tensorflow/rnn.py`): H and C keep their values, and Y at that step is zeros
+/// (`MaskedOutput.zeros`) or Y of the step processed just before it, zeros for the first step processed
+/// (`MaskedOutput.previous`). Y_h and Y_c are the states after the last step not masked (the initial states when
+/// every step is masked). With a mask that is true up to a length and false after it, `zeros` is ONNX's
+/// `sequence_lens`.
 public struct Recurrence: Hashable, Sendable {
     /// The recurrent cell.
     public enum Cell: Hashable, Sendable {
@@ -45,12 +53,24 @@ public struct Recurrence: Hashable, Sendable {
     public var hiddenSize: Int
     /// f (RNN); f, g (GRU); f, g, h (LSTM), then the same again for the reverse direction of a bidirectional op.
     public var activations: [Activation]
+    /// What Y holds at a masked step; nil for an op without the mask input M.
+    public var maskedOutput: MaskedOutput?
 
-    public init(cell: Cell, direction: Direction, hiddenSize: Int, activations: [Activation]) {
+    /// Y at a step the mask switches off (Keras's `zero_output_for_mask`).
+    public enum MaskedOutput: String, Hashable, Sendable, CaseIterable {
+        /// Zeros: Keras's `zero_output_for_mask=True` (set by Bidirectional with `return_sequences`), ONNX's
+        /// output past `sequence_lens`.
+        case zeros
+        /// Y of the step processed before (zeros before the first): Keras's default.
+        case previous
+    }
+
+    public init(cell: Cell, direction: Direction, hiddenSize: Int, activations: [Activation], maskedOutput: MaskedOutput? = nil) {
         self.cell = cell
         self.direction = direction
         self.hiddenSize = hiddenSize
         self.activations = activations
+        self.maskedOutput = maskedOutput
     }
 
     /// The number of gates stacked in W, R and B: 1 for RNN, 3 for GRU, 4 for LSTM.
@@ -89,6 +109,15 @@ public struct Recurrence: Hashable, Sendable {
     /// The number of outputs: Y and Y_h, and Y_c for LSTM.
     public var outputCount: Int { cell == .lstm ? 3 : 2 }
 
-    /// The largest number of inputs: X, W, R, B, initial_h, and initial_c for LSTM.
-    public var maximumInputs: Int { cell == .lstm ? 6 : 5 }
+    /// The position of initial_h among the inputs: after X, W, R, B and, with a mask, M.
+    public var initialStateIndex: Int { maskedOutput == nil ? 4 : 5 }
+
+    /// The position of the mask M among the inputs, nil without one.
+    public var maskIndex: Int? { maskedOutput == nil ? nil : 4 }
+
+    /// The smallest number of inputs: X, W, R, B and, with a mask, M.
+    public var minimumInputs: Int { initialStateIndex }
+
+    /// The largest number of inputs: the smallest, then initial_h, and initial_c for LSTM.
+    public var maximumInputs: Int { initialStateIndex + (cell == .lstm ? 2 : 1) }
 }

@@ -1,9 +1,16 @@
 /// Types of the recurrent ops (RNN, GRU, LSTM), whose layout `Recurrence` documents.
 extension Op {
-    /// X is [batch, seq, input] with a known input size (seq and batch may be symbolic); W, R, B and the
-    /// initial states have the shapes `Recurrence` gives. Results: Y [batch, seq, dirs, hidden], Y_h and, for
+    /// X is [batch, seq, input] with a known input size (seq and batch may be symbolic); W, R, B, the mask M and
+    /// the initial states have the shapes `Recurrence` gives. Results: Y [batch, seq, dirs, hidden], Y_h and, for
     /// LSTM, Y_c [batch, dirs, hidden].
     func inferRecurrent(_ inputs: [TensorType], _ r: Recurrence) throws(TypeError) -> [TensorType] {
+        var inputs = inputs
+        if let maskIndex = r.maskIndex {
+            let mask = inputs.remove(at: maskIndex)
+            guard mask.dtype == .bool, mask.shape == Shape(Array(inputs[0].shape.dims.prefix(2))) else {
+                throw TypeError(op: name, "M must be bool [batch, seq] like X's first two dimensions, got \(mask) for X \(inputs[0])")
+            }
+        }
         for input in inputs { try requireFloat(input) }
         guard r.hiddenSize > 0 else { throw TypeError(op: name, "hiddenSize must be positive, got \(r.hiddenSize)") }
         guard r.activations.count == r.activationsPerDirection * r.directions else {

@@ -101,6 +101,13 @@ struct ModelArgument: ParsableArguments {
     )
     var inputShapes: [String] = []
 
+    @Flag(
+        name: .customLong("stateful-as-stateless"),
+        help:
+            "Convert recurrent layers saved with stateful=True as stateless: every call starts from zeros (or the initial states given as inputs), where Keras carries the state from one batch to the next."
+    )
+    var statefulAsStateless = false
+
     @OptionGroup var memory: MemoryLimitOption
 
     var url: URL { URL(fileURLWithPath: model) }
@@ -109,7 +116,7 @@ struct ModelArgument: ParsableArguments {
     func load() throws -> Graph {
         let graph = try ModelLoader.load(
             url, weights: weights.map { URL(fileURLWithPath: $0) }, inputShapes: try parsedInputShapes(), savedModelVersion: version,
-            savedModelSignature: signature)
+            savedModelSignature: signature, statefulAsStateless: statefulAsStateless)
         if version == nil, let read = graph.metadata["savedmodel_version"] {
             printErr("kiln: \(model) is a TF Serving base path; reading its highest version, \(read) (--version picks another)\n")
         }

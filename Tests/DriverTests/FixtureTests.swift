@@ -87,6 +87,30 @@ final class FixtureTests: XCTestCase {
         super.tearDown()
     }
 
+    /// The digits-as-sequence classifiers (LSTM, GRU, Bidirectional; meta.json `top1`): the interpreter and the
+    /// generated Swift pick Keras's class for each of the 32 held-out digits (ONNX Runtime: check_fixtures.sh).
+    func testDigitsSequenceClassifiersPickKerassClassInEveryEngine() throws {
+        let (fixtures, cases, compiled) = try FixtureExecutors.compiled()
+        func classes(_ t: Tensor) -> [Int] {
+            let (rows, columns) = (t.shape[0], t.shape[1])
+            let v = t.floats
+            return (0..<rows).map { row in (0..<columns).max { v[row * columns + $0] < v[row * columns + $1] }! }
+        }
+        var checked = 0
+        for (index, fixture) in fixtures.enumerated() where fixture.name.hasPrefix("recurrent_digits_") {
+            let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: fixture.directory.appendingPathComponent("meta.json")))
+            XCTAssertEqual((meta as? [String: Any])?["top1"] as? Bool, true, fixture.name)
+            let keras = classes(try XCTUnwrap(cases[index].expected?["digit"]))
+            XCTAssertEqual(keras.count, 32, fixture.name)
+            let interpreter = try Interpreter().run(cases[index].graph, inputs: cases[index].inputs)
+            let swift = try compiled.models[index].get().run(cases[index].inputs)
+            XCTAssertEqual(classes(try XCTUnwrap(interpreter["digit"])), keras, "\(fixture.name) interpreter")
+            XCTAssertEqual(classes(try XCTUnwrap(swift["digit"])), keras, "\(fixture.name) swift")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 3, "the LSTM, GRU and Bidirectional digits fixtures")
+    }
+
     func testGeneratedSwiftHandlesOtherBatchSizes() throws {
         let graph = try ModelLoader.load(try Fixture.named("mnist_mlp_keras2_h5").model)
         // One executor, compiled once, at each batch size.

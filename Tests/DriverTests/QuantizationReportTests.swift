@@ -94,6 +94,24 @@ final class QuantizationReportTests: XCTestCase {
         }
     }
 
+    /// Quantization and pruning leave recurrent layers in float, whole, and their reports say so by name.
+    func testRecurrentLayersStayFloatAndUnprunedAndTheReportsSaySo() throws {
+        let graph = try Optimizer.pipeline(level: "O2").run(
+            try ModelLoader.load(try Fixture.named("recurrent_digits_bidirectional_keras3_keras").model))
+        let inputs = try Inputs.random(for: graph, batchSize: 2)
+        let quantizer = try Quantizer(mode: "dynamic")
+        let quantized = try quantizer.quantize(graph, calibration: nil)
+        let recurrent = { (g: Graph) in g.nodes.filter { if case .recurrent = $0.op { true } else { false } } }
+        XCTAssertEqual(recurrent(quantized).map(\.inputs), recurrent(graph).map(\.inputs), "the recurrent ops read the float weights")
+        let report = try QuantizationReport(float: graph, quantized: quantized, quantizer: quantizer, inputs: inputs, source: .random)
+        XCTAssertTrue(report.text.contains("recurrent layers stay float32 (not quantized): bidirectional (LSTM)\n"), report.text)
+        XCTAssertEqual(report.layers.map(\.name), ["digit"])
+        let pruned = try Pruner(spec: "magnitude:0.5", includeEnds: true).prune(graph)
+        XCTAssertEqual(recurrent(pruned).map(\.inputs), recurrent(graph).map(\.inputs))
+        let text = Pruner.render(Pruner.records(before: graph, after: pruned), graphBefore: graph, graphAfter: pruned)
+        XCTAssertTrue(text.contains("recurrent layers are not pruned: bidirectional (LSTM)\n"), text)
+    }
+
     /// Layers found by their output, not their name: a SeparableConv2D is two products named alike, and a
     /// channels_first layer has Transposes under its name. Each product is measured alone once, and the first
     /// one in graph order alone is what it is in the chain.

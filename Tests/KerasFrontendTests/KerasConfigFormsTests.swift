@@ -132,7 +132,7 @@ final class KerasConfigFormsTests: XCTestCase {
             message,
             [
                 "memory.h5", "2 x ConvLSTM1D (layers 'lstm', 'lstm_1'), 1 x Lambda (layer 'lambda'), 1 x MultiHeadAttention (layer 'mha')",
-                "recurrent layers (ConvLSTM1D) are not supported yet; SimpleRNN, LSTM, GRU and Bidirectional are",
+                "recurrent layers (ConvLSTM1D) are not supported yet; SimpleRNN, LSTM, GRU, Bidirectional and RNN around their cells are",
                 "Lambda layers hold Python code", "supported layers: Activation",
             ])
         XCTAssertFalse(message.contains("takes one input"), message)

@@ -95,13 +95,19 @@ final class KerasRecurrentLayerTests: XCTestCase {
         }
     }
 
-    func testStatefulMaskedAndUnknownActivationsAreClearErrors() {
+    func testStatefulAndUnknownActivationsAreClearErrors() throws {
         var model = ModelConfigBuilder(.keras3)
         model.input("x", [4, 2])
         model.layer("LSTM", "lstm", ["units": 2, "stateful": true], on: ["x"])
         model.setWeights("lstm", weights(input: 2, units: 2, gates: 4))
         model.outputs = ["lstm"]
-        assertMentions(loweringError(model), ["layer 'lstm'", "stateful=True", "save the model again with stateful=False"])
+        assertMentions(
+            loweringError(model), ["layer 'lstm'", "stateful=True", "--stateful-as-stateless", "save the model again with stateful=False"])
+        // With the flag, the stateless layer: the same op as without stateful.
+        let stateless = try model.lower(statefulAsStateless: true)
+        XCTAssertEqual(
+            stateless.nodes.first { $0.op.name == "LSTM" }?.op,
+            .recurrent(Recurrence(cell: .lstm, direction: .forward, hiddenSize: 2, activations: [.sigmoid, .tanh, .tanh])))
 
         var selu = ModelConfigBuilder(.keras3)
         selu.input("x", [4, 2])
@@ -112,17 +118,53 @@ final class KerasRecurrentLayerTests: XCTestCase {
         var wrapped = ModelConfigBuilder(.keras3)
         wrapped.input("x", [4, 6, 6, 1])
         wrapped.layer(
-            "TimeDistributed", "frames", ["layer": ["class_name": "Conv2D", "config": ["name": "conv", "filters": 2]]], on: ["x"])
+            "TimeDistributed", "frames", ["layer": ["class_name": "Lambda", "config": ["name": "code"]]], on: ["x"])
         wrapped.outputs = ["frames"]
-        assertMentions(loweringError(wrapped), ["layer 'frames'", "wraps a Conv2D; Kiln reads TimeDistributed around Dense only"])
+        assertMentions(loweringError(wrapped), ["layer 'frames'", "wraps a Lambda, which Kiln does not support"])
+    }
 
-        var masked = ModelConfigBuilder(.keras2)
-        masked.input("tokens", [4])
-        masked.layer("Embedding", "embedding", ["input_dim": 5, "output_dim": 2, "mask_zero": true], on: ["tokens"])
-        masked.setWeights("embedding", [Tensor(shape: [5, 2], floats: Array(repeating: 0.5, count: 10))])
-        masked.layer("LSTM", "lstm", ["units": 2], on: ["embedding"])
-        masked.setWeights("lstm", weights(input: 2, units: 2, gates: 4))
-        masked.outputs = ["lstm"]
-        assertMentions(loweringError(masked, version: "2.15.0"), ["layer 'lstm'", "carries a mask", "masked LSTM is not supported yet"])
+    func testAMaskBecomesTheStepMaskOfTheOpAndABidirectionalSequenceZerosItsMaskedSteps() throws {
+        var model = ModelConfigBuilder(.keras2)
+        model.input("tokens", [4])
+        model.layer("Embedding", "embedding", ["input_dim": 5, "output_dim": 2, "mask_zero": true], on: ["tokens"])
+        model.setWeights("embedding", [Tensor(shape: [5, 2], floats: Array(repeating: 0.5, count: 10))])
+        model.layer("LSTM", "lstm", ["units": 2, "return_sequences": true], on: ["embedding"])
+        model.setWeights("lstm", weights(input: 2, units: 2, gates: 4))
+        model.layer(
+            "Bidirectional", "bi",
+            ["merge_mode": "concat", "layer": ["class_name": "GRU", "config": ["name": "gru", "units": 2, "return_sequences": true]]],
+            on: ["lstm"])
+        model.setWeights("bi", weights(input: 2, units: 2, gates: 3) + weights(input: 2, units: 2, gates: 3))
+        model.layer("GRU", "last", ["units": 2], on: ["bi"])
+        model.setWeights("last", weights(input: 4, units: 2, gates: 3))
+        model.outputs = ["last"]
+        let graph = try model.lower(version: "2.15.0")
+        let recurrent = graph.nodes.compactMap { node -> (Recurrence, [String])? in
+            if case .recurrent(let r) = node.op { (r, node.inputs) } else { nil }
+        }
+        // The LSTM repeats its previous output at a masked step, the Bidirectional (returning sequences) gives zeros,
+        // and the mask passes through both sequences to the last GRU.
+        XCTAssertEqual(recurrent.map(\.0.maskedOutput), [.previous, .zeros, .zeros, .previous])
+        let masks = Set(recurrent.map { $0.1[4] })
+        XCTAssertEqual(masks.count, 1, "one mask, computed once")
+        let mask = try XCTUnwrap(graph.nodes.first { $0.outputs[0].name == masks.first })
+        XCTAssertEqual(mask.op, .compare(.notEqual))
+        XCTAssertEqual(mask.inputs[0], "tokens")
+        // The last output of a masked layer is its state where a row has a real step, else zeros.
+        XCTAssertEqual(graph.nodes.last?.op, .binary(.mul))
+    }
+
+    func testKeras3GivesNoMaskToARecurrentCallWithInitialStates() throws {
+        var model = ModelConfigBuilder(.keras3)
+        model.input("tokens", [4])
+        model.input("h", [2])
+        model.layer("Embedding", "embedding", ["input_dim": 5, "output_dim": 2, "mask_zero": true], on: ["tokens"])
+        model.setWeights("embedding", [Tensor(shape: [5, 2], floats: Array(repeating: 0.5, count: 10))])
+        model.layer("SimpleRNN", "rnn", ["units": 2], on: ["embedding", "h"])
+        model.setWeights("rnn", weights(input: 2, units: 2, gates: 1))
+        model.outputs = ["rnn"]
+        let graph = try model.lower()
+        let node = try XCTUnwrap(graph.nodes.first { $0.op.name == "RNN" })
+        XCTAssertEqual(node.op, .recurrent(Recurrence(cell: .rnn, direction: .forward, hiddenSize: 2, activations: [.tanh])))
     }
 }

@@ -135,10 +135,12 @@ struct ModelConfigBuilder {
     }
 
     /// Lowers the configuration as `KerasReader` does for a file of the given Keras version.
-    func lower(version: String = "3.12.0", inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph {
+    func lower(version: String = "3.12.0", inputShapes: [String: [Int]] = [:], statefulAsStateless: Bool = false) throws(KerasImportError)
+        -> Graph
+    {
         try KerasReader.lower(
             json, version: version, backend: nil, format: "h5", weights: MemoryWeights(tensors: weights), file: "memory.h5",
-            inputShapes: inputShapes)
+            options: KerasReader.Options(inputShapes: inputShapes, statefulAsStateless: statefulAsStateless))
     }
 }
 

@@ -71,13 +71,14 @@ extension SwiftNodeEmitter {
             case .lstm: ".lstm"
             }
         let inputs = node.inputs, outputs = node.outputs.map(\.name)
-        let perDirection = r.activationsPerDirection
+        let perDirection = r.activationsPerDirection, stateIndex = r.initialStateIndex
+        let mask = r.maskIndex.map { ", mask: \(p(inputs[$0])), repeatMasked: \(r.maskedOutput == .previous)" } ?? ""
         for (d, weights) in recurrent.enumerated() {
             let functions = r.activations[(d * perDirection)..<((d + 1) * perDirection)].map(Self.activation)
             let (f, g, h) = (functions[0], functions.count > 1 ? functions[1] : ".none", functions.count > 2 ? functions[2] : ".none")
             let reverse = r.direction == .reverse || d == 1
             out.line(
-                "kilnRecurrent(\(cell), \(p(inputs[0])), batch: batch, steps: \(product(dims[1...1])), inputSize: \(product(dims[2...2])), hidden: \(r.hiddenSize), directions: \(r.directions), direction: \(d), reverse: \(reverse), w: w + \(weights.w), inputBias: w + \(weights.inputBias), r: w + \(weights.r), rh: \(weights.rh.map { "w + \($0)" } ?? "nil"), recurrentBias: \(weights.recurrentBias.map { "w + \($0)" } ?? "nil"), initialH: \(inputs.count > 4 ? p(inputs[4]) : "nil"), initialC: \(inputs.count > 5 ? p(inputs[5]) : "nil"), \(p(outputs[0])), yh: \(p(outputs[1])), yc: \(outputs.count > 2 ? p(outputs[2]) : "nil"), projections: \(p(scratch)), f: \(f), g: \(g), h: \(h))"
+                "kilnRecurrent(\(cell), \(p(inputs[0])), batch: batch, steps: \(product(dims[1...1])), inputSize: \(product(dims[2...2])), hidden: \(r.hiddenSize), directions: \(r.directions), direction: \(d), reverse: \(reverse), w: w + \(weights.w), inputBias: w + \(weights.inputBias), r: w + \(weights.r), rh: \(weights.rh.map { "w + \($0)" } ?? "nil"), recurrentBias: \(weights.recurrentBias.map { "w + \($0)" } ?? "nil"), initialH: \(inputs.count > stateIndex ? p(inputs[stateIndex]) : "nil"), initialC: \(inputs.count > stateIndex + 1 ? p(inputs[stateIndex + 1]) : "nil"), \(p(outputs[0])), yh: \(p(outputs[1])), yc: \(outputs.count > 2 ? p(outputs[2]) : "nil"), projections: \(p(scratch)), f: \(f), g: \(g), h: \(h)\(mask))"
             )
         }
     }

@@ -101,7 +101,7 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
     }
 
     static let recurrent: Set<String> = [
-        "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "CuDNNLSTM", "CuDNNGRU",
+        "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D",
     ]
     static let pythonCode: Set<String> = ["Lambda"]
 
@@ -111,7 +111,8 @@ public struct UnsupportedLayerClass: Equatable, Sendable {
         let recurrent = classes.filter { Self.recurrent.contains($0.className) }.map(\.className)
         if !recurrent.isEmpty {
             notes.append(
-                "recurrent layers (\(recurrent.joined(separator: ", "))) are not supported yet; SimpleRNN, LSTM, GRU and Bidirectional are")
+                "recurrent layers (\(recurrent.joined(separator: ", "))) are not supported yet; SimpleRNN, LSTM, GRU, Bidirectional and RNN around their cells are"
+            )
         }
         let code = classes.filter { Self.pythonCode.contains($0.className) }.map(\.className)
         if !code.isEmpty {

@@ -14,6 +14,7 @@ struct KerasLowering {
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+        "Masking", "RNN", "CuDNNLSTM", "CuDNNGRU",
     ].sorted()
 
     let file: String
@@ -22,6 +23,8 @@ struct KerasLowering {
     let weights: KerasWeightSource
     /// Sizes for inputs saved with unknown dimensions: every dimension but the batch, by input name.
     var inputShapes: [String: [Int]] = [:]
+    /// Read recurrent layers saved with `stateful=True` as stateless (`kiln --stateful-as-stateless`).
+    var statefulAsStateless = false
     /// Each symbol standing for an unknown input dimension, with its input and axis, for messages.
     private var unknownDimensions: [String: (input: String, axis: Int)] = [:]
 
@@ -189,7 +192,7 @@ struct KerasLowering {
         if let mask, layer.className == "GlobalAveragePooling1D", inputs.count == 1 {
             return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
-        if let outputs = try lowerRecurrent(layer, inputs, base: base) { return outputs }
+        if let outputs = try lowerRecurrent(layer, inputs, base: base, mask: mask) { return outputs }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
@@ -201,6 +204,8 @@ struct KerasLowering {
             result = x
         case "Embedding":
             result = try embedding(layer, x, base: base)
+        case "Masking":
+            result = try masking(layer, x, base: base)
         case "Flatten":
             // channels_first: Keras moves the channels last first, so the features come out in the order a
             // channels_last model would give.
@@ -240,6 +245,27 @@ struct KerasLowering {
                 supported: Self.supportedLayers.filter { $0 != layer.className })
         }
         return [finish(result, as: base, input: x)]
+    }
+
+    /// One call of `layer` (a layer Kiln lowers, or a nested model) on `x`, for the wrappers in other files
+    /// (TimeDistributed); `suffix` keeps the values of repeated calls apart.
+    mutating func lowerWrapped(_ layer: LayerSpec, _ x: String, base: String, suffix: String) throws(KerasImportError) -> String {
+        if Self.nestedModelClasses.contains(layer.className) {
+            let outputs = try lowerNested(layer, inputs: [x], valueSuffix: suffix)
+            guard outputs.count == 1 else {
+                throw .unsupportedConfig(
+                    file: file, layer: layer.name, className: layer.className,
+                    reason: "has \(outputs.count) outputs; a wrapped model needs one")
+            }
+            return outputs[0]
+        }
+        let outputs = try lowerCall(layer, inputs: [x], base: base, mask: nil)
+        guard outputs.count == 1 else {
+            throw .unsupportedConfig(
+                file: file, layer: layer.name, className: layer.className, reason: "has \(outputs.count) outputs; a wrapped layer needs one"
+            )
+        }
+        return outputs[0]
     }
 
     /// Dense for the wrappers in other files (TimeDistributed).

@@ -13,6 +13,8 @@ enum OpFunction: Hashable {
     case relu
     case reshape, transpose, concat, stack, expandDims, squeeze, getItem
     case reduce(Reduction)
+    /// `any` over axes of a bool tensor (Keras 3's Masking records its mask as one).
+    case any
     case matMul, clip, cast
 
     /// Keras 2: the TensorFlow functions by the name TFOpLambda records (the module path under `tf.`), with the
@@ -58,6 +60,7 @@ enum OpFunction: Hashable {
                 .reduce(reduction), "math.reduce_\(reduction.rawValue)", "reduce_\(reduction.rawValue)",
                 "compat.v1.reduce_\(reduction.rawValue)")
         }
+        add(.any, "math.reduce_any", "reduce_any")
         add(.matMul, "linalg.matmul", "matmul")
         add(.clip, "clip_by_value")
         add(.cast, "cast", "dtypes.cast")
@@ -81,6 +84,7 @@ enum OpFunction: Hashable {
         "Softplus": .unary(.softplus), "Silu": .silu, "Elu": .elu, "LeakyRelu": .leakyRelu, "Gelu": .gelu, "Softmax": .softmax,
         "ReLU": .relu, "Reshape": .reshape, "Transpose": .transpose, "Concatenate": .concat, "Stack": .stack, "ExpandDims": .expandDims,
         "Squeeze": .squeeze, "GetItem": .getItem, "Mean": .reduce(.mean), "Sum": .reduce(.sum), "Max": .reduce(.max), "Min": .reduce(.min),
+        "Any": .any,
         "Matmul": .matMul, "Clip": .clip, "Cast": .cast, "Equal": .compare(.equal), "NotEqual": .compare(.notEqual),
         "Greater": .compare(.greater), "GreaterEqual": .compare(.greaterOrEqual), "Less": .compare(.less),
         "LessEqual": .compare(.lessOrEqual),

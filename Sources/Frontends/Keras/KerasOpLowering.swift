@@ -144,6 +144,19 @@ extension KerasLowering {
             }
             if axes.isEmpty { return try emit(.identity, [x], name: name, node: node) }
             return try emit(.reduce(reduction, axes: axes, keepDims: keepDims), [x], name: name, node: node)
+        case .any:
+            // any(x) = max(cast(x, f32)) > 0 over the axes.
+            let x = try tensor(&op, 0, "input_tensor")
+            let rank = types[x]!.shape.rank
+            let axes = try ints(op, op.arguments.setting("axis", "reduction_indices"), "axis") ?? Array(0..<rank)
+            let keepDims = try bool(op, op.arguments.setting("keepdims", "keep_dims"), "keepdims") ?? false
+            guard types[x]!.dtype == .bool else { throw opError(op, "reads bool tensors only, got \(types[x]!)") }
+            if axes.isEmpty { return try emit(.identity, [x], name: name, node: node) }
+            let floats = try emit(.cast(to: .float32), [x], name: "\(name).f32", node: node)
+            let largest = try emit(
+                .reduce(.max, axes: axes.map { $0 < 0 ? $0 + rank : $0 }, keepDims: keepDims), [floats], name: "\(name).max", node: node)
+            let zero = addConstant("\(name).zero", Tensor(shape: [], floats: [0]))
+            return try emit(.compare(.greater), [largest, zero], name: name, node: node)
         case .matMul:
             return try matMul(&op)
         case .clip:

@@ -12,8 +12,10 @@ extension KerasReader {
     ///   - file: the path named in errors.
     public static func lower(
         configuration: String, version: String?, backend: String?, format: String, weights: any KerasWeightSource, file: String,
-        inputShapes: [String: [Int]] = [:]
+        inputShapes: [String: [Int]] = [:], statefulAsStateless: Bool = false
     ) throws(KerasImportError) -> Graph {
-        try lower(configuration, version: version, backend: backend, format: format, weights: weights, file: file, inputShapes: inputShapes)
+        try lower(
+            configuration, version: version, backend: backend, format: format, weights: weights, file: file,
+            options: Options(inputShapes: inputShapes, statefulAsStateless: statefulAsStateless))
     }
 }

@@ -22,19 +22,22 @@ public enum KerasReader {
     ///
     /// `inputShapes` fixes the sizes of inputs saved with unknown dimensions (every dimension but the batch,
     /// by input name); any other unknown dimension becomes a symbol named after its input and axis
-    /// (`tokens_dim1`).
-    public static func read(contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:]) throws(KerasImportError) -> Graph
-    {
+    /// (`tokens_dim1`). `statefulAsStateless` converts recurrent layers saved with `stateful=True` as stateless
+    /// (each batch starts from zeros or the initial states given as inputs) instead of refusing them.
+    public static func read(
+        contentsOf url: URL, weights: URL? = nil, inputShapes: [String: [Int]] = [:], statefulAsStateless: Bool = false
+    ) throws(KerasImportError) -> Graph {
+        let options = Options(inputShapes: inputShapes, statefulAsStateless: statefulAsStateless)
         let path = url.path
         let file = try open(path)
         let head = try firstBytes(of: file)
         let isJSON = head.first { !Self.jsonWhitespace.contains($0) } == UInt8(ascii: "{")
         if let weights {
             guard isJSON else { throw .weightsNotNeeded(file: path) }
-            return try readJSON(file, weights: weights.path, inputShapes: inputShapes)
+            return try readJSON(file, weights: weights.path, options: options)
         }
-        if try isHDF5(file) { return try readH5(path, inputShapes: inputShapes) }
-        if head.starts(with: zipSignature) { return try readArchive(path, inputShapes: inputShapes) }
+        if try isHDF5(file) { return try readH5(path, options: options) }
+        if head.starts(with: zipSignature) { return try readArchive(path, options: options) }
         if isJSON { throw .missingWeightsFile(file: path) }
         throw .notAModel(file: path, reason: "not an HDF5 file, a zip archive or a JSON architecture")
     }
@@ -80,7 +83,13 @@ public enum KerasReader {
         return false
     }
 
-    private static func readH5(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
+    /// What the caller asks of the lowering beyond the file: input sizes, and stateful layers read as stateless.
+    struct Options {
+        var inputShapes: [String: [Int]] = [:]
+        var statefulAsStateless = false
+    }
+
+    private static func readH5(_ path: String, options: Options) throws(KerasImportError) -> Graph {
         let file: HDF5Snapshot
         do throws(HDF5Error) {
             file = try HDF5Snapshot.read(path: path, skip: skipsOptimizerState)
@@ -104,10 +113,10 @@ public enum KerasReader {
         guard let configText else { throw .missingConfig(file: path) }
         let weights = H5ModelWeights(file: file, root: "/model_weights", displayName: path)
         return try lower(
-            configText, version: version, backend: backend, format: "h5", weights: weights, file: path, inputShapes: inputShapes)
+            configText, version: version, backend: backend, format: "h5", weights: weights, file: path, options: options)
     }
 
-    private static func readArchive(_ path: String, inputShapes: [String: [Int]]) throws(KerasImportError) -> Graph {
+    private static func readArchive(_ path: String, options: Options) throws(KerasImportError) -> Graph {
         let archive = try KerasArchive(path: path)
         let jsonLimit = "a model configuration is far smaller"
         let config = String(decoding: try archive.member("config.json", maxBytes: maxJSONBytes, limit: jsonLimit), as: UTF8.self)
@@ -128,7 +137,7 @@ public enum KerasReader {
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
         return try lower(
-            config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, inputShapes: inputShapes)
+            config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, options: options)
     }
 
     /// Whether a group at the root of a Keras HDF5 file holds optimizer state, which Kiln never reads:
@@ -142,7 +151,7 @@ public enum KerasReader {
     private static let maxJSONBytes = 1 << 28
 
     /// An architecture JSON (`model.to_json()` of Keras 2 or Keras 3) with the weights file beside it.
-    private static func readJSON(_ json: InputFile, weights weightsPath: String, inputShapes: [String: [Int]]) throws(KerasImportError)
+    private static func readJSON(_ json: InputFile, weights weightsPath: String, options: Options) throws(KerasImportError)
         -> Graph
     {
         let path = json.path
@@ -199,14 +208,14 @@ public enum KerasReader {
         let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
         return try lower(
             text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
-            inputShapes: inputShapes)
+            options: options)
     }
 
     /// Lowers a model configuration (the JSON text of `model_config` or `config.json`) with its weights,
     /// records where it came from in the metadata, and verifies the graph.
     static func lower(
         _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
-        inputShapes: [String: [Int]] = [:]
+        options: Options = Options()
     ) throws(KerasImportError) -> Graph {
         let json: JSON
         do {
@@ -217,7 +226,8 @@ public enum KerasReader {
         let spec = try KerasConfigParser(file: file).parse(json)
         let majorVersion = version.flatMap { Int($0.prefix { $0.isNumber }) } ?? 3
         var lowering = KerasLowering(file: file, kerasMajorVersion: majorVersion, weights: weights)
-        lowering.inputShapes = inputShapes
+        lowering.inputShapes = options.inputShapes
+        lowering.statefulAsStateless = options.statefulAsStateless
         var graph = try lowering.lower(spec)
         graph.metadata["source"] = "keras \(version ?? "unknown")"
         graph.metadata["source_format"] = format

@@ -85,14 +85,18 @@ struct KerasArchiveWeights: KerasWeightSource {
         // cycle of hard links (or a shared subtree), which would make this walk endless or exponential.
         var visited: [[UInt8]: String] = [:]
         // Nested models keep their layers under `layers/<model>/layers/...`; keys are `outer/inner`.
-        // A recurrent layer keeps its weights in `cell`, a Bidirectional its two layers in `forward_layer` and
-        // `backward_layer`, a TimeDistributed its layer in `layer`, beside `vars`; they are keyed `layer/cell` and
-        // so on when Keras wrote no name.
+        // A recurrent layer keeps its weights in `cell` (a list of cells each in `cell/cells/<cell>`), a
+        // Bidirectional its two layers in `forward_layer` and `backward_layer`, a TimeDistributed its layer in
+        // `layer`, beside `vars`; they are keyed `layer/cell` and so on when Keras wrote no name.
         func collect(_ root: String, prefix: String) throws(HDF5Error) {
             var children: [(group: String, child: String)] = []
             if try file.exists("\(root)/layers") { children = try file.children(of: "\(root)/layers").map { ("\(root)/layers", $0) } }
             for child in ["cell", "forward_layer", "backward_layer", "layer"] where !root.isEmpty {
                 if try file.exists("\(root)/\(child)") { children.append((root, child)) }
+            }
+            // A StackedRNNCells keeps each cell under `cells/<cell>`.
+            if !root.isEmpty, try file.exists("\(root)/cells") {
+                children += try file.children(of: "\(root)/cells").map { ("\(root)/cells", $0) }
             }
             for (group, child) in children {
                 let path = "\(group)/\(child)"

@@ -20,7 +20,9 @@ public enum KerasSavedModel {
     /// The inputs and outputs keep their Keras names, which are the keys of the signatures Keras writes;
     /// `signature` (default `serving_default`) is checked to have exactly those keys. A SavedModel without
     /// signatures is read without the check.
-    public static func read(_ location: SavedModelLocation, signature: String? = nil, inputShapes: [String: [Int]] = [:]) throws -> Graph {
+    public static func read(
+        _ location: SavedModelLocation, signature: String? = nil, inputShapes: [String: [Int]] = [:], statefulAsStateless: Bool = false
+    ) throws -> Graph {
         let directory = URL(fileURLWithPath: location.directory)
         let metadataPath = directory.appendingPathComponent("keras_metadata.pb").path
         guard FileManager.default.fileExists(atPath: metadataPath) else {
@@ -56,7 +58,7 @@ public enum KerasSavedModel {
         let weights = CheckpointWeights(bundle: bundle, objectGraph: objectGraph, layerPaths: objects.layerPaths, file: location.directory)
         var graph = try KerasReader.lower(
             configuration: objects.configuration, version: objects.kerasVersion, backend: objects.backend, format: "savedmodel",
-            weights: weights, file: location.directory, inputShapes: inputShapes)
+            weights: weights, file: location.directory, inputShapes: inputShapes, statefulAsStateless: statefulAsStateless)
         if let version = location.version { graph.metadata["savedmodel_version"] = String(version) }
         try check(graph, against: signature, in: location.directory)
         return graph
