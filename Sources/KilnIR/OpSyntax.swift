@@ -70,6 +70,7 @@ extension Op {
             case .gru: "GRU"
             case .lstm: "LSTM"
             }
+        case .attention: "Attention"
         case .fused(let product, _): product.name
         }
     }
@@ -102,6 +103,10 @@ extension Op {
         case .recurrent(let r):
             [("hiddenSize", .int(r.hiddenSize)), ("direction", .word(r.direction.rawValue)), ("activations", .activations(r.activations))]
                 + (r.cell == .gru(linearBeforeReset: true) ? [("linearBeforeReset", .bool(true))] : [])
+        case .attention(let a):
+            [("scale", .float(a.scale))] + (a.causal ? [("causal", .bool(true))] : [])
+                + (a.fullyMaskedRows == .uniform ? [] : [("fullyMaskedRows", .word(a.fullyMaskedRows.rawValue))])
+                + (a.returnsScores ? [("returnsScores", .bool(true))] : [])
         case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
         }
     }
@@ -117,6 +122,7 @@ extension Op {
         case .layerNorm: 1...3
         case .concat: 1...Int.max
         case .recurrent(let recurrence): 4...recurrence.maximumInputs
+        case .attention: 3...4
         case .fused(let product, _): product.arity
         }
     }
@@ -127,7 +133,7 @@ extension Op {
             "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool",
             "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
             "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear",
-            "DequantizeLinear", "RNN", "GRU", "LSTM",
+            "DequantizeLinear", "RNN", "GRU", "LSTM", "Attention",
         ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
 
     private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
@@ -207,6 +213,15 @@ extension Op {
             let activations = try reader.activations("activations", default: Recurrence.defaultActivations(cell, direction: direction))
             self = .recurrent(
                 Recurrence(cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations))
+        case "Attention":
+            let rows = try reader.word("fullyMaskedRows", default: DotProductAttention.FullyMaskedRows.uniform.rawValue)
+            guard let fullyMaskedRows = DotProductAttention.FullyMaskedRows(rawValue: rows) else {
+                throw .wrongAttributeType(op: name, name: "fullyMaskedRows", expected: "uniform or zero")
+            }
+            self = .attention(
+                DotProductAttention(
+                    scale: try reader.float("scale"), causal: try reader.bool("causal", default: false), fullyMaskedRows: fullyMaskedRows,
+                    returnsScores: try reader.bool("returnsScores", default: false)))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

@@ -1,0 +1,58 @@
+import KilnIR
+import ONNXProto
+
+/// The attention op as standard ONNX operators (opset 13 on), in the form ONNX Runtime's attention fusions
+/// look for: Transposes to [batch, heads, seq, depth], MatMul, Where, Softmax, MatMul, Transpose back.
+extension ONNXGraphBuilder {
+    /// The large negative that replaces masked logits: Keras 3's `_get_large_negative` (-0.7 * 3.38953e38 in
+    /// f32, keras/src/backend/tensorflow/nn.py), so a fully masked row has equal logits and uniform weights. With
+    /// `fullyMaskedRows == .zero` the weights are then multiplied by the mask, as Keras 3's Softmax layer does.
+    static let maskedLogit: Float = -0.7 * 3.38953e38
+
+    mutating func lowerAttention(_ a: DotProductAttention, _ node: Node) throws(ONNXEmitError) {
+        let x = node.inputs, y = node.outputs.map(\.name), name = node.name
+        let result = y[0]
+        let query = intermediate("Transpose", [x[0]], result, "query", [ints("perm", [0, 2, 1, 3])])
+        let scaled = intermediate("Mul", [query, scalar("\(result).scale", a.scale, .float32)], result, "scaled_query")
+        let key = intermediate("Transpose", [x[1]], result, "key", [ints("perm", [0, 2, 3, 1])])
+        var logits = intermediate("MatMul", [scaled, key], result, "logits")
+        // The positions that may be attended, broadcasting to [batch, heads, Tq, Tk].
+        var allowed: String?
+        if x.count == 4 {
+            var mask = x[3]
+            if try type(of: mask, in: node).dtype != .bool {
+                mask = intermediate("Cast", [mask], result, "mask", [int("to", Int(ONNXEmitter.elementType(.bool)))])
+            }
+            allowed = intermediate("Unsqueeze", [mask, int64s("\(result).head_axis", [1])], result, "head_mask")
+        }
+        if a.causal {
+            // Row i may see column j when i >= j; the lengths are read at run time, so any length works.
+            let zero = constant("\(result).zero", Tensor(shape: [], storage: .int64([0])))
+            let one = constant("\(result).one", Tensor(shape: [], storage: .int64([1])))
+            let seqAxis = constant("\(result).seq_axis", Tensor(shape: [], storage: .int64([1])))
+            func positions(_ input: String, _ role: String) -> String {
+                let shape = intermediate("Shape", [input], result, "\(role)_shape")
+                let length = intermediate("Gather", [shape, seqAxis], result, "\(role)_length", [int("axis", 0)])
+                return intermediate("Range", [zero, length, one], result, "\(role)_positions")
+            }
+            let rows = intermediate("Unsqueeze", [positions(x[0], "query"), int64s("\(result).column_axis", [1])], result, "rows")
+            let causal = intermediate("GreaterOrEqual", [rows, positions(x[1], "key")], result, "causal")
+            allowed = allowed.map { intermediate("And", [$0, causal], result, "allowed") } ?? causal
+        }
+        if let allowed {
+            logits = intermediate(
+                "Where", [allowed, logits, scalar("\(result).masked", Self.maskedLogit, .float32)], result, "masked_logits")
+        }
+        var weights = a.returnsScores && (allowed == nil || a.fullyMaskedRows == .uniform) ? y[1] : fresh("\(result).weights")
+        add("Softmax", [logits], [weights], name, [int("axis", -1)])
+        if let allowed, a.fullyMaskedRows == .zero {
+            let gate = intermediate("Cast", [allowed], result, "gate", [int("to", Int(ONNXEmitter.elementType(.float32)))])
+            let gated = a.returnsScores ? y[1] : fresh("\(result).gated_weights")
+            add("Mul", [weights, gate], [gated], name)
+            weights = gated
+        }
+        let value = intermediate("Transpose", [x[2]], result, "value", [ints("perm", [0, 2, 1, 3])])
+        let context = intermediate("MatMul", [weights, value], result, "context")
+        add("Transpose", [context], [result], name, [ints("perm", [0, 2, 1, 3])])
+    }
+}
