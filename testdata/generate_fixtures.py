@@ -452,6 +452,76 @@ def build_long_graph_fixtures(keras, layers, kv, version):
                       kv, "200 layers: Dense(6) then Activation tanh, elu and linear, 50 times")
 
 
+def build_attention_fixtures(keras, layers, kv, version):
+    """MultiHeadAttention (`--only attention`), each model at two sequence lengths, batch 2: self-attention and a
+    causal one (key_dim != value_dim, no bias, output_shape) on tokens of unknown length; cross-attention with a
+    separate key and a value of another unknown length, and return_attention_scores with a causal mask and a 2-D
+    output_shape; an attention_mask input (fixed lengths, one row of each example masked everywhere) through
+    Keras 3's two paths (dropout > 0 and return_attention_scores take its Softmax layer, which zeroes such rows;
+    otherwise ops.dot_product_attention, which spreads them evenly). Their own generator keeps their data
+    independent."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1400 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 157)
+    x = keras.Input((None, 4), name="x")
+    plain = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="self_attention")(x, x)
+    causal = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, use_bias=False, output_shape=5,
+                                       name="causal")(x, x, use_causal_mask=True)
+    model = keras.Model(x, [plain, causal], name="mha_self")
+    randomize(model, rng)
+    for length in (5, 3):
+        inputs = {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)}
+        save(f"mha_self_t{length}", model, inputs, ["self_attention", "causal"],
+             f"MultiHeadAttention on a sequence of unknown length, here {length}: self-attention (2 heads, key_dim 3); "
+             "causal self-attention with key_dim 2, value_dim 3, no bias, output_shape 5")
+
+    seeded(keras, 163)
+    q = keras.Input((None, 4), name="q")
+    v = keras.Input((None, 3), name="v")
+    # A key of its own features; made from the value so that Kiln knows their unknown lengths are equal.
+    k = layers.Dense(2, name="key_features")(v)
+    cross = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="cross")(q, v, key=k)
+    shaped, scores = layers.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=2, output_shape=(2, 3),
+                                               name="scored")(q, v, return_attention_scores=True, use_causal_mask=True)
+    model = keras.Model([q, v], [cross, shaped, scores], name="mha_cross")
+    randomize(model, rng)
+    for tq, tv in ((4, 6), (3, 2)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 4)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        save(f"mha_cross_q{tq}_v{tv}", model, inputs, ["cross", "scored", "scored"],
+             f"cross-attention with unknown lengths, here query {tq} and key/value {tv}: a key of its own (Dense of the value); "
+             "return_attention_scores with use_causal_mask and output_shape (2, 3)")
+
+    for tq, tv in ((4, 5), (3, 2)):
+        seeded(keras, 167)
+        q = keras.Input((tq, 4), name="q")
+        v = keras.Input((tv, 3), name="v")
+        m = keras.Input((tq, tv), name="mask")
+        softmax_path, scores = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, dropout=0.25,
+                                                         name="dropout_scores")(
+            q, v, attention_mask=m, return_attention_scores=True)
+        fast_path = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="masked")(q, v, attention_mask=m)
+        causal = layers.MultiHeadAttention(num_heads=1, key_dim=2, name="masked_causal")(
+            q, v, attention_mask=m, use_causal_mask=True)
+        model = keras.Model([q, v, m], [softmax_path, scores, fast_path, causal], name="mha_mask")
+        randomize(model, rng)
+        mask = (rng.uniform(0, 1, size=(2, tq, tv)) < 0.7).astype(np.float32)
+        mask[:, 1, :] = 0
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 4)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32),
+                  "mask": mask}
+        save(f"mha_mask_q{tq}_v{tv}", model, inputs,
+             ["dropout_scores", "dropout_scores", "masked", "masked_causal"],
+             f"attention_mask as an input (query {tq}, key/value {tv}; row 1 masked everywhere): dropout 0.25 with "
+             "return_attention_scores, the plain path, and the mask with use_causal_mask")
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -616,7 +686,7 @@ def build_only(version, group):
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
-                "recurrent": build_recurrent_fixtures}
+                "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

@@ -14,6 +14,7 @@ struct KerasLowering {
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
+        "MultiHeadAttention",
     ].sorted()
 
     let file: String
@@ -130,7 +131,7 @@ struct KerasLowering {
             } else {
                 let mask = self.mask(for: layer, call: call, inputs: inputs, produced: produced)
                 try checkMaskUse(layer, call: call, mask: mask)
-                outputs = try lowerCall(layer, inputs: inputs, base: base, mask: mask)
+                outputs = try lowerCall(layer, call: call, inputs: inputs, base: base, mask: mask)
                 propagateMask(layer, inputs: inputs, mask: mask, outputs: outputs)
             }
             let offset = max(0, (highest[layer.name] ?? 0) - (layer.calls.count - 1))
@@ -179,7 +180,8 @@ struct KerasLowering {
 
     // MARK: - Layers
 
-    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
+    private mutating func lowerCall(_ layer: LayerSpec, call: Int, inputs: [String], base: String, mask: KerasMask?)
+        throws(KerasImportError)
         -> [String]
     {
         let settings = config(of: layer)
@@ -190,6 +192,7 @@ struct KerasLowering {
             return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
         if let outputs = try lowerRecurrent(layer, inputs, base: base) { return outputs }
+        if let outputs = try lowerAttention(layer, call: call, inputs: inputs, base: base, mask: mask) { return outputs }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]

@@ -1,0 +1,196 @@
+import KilnIR
+
+/// Keras's MultiHeadAttention (Keras 2: tf_keras/src/layers/attention/multi_head_attention.py; Keras 3:
+/// keras/src/layers/attention/multi_head_attention.py), lowered as Keras computes it: the query, key and value
+/// projections (EinsumDense layers whose kernels are [features, heads, depth]) as MatMuls with the kernels seen as
+/// [features, heads * depth] and reshaped to [batch, seq, heads, depth]; the `Attention` op; the output projection
+/// (kernel [heads, valueDepth, output...]) as a MatMul over the flattened heads.
+extension KerasLowering {
+    static let attentionLayers: Set<String> = ["MultiHeadAttention"]
+
+    /// The layer's outputs, or nil when it is no attention layer.
+    mutating func lowerAttention(
+        _ layer: LayerSpec, call: Int, inputs: [String], base: String, mask: KerasMask?
+    ) throws(KerasImportError) -> [String]? {
+        guard Self.attentionLayers.contains(layer.className) else { return nil }
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        guard mask == nil else {
+            throw unsupported(
+                "its inputs carry Keras masks (from Embedding(mask_zero=True) or Masking), which Kiln does not apply here yet")
+        }
+        let call = try AttentionCall(layer, call: call, inputs: inputs, file: file)
+        return try multiHeadAttention(layer, call, base: base)
+    }
+
+    private mutating func multiHeadAttention(_ layer: LayerSpec, _ call: AttentionCall, base: String) throws(KerasImportError) -> [String] {
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        let settings = config(of: layer)
+        let heads = try settings.size("num_heads"), keyDepth = try settings.size("key_dim")
+        let valueDepth = try settings.size("value_dim", default: keyDepth)
+        let useBias = try settings.bool("use_bias", default: true)
+        let dropout = try settings.double("dropout", default: 0)
+        let query = types[call.query]!, key = types[call.key]!, value = types[call.value]!
+        for (role, type) in [("query", query), ("key", key), ("value", value)] {
+            guard type.shape.rank == 3, type.shape.dims[2].fixedValue != nil else {
+                throw unsupported("its \(role) is \(type); Kiln reads [batch, seq, features] with known features")
+            }
+        }
+        if let axes = settings["attention_axes"] {
+            let list = axes.array ?? [axes]
+            guard list.count == 1, let axis = list[0].int, axis == 1 || axis == -2 else {
+                throw settings.invalid("attention_axes", "the sequence axis ([1], the default, for [batch, seq, features] inputs)")
+            }
+        }
+        let outputShape: [Int]
+        switch settings["output_shape"] {
+        case nil: outputShape = [query.shape.dims[2].fixedValue!]
+        case .some(let json):
+            let items = json.array ?? [json]
+            var sizes: [Int] = []
+            for item in items {
+                guard let size = item.int, size >= 1, size <= LayerConfig.maxSize else {
+                    throw settings.invalid("output_shape", "a size or a list of sizes")
+                }
+                sizes.append(size)
+            }
+            guard !sizes.isEmpty else { throw settings.invalid("output_shape", "a size or a list of sizes") }
+            outputShape = sizes
+        }
+        var outputSize = 1
+        for size in outputShape {
+            guard let product = CheckedArithmetic.multiply(outputSize, size), product <= LayerConfig.maxSize else {
+                throw settings.invalid("output_shape", "sizes whose product is at most \(LayerConfig.maxSize)")
+            }
+            outputSize = product
+        }
+        let dims = [query, key, value].map { $0.shape.dims[2].fixedValue! }
+        let projections = [(dims[0], keyDepth), (dims[1], keyDepth), (dims[2], valueDepth)]
+        var shapes: [[Int]] = []
+        for (features, depth) in projections { shapes += [[features, heads, depth]] + (useBias ? [[heads, depth]] : []) }
+        shapes += [[heads, valueDepth] + outputShape] + (useBias ? [outputShape] : [])
+        let constants = try attentionWeights(layer, shapes: shapes, useBias: useBias)
+        let perProjection = useBias ? 2 : 1
+        var projected: [String] = []
+        for (index, (input, role)) in [(call.query, "query"), (call.key, "key"), (call.value, "value")].enumerated() {
+            let weights = Array(constants[(index * perProjection)..<((index + 1) * perProjection)])
+            var x = try emit(.matMul, [input, weights[0]], name: "\(base).\(role)", node: layer.name)
+            if useBias { x = try emit(.binary(.add), [x, weights[1]], name: "\(base).\(role).bias_add", node: layer.name) }
+            let depth = projections[index].1
+            projected.append(try emit(.reshape(shape: [0, 0, heads, depth]), [x], name: "\(base).\(role).heads", node: layer.name))
+        }
+        // Keras 3 takes ops.dot_product_attention (masked logits replaced, fully masked rows uniform) unless
+        // dropout is set or the scores are returned; its Softmax layer then zeroes fully masked rows. Keras 2 adds
+        // -1e9 to masked logits: fully masked rows uniform.
+        let zeroRows = kerasMajorVersion >= 3 && (dropout > 0 || call.returnScores)
+        let attention = DotProductAttention(
+            scale: Float(1 / Double(keyDepth).squareRoot()), causal: call.causal, fullyMaskedRows: zeroRows ? .zero : .uniform,
+            returnsScores: call.returnScores)
+        let names = [fresh("\(base).context")] + (call.returnScores ? [fresh("\(base).scores")] : [])
+        let results = try emitResults(.attention(attention), projected + (call.mask.map { [$0] } ?? []), names: names, node: layer.name)
+        let flat = try emit(.reshape(shape: [0, 0, heads * valueDepth]), [results[0]], name: "\(base).merged", node: layer.name)
+        let last = 3 * perProjection
+        var output = try emit(.matMul, [flat, constants[last]], name: "\(base).output", node: layer.name)
+        if useBias { output = try emit(.binary(.add), [output, constants[last + 1]], name: "\(base).output.bias_add", node: layer.name) }
+        if outputShape.count > 1 {
+            output = try emit(.reshape(shape: [0, 0] + outputShape), [output], name: "\(base).output.shaped", node: layer.name)
+        }
+        return [output] + results.dropFirst()
+    }
+
+    /// The projections' weights as constants: kernels as [features, heads * depth] (the output kernel as
+    /// [heads * valueDepth, output]), biases flat. A full-model `.h5` keeps all eight under the layer's name, a
+    /// `.keras` archive under its `query`, `key`, `value` and `attention_output` sublayers.
+    private mutating func attentionWeights(
+        _ layer: LayerSpec, shapes: [[Int]], useBias: Bool
+    ) throws(KerasImportError) -> [String] {
+        if let cached = cachedConstants(of: layer) { return cached }
+        var loaded = try weights.weights(of: layer.name, expecting: shapes)
+        let perProjection = useBias ? 2 : 1
+        if loaded.isEmpty {
+            for (index, sublayer) in ["query", "key", "value", "attention_output"].enumerated() {
+                let expected = Array(shapes[(index * perProjection)..<((index + 1) * perProjection)])
+                loaded += try weights.weights(of: "\(layer.name)/\(sublayer)", expecting: expected)
+            }
+        }
+        guard loaded.count == shapes.count else {
+            throw .missingWeights(
+                file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(loaded.count)")
+        }
+        var names: [String] = []
+        for ((weightName, tensor), shape) in zip(loaded, shapes) {
+            guard tensor.shape == shape else {
+                throw .weightShape(file: file, layer: layer.name, weight: weightName, expected: shape, got: tensor.shape)
+            }
+            // Row-major data keeps its order when dimensions are joined: kernels become matrices, biases vectors.
+            let flatShape =
+                shape.count == 3 && names.count < 3 * perProjection
+                ? [shape[0], shape[1] * shape[2]]
+                : names.count == 3 * perProjection ? [shape[0] * shape[1], shape.dropFirst(2).reduce(1, *)] : [shape.reduce(1, *)]
+            names.append(addConstant("\(layer.name).\(weightName)", Tensor(shape: flatShape, storage: tensor.storage)))
+        }
+        rememberConstants(names, of: layer)
+        return names
+    }
+}
+
+/// Which values a MultiHeadAttention call reads and how: `layer(query, value, key=None, attention_mask=None,
+/// return_attention_scores=False, use_causal_mask=False, ...)`. Keras 3 records the positional arguments in `args`;
+/// Keras 2 records the query as the first argument and the rest among the keyword arguments.
+struct AttentionCall {
+    var query: String
+    var value: String
+    var key: String
+    var mask: String?
+    var causal: Bool
+    var returnScores: Bool
+
+    init(_ layer: LayerSpec, call: Int, inputs: [String], file: String) throws(KerasImportError) {
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        guard call < layer.arguments.count else {
+            throw unsupported("its call arguments are not recorded (MultiHeadAttention needs a Functional model)")
+        }
+        let arguments = layer.arguments[call]
+        // `inputs` holds the values of `arguments.inputs`, in that order.
+        var values: [TensorRef: String] = [:]
+        for (ref, value) in zip(arguments.inputs, inputs) { values[ref] = value }
+        func tensor(_ position: Int, _ keyword: String) throws(KerasImportError) -> String? {
+            var argument = position < arguments.args.count ? arguments.args[position] : arguments.kwargs[keyword]
+            // Keras 2 records its first argument as a list of one tensor.
+            if case .list(let items)? = argument, items.count == 1 { argument = items[0] }
+            switch argument {
+            case nil, .constant(.null): return nil
+            case .tensor(let ref)?: return values[ref]
+            case .some(let other):
+                throw unsupported(
+                    "its argument '\(keyword)' is \(other.json.map(LayerConfig.describe) ?? "a structure of tensors"), not one tensor")
+            }
+        }
+        func flag(_ keyword: String) throws(KerasImportError) -> Bool {
+            switch arguments.kwargs[keyword] {
+            case nil, .constant(.null): return false
+            case .constant(.bool(let value))?: return value
+            default: throw unsupported("its argument '\(keyword)' is not true or false")
+            }
+        }
+        guard let query = try tensor(0, "query") else { throw unsupported("its call has no query") }
+        guard let value = try tensor(1, "value") else { throw unsupported("its call has no value") }
+        self.query = query
+        self.value = value
+        key = try tensor(2, "key") ?? value
+        guard arguments.args.count <= 3 else {
+            throw unsupported("it is called with \(arguments.args.count) positional arguments; Kiln reads query, value and key")
+        }
+        for keyword in ["query_mask", "value_mask", "key_mask"] where try tensor(99, keyword) != nil {
+            throw unsupported("its argument '\(keyword)' is a tensor; Kiln applies attention_mask and use_causal_mask only")
+        }
+        mask = try tensor(99, "attention_mask")
+        causal = try flag("use_causal_mask")
+        returnScores = try flag("return_attention_scores")
+    }
+}
