@@ -375,10 +375,11 @@ final class ONNXLoweringTests: XCTestCase {
         let text = """
             graph @g {
               input %q : f32[N,T,2,4]
+              input %k : f32[N,S,2,4]
               input %v : f32[N,S,2,3]
               input %m : f32[N,T,S]
               %y = Attention(%q, %q, %q) {scale = 0.5} : f32[N,T,2,4]
-              %z, %w = Attention(%q, %q, %v, %m) {scale = 0.5, causal = true, fullyMaskedRows = zero, returnsScores = true} : f32[N,T,2,3], f32[N,2,T,S]
+              %z, %w = Attention(%q, %k, %v, %m) {scale = 0.5, causal = true, fullyMaskedRows = zero, returnsScores = true} : f32[N,T,2,3], f32[N,2,T,S]
               output %y, %z, %w
             }
             """
