@@ -522,6 +522,45 @@ def build_attention_fixtures(keras, layers, kv, version):
              "return_attention_scores, the plain path, and the mask with use_causal_mask")
 
 
+def build_transformer_fixtures(keras, layers, kv, version):
+    """A two-block transformer encoder classifying sklearn's digits with each image's 8 rows as 8 tokens of 8
+    pixels (`--only transformer`): Dense(16) token projection, then twice MultiHeadAttention(2 heads, key_dim 8)
+    + residual + LayerNormalization and an exact (erf) GELU feed-forward (Dense 32, Dense 16) + residual +
+    LayerNormalization; GlobalAveragePooling1D and Dense(10, softmax). The sequence length is unknown (no
+    position encoding), so the same model also runs on the 6 middle rows. Trained briefly on the same split as
+    the other digits models; 32 held-out digits as input. Keras 3 writes .keras and .h5, Keras 2 .h5."""
+    import numpy as np
+    (train, y_train), (test, y_test) = digits_8x8()
+    train, test = train[..., 0], test[..., 0]
+    seeded(keras, 173)
+    tokens = keras.Input((None, 8), name="rows")
+    h = layers.Dense(16, name="embed")(tokens)
+    for block in (1, 2):
+        attended = layers.MultiHeadAttention(num_heads=2, key_dim=8, name=f"attention_{block}")(h, h)
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"norm_{block}a")(layers.Add(name=f"residual_{block}a")([h, attended]))
+        f = layers.Dense(32, activation="gelu", name=f"ffn_{block}a")(h)
+        f = layers.Dense(16, name=f"ffn_{block}b")(f)
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"norm_{block}b")(layers.Add(name=f"residual_{block}b")([h, f]))
+    h = layers.GlobalAveragePooling1D(name="pool")(h)
+    probs = layers.Dense(10, activation="softmax", name="probs")(h)
+    model = keras.Model(tokens, probs, name="transformer_digits")
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(train, y_train, epochs=25, batch_size=32, verbose=0)
+    accuracy = float(np.mean(np.argmax(predict(model, test)[0], axis=1) == y_test))
+    tag = "keras2" if version == 2 else "keras3"
+    for rows, batch in (("8", test[:32]), ("6", test[:32, 1:7])):
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        name = f"transformer_digits_t{rows}"
+        save_both(name, model, {"rows": batch}, {"probs": predict(model, batch)[0]}, kv,
+                  f"two-block transformer encoder (MultiHeadAttention, LayerNormalization, exact GELU feed-forward, "
+                  f"residuals) on digits rows as tokens, here {rows} rows of 32 held-out digits", version)
+        for suffix in ("h5", "keras") if version == 3 else ("h5",):
+            path = FIXTURES / f"{name}_{tag}_{suffix}" / "meta.json"
+            meta = json.loads(path.read_text())
+            meta["keras_test_accuracy"] = round(accuracy, 4)
+            path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -686,7 +725,8 @@ def build_only(version, group):
                 "savedmodel": build_savedmodel_fixtures, "savedmodel_functional": build_savedmodel_functional_fixture,
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
-                "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures}
+                "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures,
+                "transformer": build_transformer_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)
