@@ -561,6 +561,49 @@ def build_transformer_fixtures(keras, layers, kv, version):
             path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
 
+def build_einsum_dense_fixtures(keras, layers, kv, version):
+    """EinsumDense (`--only einsum_dense`), each model at two sequence lengths, batch 2: on tokens of unknown length
+    the equations Keras 3's MultiHeadAttention uses (abc,cd->abd; abc,cde->abde with bias_axes de and relu;
+    abcd,cde->abe); at fixed lengths an output in another order (abc,cd->adb), a contraction over the sequence
+    (abc,bd->acd, bias over c only), a left ellipsis (...c,cd->...d) and a summed input letter (abc,ce->ae, no
+    bias). Their own generator keeps their data independent."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1500 + version)
+    EinsumDense = layers.EinsumDense
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 179)
+    x = keras.Input((None, 4), name="x")
+    projected = EinsumDense("abc,cd->abd", output_shape=(None, 5), bias_axes="d", name="projected")(x)
+    heads = EinsumDense("abc,cde->abde", output_shape=(None, 2, 3), bias_axes="de", activation="relu", name="heads")(x)
+    merged = EinsumDense("abcd,cde->abe", output_shape=(None, 4), bias_axes="e", name="merged")(heads)
+    model = keras.Model(x, [projected, heads, merged], name="einsum_dense")
+    randomize(model, rng)
+    for length in (5, 2):
+        save(f"einsum_dense_t{length}", model, {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)},
+             ["projected", "heads", "merged"],
+             f"EinsumDense on tokens of unknown length, here {length}: abc,cd->abd (bias d); abc,cde->abde (bias de, "
+             "relu); abcd,cde->abe (bias e)")
+
+    for length in (3, 5):
+        seeded(keras, 181)
+        x = keras.Input((length, 4), name="x")
+        reordered = EinsumDense("abc,cd->adb", output_shape=(6, length), bias_axes="d", name="reordered")(x)
+        over_time = EinsumDense("abc,bd->acd", output_shape=(4, 2), bias_axes="c", name="over_time")(x)
+        elided = EinsumDense("...c,cd->...d", output_shape=5, bias_axes="d", name="elided")(x)
+        summed = EinsumDense("abc,ce->ae", output_shape=3, name="summed")(x)
+        model = keras.Model(x, [reordered, over_time, elided, summed], name="einsum_dense_forms")
+        randomize(model, rng)
+        save(f"einsum_dense_forms_t{length}", model, {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)},
+             ["reordered", "over_time", "elided", "summed"],
+             f"EinsumDense at length {length}: abc,cd->adb (output transposed); abc,bd->acd (contracting the "
+             "sequence, bias over c only); ...c,cd->...d; abc,ce->ae (b summed, no bias)")
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -726,7 +769,7 @@ def build_only(version, group):
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures,
-                "transformer": build_transformer_fixtures}
+                "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

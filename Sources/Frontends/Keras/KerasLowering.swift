@@ -14,7 +14,7 @@ struct KerasLowering {
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-        "MultiHeadAttention",
+        "MultiHeadAttention", "EinsumDense",
     ].sorted()
 
     let file: String
@@ -202,6 +202,8 @@ struct KerasLowering {
             result = try dense(layer, x, base: base)
         case "Dropout":
             result = x
+        case "EinsumDense":
+            result = try einsumDense(layer, x, base: base)
         case "Embedding":
             result = try embedding(layer, x, base: base)
         case "Flatten":
