@@ -604,6 +604,50 @@ def build_einsum_dense_fixtures(keras, layers, kv, version):
              "sequence, bias over c only); ...c,cd->...d; abc,ce->ae (b summed, no bias)")
 
 
+def build_dot_attention_fixtures(keras, layers, kv, version):
+    """Keras's Attention layer with score_mode="dot" (`--only dot_attention`), batch 2: on sequences of unknown
+    length (query 4 or 3, value 6 or 2), [query, value] and [query, value, key] with use_scale (a trained scalar)
+    and use_causal_mask; at fixed lengths, return_attention_scores. Their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1600 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs])
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+
+    seeded(keras, 191)
+    q = keras.Input((None, 3), name="q")
+    v = keras.Input((None, 3), name="v")
+    k = layers.Dense(3, name="key_features")(v)
+    plain = layers.Attention(name="plain")([q, v])
+    scaled = layers.Attention(use_scale=True, name="scaled")([q, v, k], use_causal_mask=True)
+    model = keras.Model([q, v], [plain, scaled], name="dot_attention")
+    randomize(model, rng)
+    for layer in model.layers:
+        if layer.name == "scaled":
+            layer.set_weights([np.array(1.7, dtype=np.float32)])
+    for tq, tv in ((4, 6), (3, 2)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        save(f"dot_attention_q{tq}_v{tv}", model, inputs, ["plain", "scaled"],
+             f"Attention (dot) with unknown lengths, here query {tq} and value {tv}: [query, value]; [query, value, key] "
+             "with use_scale 1.7 and use_causal_mask")
+
+    for tq, tv in ((4, 5), (2, 3)):
+        seeded(keras, 193)
+        q = keras.Input((tq, 3), name="q")
+        v = keras.Input((tv, 2), name="v")
+        k = layers.Dense(3, name="key_features")(v)
+        context, scores = layers.Attention(name="scored")([q, v, k], return_attention_scores=True)
+        model = keras.Model([q, v], [context, scores], name="dot_attention_scores")
+        randomize(model, rng)
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 2)).astype(np.float32)}
+        save(f"dot_attention_scores_q{tq}_v{tv}", model, inputs, ["scored", "scored"],
+             f"Attention (dot) with return_attention_scores, query {tq}, value {tv}, a key of its own")
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -769,7 +813,8 @@ def build_only(version, group):
                 "savedmodel_mnist": build_savedmodel_mnist_fixture, "savedmodel_cnn": build_savedmodel_cnn_fixture,
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures,
-                "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures}
+                "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures,
+                "dot_attention": build_dot_attention_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

@@ -6,7 +6,7 @@ import KilnIR
 /// [features, heads * depth] and reshaped to [batch, seq, heads, depth]; the `Attention` op; the output projection
 /// (kernel [heads, valueDepth, output...]) as a MatMul over the flattened heads.
 extension KerasLowering {
-    static let attentionLayers: Set<String> = ["MultiHeadAttention"]
+    static let attentionLayers: Set<String> = ["MultiHeadAttention", "Attention"]
 
     /// The layer's outputs, or nil when it is no attention layer.
     mutating func lowerAttention(
@@ -20,8 +20,82 @@ extension KerasLowering {
             throw unsupported(
                 "its inputs carry Keras masks (from Embedding(mask_zero=True) or Masking), which Kiln does not apply here yet")
         }
+        if layer.className == "Attention" { return try dotProductAttention(layer, call: call, inputs: inputs, base: base) }
         let call = try AttentionCall(layer, call: call, inputs: inputs, file: file)
         return try multiHeadAttention(layer, call, base: base)
+    }
+
+    /// Keras's Attention layer (keras/src/layers/attention/attention.py, tf_keras/src/layers/attention/attention.py)
+    /// with `score_mode="dot"`: softmax(scale * query keyᵀ) value, `scale` its trained scalar with `use_scale` (else
+    /// 1), as the Attention op with one head. `use_causal_mask` masks later keys (Keras subtracts 1e9 from masked
+    /// scores, so a row masked everywhere, possible only with a longer query than key, gets equal weights).
+    private mutating func dotProductAttention(
+        _ layer: LayerSpec, call: Int, inputs: [String], base: String
+    ) throws(KerasImportError) -> [String] {
+        func unsupported(_ reason: String) -> KerasImportError {
+            .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
+        }
+        let settings = config(of: layer)
+        let scoreMode = try settings.choice("score_mode", ["dot", "concat"], default: "dot")
+        guard scoreMode == "dot" else { throw unsupported("score_mode 'concat' is not supported yet; Kiln lowers 'dot'") }
+        let useScale = try settings.bool("use_scale", default: false)
+        guard call < layer.arguments.count else {
+            throw unsupported("its call arguments are not recorded (Attention needs a Functional model)")
+        }
+        let arguments = layer.arguments[call]
+        switch arguments.kwargs["mask"] {
+        case nil, .constant(.null)?: break
+        default: throw unsupported("its query and value masks (the `mask` argument) are not supported yet")
+        }
+        func flag(_ keyword: String) throws(KerasImportError) -> Bool {
+            switch arguments.kwargs[keyword] {
+            case nil, .constant(.null): return false
+            case .constant(.bool(let value))?: return value
+            default: throw unsupported("its argument '\(keyword)' is not true or false")
+            }
+        }
+        let causal = try flag("use_causal_mask"), returnScores = try flag("return_attention_scores")
+        guard inputs.count == 2 || inputs.count == 3 else {
+            throw unsupported("it is called on \(inputs.count) tensors; Keras's Attention takes [query, value] or [query, value, key]")
+        }
+        let (query, value, key) = (inputs[0], inputs[1], inputs.count == 3 ? inputs[2] : inputs[1])
+        for (role, name) in [("query", query), ("value", value), ("key", key)] {
+            guard types[name]!.shape.rank == 3 else {
+                throw unsupported("its \(role) is \(types[name]!); Kiln reads [batch, seq, features]")
+            }
+        }
+        var scale: Float = 1
+        if useScale {
+            if let cached = cachedConstants(of: layer), let first = cached.first,
+                let tensor = graph.constants.first(where: { $0.name == first })?.tensor
+            {
+                scale = tensor.floats[0]
+            } else {
+                let loaded = try weights.weights(of: layer.name, expecting: [[]])
+                guard let first = loaded.first, first.tensor.count == 1 else {
+                    throw .missingWeights(file: file, layer: layer.name, reason: "use_scale needs its scalar weight 'scale'")
+                }
+                scale = first.tensor.floats[0]
+                rememberConstants([addConstant("\(layer.name).scale", first.tensor)], of: layer)
+            }
+        }
+        // One head: [batch, seq, 1, features].
+        func headed(_ value: String, _ role: String) throws(KerasImportError) -> String {
+            try emit(.reshape(shape: [0, 0, 1, -1]), [value], name: "\(base).\(role).head", node: layer.name)
+        }
+        let attention = DotProductAttention(scale: scale, causal: causal, returnsScores: returnScores)
+        let names = [fresh("\(base).context")] + (returnScores ? [fresh("\(base).weights")] : [])
+        let results = try emitResults(
+            .attention(attention), [try headed(query, "query"), try headed(key, "key"), try headed(value, "value")], names: names,
+            node: layer.name)
+        var outputs = [try emit(.reshape(shape: [0, 0, -1]), [results[0]], name: base, node: layer.name)]
+        if returnScores {
+            guard let tq = types[query]!.shape.dims[1].fixedValue, let tv = types[key]!.shape.dims[1].fixedValue else {
+                throw unsupported("return_attention_scores needs known query and value lengths; fix them with --input-shape")
+            }
+            outputs.append(try emit(.reshape(shape: [0, tq, tv]), [results[1]], name: "\(base).scores", node: layer.name))
+        }
+        return outputs
     }
 
     private mutating func multiHeadAttention(_ layer: LayerSpec, _ call: AttentionCall, base: String) throws(KerasImportError) -> [String] {
