@@ -648,6 +648,38 @@ def build_dot_attention_fixtures(keras, layers, kv, version):
              f"Attention (dot) with return_attention_scores, query {tq}, value {tv}, a key of its own")
 
 
+def build_additive_attention_fixtures(keras, layers, kv, version):
+    """AdditiveAttention (use_scale both ways) and Attention(score_mode="concat") (use_scale both ways)
+    (`--only additive_attention`), on sequences of unknown length (query 4 or 2, value 5 or 3), with
+    use_causal_mask and a key of its own, batch 2. Their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1700 + version)
+    seeded(keras, 197)
+    q = keras.Input((None, 3), name="q")
+    v = keras.Input((None, 3), name="v")
+    k = layers.Dense(3, name="key_features")(v)
+    additive = layers.AdditiveAttention(name="additive")([q, v])
+    unscaled = layers.AdditiveAttention(use_scale=False, name="unscaled")([q, v, k], use_causal_mask=True)
+    concat = layers.Attention(score_mode="concat", name="concat")([q, v, k])
+    concat_scaled = layers.Attention(score_mode="concat", use_scale=True, name="concat_scaled")([q, v], use_causal_mask=True)
+    model = keras.Model([q, v], [additive, unscaled, concat, concat_scaled], name="additive_attention")
+    randomize(model, rng)
+    for layer in model.layers:
+        if layer.name == "concat":
+            layer.set_weights([np.array(0.8, dtype=np.float32)])
+        if layer.name == "concat_scaled":
+            layer.set_weights([np.array(1.3, dtype=np.float32), np.array(-0.6, dtype=np.float32)])
+    for tq, tv in ((4, 5), (2, 3)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        outputs = predict(model, [inputs["q"], inputs["v"]])
+        save_both(f"additive_attention_q{tq}_v{tv}", model, inputs,
+                  dict(zip(["additive", "unscaled", "concat", "concat_scaled"], outputs)), kv,
+                  f"AdditiveAttention and Attention(score_mode='concat') with unknown lengths, here query {tq}, value {tv}: "
+                  "use_scale both ways, a key of its own, use_causal_mask", version)
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -814,7 +846,7 @@ def build_only(version, group):
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures,
                 "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures,
-                "dot_attention": build_dot_attention_fixtures}
+                "dot_attention": build_dot_attention_fixtures, "additive_attention": build_additive_attention_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

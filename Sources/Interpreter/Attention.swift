@@ -1,19 +1,21 @@
 import Foundation
 import KilnIR
 
-/// The reference kernel of the attention op: the definition `DotProductAttention` gives, one query row at a
+/// The reference kernel of the attention op: the definition `Attention` gives, one query row at a
 /// time, with the scaled query rounded to f32 (Keras scales the f32 query before its product), the logits
 /// and the weights rounded to f32 as Keras's tensors are, and every sum accumulated in double precision.
-enum Attention {
+enum AttentionKernel {
     /// query [B, Tq, H, dk], key [B, Tk, H, dk], value [B, Tk, H, dv], optional mask broadcasting to
     /// [B, Tq, Tk]; returns [B, Tq, H, dv] and, with `returnsScores`, the weights [B, H, Tq, Tk].
-    static func run(_ args: [Tensor], _ a: DotProductAttention) -> [Tensor] {
+    static func run(_ args: [Tensor], _ a: Attention) -> [Tensor] {
         let (batch, tq, heads, dk) = (args[0].shape[0], args[0].shape[1], args[0].shape[2], args[0].shape[3])
         let (tk, dv) = (args[1].shape[1], args[2].shape[3])
         let q = args[0].floats, k = args[1].floats, v = args[2].floats
-        let mask = args.count == 4 ? args[3].floats : nil
+        let additive = a.score == .additive ? args[3].floats : nil
+        let hasMask = args.count > a.maskIndex
+        let mask = hasMask ? args[a.maskIndex].floats : nil
         // A mask dimension of size 1 repeats: its stride is 0.
-        let maskShape = args.count == 4 ? args[3].shape : [1, 1, 1]
+        let maskShape = hasMask ? args[a.maskIndex].shape : [1, 1, 1]
         let maskStrides = [
             maskShape[0] == 1 ? 0 : maskShape[1] * maskShape[2], maskShape[1] == 1 ? 0 : maskShape[2], maskShape[2] == 1 ? 0 : 1,
         ]
@@ -35,7 +37,13 @@ enum Attention {
                         for j in 0..<tk where allowed[j] {
                             let keyRow = ((b * tk + j) * heads + h) * dk
                             var sum = 0.0
-                            for d in 0..<dk { sum += scaled[d] * Double(k[keyRow + d]) }
+                            if let additive {
+                                // Keras adds the f32 query and key, then takes tanh.
+                                for d in 0..<dk { sum += Double(additive[d]) * tanh(Double(q[queryRow + d] + k[keyRow + d])) }
+                                sum *= Double(a.scale)
+                            } else {
+                                for d in 0..<dk { sum += scaled[d] * Double(k[keyRow + d]) }
+                            }
                             weights[j] = Double(Float(sum))
                             maximum = max(maximum, weights[j])
                         }

@@ -73,7 +73,7 @@ enum Kernels {
         case .recurrent(let recurrence):
             return Recurrent.run(args, recurrence)
         case .attention(let attention):
-            return Attention.run(args, attention)
+            return AttentionKernel.run(args, attention)
         case .fused(let product, let epilogue):
             // The product exactly as unfused, then the activation on its f32 results.
             var inner = node

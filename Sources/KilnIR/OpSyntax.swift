@@ -104,7 +104,8 @@ extension Op {
             [("hiddenSize", .int(r.hiddenSize)), ("direction", .word(r.direction.rawValue)), ("activations", .activations(r.activations))]
                 + (r.cell == .gru(linearBeforeReset: true) ? [("linearBeforeReset", .bool(true))] : [])
         case .attention(let a):
-            [("scale", .float(a.scale))] + (a.causal ? [("causal", .bool(true))] : [])
+            [("scale", .float(a.scale))] + (a.score == .dot ? [] : [("score", .word(a.score.rawValue))])
+                + (a.causal ? [("causal", .bool(true))] : [])
                 + (a.fullyMaskedRows == .uniform ? [] : [("fullyMaskedRows", .word(a.fullyMaskedRows.rawValue))])
                 + (a.returnsScores ? [("returnsScores", .bool(true))] : [])
         case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
@@ -122,7 +123,7 @@ extension Op {
         case .layerNorm: 1...3
         case .concat: 1...Int.max
         case .recurrent(let recurrence): 4...recurrence.maximumInputs
-        case .attention: 3...4
+        case .attention(let a): a.score == .dot ? 3...4 : 4...5
         case .fused(let product, _): product.arity
         }
     }
@@ -214,13 +215,18 @@ extension Op {
             self = .recurrent(
                 Recurrence(cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations))
         case "Attention":
-            let rows = try reader.word("fullyMaskedRows", default: DotProductAttention.FullyMaskedRows.uniform.rawValue)
-            guard let fullyMaskedRows = DotProductAttention.FullyMaskedRows(rawValue: rows) else {
+            let rows = try reader.word("fullyMaskedRows", default: Attention.FullyMaskedRows.uniform.rawValue)
+            guard let fullyMaskedRows = Attention.FullyMaskedRows(rawValue: rows) else {
                 throw .wrongAttributeType(op: name, name: "fullyMaskedRows", expected: "uniform or zero")
             }
+            let scoreName = try reader.word("score", default: Attention.Score.dot.rawValue)
+            guard let score = Attention.Score(rawValue: scoreName) else {
+                throw .wrongAttributeType(op: name, name: "score", expected: "dot or additive")
+            }
             self = .attention(
-                DotProductAttention(
-                    scale: try reader.float("scale"), causal: try reader.bool("causal", default: false), fullyMaskedRows: fullyMaskedRows,
+                Attention(
+                    scale: try reader.float("scale"), score: score, causal: try reader.bool("causal", default: false),
+                    fullyMaskedRows: fullyMaskedRows,
                     returnsScores: try reader.bool("returnsScores", default: false)))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {

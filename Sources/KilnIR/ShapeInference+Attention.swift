@@ -1,9 +1,10 @@
-/// Types of the attention op, whose layout `DotProductAttention` documents.
+/// Types of the attention op, whose layout `Attention` documents.
 extension Op {
     /// query [B, Tq, H, dk], key [B, Tk, H, dk], value [B, Tk, H, dv] of f32 with equal B and H, key's dk equal
-    /// to query's, and an optional mask (bool or f32) that broadcasts to [B, Tq, Tk]. Results: [B, Tq, H, dv]
+    /// to query's, the additive score's weights [dk], and an optional mask (bool or f32) that broadcasts to
+    /// [B, Tq, Tk]. Results: [B, Tq, H, dv]
     /// and, with `returnsScores`, [B, H, Tq, Tk].
-    func inferAttention(_ inputs: [TensorType], _ attention: DotProductAttention) throws(TypeError) -> [TensorType] {
+    func inferAttention(_ inputs: [TensorType], _ attention: Attention) throws(TypeError) -> [TensorType] {
         let (query, key, value) = (inputs[0], inputs[1], inputs[2])
         for (label, input) in [("query", query), ("key", key), ("value", value)] {
             try requireFloat(input)
@@ -15,8 +16,15 @@ extension Op {
         }
         guard k[3] == q[3] else { throw TypeError(op: name, "key \(key) must have the depth of query \(query)") }
         guard v[1] == k[1] else { throw TypeError(op: name, "value \(value) must have the length of key \(key)") }
-        if inputs.count == 4 {
-            let mask = inputs[3]
+        if attention.score == .additive {
+            let weights = inputs[3]
+            try requireFloat(weights)
+            guard weights.shape == Shape([q[3]]) else {
+                throw TypeError(op: name, "the additive weights must be [\(q[3])], got \(weights)")
+            }
+        }
+        if inputs.count > attention.maskIndex {
+            let mask = inputs[attention.maskIndex]
             guard mask.dtype == .bool || mask.dtype == .float32, mask.shape.rank == 3 else {
                 throw TypeError(op: name, "the mask must be bool or f32 [batch, Tq, Tk], got \(mask)")
             }

@@ -1,3 +1,4 @@
+import Foundation
 import KilnIR
 import XCTest
 
@@ -33,7 +34,7 @@ final class KerasAttentionLayerTests: XCTestCase {
     func testMultiHeadAttentionLowersToProjectionsAndTheAttentionOp() throws {
         let graph = try attentionModel(kwargs: ["attention_mask": tensor("m"), "use_causal_mask": true]).lower()
         let attention = try XCTUnwrap(graph.nodes.first { $0.op.name == "Attention" })
-        XCTAssertEqual(attention.op, .attention(DotProductAttention(scale: Float(1 / 3.0.squareRoot()), causal: true)))
+        XCTAssertEqual(attention.op, .attention(Attention(scale: Float(1 / 3.0.squareRoot()), causal: true)))
         XCTAssertEqual(attention.inputs.last, "m")
         XCTAssertEqual(attention.outputs.map(\.type), [TensorType(.float32, ["N", 5, 2, 3])])
         XCTAssertEqual(graph.nodes.filter { $0.op == .matMul }.count, 4)
@@ -48,13 +49,15 @@ final class KerasAttentionLayerTests: XCTestCase {
         assertMentions(loweringError(attentionModel(kwargs: ["use_causal_mask": "yes"])), ["use_causal_mask", "not true or false"])
     }
 
-    func testAttentionRefusesConcatScores() {
+    func testAttentionRefusesItsMaskArgument() {
         var model = ModelConfigBuilder(.keras3)
         model.input("q", [5, 4])
         model.input("v", [7, 4])
-        model.layer("Attention", "attention", ["score_mode": "concat"], on: ["q", "v"])
+        model.layer(
+            "Attention", "attention", ["score_mode": "concat"],
+            inboundNodes: [["args": [[tensor("q"), tensor("v")]], "kwargs": ["mask": [NSNull(), tensor("v")]]]])
         model.outputs = ["attention"]
-        assertMentions(loweringError(model), ["'attention'", "score_mode 'concat' is not supported yet"])
+        assertMentions(loweringError(model), ["'attention'", "query and value masks (the `mask` argument) are not supported yet"])
     }
 
     func testEinsumDenseRefusesBadEquationsAndPerSliceProducts() {

@@ -184,8 +184,8 @@ final class ShapeInferenceExtremesTests: XCTestCase {
         case .attention:
             return [Float(0.5), .nan, .infinity, 0].flatMap { scale in
                 [
-                    Op.attention(DotProductAttention(scale: scale)),
-                    .attention(DotProductAttention(scale: scale, causal: true, fullyMaskedRows: .zero, returnsScores: true)),
+                    Op.attention(Attention(scale: scale)),
+                    .attention(Attention(scale: scale, causal: true, fullyMaskedRows: .zero, returnsScores: true)),
                 ]
             }
         case .fused:

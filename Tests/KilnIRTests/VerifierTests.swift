@@ -98,9 +98,9 @@ final class VerifierTests: XCTestCase {
     func testAttentionTypesItsResultsAndRejectsMismatchedOperands() throws {
         let query = TensorType(.float32, ["N", "T", 2, 4]), key = TensorType(.float32, ["N", "S", 2, 4])
         let value = TensorType(.float32, ["N", "S", 2, 3])
-        let plain = Op.attention(DotProductAttention(scale: 0.5))
+        let plain = Op.attention(Attention(scale: 0.5))
         XCTAssertEqual(try plain.inferTypes([query, key, value]), [TensorType(.float32, ["N", "T", 2, 3])])
-        let scored = Op.attention(DotProductAttention(scale: 0.5, causal: true, returnsScores: true))
+        let scored = Op.attention(Attention(scale: 0.5, causal: true, returnsScores: true))
         let mask = TensorType(.bool, [1, "T", "S"])
         XCTAssertEqual(
             try scored.inferTypes([query, key, value, mask]),
@@ -120,7 +120,13 @@ final class VerifierTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains(message), "\(error)")
             }
         }
-        XCTAssertThrowsError(try Op.attention(DotProductAttention(scale: .infinity)).inferTypes([query, key, value])) { error in
+        let additive = Op.attention(Attention(scale: 1, score: .additive))
+        XCTAssertEqual(
+            try additive.inferTypes([query, key, value, TensorType(.float32, [4]), mask]), [TensorType(.float32, ["N", "T", 2, 3])])
+        XCTAssertThrowsError(try additive.inferTypes([query, key, value, TensorType(.float32, [3])])) { error in
+            XCTAssertTrue("\(error)".contains("the additive weights must be [4]"), "\(error)")
+        }
+        XCTAssertThrowsError(try Op.attention(Attention(scale: .infinity)).inferTypes([query, key, value])) { error in
             XCTAssertTrue("\(error)".contains("scale must be finite"), "\(error)")
         }
         assertRejects(

@@ -9,17 +9,32 @@ extension ONNXGraphBuilder {
     /// `fullyMaskedRows == .zero` the weights are then multiplied by the mask, as Keras 3's Softmax layer does.
     static let maskedLogit: Float = -0.7 * 3.38953e38
 
-    mutating func lowerAttention(_ a: DotProductAttention, _ node: Node) throws(ONNXEmitError) {
+    mutating func lowerAttention(_ a: Attention, _ node: Node) throws(ONNXEmitError) {
         let x = node.inputs, y = node.outputs.map(\.name), name = node.name
         let result = y[0]
         let query = intermediate("Transpose", [x[0]], result, "query", [ints("perm", [0, 2, 1, 3])])
-        let scaled = intermediate("Mul", [query, scalar("\(result).scale", a.scale, .float32)], result, "scaled_query")
-        let key = intermediate("Transpose", [x[1]], result, "key", [ints("perm", [0, 2, 3, 1])])
-        var logits = intermediate("MatMul", [scaled, key], result, "logits")
+        var logits: String
+        switch a.score {
+        case .dot:
+            let scaled = intermediate("Mul", [query, scalar("\(result).scale", a.scale, .float32)], result, "scaled_query")
+            let key = intermediate("Transpose", [x[1]], result, "key", [ints("perm", [0, 2, 3, 1])])
+            logits = intermediate("MatMul", [scaled, key], result, "logits")
+        case .additive:
+            // [B, H, Tq, 1, dk] + [B, H, 1, Tk, dk], tanh, times the weights, summed over dk.
+            let rows = intermediate("Unsqueeze", [query, int64s("\(result).key_axis", [3])], result, "query_rows")
+            let key = intermediate("Transpose", [x[1]], result, "key", [ints("perm", [0, 2, 1, 3])])
+            let columns = intermediate("Unsqueeze", [key, int64s("\(result).query_axis", [2])], result, "key_columns")
+            let sum = intermediate("Add", [rows, columns], result, "pairs")
+            let squashed = intermediate("Tanh", [sum], result, "tanh")
+            let weighted = intermediate("Mul", [squashed, x[3]], result, "weighted")
+            let reduced = intermediate(
+                "ReduceSum", [weighted, int64s("\(result).depth_axis", [-1])], result, "additive", [int("keepdims", 0)])
+            logits = intermediate("Mul", [reduced, scalar("\(result).scale", a.scale, .float32)], result, "logits")
+        }
         // The positions that may be attended, broadcasting to [batch, heads, Tq, Tk].
         var allowed: String?
-        if x.count == 4 {
-            var mask = x[3]
+        if x.count > a.maskIndex {
+            var mask = x[a.maskIndex]
             if try type(of: mask, in: node).dtype != .bool {
                 mask = intermediate("Cast", [mask], result, "mask", [int("to", Int(ONNXEmitter.elementType(.bool)))])
             }

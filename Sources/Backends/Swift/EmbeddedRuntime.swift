@@ -5,15 +5,18 @@
 enum EmbeddedRuntime {
     /// Sources/KilnRuntime/Attention.swift
     static let attention = #"""
-        /// Scaled dot-product attention in Keras's multi-head layout, as `DotProductAttention` (KilnIR) defines it:
+        /// Scaled dot-product attention in Keras's multi-head layout, as `Attention` (KilnIR) defines it:
         /// q [batch, queries, heads, keyDepth], k [batch, keys, heads, keyDepth], v [batch, keys, heads, valueDepth],
         /// y [batch, queries, heads, valueDepth], and, when `scores` is given, the weights [batch, heads, queries, keys].
         /// Position j of query row i is masked where `mask` (1 or 0, read at b * maskBatch + i * maskQuery + j * maskKey;
         /// a stride of 0 repeats a dimension of size 1) is 0, and with `causal` where j > i; a row masked everywhere gets
-        /// weights 0 with `zeroFullyMasked`, else 1 / keys. One query row at a time: its logits, softmax and value
-        /// product use a buffer of `keys` floats, never a whole [queries, keys] block.
+        /// weights 0 with `zeroFullyMasked`, else 1 / keys. With `additive` weights w [keyDepth] the logits are
+        /// scale * sum over d of w[d] * tanh(q[d] + k[j, d]) instead of the dot product of the scaled query and key j.
+        /// One query row at a time: its logits, softmax and value product use a buffer of `keys` floats, never a whole
+        /// [queries, keys] block.
         fileprivate func kilnAttention(
-            _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, mask: UnsafePointer<Float>?, maskBatch: Int,
+            _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, additive: UnsafePointer<Float>? = nil,
+            mask: UnsafePointer<Float>?, maskBatch: Int,
             maskQuery: Int, maskKey: Int, _ y: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>?, batch: Int, queries: Int,
             keys: Int, heads: Int, keyDepth: Int, valueDepth: Int, scale: Float, causal: Bool, zeroFullyMasked: Bool
         ) {
@@ -40,7 +43,12 @@ enum EmbeddedRuntime {
                             }
                             let keyRow = keyBase + j * keyStride
                             var dot: Float = 0
-                            for d in 0..<keyDepth { dot += scaled[d] * keyRow[d] }
+                            if let additive {
+                                for d in 0..<keyDepth { dot += additive[d] * Foundation.tanh(queryRow[d] + keyRow[d]) }
+                                dot *= scale
+                            } else {
+                                for d in 0..<keyDepth { dot += scaled[d] * keyRow[d] }
+                            }
                             weights[j] = dot
                             maximum = Swift.max(maximum, dot)
                         }

@@ -6,7 +6,7 @@ import KilnIR
 /// [features, heads * depth] and reshaped to [batch, seq, heads, depth]; the `Attention` op; the output projection
 /// (kernel [heads, valueDepth, output...]) as a MatMul over the flattened heads.
 extension KerasLowering {
-    static let attentionLayers: Set<String> = ["MultiHeadAttention", "Attention"]
+    static let attentionLayers: Set<String> = ["MultiHeadAttention", "Attention", "AdditiveAttention"]
 
     /// The layer's outputs, or nil when it is no attention layer.
     mutating func lowerAttention(
@@ -20,25 +20,29 @@ extension KerasLowering {
             throw unsupported(
                 "its inputs carry Keras masks (from Embedding(mask_zero=True) or Masking), which Kiln does not apply here yet")
         }
-        if layer.className == "Attention" { return try dotProductAttention(layer, call: call, inputs: inputs, base: base) }
+        if layer.className != "MultiHeadAttention" { return try keyValueAttention(layer, call: call, inputs: inputs, base: base) }
         let call = try AttentionCall(layer, call: call, inputs: inputs, file: file)
         return try multiHeadAttention(layer, call, base: base)
     }
 
-    /// Keras's Attention layer (keras/src/layers/attention/attention.py, tf_keras/src/layers/attention/attention.py)
-    /// with `score_mode="dot"`: softmax(scale * query keyᵀ) value, `scale` its trained scalar with `use_scale` (else
-    /// 1), as the Attention op with one head. `use_causal_mask` masks later keys (Keras subtracts 1e9 from masked
-    /// scores, so a row masked everywhere, possible only with a longer query than key, gets equal weights).
-    private mutating func dotProductAttention(
+    /// Keras's Attention and AdditiveAttention layers (keras/src/layers/attention/attention.py and
+    /// additive_attention.py; tf_keras/src/layers/attention/ likewise) as the Attention op with one head:
+    /// softmax(scores) value, where the scores are Attention's `score_mode="dot"` s * query keyᵀ (s its trained
+    /// scalar `scale` with `use_scale`, else 1), its `"concat"` c * sum(tanh(s * (query + key))) (c its trained
+    /// `concat_score_weight`; s multiplies query and key first), or AdditiveAttention's sum(w * tanh(query + key)) (w
+    /// its trained `scale` [features] with `use_scale`, else ones). `use_causal_mask` masks later keys (Keras subtracts
+    /// 1e9 from masked scores, so a row masked everywhere, possible only with a longer query than key, gets equal
+    /// weights).
+    private mutating func keyValueAttention(
         _ layer: LayerSpec, call: Int, inputs: [String], base: String
     ) throws(KerasImportError) -> [String] {
         func unsupported(_ reason: String) -> KerasImportError {
             .unsupportedConfig(file: file, layer: layer.name, className: layer.className, reason: reason)
         }
         let settings = config(of: layer)
-        let scoreMode = try settings.choice("score_mode", ["dot", "concat"], default: "dot")
-        guard scoreMode == "dot" else { throw unsupported("score_mode 'concat' is not supported yet; Kiln lowers 'dot'") }
-        let useScale = try settings.bool("use_scale", default: false)
+        let additive = layer.className == "AdditiveAttention"
+        let scoreMode = additive ? "additive" : try settings.choice("score_mode", ["dot", "concat"], default: "dot")
+        let useScale = try settings.bool("use_scale", default: additive)
         guard call < layer.arguments.count else {
             throw unsupported("its call arguments are not recorded (Attention needs a Functional model)")
         }
@@ -64,29 +68,53 @@ extension KerasLowering {
                 throw unsupported("its \(role) is \(types[name]!); Kiln reads [batch, seq, features]")
             }
         }
-        var scale: Float = 1
-        if useScale {
-            if let cached = cachedConstants(of: layer), let first = cached.first,
-                let tensor = graph.constants.first(where: { $0.name == first })?.tensor
-            {
-                scale = tensor.floats[0]
-            } else {
-                let loaded = try weights.weights(of: layer.name, expecting: [[]])
-                guard let first = loaded.first, first.tensor.count == 1 else {
-                    throw .missingWeights(file: file, layer: layer.name, reason: "use_scale needs its scalar weight 'scale'")
-                }
-                scale = first.tensor.floats[0]
-                rememberConstants([addConstant("\(layer.name).scale", first.tensor)], of: layer)
+        let features = types[query]!.shape.dims[2]
+        guard let depth = features.fixedValue else { throw unsupported("its query \(types[query]!) has no known feature size") }
+        // Keras's weights in order: `scale` (with use_scale: a scalar, or [features] for AdditiveAttention), then
+        // Attention's `concat_score_weight` (a scalar) in concat mode.
+        let shapes: [[Int]] = (useScale ? [additive ? [depth] : []] : []) + (scoreMode == "concat" ? [[]] : [])
+        var loaded: [Tensor] = []
+        if !shapes.isEmpty {
+            let found = try weights.weights(of: layer.name, expecting: shapes)
+            guard found.count == shapes.count else {
+                throw .missingWeights(
+                    file: file, layer: layer.name, reason: "expected \(shapes.count) weight arrays, the file has \(found.count)")
             }
+            for ((name, tensor), shape) in zip(found, shapes) where tensor.count != max(shape.reduce(1, *), 1) {
+                throw .weightShape(file: file, layer: layer.name, weight: name, expected: shape, got: tensor.shape)
+            }
+            loaded = found.map(\.tensor)
+        }
+        var scale: Float = 1
+        var (queryInput, keyInput) = (query, key)
+        var additiveWeights: String?
+        switch scoreMode {
+        case "dot":
+            if useScale { scale = loaded[0].floats[0] }
+        case "concat":
+            if useScale {
+                let factor = addConstant("\(layer.name).scale", Tensor(shape: [], floats: [loaded[0].floats[0]]))
+                queryInput = try emit(.binary(.mul), [query, factor], name: "\(base).query.scaled", node: layer.name)
+                keyInput = try emit(.binary(.mul), [key, factor], name: "\(base).key.scaled", node: layer.name)
+            }
+            scale = loaded[loaded.count - 1].floats[0]
+            additiveWeights = addConstant("\(layer.name).ones", Tensor(shape: [depth], floats: Array(repeating: 1, count: depth)))
+        default:
+            let w = useScale ? loaded[0].floats : Array(repeating: 1, count: depth)
+            additiveWeights = addConstant("\(layer.name).scale", Tensor(shape: [depth], floats: w))
         }
         // One head: [batch, seq, 1, features].
         func headed(_ value: String, _ role: String) throws(KerasImportError) -> String {
             try emit(.reshape(shape: [0, 0, 1, -1]), [value], name: "\(base).\(role).head", node: layer.name)
         }
-        let attention = DotProductAttention(scale: scale, causal: causal, returnsScores: returnScores)
+        let attention = Attention(
+            scale: scale, score: additiveWeights == nil ? .dot : .additive, causal: causal, returnsScores: returnScores)
         let names = [fresh("\(base).context")] + (returnScores ? [fresh("\(base).weights")] : [])
         let results = try emitResults(
-            .attention(attention), [try headed(query, "query"), try headed(key, "key"), try headed(value, "value")], names: names,
+            .attention(attention),
+            [try headed(queryInput, "query"), try headed(keyInput, "key"), try headed(value, "value")]
+                + (additiveWeights.map { [$0] } ?? []),
+            names: names,
             node: layer.name)
         var outputs = [try emit(.reshape(shape: [0, 0, -1]), [results[0]], name: base, node: layer.name)]
         if returnScores {
@@ -160,7 +188,7 @@ extension KerasLowering {
         // dropout is set or the scores are returned; its Softmax layer then zeroes fully masked rows. Keras 2 adds
         // -1e9 to masked logits: fully masked rows uniform.
         let zeroRows = kerasMajorVersion >= 3 && (dropout > 0 || call.returnScores)
-        let attention = DotProductAttention(
+        let attention = Attention(
             scale: Float(1 / Double(keyDepth).squareRoot()), causal: call.causal, fullyMaskedRows: zeroRows ? .zero : .uniform,
             returnsScores: call.returnScores)
         let names = [fresh("\(base).context")] + (call.returnScores ? [fresh("\(base).scores")] : [])

@@ -14,7 +14,7 @@ struct KerasLowering {
         "SeparableConv2D", "Softmax", "ThresholdedReLU", "UnitNormalization", "Dot", "SpatialDropout1D", "SpatialDropout2D",
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
-        "MultiHeadAttention", "EinsumDense", "Attention",
+        "MultiHeadAttention", "EinsumDense", "Attention", "AdditiveAttention",
     ].sorted()
 
     let file: String
