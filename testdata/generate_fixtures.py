@@ -680,6 +680,33 @@ def build_additive_attention_fixtures(keras, layers, kv, version):
                   "use_scale both ways, a key of its own, use_causal_mask", version)
 
 
+def build_attention_2d_fixtures(keras, layers, kv, version):
+    """MultiHeadAttention over two axes (`--only attention_2d`): on a [height, width, channels] grid of 3x2 and of
+    2x2, self-attention with the default attention_axes (every axis between the batch and the channels), and
+    attention_axes (1, 2) with an attention_mask input [batch, h, w, h, w] (one query position masked everywhere)
+    and return_attention_scores. Batch 2; their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1800 + version)
+    for height, width in ((3, 2), (2, 2)):
+        seeded(keras, 199)
+        x = keras.Input((height, width, 4), name="x")
+        m = keras.Input((height, width, height, width), name="mask")
+        grid = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="grid")(x, x)
+        masked, scores = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, attention_axes=(1, 2),
+                                                   name="masked_grid")(x, x, attention_mask=m, return_attention_scores=True)
+        model = keras.Model([x, m], [grid, masked, scores], name="attention_2d")
+        randomize(model, rng)
+        mask = (rng.uniform(0, 1, size=(2, height, width, height, width)) < 0.7).astype(np.float32)
+        mask[:, 0, 1] = 0
+        inputs = {"x": rng.normal(0, 1, size=(2, height, width, 4)).astype(np.float32), "mask": mask}
+        outputs = predict(model, [inputs["x"], inputs["mask"]])
+        save_both(f"attention_2d_{height}x{width}", model, inputs,
+                  dict(zip(output_names(["grid", "masked_grid", "masked_grid"]), outputs)), kv,
+                  f"MultiHeadAttention over a {height}x{width} grid: default attention_axes; attention_axes (1, 2) with "
+                  "an attention_mask input (position (0, 1) masked everywhere) and return_attention_scores", version)
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -846,7 +873,8 @@ def build_only(version, group):
                 "savedmodel_recurrent": build_savedmodel_recurrent_fixture,
                 "recurrent": build_recurrent_fixtures, "attention": build_attention_fixtures,
                 "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures,
-                "dot_attention": build_dot_attention_fixtures, "additive_attention": build_additive_attention_fixtures}
+                "dot_attention": build_dot_attention_fixtures, "additive_attention": build_additive_attention_fixtures,
+                "attention_2d": build_attention_2d_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)

@@ -54,7 +54,12 @@ enum AttentionKernel {
                         }
                         for j in 0..<tk { weights[j] = Double(Float(weights[j] / total)) }
                     } else {
-                        let fill = a.fullyMaskedRows == .uniform ? Double(Float(1 / Double(tk))) : 0
+                        let fill: Double =
+                            switch a.fullyMaskedRows {
+                            case .uniform: Double(Float(1 / Double(tk)))
+                            case .zero: 0
+                            case .ones: 1
+                            }
                         for j in 0..<tk { weights[j] = fill }
                     }
                     let outputRow = ((b * tq + i) * heads + h) * dv

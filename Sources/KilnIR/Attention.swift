@@ -26,6 +26,9 @@ public struct Attention: Hashable, Sendable {
         case uniform
         /// Weight 0 everywhere (the result is 0): Keras 3's Softmax layer multiplies its result by the mask.
         case zero
+        /// Weight 1 everywhere (the result is the sum of the values): Keras 2's Softmax over several axes computes
+        /// exp(x - logsumexp(x)), and the logsumexp of equal logits near -1e9 rounds to the logits themselves.
+        case ones
     }
 
     /// How a query and a key make a logit.

@@ -217,7 +217,7 @@ extension Op {
         case "Attention":
             let rows = try reader.word("fullyMaskedRows", default: Attention.FullyMaskedRows.uniform.rawValue)
             guard let fullyMaskedRows = Attention.FullyMaskedRows(rawValue: rows) else {
-                throw .wrongAttributeType(op: name, name: "fullyMaskedRows", expected: "uniform or zero")
+                throw .wrongAttributeType(op: name, name: "fullyMaskedRows", expected: "uniform, zero or ones")
             }
             let scoreName = try reader.word("score", default: Attention.Score.dot.rawValue)
             guard let score = Attention.Score(rawValue: scoreName) else {

@@ -130,7 +130,7 @@ final class VerifierTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("scale must be finite"), "\(error)")
         }
         assertRejects(
-            "  %y = Attention(%x, %x, %x) {scale = 1.0, fullyMaskedRows = none} : f32[N,4]\n  output %y", "uniform or zero")
+            "  %y = Attention(%x, %x, %x) {scale = 1.0, fullyMaskedRows = none} : f32[N,4]\n  output %y", "uniform, zero or ones")
     }
 
     func testSliceFollowsONNXClampingAndRejectsWhatItCannotType() throws {

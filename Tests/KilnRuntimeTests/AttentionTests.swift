@@ -16,6 +16,7 @@ final class AttentionTests: XCTestCase {
             for maskShape in maskShapes + [[batch, queries, keys], [1, queries, keys], [batch, 1, keys]] {
                 for (causal, rows, scores, additive) in [
                     (false, Attention.FullyMaskedRows.uniform, false, false), (true, .zero, true, false), (false, .uniform, true, true),
+                    (true, .ones, false, false),
                 ] {
                     let q = Tensor(shape: [batch, queries, heads, keyDepth], floats: random.floats(batch * queries * heads * keyDepth))
                     let k = Tensor(shape: [batch, keys, heads, keyDepth], floats: random.floats(batch * keys * heads * keyDepth))
@@ -57,7 +58,7 @@ final class AttentionTests: XCTestCase {
                                                 scores: scores ? wp.baseAddress! : nil, batch: batch, queries: queries, keys: keys,
                                                 heads: heads,
                                                 keyDepth: keyDepth, valueDepth: valueDepth, scale: 0.4, causal: causal,
-                                                zeroFullyMasked: rows == .zero)
+                                                fullyMaskedWeight: rows == .uniform ? 1 / Float(keys) : rows == .zero ? 0 : 1)
                                         }
                                     }
                                 }

@@ -60,10 +60,23 @@ extension ONNXGraphBuilder {
         }
         var weights = a.returnsScores && (allowed == nil || a.fullyMaskedRows == .uniform) ? y[1] : fresh("\(result).weights")
         add("Softmax", [logits], [weights], name, [int("axis", -1)])
-        if let allowed, a.fullyMaskedRows == .zero {
+        if let allowed, a.fullyMaskedRows != .uniform {
             let gate = intermediate("Cast", [allowed], result, "gate", [int("to", Int(ONNXEmitter.elementType(.float32)))])
             let gated = a.returnsScores ? y[1] : fresh("\(result).gated_weights")
-            add("Mul", [weights, gate], [gated], name)
+            if a.fullyMaskedRows == .zero {
+                add("Mul", [weights, gate], [gated], name)
+            } else {
+                // Rows with no allowed position get weight 1 everywhere.
+                let any: String
+                if opset >= 18 {
+                    any = intermediate(
+                        "ReduceMax", [gate, int64s("\(result).key_axis", [-1])], result, "any_allowed", [int("keepdims", 1)])
+                } else {
+                    any = intermediate("ReduceMax", [gate], result, "any_allowed", [ints("axes", [-1]), int("keepdims", 1)])
+                }
+                let rows = intermediate("Cast", [any], result, "attended_rows", [int("to", Int(ONNXEmitter.elementType(.bool)))])
+                add("Where", [rows, weights, scalar("\(result).one", 1, .float32)], [gated], name)
+            }
             weights = gated
         }
         let value = intermediate("Transpose", [x[2]], result, "value", [ints("perm", [0, 2, 1, 3])])

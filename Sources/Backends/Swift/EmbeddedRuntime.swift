@@ -10,7 +10,7 @@ enum EmbeddedRuntime {
         /// y [batch, queries, heads, valueDepth], and, when `scores` is given, the weights [batch, heads, queries, keys].
         /// Position j of query row i is masked where `mask` (1 or 0, read at b * maskBatch + i * maskQuery + j * maskKey;
         /// a stride of 0 repeats a dimension of size 1) is 0, and with `causal` where j > i; a row masked everywhere gets
-        /// weights 0 with `zeroFullyMasked`, else 1 / keys. With `additive` weights w [keyDepth] the logits are
+        /// `fullyMaskedWeight` for every key (1 / keys, 0 or 1, as `Attention.FullyMaskedRows` says). With `additive` weights w [keyDepth] the logits are
         /// scale * sum over d of w[d] * tanh(q[d] + k[j, d]) instead of the dot product of the scaled query and key j.
         /// One query row at a time: its logits, softmax and value product use a buffer of `keys` floats, never a whole
         /// [queries, keys] block.
@@ -18,7 +18,7 @@ enum EmbeddedRuntime {
             _ q: UnsafePointer<Float>, _ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, additive: UnsafePointer<Float>? = nil,
             mask: UnsafePointer<Float>?, maskBatch: Int,
             maskQuery: Int, maskKey: Int, _ y: UnsafeMutablePointer<Float>, scores: UnsafeMutablePointer<Float>?, batch: Int, queries: Int,
-            keys: Int, heads: Int, keyDepth: Int, valueDepth: Int, scale: Float, causal: Bool, zeroFullyMasked: Bool
+            keys: Int, heads: Int, keyDepth: Int, valueDepth: Int, scale: Float, causal: Bool, fullyMaskedWeight: Float
         ) {
             let weights = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(keys, 1))
             let scaled = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(keyDepth, 1))
@@ -53,8 +53,7 @@ enum EmbeddedRuntime {
                             maximum = Swift.max(maximum, dot)
                         }
                         if maximum == -Float.infinity {
-                            let fill: Float = zeroFullyMasked ? 0 : 1 / Float(keys)
-                            for j in 0..<keys { weights[j] = fill }
+                            for j in 0..<keys { weights[j] = fullyMaskedWeight }
                         } else {
                             var sum: Float = 0
                             for j in 0..<keys {

@@ -135,18 +135,52 @@ extension KerasLowering {
         let valueDepth = try settings.size("value_dim", default: keyDepth)
         let useBias = try settings.bool("use_bias", default: true)
         let dropout = try settings.double("dropout", default: 0)
-        let query = types[call.query]!, key = types[call.key]!, value = types[call.value]!
-        for (role, type) in [("query", query), ("key", key), ("value", value)] {
-            guard type.shape.rank == 3, type.shape.dims[2].fixedValue != nil else {
-                throw unsupported("its \(role) is \(type); Kiln reads [batch, seq, features] with known features")
+        var call = call
+        let rank = types[call.query]!.shape.rank
+        for (role, name) in [("query", call.query), ("key", call.key), ("value", call.value)] {
+            let type = types[name]!
+            guard type.shape.rank >= 3, type.shape.rank == rank, type.shape.dims.last?.fixedValue != nil else {
+                throw unsupported("its \(role) is \(type); Kiln reads [batch, positions..., features] of one rank with known features")
             }
         }
+        // Keras attends over every axis between the batch and the features unless told otherwise; Kiln lowers
+        // exactly that (1-D over a sequence, 2-D over height and width...) by joining those axes into one.
+        let attended = Array(1..<(rank - 1))
         if let axes = settings["attention_axes"] {
-            let list = axes.array ?? [axes]
-            guard list.count == 1, let axis = list[0].int, axis == 1 || axis == -2 else {
-                throw settings.invalid("attention_axes", "the sequence axis ([1], the default, for [batch, seq, features] inputs)")
+            let list = (axes.array ?? [axes]).map { $0.int.map { $0 < 0 ? $0 + rank : $0 } }
+            guard list == attended else {
+                throw unsupported(
+                    "attention_axes [\(list.map { $0.map(String.init) ?? "?" }.joined(separator: ", "))] is not supported; Kiln attends over every axis between the batch and the features (\(attended) for rank-\(rank) inputs, Keras's default)"
+                )
             }
         }
+        var queryPositions: [Int] = [], keyPositions: [Int] = []
+        if rank > 3 {
+            guard !call.causal else { throw unsupported("use_causal_mask with attention over \(rank - 2) axes is not supported") }
+            func joined(_ value: String, _ role: String) throws(KerasImportError) -> (String, [Int]) {
+                let dims = types[value]!.shape.dims
+                guard let positions = dims[1..<(rank - 1)].map(\.fixedValue) as [Int?]?, positions.allSatisfy({ $0 != nil }) else {
+                    throw unsupported("attention over \(rank - 2) axes needs their sizes; \(types[value]!) leaves some unknown")
+                }
+                let sizes = positions.map { $0! }
+                let flat = try emit(
+                    .reshape(shape: [0, sizes.reduce(1, *), dims[rank - 1].fixedValue!]), [value], name: "\(base).\(role).positions",
+                    node: layer.name)
+                return (flat, sizes)
+            }
+            let keyIsValue = call.key == call.value
+            (call.query, queryPositions) = try joined(call.query, "query")
+            (call.value, keyPositions) = try joined(call.value, "value")
+            call.key = keyIsValue ? call.value : try joined(call.key, "key").0
+            if let mask = call.mask {
+                let t = queryPositions.reduce(1, *), s = keyPositions.reduce(1, *)
+                guard types[mask]!.shape.rank == 1 + 2 * (rank - 2) else {
+                    throw unsupported("its attention_mask \(types[mask]!) is not [batch, query positions..., key positions...]")
+                }
+                call.mask = try emit(.reshape(shape: [0, t, s]), [mask], name: "\(base).mask.positions", node: layer.name)
+            }
+        }
+        let query = types[call.query]!, key = types[call.key]!, value = types[call.value]!
         let outputShape: [Int]
         switch settings["output_shape"] {
         case nil: outputShape = [query.shape.dims[2].fixedValue!]
@@ -185,11 +219,14 @@ extension KerasLowering {
             projected.append(try emit(.reshape(shape: [0, 0, heads, depth]), [x], name: "\(base).\(role).heads", node: layer.name))
         }
         // Keras 3 takes ops.dot_product_attention (masked logits replaced, fully masked rows uniform) unless
-        // dropout is set or the scores are returned; its Softmax layer then zeroes fully masked rows. Keras 2 adds
+        // dropout is set, the scores are returned or it attends over several axes; its Softmax layer then zeroes
+        // fully masked rows. Keras 2 adds
         // -1e9 to masked logits: fully masked rows uniform.
-        let zeroRows = kerasMajorVersion >= 3 && (dropout > 0 || call.returnScores)
+        // Keras 2's Softmax over several axes (exp(x - logsumexp(x))) gives such rows weights 1.
+        let zeroRows = kerasMajorVersion >= 3 && (dropout > 0 || call.returnScores || rank > 3)
+        let fullyMasked: Attention.FullyMaskedRows = zeroRows ? .zero : kerasMajorVersion < 3 && rank > 3 ? .ones : .uniform
         let attention = Attention(
-            scale: Float(1 / Double(keyDepth).squareRoot()), causal: call.causal, fullyMaskedRows: zeroRows ? .zero : .uniform,
+            scale: Float(1 / Double(keyDepth).squareRoot()), causal: call.causal, fullyMaskedRows: fullyMasked,
             returnsScores: call.returnScores)
         let names = [fresh("\(base).context")] + (call.returnScores ? [fresh("\(base).scores")] : [])
         let results = try emitResults(.attention(attention), projected + (call.mask.map { [$0] } ?? []), names: names, node: layer.name)
@@ -197,10 +234,18 @@ extension KerasLowering {
         let last = 3 * perProjection
         var output = try emit(.matMul, [flat, constants[last]], name: "\(base).output", node: layer.name)
         if useBias { output = try emit(.binary(.add), [output, constants[last + 1]], name: "\(base).output.bias_add", node: layer.name) }
-        if outputShape.count > 1 {
-            output = try emit(.reshape(shape: [0, 0] + outputShape), [output], name: "\(base).output.shaped", node: layer.name)
+        if outputShape.count > 1 || rank > 3 {
+            let positions: [Int] = rank > 3 ? queryPositions : [0]
+            output = try emit(.reshape(shape: [0] + positions + outputShape), [output], name: "\(base).output.shaped", node: layer.name)
         }
-        return [output] + results.dropFirst()
+        var scores = Array(results.dropFirst())
+        if rank > 3, let weights = scores.first {
+            scores = [
+                try emit(
+                    .reshape(shape: [0, heads] + queryPositions + keyPositions), [weights], name: "\(base).scores.shaped", node: layer.name)
+            ]
+        }
+        return [output] + scores
     }
 
     /// The projections' weights as constants: kernels as [features, heads * depth] (the output kernel as
