@@ -42,7 +42,9 @@ final class KerasAttentionLayerTests: XCTestCase {
     }
 
     func testMultiHeadAttentionRefusesWhatItDoesNotLower() {
-        assertMentions(loweringError(attentionModel(["attention_axes": [1, 2]])), ["'mha'", "attention_axes [1, 2] is not supported", "every axis between the batch and the features"])
+        assertMentions(
+            loweringError(attentionModel(["attention_axes": [1, 2]])),
+            ["'mha'", "attention_axes [1, 2] is not supported", "every axis between the batch and the features"])
         assertMentions(
             loweringError(attentionModel(kwargs: ["query_mask": tensor("m")])),
             ["'mha'", "query_mask", "attention_mask and use_causal_mask"])
