@@ -464,9 +464,9 @@ def build_attention_fixtures(keras, layers, kv, version):
     import numpy as np
     rng = np.random.default_rng(1400 + version)
 
-    def save(name, model, inputs, producers, description):
+    def save(name, model, inputs, producers, description, keras3_h5=False):
         outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
-        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5)
 
     seeded(keras, 157)
     x = keras.Input((None, 4), name="x")
@@ -479,7 +479,7 @@ def build_attention_fixtures(keras, layers, kv, version):
         inputs = {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)}
         save(f"mha_self_t{length}", model, inputs, ["self_attention", "causal"],
              f"MultiHeadAttention on a sequence of unknown length, here {length}: self-attention (2 heads, key_dim 3); "
-             "causal self-attention with key_dim 2, value_dim 3, no bias, output_shape 5")
+             "causal self-attention with key_dim 2, value_dim 3, no bias, output_shape 5", keras3_h5=True)
 
     seeded(keras, 163)
     q = keras.Input((None, 4), name="q")
@@ -553,8 +553,8 @@ def build_transformer_fixtures(keras, layers, kv, version):
         name = f"transformer_digits_t{rows}"
         save_both(name, model, {"rows": batch}, {"probs": predict(model, batch)[0]}, kv,
                   f"two-block transformer encoder (MultiHeadAttention, LayerNormalization, exact GELU feed-forward, "
-                  f"residuals) on digits rows as tokens, here {rows} rows of 32 held-out digits", version)
-        for suffix in ("h5", "keras") if version == 3 else ("h5",):
+                  f"residuals) on digits rows as tokens, here {rows} rows of 32 held-out digits", version, keras3_h5=False)
+        for suffix in ("keras",) if version == 3 else ("h5",):
             path = FIXTURES / f"{name}_{tag}_{suffix}" / "meta.json"
             meta = json.loads(path.read_text())
             meta["keras_test_accuracy"] = round(accuracy, 4)
@@ -574,7 +574,7 @@ def build_einsum_dense_fixtures(keras, layers, kv, version):
 
     def save(name, model, inputs, producers, description):
         outputs = predict(model, next(iter(inputs.values())))
-        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5=False)
 
     seeded(keras, 179)
     x = keras.Input((None, 4), name="x")
@@ -614,7 +614,7 @@ def build_dot_attention_fixtures(keras, layers, kv, version):
 
     def save(name, model, inputs, producers, description):
         outputs = predict(model, [inputs[k] for k in inputs])
-        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version)
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5=False)
 
     seeded(keras, 191)
     q = keras.Input((None, 3), name="q")
@@ -677,7 +677,7 @@ def build_additive_attention_fixtures(keras, layers, kv, version):
         save_both(f"additive_attention_q{tq}_v{tv}", model, inputs,
                   dict(zip(["additive", "unscaled", "concat", "concat_scaled"], outputs)), kv,
                   f"AdditiveAttention and Attention(score_mode='concat') with unknown lengths, here query {tq}, value {tv}: "
-                  "use_scale both ways, a key of its own, use_causal_mask", version)
+                  "use_scale both ways, a key of its own, use_causal_mask", version, keras3_h5=False)
 
 
 def build_attention_2d_fixtures(keras, layers, kv, version):
@@ -704,7 +704,7 @@ def build_attention_2d_fixtures(keras, layers, kv, version):
         save_both(f"attention_2d_{height}x{width}", model, inputs,
                   dict(zip(output_names(["grid", "masked_grid", "masked_grid"]), outputs)), kv,
                   f"MultiHeadAttention over a {height}x{width} grid: default attention_axes; attention_axes (1, 2) with "
-                  "an attention_mask input (position (0, 1) masked everywhere) and return_attention_scores", version)
+                  "an attention_mask input (position (0, 1) masked everywhere) and return_attention_scores", version, keras3_h5=False)
 
 
 def keras_module(version):
@@ -1088,10 +1088,11 @@ def randomize(model, rng, scale=0.5):
         layer.set_weights(weights)
 
 
-def save_both(name, model, inputs, outputs, kv, description, version):
-    """Keras 2: .h5. Keras 3: .h5 and .keras."""
+def save_both(name, model, inputs, outputs, kv, description, version, keras3_h5=True):
+    """Keras 2: .h5. Keras 3: .h5 (unless `keras3_h5` is false) and .keras."""
     tag = "keras2" if version == 2 else "keras3"
-    write_fixture(f"{name}_{tag}_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
+    if version == 2 or keras3_h5:
+        write_fixture(f"{name}_{tag}_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
     if version == 3:
         write_fixture(f"{name}_{tag}_keras", model, lambda d: save_keras(model, d), inputs, outputs, kv, description)
 
