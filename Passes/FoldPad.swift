@@ -88,7 +88,7 @@ struct NonNegative {
         // A quotient of non-negative values can be 0 / 0.
         // A comparison is a bool, not a number.
         case .cast, .compare, .binary(.sub), .binary(.div), .binary(.pow), .matMul, .gemm, .conv, .convTranspose, .batchNorm, .layerNorm,
-            .quantizeLinear, .dequantizeLinear, .recurrent:
+            .quantizeLinear, .dequantizeLinear, .recurrent, .attention:
             return false
         }
     }

@@ -634,6 +634,261 @@ def build_long_graph_fixtures(keras, layers, kv, version):
                       kv, "200 layers: Dense(6) then Activation tanh, elu and linear, 50 times")
 
 
+def build_attention_fixtures(keras, layers, kv, version):
+    """MultiHeadAttention (`--only attention`), each model at two sequence lengths, batch 2: self-attention and a
+    causal one (key_dim != value_dim, no bias, output_shape) on tokens of unknown length; cross-attention with a
+    separate key and a value of another unknown length, and return_attention_scores with a causal mask and a 2-D
+    output_shape; an attention_mask input (fixed lengths, one row of each example masked everywhere) through
+    Keras 3's two paths (dropout > 0 and return_attention_scores take its Softmax layer, which zeroes such rows;
+    otherwise ops.dot_product_attention, which spreads them evenly). Their own generator keeps their data
+    independent."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1400 + version)
+
+    def save(name, model, inputs, producers, description, keras3_h5=False):
+        outputs = predict(model, [inputs[k] for k in inputs] if len(inputs) > 1 else next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5)
+
+    seeded(keras, 157)
+    x = keras.Input((None, 4), name="x")
+    plain = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="self_attention")(x, x)
+    causal = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, use_bias=False, output_shape=5,
+                                       name="causal")(x, x, use_causal_mask=True)
+    model = keras.Model(x, [plain, causal], name="mha_self")
+    randomize(model, rng)
+    for length in (5, 3):
+        inputs = {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)}
+        save(f"mha_self_t{length}", model, inputs, ["self_attention", "causal"],
+             f"MultiHeadAttention on a sequence of unknown length, here {length}: self-attention (2 heads, key_dim 3); "
+             "causal self-attention with key_dim 2, value_dim 3, no bias, output_shape 5", keras3_h5=True)
+
+    seeded(keras, 163)
+    q = keras.Input((None, 4), name="q")
+    v = keras.Input((None, 3), name="v")
+    # A key of its own features; made from the value so that Kiln knows their unknown lengths are equal.
+    k = layers.Dense(2, name="key_features")(v)
+    cross = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="cross")(q, v, key=k)
+    shaped, scores = layers.MultiHeadAttention(num_heads=3, key_dim=2, value_dim=2, output_shape=(2, 3),
+                                               name="scored")(q, v, return_attention_scores=True, use_causal_mask=True)
+    model = keras.Model([q, v], [cross, shaped, scores], name="mha_cross")
+    randomize(model, rng)
+    for tq, tv in ((4, 6), (3, 2)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 4)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        save(f"mha_cross_q{tq}_v{tv}", model, inputs, ["cross", "scored", "scored"],
+             f"cross-attention with unknown lengths, here query {tq} and key/value {tv}: a key of its own (Dense of the value); "
+             "return_attention_scores with use_causal_mask and output_shape (2, 3)")
+
+    for tq, tv in ((4, 5), (3, 2)):
+        seeded(keras, 167)
+        q = keras.Input((tq, 4), name="q")
+        v = keras.Input((tv, 3), name="v")
+        m = keras.Input((tq, tv), name="mask")
+        softmax_path, scores = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, dropout=0.25,
+                                                         name="dropout_scores")(
+            q, v, attention_mask=m, return_attention_scores=True)
+        fast_path = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="masked")(q, v, attention_mask=m)
+        causal = layers.MultiHeadAttention(num_heads=1, key_dim=2, name="masked_causal")(
+            q, v, attention_mask=m, use_causal_mask=True)
+        model = keras.Model([q, v, m], [softmax_path, scores, fast_path, causal], name="mha_mask")
+        randomize(model, rng)
+        mask = (rng.uniform(0, 1, size=(2, tq, tv)) < 0.7).astype(np.float32)
+        mask[:, 1, :] = 0
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 4)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32),
+                  "mask": mask}
+        save(f"mha_mask_q{tq}_v{tv}", model, inputs,
+             ["dropout_scores", "dropout_scores", "masked", "masked_causal"],
+             f"attention_mask as an input (query {tq}, key/value {tv}; row 1 masked everywhere): dropout 0.25 with "
+             "return_attention_scores, the plain path, and the mask with use_causal_mask")
+
+
+def build_transformer_fixtures(keras, layers, kv, version):
+    """A two-block transformer encoder classifying sklearn's digits with each image's 8 rows as 8 tokens of 8
+    pixels (`--only transformer`): Dense(16) token projection, then twice MultiHeadAttention(2 heads, key_dim 8)
+    + residual + LayerNormalization and an exact (erf) GELU feed-forward (Dense 32, Dense 16) + residual +
+    LayerNormalization; GlobalAveragePooling1D and Dense(10, softmax). The sequence length is unknown (no
+    position encoding), so the same model also runs on the 6 middle rows. Trained briefly on the same split as
+    the other digits models; 32 held-out digits as input. Keras 3 writes .keras and .h5, Keras 2 .h5."""
+    import numpy as np
+    (train, y_train), (test, y_test) = digits_8x8()
+    train, test = train[..., 0], test[..., 0]
+    seeded(keras, 173)
+    tokens = keras.Input((None, 8), name="rows")
+    h = layers.Dense(16, name="embed")(tokens)
+    for block in (1, 2):
+        attended = layers.MultiHeadAttention(num_heads=2, key_dim=8, name=f"attention_{block}")(h, h)
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"norm_{block}a")(layers.Add(name=f"residual_{block}a")([h, attended]))
+        f = layers.Dense(32, activation="gelu", name=f"ffn_{block}a")(h)
+        f = layers.Dense(16, name=f"ffn_{block}b")(f)
+        h = layers.LayerNormalization(epsilon=1e-6, name=f"norm_{block}b")(layers.Add(name=f"residual_{block}b")([h, f]))
+    h = layers.GlobalAveragePooling1D(name="pool")(h)
+    probs = layers.Dense(10, activation="softmax", name="probs")(h)
+    model = keras.Model(tokens, probs, name="transformer_digits")
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    model.fit(train, y_train, epochs=25, batch_size=32, verbose=0)
+    accuracy = float(np.mean(np.argmax(predict(model, test)[0], axis=1) == y_test))
+    tag = "keras2" if version == 2 else "keras3"
+    for rows, batch in (("8", test[:32]), ("6", test[:32, 1:7])):
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        name = f"transformer_digits_t{rows}"
+        save_both(name, model, {"rows": batch}, {"probs": predict(model, batch)[0]}, kv,
+                  f"two-block transformer encoder (MultiHeadAttention, LayerNormalization, exact GELU feed-forward, "
+                  f"residuals) on digits rows as tokens, here {rows} rows of 32 held-out digits", version, keras3_h5=False)
+        for suffix in ("keras",) if version == 3 else ("h5",):
+            path = FIXTURES / f"{name}_{tag}_{suffix}" / "meta.json"
+            meta = json.loads(path.read_text())
+            meta["keras_test_accuracy"] = round(accuracy, 4)
+            path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+
+def build_einsum_dense_fixtures(keras, layers, kv, version):
+    """EinsumDense (`--only einsum_dense`), each model at two sequence lengths, batch 2: on tokens of unknown length
+    the equations Keras 3's MultiHeadAttention uses (abc,cd->abd; abc,cde->abde with bias_axes de and relu;
+    abcd,cde->abe); at fixed lengths an output in another order (abc,cd->adb), a contraction over the sequence
+    (abc,bd->acd, bias over c only), a left ellipsis (...c,cd->...d) and a summed input letter (abc,ce->ae, no
+    bias). Their own generator keeps their data independent."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1500 + version)
+    EinsumDense = layers.EinsumDense
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, next(iter(inputs.values())))
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5=False)
+
+    seeded(keras, 179)
+    x = keras.Input((None, 4), name="x")
+    projected = EinsumDense("abc,cd->abd", output_shape=(None, 5), bias_axes="d", name="projected")(x)
+    heads = EinsumDense("abc,cde->abde", output_shape=(None, 2, 3), bias_axes="de", activation="relu", name="heads")(x)
+    merged = EinsumDense("abcd,cde->abe", output_shape=(None, 4), bias_axes="e", name="merged")(heads)
+    model = keras.Model(x, [projected, heads, merged], name="einsum_dense")
+    randomize(model, rng)
+    for length in (5, 2):
+        save(f"einsum_dense_t{length}", model, {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)},
+             ["projected", "heads", "merged"],
+             f"EinsumDense on tokens of unknown length, here {length}: abc,cd->abd (bias d); abc,cde->abde (bias de, "
+             "relu); abcd,cde->abe (bias e)")
+
+    for length in (3, 5):
+        seeded(keras, 181)
+        x = keras.Input((length, 4), name="x")
+        reordered = EinsumDense("abc,cd->adb", output_shape=(6, length), bias_axes="d", name="reordered")(x)
+        over_time = EinsumDense("abc,bd->acd", output_shape=(4, 2), bias_axes="c", name="over_time")(x)
+        elided = EinsumDense("...c,cd->...d", output_shape=5, bias_axes="d", name="elided")(x)
+        summed = EinsumDense("abc,ce->ae", output_shape=3, name="summed")(x)
+        model = keras.Model(x, [reordered, over_time, elided, summed], name="einsum_dense_forms")
+        randomize(model, rng)
+        save(f"einsum_dense_forms_t{length}", model, {"x": rng.normal(0, 1, size=(2, length, 4)).astype(np.float32)},
+             ["reordered", "over_time", "elided", "summed"],
+             f"EinsumDense at length {length}: abc,cd->adb (output transposed); abc,bd->acd (contracting the "
+             "sequence, bias over c only); ...c,cd->...d; abc,ce->ae (b summed, no bias)")
+
+
+def build_dot_attention_fixtures(keras, layers, kv, version):
+    """Keras's Attention layer with score_mode="dot" (`--only dot_attention`), batch 2: on sequences of unknown
+    length (query 4 or 3, value 6 or 2), [query, value] and [query, value, key] with use_scale (a trained scalar)
+    and use_causal_mask; at fixed lengths, return_attention_scores. Their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1600 + version)
+
+    def save(name, model, inputs, producers, description):
+        outputs = predict(model, [inputs[k] for k in inputs])
+        save_both(name, model, inputs, dict(zip(output_names(producers), outputs)), kv, description, version, keras3_h5=False)
+
+    seeded(keras, 191)
+    q = keras.Input((None, 3), name="q")
+    v = keras.Input((None, 3), name="v")
+    k = layers.Dense(3, name="key_features")(v)
+    plain = layers.Attention(name="plain")([q, v])
+    scaled = layers.Attention(use_scale=True, name="scaled")([q, v, k], use_causal_mask=True)
+    model = keras.Model([q, v], [plain, scaled], name="dot_attention")
+    randomize(model, rng)
+    for layer in model.layers:
+        if layer.name == "scaled":
+            layer.set_weights([np.array(1.7, dtype=np.float32)])
+    for tq, tv in ((4, 6), (3, 2)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        save(f"dot_attention_q{tq}_v{tv}", model, inputs, ["plain", "scaled"],
+             f"Attention (dot) with unknown lengths, here query {tq} and value {tv}: [query, value]; [query, value, key] "
+             "with use_scale 1.7 and use_causal_mask")
+
+    for tq, tv in ((4, 5), (2, 3)):
+        seeded(keras, 193)
+        q = keras.Input((tq, 3), name="q")
+        v = keras.Input((tv, 2), name="v")
+        k = layers.Dense(3, name="key_features")(v)
+        context, scores = layers.Attention(name="scored")([q, v, k], return_attention_scores=True)
+        model = keras.Model([q, v], [context, scores], name="dot_attention_scores")
+        randomize(model, rng)
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 2)).astype(np.float32)}
+        save(f"dot_attention_scores_q{tq}_v{tv}", model, inputs, ["scored", "scored"],
+             f"Attention (dot) with return_attention_scores, query {tq}, value {tv}, a key of its own")
+
+
+def build_additive_attention_fixtures(keras, layers, kv, version):
+    """AdditiveAttention (use_scale both ways) and Attention(score_mode="concat") (use_scale both ways)
+    (`--only additive_attention`), on sequences of unknown length (query 4 or 2, value 5 or 3), with
+    use_causal_mask and a key of its own, batch 2. Their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1700 + version)
+    seeded(keras, 197)
+    q = keras.Input((None, 3), name="q")
+    v = keras.Input((None, 3), name="v")
+    k = layers.Dense(3, name="key_features")(v)
+    additive = layers.AdditiveAttention(name="additive")([q, v])
+    unscaled = layers.AdditiveAttention(use_scale=False, name="unscaled")([q, v, k], use_causal_mask=True)
+    concat = layers.Attention(score_mode="concat", name="concat")([q, v, k])
+    concat_scaled = layers.Attention(score_mode="concat", use_scale=True, name="concat_scaled")([q, v], use_causal_mask=True)
+    model = keras.Model([q, v], [additive, unscaled, concat, concat_scaled], name="additive_attention")
+    randomize(model, rng)
+    for layer in model.layers:
+        if layer.name == "concat":
+            layer.set_weights([np.array(0.8, dtype=np.float32)])
+        if layer.name == "concat_scaled":
+            layer.set_weights([np.array(1.3, dtype=np.float32), np.array(-0.6, dtype=np.float32)])
+    for tq, tv in ((4, 5), (2, 3)):
+        inputs = {"q": rng.normal(0, 1, size=(2, tq, 3)).astype(np.float32),
+                  "v": rng.normal(0, 1, size=(2, tv, 3)).astype(np.float32)}
+        outputs = predict(model, [inputs["q"], inputs["v"]])
+        save_both(f"additive_attention_q{tq}_v{tv}", model, inputs,
+                  dict(zip(["additive", "unscaled", "concat", "concat_scaled"], outputs)), kv,
+                  f"AdditiveAttention and Attention(score_mode='concat') with unknown lengths, here query {tq}, value {tv}: "
+                  "use_scale both ways, a key of its own, use_causal_mask", version, keras3_h5=False)
+
+
+def build_attention_2d_fixtures(keras, layers, kv, version):
+    """MultiHeadAttention over two axes (`--only attention_2d`): on a [height, width, channels] grid of 3x2 and of
+    2x2, self-attention with the default attention_axes (every axis between the batch and the channels), and
+    attention_axes (1, 2) with an attention_mask input [batch, h, w, h, w] (one query position masked everywhere)
+    and return_attention_scores. Batch 2; their own generator."""
+    global np
+    import numpy as np
+    rng = np.random.default_rng(1800 + version)
+    for height, width in ((3, 2), (2, 2)):
+        seeded(keras, 199)
+        x = keras.Input((height, width, 4), name="x")
+        m = keras.Input((height, width, height, width), name="mask")
+        grid = layers.MultiHeadAttention(num_heads=2, key_dim=3, name="grid")(x, x)
+        masked, scores = layers.MultiHeadAttention(num_heads=2, key_dim=2, value_dim=3, attention_axes=(1, 2),
+                                                   name="masked_grid")(x, x, attention_mask=m, return_attention_scores=True)
+        model = keras.Model([x, m], [grid, masked, scores], name="attention_2d")
+        randomize(model, rng)
+        mask = (rng.uniform(0, 1, size=(2, height, width, height, width)) < 0.7).astype(np.float32)
+        mask[:, 0, 1] = 0
+        inputs = {"x": rng.normal(0, 1, size=(2, height, width, 4)).astype(np.float32), "mask": mask}
+        outputs = predict(model, [inputs["x"], inputs["mask"]])
+        save_both(f"attention_2d_{height}x{width}", model, inputs,
+                  dict(zip(output_names(["grid", "masked_grid", "masked_grid"]), outputs)), kv,
+                  f"MultiHeadAttention over a {height}x{width} grid: default attention_axes; attention_axes (1, 2) with "
+                  "an attention_mask input (position (0, 1) masked everywhere) and return_attention_scores", version, keras3_h5=False)
+
+
 def keras_module(version):
     """The Keras of a child process: tf_keras (Keras 2) or Keras 3; its tag and version."""
     setup_environment()
@@ -801,7 +1056,11 @@ def build_only(version, group):
                 "recurrent": build_recurrent_fixtures, "recurrent_masked": build_masked_recurrent_fixtures,
                 "recurrent_digits": build_digits_sequence_fixtures, "recurrent_cells": build_rnn_cell_fixtures,
                 "recurrent_cudnn": build_cudnn_fixtures,
-                "recurrent_time_distributed_layers": build_time_distributed_fixtures}
+                "recurrent_time_distributed_layers": build_time_distributed_fixtures,
+                "attention": build_attention_fixtures,
+                "transformer": build_transformer_fixtures, "einsum_dense": build_einsum_dense_fixtures,
+                "dot_attention": build_dot_attention_fixtures, "additive_attention": build_additive_attention_fixtures,
+                "attention_2d": build_attention_2d_fixtures}
     builders[group](keras, keras.layers, kv, version)
     if group == "recurrent" and version == 3:
         write_unknown_layer_error(keras, keras.layers)
@@ -1015,10 +1274,11 @@ def randomize(model, rng, scale=0.5):
         layer.set_weights(weights)
 
 
-def save_both(name, model, inputs, outputs, kv, description, version):
-    """Keras 2: .h5. Keras 3: .h5 and .keras."""
+def save_both(name, model, inputs, outputs, kv, description, version, keras3_h5=True):
+    """Keras 2: .h5. Keras 3: .h5 (unless `keras3_h5` is false) and .keras."""
     tag = "keras2" if version == 2 else "keras3"
-    write_fixture(f"{name}_{tag}_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
+    if version == 2 or keras3_h5:
+        write_fixture(f"{name}_{tag}_h5", model, lambda d: save_h5(model, d), inputs, outputs, kv, description)
     if version == 3:
         write_fixture(f"{name}_{tag}_keras", model, lambda d: save_keras(model, d), inputs, outputs, kv, description)
 

@@ -72,6 +72,8 @@ enum Kernels {
             return [try Layers.gather(args[0], args[1], axis: axis < 0 ? axis + args[0].shape.count : axis, node: node.name)]
         case .recurrent(let recurrence):
             return Recurrent.run(args, recurrence)
+        case .attention(let attention):
+            return AttentionKernel.run(args, attention)
         case .fused(let product, let epilogue):
             // The product exactly as unfused, then the activation on its f32 results.
             var inner = node

@@ -51,6 +51,12 @@ public enum GraphCost {
                     let steps = GraphCost.elements(of: node.outputs[0].type)
                     let inputSize = types[node.inputs[0]]?.shape.dims.last.map { $0.fixedValue ?? 1 } ?? 0
                     return steps * r.gates * (2 * (inputSize + r.hiddenSize) + 4)
+                case .attention:
+                    // Per query row and head: a multiply-add per key position and key depth element, a softmax,
+                    // and a multiply-add per key position and value depth element.
+                    let q = types[node.inputs[0]].map(fixed) ?? [], v = types[node.inputs[2]].map(fixed) ?? []
+                    guard q.count == 4, v.count == 4 else { return 0 }
+                    return q[1] * q[2] * v[1] * (2 * q[3] + 3 + 2 * v[3])
                 case .fused(let product, _):
                     // The product, then the activation on each result.
                     return operations(product) + out

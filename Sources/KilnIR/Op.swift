@@ -121,6 +121,10 @@ public enum Op: Hashable, Sendable {
     /// A recurrent layer over a batch-major sequence: ONNX's RNN, GRU or LSTM (opset 14, `layout = 1`), as
     /// `Recurrence` specifies (inputs X, W, R, B[, initial_h[, initial_c]]; outputs Y, Y_h[, Y_c]).
     case recurrent(Recurrence)
+    /// Scaled dot-product attention over Keras's multi-head layout, as `Attention` specifies (inputs
+    /// query, key, value[, mask]; outputs the result[, the weights]). No ONNX operator below opset 23 matches it;
+    /// the ONNX backend writes it as MatMul, Softmax, Where and Transpose.
+    case attention(Attention)
     /// A Conv, ConvTranspose, Gemm or MatMul whose results pass through `epilogue` before anything reads
     /// them; written as the product with an `epilogue` attribute (`Conv(...) {..., epilogue = Relu}`).
     indirect case fused(Op, epilogue: Activation)

@@ -70,6 +70,7 @@ extension Op {
             case .gru: "GRU"
             case .lstm: "LSTM"
             }
+        case .attention: "Attention"
         case .fused(let product, _): product.name
         }
     }
@@ -103,6 +104,11 @@ extension Op {
             [("hiddenSize", .int(r.hiddenSize)), ("direction", .word(r.direction.rawValue)), ("activations", .activations(r.activations))]
                 + (r.cell == .gru(linearBeforeReset: true) ? [("linearBeforeReset", .bool(true))] : [])
                 + (r.maskedOutput.map { [("maskedOutput", .word($0.rawValue))] } ?? [])
+        case .attention(let a):
+            [("scale", .float(a.scale))] + (a.score == .dot ? [] : [("score", .word(a.score.rawValue))])
+                + (a.causal ? [("causal", .bool(true))] : [])
+                + (a.fullyMaskedRows == .uniform ? [] : [("fullyMaskedRows", .word(a.fullyMaskedRows.rawValue))])
+                + (a.returnsScores ? [("returnsScores", .bool(true))] : [])
         case .fused(let product, let epilogue): product.attributes + [("epilogue", .activation(epilogue))]
         }
     }
@@ -118,6 +124,7 @@ extension Op {
         case .layerNorm: 1...3
         case .concat: 1...Int.max
         case .recurrent(let recurrence): recurrence.minimumInputs...recurrence.maximumInputs
+        case .attention(let a): a.score == .dot ? 3...4 : 4...5
         case .fused(let product, _): product.arity
         }
     }
@@ -128,7 +135,7 @@ extension Op {
             "Identity", "MatMul", "Gemm", "Softmax", "Flatten", "Reshape", "Transpose", "Cast", "Conv", "ConvTranspose", "MaxPool",
             "AveragePool", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSum", "BatchNorm",
             "LayerNorm", "Concat", "Pad", "Crop", "Slice", "UpsampleNearest", "UpsampleLinear", "Gather", "QuantizeLinear",
-            "DequantizeLinear", "RNN", "GRU", "LSTM",
+            "DequantizeLinear", "RNN", "GRU", "LSTM", "Attention",
         ] + BinaryOp.allCases.map(\.name) + Comparison.allCases.map(\.name) + Activation.allNames
 
     private static let binaryOps = Dictionary(uniqueKeysWithValues: BinaryOp.allCases.map { ($0.name, $0) })
@@ -218,6 +225,20 @@ extension Op {
                 Recurrence(
                     cell: cell, direction: direction, hiddenSize: try reader.int("hiddenSize"), activations: activations,
                     maskedOutput: maskedOutput))
+        case "Attention":
+            let rows = try reader.word("fullyMaskedRows", default: Attention.FullyMaskedRows.uniform.rawValue)
+            guard let fullyMaskedRows = Attention.FullyMaskedRows(rawValue: rows) else {
+                throw .wrongAttributeType(op: name, name: "fullyMaskedRows", expected: "uniform, zero or ones")
+            }
+            let scoreName = try reader.word("score", default: Attention.Score.dot.rawValue)
+            guard let score = Attention.Score(rawValue: scoreName) else {
+                throw .wrongAttributeType(op: name, name: "score", expected: "dot or additive")
+            }
+            self = .attention(
+                Attention(
+                    scale: try reader.float("scale"), score: score, causal: try reader.bool("causal", default: false),
+                    fullyMaskedRows: fullyMaskedRows,
+                    returnsScores: try reader.bool("returnsScores", default: false)))
         default:
             guard let activation = try Activation(name: name, reader: &reader) else {
                 throw OpSyntaxError.unknownOp(name)

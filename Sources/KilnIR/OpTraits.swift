@@ -9,7 +9,8 @@ extension Op {
         switch self {
         case .conv, .convTranspose, .gemm, .matMul: true
         case .identity, .activation, .binary, .compare, .softmax, .flatten, .reshape, .transpose, .cast, .pool, .reduce, .batchNorm,
-            .layerNorm, .concat, .pad, .crop, .slice, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .recurrent, .fused:
+            .layerNorm, .concat, .pad, .crop, .slice, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .recurrent, .attention,
+            .fused:
             false
         }
     }
@@ -26,7 +27,7 @@ extension Op {
         switch self {
         case .identity, .activation, .binary, .compare, .cast, .quantizeLinear, .dequantizeLinear: true
         case .matMul, .gemm, .softmax, .flatten, .reshape, .transpose, .conv, .convTranspose, .pool, .reduce, .batchNorm, .layerNorm,
-            .concat, .pad, .crop, .slice, .upsample, .gather, .recurrent, .fused:
+            .concat, .pad, .crop, .slice, .upsample, .gather, .recurrent, .attention, .fused:
             false
         }
     }
@@ -37,6 +38,7 @@ extension Op {
         case .identity, .reshape, .flatten: true
         case .activation, .binary, .compare, .matMul, .gemm, .softmax, .transpose, .cast, .conv, .convTranspose, .pool, .reduce,
             .batchNorm, .layerNorm, .concat, .pad, .crop, .slice, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .recurrent,
+            .attention,
             .fused:
             false
         }
@@ -49,7 +51,7 @@ extension Op {
         case .identity, .reshape, .flatten, .transpose, .concat, .pad, .crop, .slice, .gather: true
         case .upsample(_, let mode): mode == .nearest
         case .activation, .binary, .compare, .matMul, .gemm, .softmax, .cast, .conv, .convTranspose, .pool, .reduce, .batchNorm, .layerNorm,
-            .quantizeLinear, .dequantizeLinear, .recurrent, .fused:
+            .quantizeLinear, .dequantizeLinear, .recurrent, .attention, .fused:
             false
         }
     }
@@ -64,7 +66,7 @@ extension Op {
         case .batchNorm(_, let axis), .quantizeLinear(let axis), .dequantizeLinear(let axis): return normalized(axis)
         case .fused(let product, _): return product.channelAxis(rank: rank)
         case .identity, .activation, .binary, .compare, .softmax, .flatten, .reshape, .transpose, .cast, .reduce, .layerNorm, .concat, .pad,
-            .crop, .slice, .gather, .recurrent:
+            .crop, .slice, .gather, .recurrent, .attention:
             return nil
         }
     }

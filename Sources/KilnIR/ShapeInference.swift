@@ -107,6 +107,8 @@ extension Op {
             return [try inferGather(inputs[0], indices: inputs[1], axis: axis)]
         case .recurrent(let recurrence):
             return try inferRecurrent(inputs, recurrence)
+        case .attention(let attention):
+            return try inferAttention(inputs, attention)
         }
     }
 

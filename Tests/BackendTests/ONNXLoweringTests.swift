@@ -371,6 +371,35 @@ final class ONNXLoweringTests: XCTestCase {
         XCTAssertEqual(gru.input.count, 4)
     }
 
+    func testAttentionIsMatMulSoftmaxMatMulBetweenTransposes() throws {
+        let text = """
+            graph @g {
+              input %q : f32[N,T,2,4]
+              input %k : f32[N,S,2,4]
+              input %v : f32[N,S,2,3]
+              input %m : f32[N,T,S]
+              %y = Attention(%q, %q, %q) {scale = 0.5} : f32[N,T,2,4]
+              %z, %w = Attention(%q, %k, %v, %m) {scale = 0.5, causal = true, fullyMaskedRows = zero, returnsScores = true} : f32[N,T,2,3], f32[N,2,T,S]
+              output %y, %z, %w
+            }
+            """
+        for opset in [13, 21] {
+            let graph = try emitONNX(text, opset: opset).graph
+            let plain = graph.node.prefix { $0.output != ["y"] }.map(\.opType) + ["Transpose"]
+            XCTAssertEqual(plain, ["Transpose", "Mul", "Transpose", "MatMul", "Softmax", "Transpose", "MatMul", "Transpose"])
+            let masked = Array(graph.node.dropFirst(plain.count).map(\.opType))
+            // The mask as bool, one per head; the causal mask from the run-time lengths; where neither allows, the
+            // large negative of Keras 3; the weights times the mask, which zeroes rows masked everywhere.
+            for op in ["Cast", "Unsqueeze", "Shape", "Range", "GreaterOrEqual", "And", "Where", "Softmax", "Mul", "MatMul"] {
+                XCTAssertTrue(masked.contains(op), "opset \(opset): \(op) in \(masked)")
+            }
+            XCTAssertEqual(try graph.node(named: "z").opType, "Softmax")
+            XCTAssertTrue(graph.node.contains { $0.opType == "Mul" && $0.output == ["w"] })
+            XCTAssertEqual(graph.node.last?.output, ["z"])
+            XCTAssertFalse(graph.node.contains { $0.domain != "" }, "standard operators only")
+        }
+    }
+
     func testComparisonsPowAndMathFunctions() throws {
         let graph = try emitONNX(
             """

@@ -82,6 +82,30 @@ final class FixtureTests: XCTestCase {
         )
     }
 
+    /// The transformer encoder's predicted digits (top-1 of its softmax) are Keras's in the interpreter and in the
+    /// generated Swift (whose executors the Swift check above compiled); scripts/check_fixtures.sh holds ONNX
+    /// Runtime's probabilities to the same tolerance.
+    func testTransformerDigitsTopOneMatchesKerasInEveryEngine() throws {
+        let (fixtures, cases, compiled) = try FixtureExecutors.compiled()
+        func topOne(_ probabilities: Tensor) -> [Int] {
+            let classes = probabilities.shape[1], values = probabilities.floats
+            return (0..<probabilities.shape[0]).map { row in
+                (0..<classes).max { values[row * classes + $0] < values[row * classes + $1] }!
+            }
+        }
+        var checked = 0
+        for (index, fixture) in fixtures.enumerated() where fixture.name.hasPrefix("transformer_digits_t8") {
+            let keras = topOne(try XCTUnwrap(cases[index].expected?["probs"]))
+            XCTAssertEqual(keras.count, 32, fixture.name)
+            let interpreted = try Interpreter().run(cases[index].graph, inputs: cases[index].inputs)
+            XCTAssertEqual(topOne(try XCTUnwrap(interpreted["probs"])), keras, "\(fixture.name) interpreter")
+            let swift = try compiled.models[index].get().run(cases[index].inputs)
+            XCTAssertEqual(topOne(try XCTUnwrap(swift["probs"])), keras, "\(fixture.name) generated Swift")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 2, "transformer_digits_t8 fixtures: Keras 2 .h5 and Keras 3 .keras")
+    }
+
     override class func tearDown() {
         FixtureExecutors.remove()
         super.tearDown()

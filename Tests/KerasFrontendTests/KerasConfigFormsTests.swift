@@ -124,14 +124,15 @@ final class KerasConfigFormsTests: XCTestCase {
         model.layer("Lambda", "lambda", on: ["lstm"])
         model.layer("ConvLSTM1D", "lstm_1", ["filters": 4], on: ["v"])
         // Two inputs: the class is reported, not the arity.
-        model.layer("MultiHeadAttention", "mha", ["num_heads": 2], on: ["q", "v"])
+        model.layer("GroupedQueryAttention", "mha", on: ["q", "v"])
         model.layer("Dense", "dense", ["units": 2], on: ["mha"])
         model.outputs = ["lambda", "lstm_1", "dense"]
         let message = loweringError(model)
         assertMentions(
             message,
             [
-                "memory.h5", "2 x ConvLSTM1D (layers 'lstm', 'lstm_1'), 1 x Lambda (layer 'lambda'), 1 x MultiHeadAttention (layer 'mha')",
+                "memory.h5",
+                "2 x ConvLSTM1D (layers 'lstm', 'lstm_1'), 1 x Lambda (layer 'lambda'), 1 x GroupedQueryAttention (layer 'mha')",
                 "recurrent layers (ConvLSTM1D) are not supported yet; SimpleRNN, LSTM, GRU, Bidirectional and RNN around their cells are",
                 "Lambda layers hold Python code", "supported layers: Activation",
             ])

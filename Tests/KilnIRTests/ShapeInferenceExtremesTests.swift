@@ -19,7 +19,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
     enum Kind: CaseIterable {
         case identity, activation, binary, compare, matMul, gemm, softmax, flatten, reshape, transpose, cast, conv, convTranspose
         case pool, reduce, layerNorm, batchNorm, concat, pad, crop, slice, upsample, gather, quantizeLinear, dequantizeLinear, fused
-        case recurrent
+        case recurrent, attention
     }
 
     static func kind(of op: Op) -> Kind {
@@ -51,6 +51,7 @@ final class ShapeInferenceExtremesTests: XCTestCase {
         case .dequantizeLinear: .dequantizeLinear
         case .fused: .fused
         case .recurrent: .recurrent
+        case .attention: .attention
         }
     }
 
@@ -180,6 +181,13 @@ final class ShapeInferenceExtremesTests: XCTestCase {
                 }
             }
             return recurrences
+        case .attention:
+            return [Float(0.5), .nan, .infinity, 0].flatMap { scale in
+                [
+                    Op.attention(Attention(scale: scale)),
+                    .attention(Attention(scale: scale, causal: true, fullyMaskedRows: .zero, returnsScores: true)),
+                ]
+            }
         case .fused:
             return [.fused(.gemm(transB: false), epilogue: .relu), .fused(.matMul, epilogue: .sigmoid), .fused(.identity, epilogue: .relu)]
                 + convolutions(1).prefix(30).map { .fused(.conv($0), epilogue: .relu) }
@@ -227,6 +235,10 @@ final class ShapeInferenceExtremesTests: XCTestCase {
                     let b = TensorType(.float32, Shape([dirs, last])), h = TensorType(.float32, Shape(["N", dirs, hidden]))
                     lists += [[sequence, w, r2, b], [sequence, w, r2, b, h], [sequence, w, r2, b, h, h]]
                 }
+            case .attention:
+                // Query, key and value with `last` as their lengths and the value's depth, with and without a mask.
+                let q = TensorType(.float32, Shape(["N", last, 2, 3])), v = TensorType(.float32, Shape(["N", last, 2, last]))
+                lists += [[q, q, v], [q, q, v, TensorType(.bool, Shape(["N", last, last]))], [x, x, x], [x, x, x, x]]
             case .quantizeLinear, .dequantizeLinear:
                 lists.append([TensorType(.float32, x.shape), TensorType(.float32, Shape([])), TensorType(.int8, Shape([]))])
                 lists.append([TensorType(.int8, x.shape), TensorType(.float32, Shape([last])), TensorType(.int8, Shape([last]))])

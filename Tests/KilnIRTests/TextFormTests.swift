@@ -60,6 +60,8 @@ final class TextFormTests: XCTestCase {
                 Recurrence(
                     cell: .lstm, direction: .bidirectional, hiddenSize: 4,
                     activations: [.hardSigmoid(alpha: 0.2, beta: 0.5), .tanh, .tanh, .sigmoid, .softsign, .tanh])),
+            .attention(Attention(scale: 0.5)), .attention(Attention(scale: 2, score: .additive, causal: true)),
+            .attention(Attention(scale: 0.25, causal: true, fullyMaskedRows: .zero, returnsScores: true)),
             .fused(.gemm(transB: true), epilogue: .leakyRelu(alpha: 0.2)), .fused(.matMul, epilogue: .gelu(approximate: true)),
             .fused(.conv(Convolution(strides: [1], dilations: [2], pads: [1, 1])), epilogue: .clip(min: 0, max: 6)),
             .fused(.convTranspose(Convolution(strides: [2], dilations: [1], pads: [0, 0])), epilogue: .relu),

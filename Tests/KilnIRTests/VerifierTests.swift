@@ -95,6 +95,44 @@ final class VerifierTests: XCTestCase {
             "forward, reverse or bidirectional")
     }
 
+    func testAttentionTypesItsResultsAndRejectsMismatchedOperands() throws {
+        let query = TensorType(.float32, ["N", "T", 2, 4]), key = TensorType(.float32, ["N", "S", 2, 4])
+        let value = TensorType(.float32, ["N", "S", 2, 3])
+        let plain = Op.attention(Attention(scale: 0.5))
+        XCTAssertEqual(try plain.inferTypes([query, key, value]), [TensorType(.float32, ["N", "T", 2, 3])])
+        let scored = Op.attention(Attention(scale: 0.5, causal: true, returnsScores: true))
+        let mask = TensorType(.bool, [1, "T", "S"])
+        XCTAssertEqual(
+            try scored.inferTypes([query, key, value, mask]),
+            [TensorType(.float32, ["N", "T", 2, 3]), TensorType(.float32, ["N", 2, "T", "S"])])
+        let cases: [([TensorType], String)] = [
+            ([query, TensorType(.float32, ["N", "S", 2, 3]), value], "must have the depth of query"),
+            ([query, key, TensorType(.float32, ["N", "T", 2, 3])], "must have the length of key"),
+            ([query, key, TensorType(.float32, ["N", "S", 3, 3])], "the same batch and heads"),
+            ([TensorType(.float32, ["N", "T", 8]), key, value], "query must be [batch, seq, heads, depth]"),
+            ([query, key, value, TensorType(.float32, ["N", 2, "T", "S"])], "the mask must be bool or f32 [batch, Tq, Tk]"),
+            ([query, key, value, TensorType(.int32, ["N", "T", "S"])], "the mask must be bool or f32"),
+            ([query, key, value, TensorType(.bool, ["N", 3, "S"])], "does not broadcast to [N, T, S]"),
+            ([query, key, TensorType(.int32, ["N", "S", 2, 3])], "needs f32 input"),
+        ]
+        for (inputs, message) in cases {
+            XCTAssertThrowsError(try plain.inferTypes(inputs), message) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+        let additive = Op.attention(Attention(scale: 1, score: .additive))
+        XCTAssertEqual(
+            try additive.inferTypes([query, key, value, TensorType(.float32, [4]), mask]), [TensorType(.float32, ["N", "T", 2, 3])])
+        XCTAssertThrowsError(try additive.inferTypes([query, key, value, TensorType(.float32, [3])])) { error in
+            XCTAssertTrue("\(error)".contains("the additive weights must be [4]"), "\(error)")
+        }
+        XCTAssertThrowsError(try Op.attention(Attention(scale: .infinity)).inferTypes([query, key, value])) { error in
+            XCTAssertTrue("\(error)".contains("scale must be finite"), "\(error)")
+        }
+        assertRejects(
+            "  %y = Attention(%x, %x, %x) {scale = 1.0, fullyMaskedRows = none} : f32[N,4]\n  output %y", "uniform, zero or ones")
+    }
+
     func testSliceFollowsONNXClampingAndRejectsWhatItCannotType() throws {
         let x = TensorType(.float32, [.symbolic("N"), 8, 5])
         func sliced(_ axes: [Int], _ starts: [Int], _ ends: [Int], _ steps: [Int]) throws -> TensorType {

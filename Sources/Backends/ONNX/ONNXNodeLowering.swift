@@ -51,6 +51,7 @@ extension ONNXGraphBuilder {
         case .quantizeLinear(let axis): add("QuantizeLinear", x, y, name, [int("axis", axis)])
         case .dequantizeLinear(let axis): add("DequantizeLinear", x, y, name, [int("axis", axis)])
         case .recurrent(let recurrence): try lowerRecurrent(recurrence, node)
+        case .attention(let attention): try lowerAttention(attention, node)
         case .fused:
             // ONNXEmitter splits each epilogue into its own activation node before lowering.
             throw .unsupported(node: name, reason: "a fused epilogue is not legal in ONNX; run split-epilogues first")

@@ -6,7 +6,7 @@ enum SwiftKernels {
     /// A group of kernels, emitted in this order.
     enum Section: Int, CaseIterable, Comparable {
         case core, gemm, matMul, elementwise, layout, window, resample, gather, sparse, quantization, normalization, int8, int8Gemv,
-            recurrent
+            recurrent, attention
 
         static func < (lhs: Section, rhs: Section) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -26,6 +26,7 @@ enum SwiftKernels {
             case .int8: EmbeddedRuntime.int8
             case .int8Gemv: EmbeddedRuntime.int8Gemv
             case .recurrent: EmbeddedRuntime.recurrent
+            case .attention: EmbeddedRuntime.attention
             }
         }
     }

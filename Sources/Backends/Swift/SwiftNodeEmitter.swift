@@ -118,6 +118,24 @@ struct SwiftNodeEmitter {
             try emitGather(node, axis: axis, &out, &statics, &sections)
         case .recurrent(let r):
             try emitRecurrent(node, r, &out, &sections)
+        case .attention(let a):
+            sections.insert(.attention)
+            let q = types[inputs[0]]!.shape.dims, k = types[inputs[1]]!.shape.dims, v = types[inputs[2]]!.shape.dims
+            let fullyMasked: String =
+                switch a.fullyMaskedRows {
+                case .uniform: "1 / Float(\(product(k[1...1])))"
+                case .zero: "0"
+                case .ones: "1"
+                }
+            // A mask dimension of size 1 repeats (stride 0); the others are row-major over [batch, Tq, Tk].
+            var strides = ["0", "0", "0"]
+            if inputs.count > a.maskIndex {
+                let m = types[inputs[a.maskIndex]]!.shape.dims
+                strides = (0..<3).map { m[$0] == .fixed(1) ? "0" : product(m[($0 + 1)...]) }
+            }
+            out.line(
+                "kilnAttention(\(p(inputs[0])), \(p(inputs[1])), \(p(inputs[2])), additive: \(a.score == .additive ? p(inputs[3]) : "nil"), mask: \(inputs.count > a.maskIndex ? p(inputs[a.maskIndex]) : "nil"), maskBatch: \(strides[0]), maskQuery: \(strides[1]), maskKey: \(strides[2]), \(p(y)), scores: \(a.returnsScores ? p(node.outputs[1].name) : "nil"), batch: \(product(q[0...0])), queries: \(product(q[1...1])), keys: \(product(k[1...1])), heads: \(product(q[2...2])), keyDepth: \(product(q[3...3])), valueDepth: \(product(v[3...3])), scale: \(swiftFloat(a.scale)), causal: \(a.causal), fullyMaskedWeight: \(fullyMasked))"
+            )
         case .fused:
             // SwiftEmitter hands a product's epilogue over as `epilogue`; no fused op reaches here.
             throw .unsupported(node: node.name, reason: "a fused epilogue must be taken out of the op before emission")

@@ -150,7 +150,7 @@ struct SwiftPlan {
         case .cast(let to): to == .float32
         case .activation, .binary, .compare, .matMul, .gemm, .softmax, .transpose, .conv, .pool, .reduce,
             .batchNorm, .concat, .pad, .crop, .slice, .convTranspose, .upsample, .gather, .quantizeLinear, .dequantizeLinear, .fused,
-            .layerNorm, .recurrent:
+            .layerNorm, .recurrent, .attention:
             false
         }
     }

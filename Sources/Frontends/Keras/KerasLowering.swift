@@ -15,6 +15,7 @@ struct KerasLowering {
         "SpatialDropout3D", "Subtract", "ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping1D", "Cropping2D", "Cropping3D",
         "UpSampling1D", "UpSampling2D", "UpSampling3D", "Embedding", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "TimeDistributed",
         "Masking", "RNN", "CuDNNLSTM", "CuDNNGRU",
+        "MultiHeadAttention", "EinsumDense", "Attention", "AdditiveAttention",
     ].sorted()
 
     let file: String
@@ -133,7 +134,7 @@ struct KerasLowering {
             } else {
                 let mask = self.mask(for: layer, call: call, inputs: inputs, produced: produced)
                 try checkMaskUse(layer, call: call, mask: mask)
-                outputs = try lowerCall(layer, inputs: inputs, base: base, mask: mask)
+                outputs = try lowerCall(layer, call: call, inputs: inputs, base: base, mask: mask)
                 propagateMask(layer, inputs: inputs, mask: mask, outputs: outputs)
             }
             let offset = max(0, (highest[layer.name] ?? 0) - (layer.calls.count - 1))
@@ -182,7 +183,8 @@ struct KerasLowering {
 
     // MARK: - Layers
 
-    private mutating func lowerCall(_ layer: LayerSpec, inputs: [String], base: String, mask: KerasMask?) throws(KerasImportError)
+    private mutating func lowerCall(_ layer: LayerSpec, call: Int, inputs: [String], base: String, mask: KerasMask?)
+        throws(KerasImportError)
         -> [String]
     {
         let settings = config(of: layer)
@@ -193,6 +195,7 @@ struct KerasLowering {
             return [finish(try maskedAveragePooling(layer, inputs[0], mask: mask, base: base), as: base, input: inputs[0])]
         }
         if let outputs = try lowerRecurrent(layer, inputs, base: base, mask: mask) { return outputs }
+        if let outputs = try lowerAttention(layer, call: call, inputs: inputs, base: base, mask: mask) { return outputs }
         if let merged = try merge(layer, inputs, base: base) { return [merged] }
         guard inputs.count == 1 else { throw unsupported("takes one input, got \(inputs.count)") }
         let x = inputs[0]
@@ -202,6 +205,8 @@ struct KerasLowering {
             result = try dense(layer, x, base: base)
         case "Dropout":
             result = x
+        case "EinsumDense":
+            result = try einsumDense(layer, x, base: base)
         case "Embedding":
             result = try embedding(layer, x, base: base)
         case "Masking":
@@ -259,7 +264,7 @@ struct KerasLowering {
             }
             return outputs[0]
         }
-        let outputs = try lowerCall(layer, inputs: [x], base: base, mask: nil)
+        let outputs = try lowerCall(layer, call: 0, inputs: [x], base: base, mask: nil)
         guard outputs.count == 1 else {
             throw .unsupportedConfig(
                 file: file, layer: layer.name, className: layer.className, reason: "has \(outputs.count) outputs; a wrapped layer needs one"

@@ -87,11 +87,12 @@ struct KerasArchiveWeights: KerasWeightSource {
         // Nested models keep their layers under `layers/<model>/layers/...`; keys are `outer/inner`.
         // A recurrent layer keeps its weights in `cell` (a list of cells each in `cell/cells/<cell>`), a
         // Bidirectional its two layers in `forward_layer` and `backward_layer`, a TimeDistributed its layer in
-        // `layer`, beside `vars`; they are keyed `layer/cell` and so on when Keras wrote no name.
+        // `layer`, a MultiHeadAttention its projections in `query_dense`... (`attentionSublayers`), beside `vars`;
+        // they are keyed `layer/cell` and so on when Keras wrote no name.
         func collect(_ root: String, prefix: String) throws(HDF5Error) {
             var children: [(group: String, child: String)] = []
             if try file.exists("\(root)/layers") { children = try file.children(of: "\(root)/layers").map { ("\(root)/layers", $0) } }
-            for child in ["cell", "forward_layer", "backward_layer", "layer"] where !root.isEmpty {
+            for child in ["cell", "forward_layer", "backward_layer", "layer"] + Self.attentionSublayers where !root.isEmpty {
                 if try file.exists("\(root)/\(child)") { children.append((root, child)) }
             }
             // A StackedRNNCells keeps each cell under `cells/<cell>`.
@@ -120,6 +121,10 @@ struct KerasArchiveWeights: KerasWeightSource {
         }
         self.groups = groups
     }
+
+    /// Keras 3's MultiHeadAttention keeps its EinsumDense projections in these groups (named `query`, `key`,
+    /// `value` and `attention_output` by their `vars`).
+    static let attentionSublayers = ["query_dense", "key_dense", "value_dense", "output_dense"]
 
     func weights(of layer: String) throws(KerasImportError) -> [(name: String, tensor: Tensor)] {
         guard let path = groups[layer] else { return [] }
