@@ -195,10 +195,11 @@ public enum KerasReader {
         }
         // The version that wrote the architecture decides version-dependent definitions: Keras 2's to_json
         // records it, Keras 3's writes a `module` beside each class instead.
+        // Parsed once: a 20,000-layer architecture is megabytes of JSON.
         let root = try? JSON(parsing: text)
         let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
         return try lower(
-            text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
+            parsed: root, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
             inputShapes: inputShapes)
     }
 
@@ -208,10 +209,18 @@ public enum KerasReader {
         _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
         inputShapes: [String: [Int]] = [:]
     ) throws(KerasImportError) -> Graph {
-        let json: JSON
-        do {
-            json = try JSON(parsing: configText)
-        } catch {
+        try lower(
+            parsed: try? JSON(parsing: configText), version: version, backend: backend, format: format, weights: weights, file: file,
+            inputShapes: inputShapes)
+    }
+
+    /// `lower(_:version:backend:format:weights:file:inputShapes:)` of a configuration already parsed; nil if
+    /// it was not valid JSON.
+    private static func lower(
+        parsed json: JSON?, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
+        inputShapes: [String: [Int]]
+    ) throws(KerasImportError) -> Graph {
+        guard let json else {
             throw .badConfig(file: file, reason: "the configuration (model_config or config.json) is not valid JSON")
         }
         let spec = try KerasConfigParser(file: file).parse(json)
