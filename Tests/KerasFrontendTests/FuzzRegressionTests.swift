@@ -53,4 +53,54 @@ final class FuzzRegressionTests: XCTestCase {
             )
         }
     }
+
+    /// KerasArchiveFuzzer reads each input from memory (`KerasArchive(data:origin:)`): on the hostile archives
+    /// of testdata/errors and a valid one, that gives what reading the file gives, member for member.
+    func testAnArchiveReadFromMemoryGivesWhatTheFileGives() throws {
+        let errors = TestPaths.testdata.appendingPathComponent("errors")
+        let paths =
+            try FileManager.default.contentsOfDirectory(atPath: errors.path).filter { $0.hasSuffix(".keras") }.sorted().map {
+                errors.appendingPathComponent($0).path
+            } + [TestPaths.testdata.appendingPathComponent("fixtures/act_elu_keras3_keras/model.keras").path]
+        XCTAssertGreaterThan(paths.count, 10)
+        func outcome(_ open: () throws -> KerasArchive) -> String {
+            do {
+                let archive = try open()
+                return try ["config.json", "metadata.json", "model.weights.h5"].map { name in
+                    archive.contains(name) ? "\(name): \(try archive.member(name, maxBytes: 1 << 30, limit: "").count) bytes" : "no \(name)"
+                }.joined(separator: ", ")
+            } catch {
+                return "\(error)"
+            }
+        }
+        for path in paths {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            XCTAssertEqual(outcome { try KerasArchive(data: data, origin: path) }, outcome { try KerasArchive(path: path) }, path)
+        }
+    }
+
+    /// HDF5Fuzzer with KILN_FUZZ_HDF5_IN_PROCESS=1 walks in its own process (`HDF5Snapshot.walksInProcess`):
+    /// the same records, so the same answers as the child's, here for a Keras 2 and a Keras 3 weights layout.
+    func testAnHDF5WalkInProcessAnswersAsTheChildDoes() throws {
+        let keras3 = TestPaths.testdata.appendingPathComponent("fixtures/act_elu_keras3_keras/model.keras").path
+        let image = try KerasArchive(path: keras3).member("model.weights.h5", maxBytes: 1 << 30, limit: "")
+        func answers() throws -> (names: [String], tensors: [Tensor]) {
+            let h5 = try HDF5Snapshot.read(path: relu, skip: KerasReader.skipsOptimizerState)
+            let layers = try XCTUnwrap(try h5.stringsAttribute("layer_names", of: "/model_weights"))
+            let weights = H5ModelWeights(file: h5, root: "/model_weights", displayName: relu)
+            let archive = try HDF5Snapshot.read(image: image, origin: "\(keras3)#model.weights.h5", skip: KerasReader.skipsOptimizerState)
+            let archiveWeights = try KerasArchiveWeights(file: archive, displayName: keras3)
+            let read =
+                try layers.flatMap { try weights.weights(of: $0) }
+                + archive.children(of: "/layers").flatMap { try archiveWeights.weights(of: $0) }
+            return ([try h5.stringAttribute("model_config") ?? "no model_config"] + read.map(\.name), read.map(\.tensor))
+        }
+        let child = try answers()
+        HDF5Snapshot.walksInProcess = true
+        defer { HDF5Snapshot.walksInProcess = false }
+        let inProcess = try answers()
+        XCTAssertEqual(inProcess.names, child.names)
+        XCTAssertEqual(inProcess.tensors, child.tensors)
+        XCTAssertGreaterThan(child.tensors.count, 2)
+    }
 }

@@ -48,6 +48,12 @@ final class HDF5Snapshot {
 
     private init(origin: String) { self.origin = origin }
 
+    /// For the HDF5 fuzzer only (Fuzz/HDF5Fuzzer, `KILN_FUZZ_HDF5_IN_PROCESS=1`): walk the file in this
+    /// process, into the same records the child sends, which are then loaded as the child's are. libFuzzer
+    /// then sees the walk's coverage and no process is forked per input; a crash inside libhdf5 ends this
+    /// process. Kiln never sets it.
+    nonisolated(unsafe) static var walksInProcess = false
+
     /// Reads the file at `path`. `skip(name, rootAttributes)` says which groups at the root are not read.
     static func read(path: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
         var info = stat()
@@ -136,6 +142,14 @@ final class HDF5Snapshot {
     private static func read(
         origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, open: () throws(HDF5Error) -> HDF5File
     ) throws(HDF5Error) -> HDF5Snapshot {
+        if walksInProcess {
+            var writer = SnapshotWriter.inMemory()
+            walk(open: open, skip: skip, into: &writer)
+            var reader = SnapshotReader(bytes: writer.collected)
+            let snapshot = HDF5Snapshot(origin: origin)
+            try snapshot.load(from: &reader)
+            return snapshot
+        }
         var descriptors: [Int32] = [0, 0]
         guard pipe(&descriptors) == 0 else {
             throw HDF5Error(origin: origin, "cannot start the HDF5 reader: \(String(cString: strerror(errno)))")
@@ -155,13 +169,7 @@ final class HDF5Snapshot {
                 close(null)
             }
             var writer = SnapshotWriter(descriptor: descriptors[1])
-            do throws(HDF5Error) {
-                let file = try open()
-                walk(file, skip: skip, into: &writer)
-            } catch {
-                writer.record(.fatal, error)
-            }
-            writer.byte(RecordKind.end.rawValue)
+            walk(open: open, skip: skip, into: &writer)
             writer.flush()
             _exit(0)
         }
@@ -228,6 +236,19 @@ final class HDF5Snapshot {
     /// What the child sends, one record after another, the last `end`.
     enum RecordKind: UInt8 {
         case group = 1, dataset, other, refusedLink, unreadable, alias, attributes, fatal, end
+    }
+
+    /// Every record of the file `open` opens, then `end`.
+    private static func walk(
+        open: () throws(HDF5Error) -> HDF5File, skip: (String, Set<String>) -> Bool, into writer: inout SnapshotWriter
+    ) {
+        do throws(HDF5Error) {
+            let file = try open()
+            walk(file, skip: skip, into: &writer)
+        } catch {
+            writer.record(.fatal, error)
+        }
+        writer.byte(RecordKind.end.rawValue)
     }
 
     /// Depth first from the root; a group reached a second time is sent as an alias and not walked again.

@@ -12,10 +12,32 @@ struct KerasArchive {
     private let archive: Archive
 
     init(path: String) throws(KerasImportError) {
-        self.path = path
-        try Self.checkZIP64Values(path)
+        let file: InputFile
         do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
+            file = try InputFile(path)
+        } catch {
+            throw .unreadable(file: path, reason: error.message)
+        }
+        try Self.checkZIP64Values(size: file.size, path) { offset, count in try file.read(at: offset, count: count) }
+        try self.init(origin: path) { try Archive(url: URL(fileURLWithPath: path), accessMode: .read) }
+    }
+
+    /// An archive held in memory, read as one at a path is (the archive fuzzer, Fuzz/KerasArchiveFuzzer, reads
+    /// every input so, with no file written); `origin` names it in messages.
+    init(data: Data, origin: String) throws(KerasImportError) {
+        try Self.checkZIP64Values(size: data.count, origin) { offset, count in
+            let start = min(offset, data.count)
+            return [UInt8](data[data.startIndex + start..<data.startIndex + min(start + count, data.count)])
+        }
+        try self.init(origin: origin) { try Archive(data: data, accessMode: .read) }
+    }
+
+    /// Opens the archive `open` gives (its ZIP64 values checked already; ZIPFoundation's errors are turned
+    /// into words here), then checks every entry's name and kind.
+    private init(origin path: String, open: () throws -> Archive) throws(KerasImportError) {
+        self.path = path
+        do {
+            archive = try open()
         } catch {
             throw .damaged(file: path, reason: Self.sentence(for: error))
         }
@@ -102,19 +124,19 @@ struct KerasArchive {
     /// Refuses an archive whose ZIP64 values (the end-of-central-directory locator and record, and the
     /// ZIP64 extra field of each central-directory entry: PKWARE's APPNOTE.TXT 4.3.14-4.3.16, 4.5.3) exceed
     /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record is left to
-    /// ZIPFoundation, which reports it.
-    static func checkZIP64Values(_ path: String) throws(KerasImportError) {
+    /// ZIPFoundation, which reports it. `read(offset, count)` gives the archive's bytes (fewer at its end),
+    /// `size` is its size and `path` names it in messages.
+    static func checkZIP64Values(size: Int, _ path: String, read: (Int, Int) throws -> [UInt8]) throws(KerasImportError) {
         do {
-            let file = try InputFile(path)
-            let tailStart = max(0, file.size - (22 + 0xffff))
-            let tail = try file.read(at: tailStart, count: file.size - tailStart)
+            let tailStart = max(0, size - (22 + 0xffff))
+            let tail = try read(tailStart, size - tailStart)
             guard let end = lastIndex(of: 0x0605_4b50, in: tail) else { return }
             var directoryOffset = UInt64(le32(tail, end + 16))
             var directorySize = UInt64(le32(tail, end + 12))
             if end >= 20, le32(tail, end - 20) == 0x0706_4b50 {
                 let recordOffset = le64(tail, end - 20 + 8)
                 try checkZIP64(recordOffset, "the ZIP64 end record's offset", path)
-                let record = try file.read(at: Int(recordOffset), count: 56)
+                let record = try read(Int(recordOffset), 56)
                 if record.count == 56, le32(record, 0) == 0x0606_4b50 {
                     directorySize = le64(record, 40)
                     directoryOffset = le64(record, 48)
@@ -122,11 +144,11 @@ struct KerasArchive {
                     try checkZIP64(directoryOffset, "the central directory's offset", path)
                 }
             }
-            guard directoryOffset + directorySize <= UInt64(file.size) else {
+            guard directoryOffset + directorySize <= UInt64(size) else {
                 throw KerasImportError.damaged(
                     file: path, reason: "the zip archive's directory of entries lies beyond the end of the file (the file is truncated?)")
             }
-            let directory = try file.read(at: Int(directoryOffset), count: Int(directorySize))
+            let directory = try read(Int(directoryOffset), Int(directorySize))
             var entry = 0
             while entry + 46 <= directory.count, le32(directory, entry) == 0x0201_4b50 {
                 let nameLength = Int(le16(directory, entry + 28))
