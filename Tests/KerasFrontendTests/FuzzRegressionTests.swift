@@ -103,4 +103,21 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(inProcess.tensors, child.tensors)
         XCTAssertGreaterThan(child.tensors.count, 2)
     }
+
+    /// Found profiling KerasArchiveFuzzer: ZIPFoundation looks for the end-of-directory record at every byte
+    /// of the whole file, backwards, one seek and read each (seconds per megabyte); an archive without it in
+    /// its last 64 KiB + 22 bytes, where the format puts it, is refused first.
+    func testAnArchiveWithoutItsEndRecordIsRefusedWithoutAScanOfTheWholeFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("kiln-no-end-\(UUID().uuidString).keras")
+        try Data([0x50, 0x4b, 0x03, 0x04] + [UInt8](repeating: 0, count: 16 << 20)).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let start = Date()
+        XCTAssertThrowsError(try KerasArchive(path: url.path)) { error in
+            XCTAssertEqual(
+                "\(error)",
+                "\(url.path): it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip); re-save the model with model.save()"
+            )
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
+    }
 }

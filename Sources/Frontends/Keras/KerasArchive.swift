@@ -10,6 +10,9 @@ import ZIPFoundation
 struct KerasArchive {
     let path: String
     private let archive: Archive
+    /// Every entry by name, from the one pass over the directory that checks them (ZIPFoundation's
+    /// `archive[name]` reads the whole directory again at every call).
+    private let entries: [String: Entry]
 
     init(path: String) throws(KerasImportError) {
         let file: InputFile
@@ -41,7 +44,7 @@ struct KerasArchive {
         } catch {
             throw .damaged(file: path, reason: Self.sentence(for: error))
         }
-        var names: Set<String> = []
+        var entries: [String: Entry] = [:]
         for entry in archive {
             let name = entry.path
             let components = name.split(separator: "/", omittingEmptySubsequences: false)
@@ -55,18 +58,19 @@ struct KerasArchive {
             guard entry.type != .symlink else {
                 throw .damaged(file: path, reason: "the archive entry '\(name.prefix(200))' is a symbolic link; Keras writes none")
             }
-            guard names.insert(name).inserted else {
+            guard entries.updateValue(entry, forKey: name) == nil else {
                 throw .damaged(file: path, reason: "the archive has two entries named '\(name.prefix(200))'")
             }
         }
+        self.entries = entries
     }
 
-    func contains(_ name: String) -> Bool { archive[name] != nil }
+    func contains(_ name: String) -> Bool { entries[name] != nil }
 
     /// The bytes of one member, at most `maxBytes` (`limit` says why, for the message) and within the
     /// memory limit counting `copies` copies of it (HDF5 keeps its own copy of an in-memory file).
     func member(_ name: String, maxBytes: Int, limit: String, copies: Int = 1) throws(KerasImportError) -> Data {
-        guard let entry = archive[name], entry.type == .file else {
+        guard let entry = entries[name], entry.type == .file else {
             throw .damaged(file: path, reason: "the archive has no \(name); it is not a Keras 3 .keras file")
         }
         let declared = Int(clamping: entry.uncompressedSize)
@@ -123,14 +127,18 @@ struct KerasArchive {
 
     /// Refuses an archive whose ZIP64 values (the end-of-central-directory locator and record, and the
     /// ZIP64 extra field of each central-directory entry: PKWARE's APPNOTE.TXT 4.3.14-4.3.16, 4.5.3) exceed
-    /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record is left to
-    /// ZIPFoundation, which reports it. `read(offset, count)` gives the archive's bytes (fewer at its end),
+    /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record in its last
+    /// 64 KiB + 22 bytes, where the format puts it, is refused here: ZIPFoundation would look for it at every
+    /// byte of the whole file, one seek and read each, which takes minutes for a large damaged file (found
+    /// profiling KerasArchiveFuzzer). `read(offset, count)` gives the archive's bytes (fewer at its end),
     /// `size` is its size and `path` names it in messages.
     static func checkZIP64Values(size: Int, _ path: String, read: (Int, Int) throws -> [UInt8]) throws(KerasImportError) {
         do {
             let tailStart = max(0, size - (22 + 0xffff))
             let tail = try read(tailStart, size - tailStart)
-            guard let end = lastIndex(of: 0x0605_4b50, in: tail) else { return }
+            guard let end = lastIndex(of: 0x0605_4b50, in: tail) else {
+                throw KerasImportError.damaged(file: path, reason: missingEndRecord)
+            }
             var directoryOffset = UInt64(le32(tail, end + 16))
             var directorySize = UInt64(le32(tail, end + 12))
             if end >= 20, le32(tail, end - 20) == 0x0706_4b50 {
@@ -201,13 +209,14 @@ struct KerasArchive {
     static let ratioFreeBytes = 1 << 20
 
     /// A sentence for an error of the zip reader, never its type or case name.
+    static let missingEndRecord =
+        "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
+
     static func sentence(for error: Error) -> String {
         if let error = error as? Archive.ArchiveError {
             switch error {
             case .unreadableArchive: return "the file cannot be opened as a zip archive"
-            case .missingEndOfCentralDirectoryRecord:
-                return
-                    "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
+            case .missingEndOfCentralDirectoryRecord: return missingEndRecord
             case .invalidCentralDirectoryOffset, .invalidCentralDirectorySize, .invalidCentralDirectoryEntryCount:
                 return "the zip archive's directory of entries is damaged"
             case .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize: return "an entry's header in the zip archive is damaged"
