@@ -55,15 +55,25 @@ final class HDF5Snapshot {
     nonisolated(unsafe) static var walksInProcess = false
 
     /// Reads the file at `path`. `skip(name, rootAttributes)` says which groups at the root are not read.
-    static func read(path: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
+    /// `alongside` runs on a thread of its own while the child reads (started after the fork: no other
+    /// thread of Kiln's runs when it forks), and has ended when this returns or throws.
+    static func read(
+        path: String, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)? = nil
+    ) throws(HDF5Error) -> HDF5Snapshot {
         var info = stat()
         let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
-        return try read(origin: path, size: size, skip: skip) { () throws(HDF5Error) in try HDF5File.open(path: path) }
+        return try read(origin: path, size: size, skip: skip, alongside: alongside) { () throws(HDF5Error) in
+            try HDF5File.open(path: path)
+        }
     }
 
-    /// Reads an HDF5 file image held in memory (`origin` names it in messages).
-    static func read(image: Data, origin: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
-        try read(origin: origin, size: image.count, skip: skip) { () throws(HDF5Error) in try HDF5File.open(image: image, origin: origin) }
+    /// Reads an HDF5 file image held in memory (`origin` names it in messages); `alongside` as for a path.
+    static func read(
+        image: Data, origin: String, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)? = nil
+    ) throws(HDF5Error) -> HDF5Snapshot {
+        try read(origin: origin, size: image.count, skip: skip, alongside: alongside) { () throws(HDF5Error) in
+            try HDF5File.open(image: image, origin: origin)
+        }
     }
 
     // MARK: - Questions, as HDF5File answers them
@@ -140,9 +150,11 @@ final class HDF5Snapshot {
 
     /// Walks the file in a child process and rebuilds what it sent.
     private static func read(
-        origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, open: () throws(HDF5Error) -> HDF5File
+        origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)?,
+        open: () throws(HDF5Error) -> HDF5File
     ) throws(HDF5Error) -> HDF5Snapshot {
         if walksInProcess {
+            alongside?()
             var writer = SnapshotWriter.inMemory()
             walk(open: open, skip: skip, into: &writer)
             var reader = SnapshotReader(bytes: writer.collected)
@@ -175,6 +187,9 @@ final class HDF5Snapshot {
         }
         hdf5Lock.unlock()
         close(descriptors[1])
+        let started = alongside.map(Self.start)
+        // Joined on every way out, before anything `alongside` wrote is read.
+        defer { started?.wait() }
         guard child > 0 else {
             close(descriptors[0])
             throw HDF5Error(origin: origin, "cannot start the HDF5 reader: \(String(cString: strerror(errno)))")
@@ -203,6 +218,19 @@ final class HDF5Snapshot {
         }
         try outcome.get()
         return snapshot
+    }
+
+    /// Runs `work` on a new thread with the main thread's 8 MiB of stack (the JSON parser recurses up to its
+    /// nesting limit); the semaphore is signalled when it ends.
+    private static func start(_ work: @escaping @Sendable () -> Void) -> DispatchSemaphore {
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            work()
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        return done
     }
 
     private static func restoreDefaultAction(of signal: Int32) {
