@@ -180,7 +180,7 @@ EOF
 inside_libhdf5() {
   local frames
   frames=$(grep -E "^ +#[0-9]+ " "$1" \
-    | grep -v -E "sanitizer|asan|fuzzer::|Fuzzer[A-Za-z]*\.cpp|libc\.so|interceptor|libswiftCore|compiler-rt" || true)
+    | grep -v -E "sanitizer|asan|fuzzer::|Fuzzer[A-Za-z]*\.cpp|libc\.so|in __(mem|str)[a-z0-9_]+ |interceptor|libswiftCore|compiler-rt" || true)
   [[ "${frames%%$'\n'*}" == *libhdf5* ]]
 }
 
