@@ -22,25 +22,9 @@ struct KerasArchive {
             throw .unreadable(file: path, reason: error.message)
         }
         try Self.checkZIP64Values(size: file.size, path) { offset, count in try file.read(at: offset, count: count) }
-        try self.init(origin: path) { try Archive(url: URL(fileURLWithPath: path), accessMode: .read) }
-    }
-
-    /// An archive held in memory, read as one at a path is (the archive fuzzer, Fuzz/KerasArchiveFuzzer, reads
-    /// every input so, with no file written); `origin` names it in messages.
-    init(data: Data, origin: String) throws(KerasImportError) {
-        try Self.checkZIP64Values(size: data.count, origin) { offset, count in
-            let start = min(offset, data.count)
-            return [UInt8](data[data.startIndex + start..<data.startIndex + min(start + count, data.count)])
-        }
-        try self.init(origin: origin) { try Archive(data: data, accessMode: .read) }
-    }
-
-    /// Opens the archive `open` gives (its ZIP64 values checked already; ZIPFoundation's errors are turned
-    /// into words here), then checks every entry's name and kind.
-    private init(origin path: String, open: () throws -> Archive) throws(KerasImportError) {
         self.path = path
         do {
-            archive = try open()
+            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
             throw .damaged(file: path, reason: Self.sentence(for: error))
         }
