@@ -192,7 +192,7 @@ classify() {
   while IFS= read -r artifact; do
     report="$scratch/reports/$(basename "$artifact").log"
     if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 KILN_FUZZ_HDF5_IN_PROCESS="$in_process" \
-      "$scratch/$configuration/$target" -timeout=10 -rss_limit_mb=2048 "$artifact" >"$report" 2>&1; then
+      "$scratch/$configuration/$target" -timeout="$timeout" -rss_limit_mb=2048 "$artifact" >"$report" 2>&1; then
       gone=$((gone + 1))
     elif inside_libhdf5 "$report"; then
       libhdf5=$((libhdf5 + 1))
