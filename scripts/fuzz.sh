@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of Fuzz/ and runs them one at a time (docs/fuzzing.md).
 #
 #   scripts/fuzz.sh [--runs N | --seconds S] [--seed N] [--keep-going] [--tolerate-libhdf5] [--build-only]
-#                   [--skip-unsupported] [TARGET...]
+#                   [--skip-unsupported] [--release] [--hdf5-in-process] [--jobs N] [--timeout S] [TARGET...]
 #
 # TARGET is a directory name of Fuzz/ (default: all of them). Each target runs N executions (default
 # 1000000) or S seconds, from its seed corpus (made here from testdata/) and its growing corpus in
@@ -13,6 +13,16 @@
 # --tolerate-libhdf5 reports a crash or hang inside libhdf5 itself without failing: damaged HDF5 files
 # crash Debian's libhdf5 within seconds of fuzzing, which Kiln contains elsewhere (issue 21, item 5).
 # --skip-unsupported exits 0 with a message when this toolchain cannot build libFuzzer targets (CI).
+# --release builds the targets optimized (-c release, with -enable-testing for their @testable imports; still
+# instrumented and with AddressSanitizer), in .build/fuzz/release: several times the executions per second of
+# the debug build (the default, which builds faster: CI), for long runs.
+# --hdf5-in-process makes HDF5Fuzzer walk each image in its own process (KILN_FUZZ_HDF5_IN_PROCESS=1) instead
+# of a forked child as Kiln does: no fork per input, and the walk's coverage guides the fuzzer. A crash inside
+# libhdf5 then ends the process; with --keep-going, every crash input is run again afterwards and sorted into
+# "inside libhdf5" (tolerated with --tolerate-libhdf5) and "in Kiln's code" (a failure).
+# --jobs N (with --keep-going) runs N fuzzing processes at once (libFuzzer's -fork=N; default 1).
+# --timeout S: an input that runs S seconds is a hang (default 10; libhdf5's endless loops make 2 worth it for
+# an in-process HDF5 run).
 #
 # The targets are executables of Package.swift that exist only with KILN_FUZZ=1; they are built with
 # `--sanitize=fuzzer --sanitize=address` (SwiftPM links libFuzzer's main and AddressSanitizer) and
@@ -28,6 +38,10 @@ build_only=0
 keep_going=0
 tolerate_libhdf5=0
 skip_unsupported=0
+configuration=debug
+in_process=0
+jobs=1
+timeout=10
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +52,10 @@ while [ $# -gt 0 ]; do
     --keep-going) keep_going=1; shift ;;
     --tolerate-libhdf5) tolerate_libhdf5=1; shift ;;
     --skip-unsupported) skip_unsupported=1; shift ;;
+    --release) configuration=release; shift ;;
+    --hdf5-in-process) in_process=1; shift ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --timeout) timeout="$2"; shift 2 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
@@ -69,11 +87,13 @@ if ! swiftc -parse-as-library -sanitize=fuzzer,address "$probe/probe.swift" -o "
   exit 1
 fi
 
+build_flags=()
+[ "$configuration" = release ] && build_flags=(-c release -Xswiftc -enable-testing)
 for target in "${targets[@]}"; do
-  echo "== fuzz: building $target"
-  KILN_FUZZ=1 swift build --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer \
-    --product "$target" 2>&1 | grep -v -e "Cannot export local symbol" -e "^\[" || true
-  [ -x "$scratch/debug/$target" ] || { echo "fuzz: $target did not build" >&2; exit 1; }
+  echo "== fuzz: building $target ($configuration)"
+  KILN_FUZZ=1 swift build --scratch-path "$scratch" "${build_flags[@]}" --sanitize=fuzzer --sanitize=address \
+    -Xswiftc -sanitize=fuzzer --product "$target" 2>&1 | grep -v -e "Cannot export local symbol" -e "^\[" || true
+  [ -x "$scratch/$configuration/$target" ] || { echo "fuzz: $target did not build" >&2; exit 1; }
 done
 [ "$build_only" = 1 ] && exit 0
 
@@ -93,9 +113,11 @@ def seed(target, data):
         f.write(data)
 
 def small(pattern, limit):
-    """Files up to `limit` bytes, except testdata/fuzz/: inputs that hang libhdf5 (docs/fuzzing.md)."""
+    """Files up to `limit` bytes, except those that hang or crash libhdf5 (docs/fuzzing.md): testdata/fuzz/ and
+    testdata/errors/corrupt_byte_*.h5, which would end an in-process HDF5 run (--hdf5-in-process) at once."""
     return sorted(
-        p for p in glob.glob(pattern, recursive=True) if os.path.getsize(p) <= limit and not p.startswith("testdata/fuzz/"))
+        p for p in glob.glob(pattern, recursive=True)
+        if os.path.getsize(p) <= limit and not p.startswith("testdata/fuzz/") and not p.startswith("testdata/errors/corrupt_byte_"))
 
 def configs_in_hdf5(data):
     """The JSON objects starting with {"class_name" in an HDF5 file's bytes (model_config is stored whole)."""
@@ -158,8 +180,30 @@ EOF
 inside_libhdf5() {
   local frames
   frames=$(grep -E "^ +#[0-9]+ " "$1" \
-    | grep -v -E "sanitizer|asan|fuzzer::|Fuzzer[A-Za-z]*\.cpp|libc\.so|interceptor|libswiftCore|compiler-rt" || true)
+    | grep -v -E "sanitizer|asan|fuzzer::|Fuzzer[A-Za-z]*\.cpp|libc\.so|in __(mem|str)[a-z0-9_]+ |interceptor|libswiftCore|compiler-rt" || true)
   [[ "${frames%%$'\n'*}" == *libhdf5* ]]
+}
+
+# Sorts the crash inputs a --keep-going run of TARGET saved (the files named after it, newer than MARKER):
+# each is run again alone and its report read. Prints a summary line; fails if any crashed in Kiln's code.
+classify() {
+  local target="$1" marker="$2" libhdf5=0 kiln=0 gone=0 artifact report
+  mkdir -p "$scratch/reports"
+  while IFS= read -r artifact; do
+    report="$scratch/reports/$(basename "$artifact").log"
+    if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 KILN_FUZZ_HDF5_IN_PROCESS="$in_process" \
+      "$scratch/$configuration/$target" -timeout="$timeout" -rss_limit_mb=2048 "$artifact" >"$report" 2>&1; then
+      gone=$((gone + 1))
+    elif inside_libhdf5 "$report"; then
+      libhdf5=$((libhdf5 + 1))
+    else
+      kiln=$((kiln + 1))
+      echo "fuzz: $target: a crash in Kiln's code: $artifact (report: $report)"
+      grep -E -A12 "Fatal error|ERROR: (AddressSanitizer|libFuzzer)" "$report" | head -20
+    fi
+  done < <(find "$crashes" -name "$target-*" -newer "$marker" -type f | sort)
+  echo "fuzz: $target: crash inputs run again: $libhdf5 inside libhdf5, $kiln in Kiln's code, $gone no longer crash"
+  [ "$kiln" = 0 ] && { [ "$libhdf5" = 0 ] || [ "$tolerate_libhdf5" = 1 ]; }
 }
 
 failed=0
@@ -171,15 +215,18 @@ for target in "${targets[@]}"; do
   limit=(-runs="$runs")
   [ -n "$seconds" ] && limit=(-max_total_time="$seconds")
   mode=()
-  [ "$keep_going" = 1 ] && mode=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+  [ "$keep_going" = 1 ] && mode=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
   [ -n "$seed" ] && mode+=(-seed="$seed")
   log="$scratch/$target.log"
   before=$(ls "$crashes" | grep -c "^$target-" || true)
+  marker="$scratch/$target.started"
+  touch "$marker"
   echo "== fuzz: $target (${seconds:+$seconds s}${seconds:+ }${seconds:+of fuzzing}${seconds:-$runs runs})"
   # No Swift backtracer (it fights AddressSanitizer over the crash); leaks are not failures (libhdf5 keeps
   # caches); 10 s for one input is a hang.
   status=0
-  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$scratch/debug/$target" "${limit[@]}" "${mode[@]}" -timeout=10 \
+  SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 KILN_FUZZ_HDF5_IN_PROCESS="$in_process" \
+    "$scratch/$configuration/$target" "${limit[@]}" "${mode[@]}" -timeout="$timeout" \
     -rss_limit_mb=2048 -artifact_prefix="$crashes/$target-" -print_final_stats=1 \
     "$corpus" "$scratch/seeds/$target" >"$log" 2>&1 || status=$?
   # The executions: the final statistics, or in fork mode the last progress line (#N: ...).
@@ -188,7 +235,11 @@ for target in "${targets[@]}"; do
     executed=$(grep -E "^#[0-9]+:" "$log" | tail -n 1 | sed -E 's/^#([0-9]+):.*/\1/' || true)
   fi
   found=$(($(ls "$crashes" | grep -c "^$target-" || true) - before))
-  if [ "$status" = 0 ] && [ "$found" = 0 ]; then
+  echo "fuzz: $target ($configuration build$([ "$in_process" = 1 ] && [ "$target" = HDF5Fuzzer ] && echo ", walk in process")): $(grep -E "^#[0-9]+" "$log" | tail -n 1)"
+  if [ "$keep_going" = 1 ] && [ "$found" != 0 ]; then
+    echo "fuzz: $target: ${executed:-?} executions in fork mode, $found crash input(s) saved"
+    classify "$target" "$marker" || failed=1
+  elif [ "$status" = 0 ] && [ "$found" = 0 ]; then
     echo "fuzz: $target: ${executed:-?} executions, no crash (corpus: $(ls "$corpus" | wc -l) inputs)"
   elif [ "$status" = 0 ] && [ "$keep_going" = 0 ]; then
     # The fuzzer itself did not crash: these artifacts were written by the HDF5 reader's child processes

@@ -2,13 +2,20 @@
 /// `.keras` weights are opened) and read as `KerasReader` reads a model: the root attributes, the
 /// configuration lowered with the Keras 2 weights layout (`model_weights/<layer>`), and the Keras 3 layout
 /// (`layers/.../vars/<i>`) walked with every layer's weights read. libhdf5 itself is not instrumented:
-/// coverage guides only through Kiln's side of the calls, and a crash inside libhdf5 is reported as one.
+/// coverage guides only through Kiln's side of the calls.
+///
+/// By default the image is walked as Kiln walks every HDF5 file, in a forked child (`HDF5Snapshot`): a crash
+/// inside libhdf5 becomes an error, and the walk's coverage stays in the child. With
+/// `KILN_FUZZ_HDF5_IN_PROCESS=1` (`scripts/fuzz.sh --hdf5-in-process`) the same walk runs in this process
+/// (`HDF5Snapshot.walksInProcess`): no fork per input and the walk's coverage guides, but a crash inside
+/// libhdf5 ends the run like any crash (the script tells those apart).
 import Foundation
 import KilnIR
 
 @testable import KerasFrontend
 
 let file = "fuzz.h5"
+let inProcess = ProcessInfo.processInfo.environment["KILN_FUZZ_HDF5_IN_PROCESS"] == "1"
 
 func read(_ image: Data) throws {
     let hdf5 = try HDF5Snapshot.read(image: image, origin: file, skip: KerasReader.skipsOptimizerState)
@@ -34,6 +41,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let image = Data(bytes: data, count: size)
     // A file that hangs libhdf5 is stopped after 1 s (10 s in kiln), well inside libFuzzer's -timeout.
     SnapshotReader.baseSilence = 1
+    HDF5Snapshot.walksInProcess = inProcess
     MemoryLimit.$bytes.withValue(64 << 20) {
         do {
             try read(image)

@@ -23,13 +23,22 @@ struct MadeUpWeights: KerasWeightSource {
 }
 
 let file = "fuzz.json"
+let keras2 = Array(#""keras_version": "2"#.utf8)
+
+/// Whether `pattern` occurs in `bytes`.
+func contains(_ bytes: UnsafeBufferPointer<UInt8>, _ pattern: [UInt8]) -> Bool {
+    guard bytes.count >= pattern.count else { return false }
+    return (0...bytes.count - pattern.count).contains { start in pattern.indices.allSatisfy { bytes[start + $0] == pattern[$0] } }
+}
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)
+    let bytes = UnsafeBufferPointer(start: data, count: size)
+    let text = String(decoding: bytes, as: UTF8.self)
     // The Keras version the file names, as `KerasReader` reads it for an architecture JSON, else 3. Found
-    // in the text rather than by parsing it a second time: JSON decoding is most of the time of a run.
-    let version = text.contains(#""keras_version": "2"#) ? "2" : "3"
+    // in the bytes rather than by parsing the text a second time (JSON decoding is most of the time of a
+    // run) or by Foundation's `String.contains` (a fifth of it, on Linux).
+    let version = contains(bytes, keras2) ? "2" : "3"
     MemoryLimit.$bytes.withValue(64 << 20) {
         do {
             _ = try KerasReader.lower(text, version: version, backend: nil, format: "json", weights: MadeUpWeights(), file: file)

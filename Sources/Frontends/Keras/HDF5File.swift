@@ -8,15 +8,17 @@ import KilnIR
 nonisolated(unsafe) var hdf5Lock = NSLock()
 
 /// A read-only HDF5 file, opened from disk or from bytes in memory, with just what the Keras reader needs:
-/// string attributes, float datasets and group listings.
+/// string attributes, float datasets and group listings, asked for by path (each link on the path checked
+/// to be hard) or of an object held open (`HDF5File+Objects.swift`, what `HDF5Snapshot`'s walk uses).
 final class HDF5File {
-    private let file: hid_t
+    /// The open file; `HDF5File+Objects.swift` reads through it too.
+    let file: hid_t
     /// Where the file came from, for error messages.
     let origin: String
     /// Keeps the bytes of an in-memory file alive while HDF5 reads them.
     private let image: Data?
-    /// Paths `hardLinked` found made of hard links only: the file is read-only, so they stay so, and a walk
-    /// over every object does not look each prefix up again.
+    /// Paths `hardLinked` found made of hard links only: the file is read-only, so they stay so, and questions
+    /// about several objects of one group do not look each prefix up again.
     private var hardLinkedPaths: Set<String> = []
 
     private init(file: hid_t, origin: String, image: Data?) {
@@ -54,27 +56,22 @@ final class HDF5File {
         Self.locked { () throws(HDF5Error) in _ = H5Fclose(file) }
     }
 
-    private static func locked<T>(_ body: () throws(HDF5Error) -> T) throws(HDF5Error) -> T {
+    static func locked<T>(_ body: () throws(HDF5Error) -> T) throws(HDF5Error) -> T {
         hdf5Lock.lock()
         defer { hdf5Lock.unlock() }
         return try body()
     }
 
-    private static func locked(_ body: () throws(HDF5Error) -> Void) {
+    static func locked(_ body: () throws(HDF5Error) -> Void) {
         hdf5Lock.lock()
         defer { hdf5Lock.unlock() }
         try? body()
     }
 
     /// The most elements read from one dataset or attribute (8 GiB of float32), far above any Keras layer.
-    private static let maxElements = 1 << 31
+    static let maxElements = 1 << 31
 
     // MARK: - Objects
-
-    /// Whether an object exists at a slash-separated path from the root, reached through hard links only.
-    func exists(_ path: String) throws(HDF5Error) -> Bool {
-        try Self.locked { () throws(HDF5Error) -> Bool in try hardLinked(path) }
-    }
 
     /// Whether every component of `path` exists; throws if one is a soft, external or user-defined link.
     /// Keras writes only hard links; an external link would read another file, so none is followed. Each
@@ -85,90 +82,24 @@ final class HDF5File {
             prefix += "/" + component
             if hardLinkedPaths.contains(prefix) { continue }
             guard H5Lexists(file, prefix, kiln_H5P_DEFAULT()) > 0 else { return false }
-            switch kiln_H5_link_kind(file, prefix) {
-            case 0: hardLinkedPaths.insert(prefix)
-            case 1:
-                throw HDF5Error(origin: origin, "\(prefix) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
-            case 2:
-                throw HDF5Error(
-                    origin: origin, "\(prefix) is an external link to another file; Kiln never reads outside the file it is given",
-                    refusal: true)
-            case 3:
-                throw HDF5Error(
-                    origin: origin, "\(prefix) is a user-defined link; Kiln follows only the hard links Keras writes", refusal: true)
-            default: throw HDF5Error(origin: origin, "cannot read the link \(prefix)")
-            }
+            let kind = kiln_H5_link_kind(file, prefix)
+            guard kind == 0 else { throw refusal(ofLink: prefix, kind: kind) }
+            hardLinkedPaths.insert(prefix)
         }
         return true
     }
 
-    /// 16 bytes that identify the object at `path` (two hard links to one group give the same bytes), to
-    /// detect cycles while walking groups.
-    func identity(of path: String) throws(HDF5Error) -> [UInt8] {
-        try Self.locked { () throws(HDF5Error) -> [UInt8] in
-            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
-            var identity = [UInt8](repeating: 0, count: 16)
-            guard kiln_H5_object_identity(file, path, &identity) >= 0 else {
-                throw HDF5Error(origin: origin, "cannot read the object header of \(path)")
-            }
-            return identity
-        }
-    }
-
-    /// The names of the links in a group, in name order.
-    func children(of path: String) throws(HDF5Error) -> [String] {
-        try Self.locked { () throws(HDF5Error) -> [String] in
-            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no group \(path)") }
-            let group = H5Gopen2(file, path, kiln_H5P_DEFAULT())
-            guard group >= 0 else { throw HDF5Error(origin: origin, "there is no group \(path)") }
-            defer { H5Gclose(group) }
-            let names = LinkNames()
-            let status = withExtendedLifetime(names) {
-                kiln_H5_list_links(
-                    group,
-                    { name, context in
-                        guard let name, let context else { return -1 }
-                        Unmanaged<LinkNames>.fromOpaque(context).takeUnretainedValue().list.append(String(cString: name))
-                        return 0
-                    }, Unmanaged.passUnretained(names).toOpaque())
-            }
-            guard status >= 0 else { throw HDF5Error(origin: origin, "cannot list group \(path)") }
-            return names.list
-        }
-    }
-
-    /// What the object at `path` is (reached through hard links only), how many attributes it has, and the
-    /// 16 bytes of `identity(of:)`, in one look at its header.
-    func object(at path: String) throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8]) {
-        try Self.locked { () throws(HDF5Error) -> (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8]) in
-            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
-            var type: Int32 = 0
-            var attributes: UInt64 = 0
-            var identity = [UInt8](repeating: 0, count: 16)
-            guard kiln_H5_object_info(file, path, &type, &attributes, &identity) >= 0 else {
-                throw HDF5Error(origin: origin, "cannot read the object header of \(path)")
-            }
-            let kind: HDF5ObjectKind = type == 0 ? .group : type == 1 ? .dataset : .other
-            return (kind, Int(clamping: attributes), identity)
-        }
-    }
-
-    /// The names of the `count` attributes of the object at `path`, in name order.
-    func attributeNames(of path: String, count: Int) throws(HDF5Error) -> [String] {
-        try Self.locked { () throws(HDF5Error) -> [String] in
-            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no object \(path)") }
-            var names: [String] = []
-            for index in 0..<count {
-                let length = H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), nil, 0, kiln_H5P_DEFAULT())
-                guard length >= 0, length < 1 << 16 else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
-                var buffer = [CChar](repeating: 0, count: Int(length) + 1)
-                guard
-                    H5Aget_name_by_idx(file, path, H5_INDEX_NAME, H5_ITER_INC, hsize_t(index), &buffer, buffer.count, kiln_H5P_DEFAULT())
-                        >= 0
-                else { throw HDF5Error(origin: origin, "cannot list the attributes of \(path)") }
-                names.append(String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-            return names
+    /// Why the link at `path` is not followed: `kind` numbers it as `kiln_H5_link_kind` does (1 soft,
+    /// 2 external, 3 user-defined; -1 unreadable).
+    func refusal(ofLink path: String, kind: Int32) -> HDF5Error {
+        switch kind {
+        case 1: HDF5Error(origin: origin, "\(path) is a soft link; Kiln follows only the hard links Keras writes", refusal: true)
+        case 2:
+            HDF5Error(
+                origin: origin, "\(path) is an external link to another file; Kiln never reads outside the file it is given",
+                refusal: true)
+        case 3: HDF5Error(origin: origin, "\(path) is a user-defined link; Kiln follows only the hard links Keras writes", refusal: true)
+        default: HDF5Error(origin: origin, "cannot read the link \(path)")
         }
     }
 
@@ -182,73 +113,75 @@ final class HDF5File {
     /// A string-array attribute such as `weight_names`; nil if absent, empty if it holds no strings.
     func stringsAttribute(_ name: String, of path: String = "/") throws(HDF5Error) -> [String]? {
         try Self.locked { () throws(HDF5Error) -> [String]? in
-            let what = "attribute \(name) of \(path)"
             guard try hardLinked(path) else { return nil }
-            guard H5Aexists_by_name(file, path, name, kiln_H5P_DEFAULT()) > 0 else { return nil }
-            let attribute = H5Aopen_by_name(file, path, name, kiln_H5P_DEFAULT(), kiln_H5P_DEFAULT())
-            guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open \(what)") }
-            defer { H5Aclose(attribute) }
-            let type = H5Aget_type(attribute)
-            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(what)") }
-            defer { H5Tclose(type) }
-            let space = H5Aget_space(attribute)
-            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(what)") }
-            defer { H5Sclose(space) }
-            // h5py writes an empty list as an empty float array.
-            guard H5Tget_class(type) == H5T_STRING else { return H5Sget_simple_extent_npoints(space) == 0 ? [] : nil }
-            // An attribute lives in the object header: its fixed-length strings take exactly their storage.
-            let stored = Int(clamping: H5Aget_storage_size(attribute))
-            return try readStrings(what, type: type, space: space, storedBytes: stored) { memory, buffer in
-                H5Aread(attribute, memory, buffer)
-            }
+            return try readStringsAttribute(name, of: file, at: path, path: path)
+        }
+    }
+
+    /// `stringsAttribute(_:of:)` of the object `object` names from `location` (a path from the file, or
+    /// `.` from an open object), which is at `path` in the file. Call with the lock held.
+    func readStringsAttribute(_ name: String, of location: hid_t, at object: String, path: String) throws(HDF5Error) -> [String]? {
+        let what = "attribute \(name) of \(path)"
+        guard H5Aexists_by_name(location, object, name, kiln_H5P_DEFAULT()) > 0 else { return nil }
+        let attribute = H5Aopen_by_name(location, object, name, kiln_H5P_DEFAULT(), kiln_H5P_DEFAULT())
+        guard attribute >= 0 else { throw HDF5Error(origin: origin, "cannot open \(what)") }
+        defer { H5Aclose(attribute) }
+        let type = H5Aget_type(attribute)
+        guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(what)") }
+        defer { H5Tclose(type) }
+        let space = H5Aget_space(attribute)
+        guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(what)") }
+        defer { H5Sclose(space) }
+        // h5py writes an empty list as an empty float array.
+        guard H5Tget_class(type) == H5T_STRING else { return H5Sget_simple_extent_npoints(space) == 0 ? [] : nil }
+        // An attribute lives in the object header: its fixed-length strings take exactly their storage.
+        let stored = Int(clamping: H5Aget_storage_size(attribute))
+        return try readStrings(what, type: type, space: space, storedBytes: stored) { memory, buffer in
+            H5Aread(attribute, memory, buffer)
         }
     }
 
     // MARK: - Datasets
 
-    /// A dataset's shape and its elements converted to float32 by HDF5.
-    func floatDataset(_ path: String) throws(HDF5Error) -> (shape: [Int], values: [Float]) {
-        try Self.locked { () throws(HDF5Error) -> (shape: [Int], values: [Float]) in
-            guard try hardLinked(path) else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
-            let dataset = H5Dopen2(file, path, kiln_H5P_DEFAULT())
-            guard dataset >= 0 else { throw HDF5Error(origin: origin, "there is no dataset \(path)") }
-            defer { H5Dclose(dataset) }
-            let space = H5Dget_space(dataset)
-            guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
-            defer { H5Sclose(space) }
-            let rank = Int(H5Sget_simple_extent_ndims(space))
-            guard rank >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
-            var dims = [hsize_t](repeating: 0, count: rank)
-            guard H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
-                throw HDF5Error(origin: origin, "cannot read the shape of \(path)")
-            }
-            // A damaged file can claim any shape: refuse sizes no weight array has before allocating.
-            var count = 1
-            for dim in dims {
-                let (product, overflow) = count.multipliedReportingOverflow(by: Int(clamping: dim))
-                guard !overflow, product <= Self.maxElements else {
-                    throw HDF5Error(origin: origin, "dataset \(path) claims the shape \(dims) (the file is damaged)")
-                }
-                count = product
-            }
-            let shape = dims.map { Int($0) }
-            let type = H5Dget_type(dataset)
-            guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(path)") }
-            let storedElementBytes = H5Tget_size(type)
-            H5Tclose(type)
-            try checkStorage(of: dataset, path, elements: count, elementBytes: storedElementBytes)
-            guard MemoryLimit.allows(count * 4) else {
-                throw HDF5Error(origin: origin, "dataset \(path) of shape \(shape) \(MemoryLimit.exceeded(by: count * 4))")
-            }
-            var values = [Float](repeating: 0, count: count)
-            let status = values.withUnsafeMutableBytes {
-                H5Dread(dataset, kiln_H5T_NATIVE_FLOAT(), kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), $0.baseAddress)
-            }
-            guard status >= 0 else {
-                throw HDF5Error(origin: origin, "cannot read dataset \(path) as float32 (the file may be truncated)")
-            }
-            return (shape, values)
+    /// The shape and the elements, converted to float32 by HDF5, of the open dataset `dataset`, at `path` in
+    /// the file: refused before anything is allocated if its shape or storage does not fit (`checkStorage`,
+    /// `MemoryLimit`). Call with the lock held.
+    func readFloats(of dataset: hid_t, _ path: String) throws(HDF5Error) -> (shape: [Int], values: [Float]) {
+        let space = H5Dget_space(dataset)
+        guard space >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
+        defer { H5Sclose(space) }
+        let rank = Int(H5Sget_simple_extent_ndims(space))
+        guard rank >= 0 else { throw HDF5Error(origin: origin, "cannot read the shape of \(path)") }
+        var dims = [hsize_t](repeating: 0, count: rank)
+        guard H5Sget_simple_extent_dims(space, &dims, nil) >= 0 else {
+            throw HDF5Error(origin: origin, "cannot read the shape of \(path)")
         }
+        // A damaged file can claim any shape: refuse sizes no weight array has before allocating.
+        var count = 1
+        for dim in dims {
+            let (product, overflow) = count.multipliedReportingOverflow(by: Int(clamping: dim))
+            guard !overflow, product <= Self.maxElements else {
+                throw HDF5Error(origin: origin, "dataset \(path) claims the shape \(dims) (the file is damaged)")
+            }
+            count = product
+        }
+        let shape = dims.map { Int($0) }
+        let type = H5Dget_type(dataset)
+        guard type >= 0 else { throw HDF5Error(origin: origin, "cannot read the type of \(path)") }
+        let storedElementBytes = H5Tget_size(type)
+        H5Tclose(type)
+        try checkStorage(of: dataset, path, elements: count, elementBytes: storedElementBytes)
+        guard MemoryLimit.allows(count * 4) else {
+            throw HDF5Error(origin: origin, "dataset \(path) of shape \(shape) \(MemoryLimit.exceeded(by: count * 4))")
+        }
+        var values = [Float](repeating: 0, count: count)
+        let status = values.withUnsafeMutableBytes {
+            H5Dread(dataset, kiln_H5T_NATIVE_FLOAT(), kiln_H5S_ALL(), kiln_H5S_ALL(), kiln_H5P_DEFAULT(), $0.baseAddress)
+        }
+        guard status >= 0 else {
+            throw HDF5Error(origin: origin, "cannot read dataset \(path) as float32 (the file may be truncated)")
+        }
+        return (shape, values)
     }
 
     /// The strings of a string dataset, in row-major order (one for a scalar dataset).
@@ -368,11 +301,6 @@ final class HDF5File {
             return String(decoding: element, as: UTF8.self)
         }
     }
-}
-
-/// The names a group listing collects, through a C callback.
-private final class LinkNames {
-    var list: [String] = []
 }
 
 /// What an HDF5 object is.

@@ -15,7 +15,12 @@ import Darwin
 /// calls `_exit`. Forking a multithreaded process is safe only if no other thread holds a lock the child
 /// needs: the HDF5 lock is held across the fork and replaced in the child, glibc's `malloc` is fork-safe,
 /// and Kiln reads models before it starts any other work (the command line and the tests read on one
-/// thread). No `exec` means no helper executable to find, which a library used inside XCTest could not.
+/// thread; the configuration parsed `alongside` the read starts on its thread after the fork and has ended
+/// before the next). No `exec` means no helper executable to find, which a library used inside XCTest
+/// could not.
+///
+/// The child opens each object once, by the identity its group's listing gave (`HDF5File+Objects.swift`):
+/// reading a 20,000-layer model's weights (35,000 objects) takes no lookup by name or path.
 ///
 /// The answers are those `HDF5File` gives, including its errors, which are kept per object and thrown when
 /// that object is asked for (a layer whose weights are unreadable is named as before). Optimizer state
@@ -48,16 +53,32 @@ final class HDF5Snapshot {
 
     private init(origin: String) { self.origin = origin }
 
+    /// For the HDF5 fuzzer only (Fuzz/HDF5Fuzzer, `KILN_FUZZ_HDF5_IN_PROCESS=1`): walk the file in this
+    /// process, into the same records the child sends, which are then loaded as the child's are. libFuzzer
+    /// then sees the walk's coverage and no process is forked per input; a crash inside libhdf5 ends this
+    /// process. Kiln never sets it.
+    nonisolated(unsafe) static var walksInProcess = false
+
     /// Reads the file at `path`. `skip(name, rootAttributes)` says which groups at the root are not read.
-    static func read(path: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
+    /// `alongside` runs on a thread of its own while the child reads (started after the fork: no other
+    /// thread of Kiln's runs when it forks), and has ended when this returns or throws.
+    static func read(
+        path: String, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)? = nil
+    ) throws(HDF5Error) -> HDF5Snapshot {
         var info = stat()
         let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
-        return try read(origin: path, size: size, skip: skip) { () throws(HDF5Error) in try HDF5File.open(path: path) }
+        return try read(origin: path, size: size, skip: skip, alongside: alongside) { () throws(HDF5Error) in
+            try HDF5File.open(path: path)
+        }
     }
 
-    /// Reads an HDF5 file image held in memory (`origin` names it in messages).
-    static func read(image: Data, origin: String, skip: @escaping (String, Set<String>) -> Bool) throws(HDF5Error) -> HDF5Snapshot {
-        try read(origin: origin, size: image.count, skip: skip) { () throws(HDF5Error) in try HDF5File.open(image: image, origin: origin) }
+    /// Reads an HDF5 file image held in memory (`origin` names it in messages); `alongside` as for a path.
+    static func read(
+        image: Data, origin: String, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)? = nil
+    ) throws(HDF5Error) -> HDF5Snapshot {
+        try read(origin: origin, size: image.count, skip: skip, alongside: alongside) { () throws(HDF5Error) in
+            try HDF5File.open(image: image, origin: origin)
+        }
     }
 
     // MARK: - Questions, as HDF5File answers them
@@ -134,8 +155,18 @@ final class HDF5Snapshot {
 
     /// Walks the file in a child process and rebuilds what it sent.
     private static func read(
-        origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, open: () throws(HDF5Error) -> HDF5File
+        origin: String, size: Int, skip: @escaping (String, Set<String>) -> Bool, alongside: (@Sendable () -> Void)?,
+        open: () throws(HDF5Error) -> HDF5File
     ) throws(HDF5Error) -> HDF5Snapshot {
+        if walksInProcess {
+            alongside?()
+            var writer = SnapshotWriter.inMemory()
+            walk(open: open, skip: skip, into: &writer)
+            var reader = SnapshotReader(bytes: writer.collected)
+            let snapshot = HDF5Snapshot(origin: origin)
+            try snapshot.load(from: &reader)
+            return snapshot
+        }
         var descriptors: [Int32] = [0, 0]
         guard pipe(&descriptors) == 0 else {
             throw HDF5Error(origin: origin, "cannot start the HDF5 reader: \(String(cString: strerror(errno)))")
@@ -155,18 +186,15 @@ final class HDF5Snapshot {
                 close(null)
             }
             var writer = SnapshotWriter(descriptor: descriptors[1])
-            do throws(HDF5Error) {
-                let file = try open()
-                walk(file, skip: skip, into: &writer)
-            } catch {
-                writer.record(.fatal, error)
-            }
-            writer.byte(RecordKind.end.rawValue)
+            walk(open: open, skip: skip, into: &writer)
             writer.flush()
             _exit(0)
         }
         hdf5Lock.unlock()
         close(descriptors[1])
+        let started = alongside.map(Self.start)
+        // Joined on every way out, before anything `alongside` wrote is read.
+        defer { started?.wait() }
         guard child > 0 else {
             close(descriptors[0])
             throw HDF5Error(origin: origin, "cannot start the HDF5 reader: \(String(cString: strerror(errno)))")
@@ -195,6 +223,19 @@ final class HDF5Snapshot {
         }
         try outcome.get()
         return snapshot
+    }
+
+    /// Runs `work` on a new thread with the main thread's 8 MiB of stack (the JSON parser recurses up to its
+    /// nesting limit); the semaphore is signalled when it ends.
+    private static func start(_ work: @escaping @Sendable () -> Void) -> DispatchSemaphore {
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            work()
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        return done
     }
 
     private static func restoreDefaultAction(of signal: Int32) {
@@ -228,85 +269,6 @@ final class HDF5Snapshot {
     /// What the child sends, one record after another, the last `end`.
     enum RecordKind: UInt8 {
         case group = 1, dataset, other, refusedLink, unreadable, alias, attributes, fatal, end
-    }
-
-    /// Depth first from the root; a group reached a second time is sent as an alias and not walked again.
-    private static func walk(_ file: HDF5File, skip: (String, Set<String>) -> Bool, into writer: inout SnapshotWriter) {
-        var seen: [[UInt8]: String] = [:]
-        var pending = ["/"]
-        while let path = pending.popLast() {
-            let object: (kind: HDF5ObjectKind, attributes: Int, identity: [UInt8])
-            do throws(HDF5Error) {
-                guard try file.exists(path) else { continue }
-            } catch {
-                writer.record(.refusedLink, path: path, error)
-                continue
-            }
-            do throws(HDF5Error) {
-                object = try file.object(at: path)
-            } catch {
-                writer.record(.unreadable, path: path, error)
-                continue
-            }
-            let identity = object.identity
-            if let first = seen[identity] {
-                writer.byte(RecordKind.alias.rawValue)
-                writer.string(path)
-                writer.string(first)
-                continue
-            }
-            seen[identity] = path
-            let names = walkAttributes(of: path, count: object.attributes, file, into: &writer)
-            switch object.kind {
-            case .group:
-                let children = Result { () throws(HDF5Error) in try file.children(of: path) }
-                writer.byte(RecordKind.group.rawValue)
-                writer.string(path)
-                writer.bytes(identity)
-                writer.result(children) { writer, names in writer.strings(names) }
-                for child in (try? children.get()) ?? [] where path != "/" || !skip(child, names) {
-                    pending.append(path == "/" ? "/\(child)" : "\(path)/\(child)")
-                }
-            case .dataset:
-                let data = Result { () throws(HDF5Error) in try file.floatDataset(path) }
-                writer.byte(RecordKind.dataset.rawValue)
-                writer.string(path)
-                writer.bytes(identity)
-                writer.result(data) { writer, data in
-                    writer.integers(data.shape)
-                    writer.floats(data.values)
-                }
-            case .other:
-                writer.byte(RecordKind.other.rawValue)
-                writer.string(path)
-                writer.bytes(identity)
-            }
-        }
-    }
-
-    /// Sends the attributes of the object at `path`; returns their names.
-    private static func walkAttributes(of path: String, count: Int, _ file: HDF5File, into writer: inout SnapshotWriter) -> Set<String> {
-        writer.byte(RecordKind.attributes.rawValue)
-        writer.string(path)
-        let names = Result { () throws(HDF5Error) in try file.attributeNames(of: path, count: count) }
-        writer.result(names) { writer, names in
-            writer.integer(names.count)
-            for name in names {
-                writer.string(name)
-                do throws(HDF5Error) {
-                    if let strings = try file.stringsAttribute(name, of: path) {
-                        writer.byte(0)
-                        writer.strings(strings)
-                    } else {
-                        writer.byte(1)
-                    }
-                } catch {
-                    writer.byte(2)
-                    writer.error(error)
-                }
-            }
-        }
-        return Set((try? names.get()) ?? [])
     }
 
     // MARK: - The parent

@@ -8,8 +8,10 @@ import Darwin
 
 /// The child's side of the `HDF5Snapshot` pipe: records of bytes, little-endian 64-bit integers,
 /// length-prefixed UTF-8 strings and raw float32 arrays, buffered and written with `write`. A failed write
-/// (the parent stopped reading) ends the child.
+/// (the parent stopped reading) ends the child. `inMemory()` keeps every byte instead (the fuzzer's
+/// in-process walk).
 struct SnapshotWriter {
+    /// The pipe, or -1 to keep everything in `buffer`.
     private let descriptor: Int32
     private var buffer: [UInt8] = []
 
@@ -17,6 +19,12 @@ struct SnapshotWriter {
         self.descriptor = descriptor
         buffer.reserveCapacity(1 << 20)
     }
+
+    /// A writer that keeps what it is given, for `collected`.
+    static func inMemory() -> SnapshotWriter { SnapshotWriter(descriptor: -1) }
+
+    /// Everything an `inMemory()` writer was given.
+    var collected: [UInt8] { buffer }
 
     mutating func byte(_ value: UInt8) {
         if buffer.count >= 1 << 20 { flush() }
@@ -80,11 +88,13 @@ struct SnapshotWriter {
     }
 
     mutating func flush() {
+        guard descriptor >= 0 else { return }
         buffer.withUnsafeBytes { send($0) }
         buffer.removeAll(keepingCapacity: true)
     }
 
     private mutating func send(_ bytes: UnsafeRawBufferPointer) {
+        guard descriptor >= 0 else { return buffer.append(contentsOf: bytes) }
         var done = 0
         while done < bytes.count {
             let written = write(descriptor, bytes.baseAddress! + done, bytes.count - done)
@@ -114,6 +124,13 @@ struct SnapshotReader {
         self.silence = silence
     }
 
+    /// Reads records from memory (what an in-memory `SnapshotWriter` collected), not from a pipe.
+    init(bytes: [UInt8]) {
+        self.descriptor = -1
+        self.silence = 0
+        self.buffer = bytes
+    }
+
     /// How long a child reading a file of `bytes` may send nothing: 10 seconds and one more per 10 MiB,
     /// far more than libhdf5 takes to read (and inflate) the largest dataset of a file that size; a
     /// corrupt byte can send libhdf5 into an endless loop.
@@ -125,6 +142,7 @@ struct SnapshotReader {
     /// `read`, after waiting at most `silence` seconds for data: the bytes read, 0 at the end of the
     /// stream, -1 on an error, -2 if nothing came in time.
     private static func receive(_ descriptor: Int32, _ target: UnsafeMutableRawPointer, _ count: Int, silence: Int32) -> Int {
+        guard descriptor >= 0 else { return 0 }
         var request = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         while true {
             let ready = poll(&request, 1, silence * 1000)

@@ -10,16 +10,25 @@ import ZIPFoundation
 struct KerasArchive {
     let path: String
     private let archive: Archive
+    /// Every entry by name, from the one pass over the directory that checks them (ZIPFoundation's
+    /// `archive[name]` reads the whole directory again at every call).
+    private let entries: [String: Entry]
 
     init(path: String) throws(KerasImportError) {
+        let file: InputFile
+        do {
+            file = try InputFile(path)
+        } catch {
+            throw .unreadable(file: path, reason: error.message)
+        }
+        try Self.checkZIP64Values(size: file.size, path) { offset, count in try file.read(at: offset, count: count) }
         self.path = path
-        try Self.checkZIP64Values(path)
         do {
             archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
         } catch {
             throw .damaged(file: path, reason: Self.sentence(for: error))
         }
-        var names: Set<String> = []
+        var entries: [String: Entry] = [:]
         for entry in archive {
             let name = entry.path
             let components = name.split(separator: "/", omittingEmptySubsequences: false)
@@ -33,18 +42,19 @@ struct KerasArchive {
             guard entry.type != .symlink else {
                 throw .damaged(file: path, reason: "the archive entry '\(name.prefix(200))' is a symbolic link; Keras writes none")
             }
-            guard names.insert(name).inserted else {
+            guard entries.updateValue(entry, forKey: name) == nil else {
                 throw .damaged(file: path, reason: "the archive has two entries named '\(name.prefix(200))'")
             }
         }
+        self.entries = entries
     }
 
-    func contains(_ name: String) -> Bool { archive[name] != nil }
+    func contains(_ name: String) -> Bool { entries[name] != nil }
 
     /// The bytes of one member, at most `maxBytes` (`limit` says why, for the message) and within the
     /// memory limit counting `copies` copies of it (HDF5 keeps its own copy of an in-memory file).
     func member(_ name: String, maxBytes: Int, limit: String, copies: Int = 1) throws(KerasImportError) -> Data {
-        guard let entry = archive[name], entry.type == .file else {
+        guard let entry = entries[name], entry.type == .file else {
             throw .damaged(file: path, reason: "the archive has no \(name); it is not a Keras 3 .keras file")
         }
         let declared = Int(clamping: entry.uncompressedSize)
@@ -101,20 +111,24 @@ struct KerasArchive {
 
     /// Refuses an archive whose ZIP64 values (the end-of-central-directory locator and record, and the
     /// ZIP64 extra field of each central-directory entry: PKWARE's APPNOTE.TXT 4.3.14-4.3.16, 4.5.3) exceed
-    /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record is left to
-    /// ZIPFoundation, which reports it.
-    static func checkZIP64Values(_ path: String) throws(KerasImportError) {
+    /// `maxZIP64Value`, before ZIPFoundation reads them. An archive without the end record in its last
+    /// 64 KiB + 22 bytes, where the format puts it, is refused here: ZIPFoundation would look for it at every
+    /// byte of the whole file, one seek and read each, which takes minutes for a large damaged file (found
+    /// profiling KerasArchiveFuzzer). `read(offset, count)` gives the archive's bytes (fewer at its end),
+    /// `size` is its size and `path` names it in messages.
+    static func checkZIP64Values(size: Int, _ path: String, read: (Int, Int) throws -> [UInt8]) throws(KerasImportError) {
         do {
-            let file = try InputFile(path)
-            let tailStart = max(0, file.size - (22 + 0xffff))
-            let tail = try file.read(at: tailStart, count: file.size - tailStart)
-            guard let end = lastIndex(of: 0x0605_4b50, in: tail) else { return }
+            let tailStart = max(0, size - (22 + 0xffff))
+            let tail = try read(tailStart, size - tailStart)
+            guard let end = lastIndex(of: 0x0605_4b50, in: tail) else {
+                throw KerasImportError.damaged(file: path, reason: missingEndRecord)
+            }
             var directoryOffset = UInt64(le32(tail, end + 16))
             var directorySize = UInt64(le32(tail, end + 12))
             if end >= 20, le32(tail, end - 20) == 0x0706_4b50 {
                 let recordOffset = le64(tail, end - 20 + 8)
                 try checkZIP64(recordOffset, "the ZIP64 end record's offset", path)
-                let record = try file.read(at: Int(recordOffset), count: 56)
+                let record = try read(Int(recordOffset), 56)
                 if record.count == 56, le32(record, 0) == 0x0606_4b50 {
                     directorySize = le64(record, 40)
                     directoryOffset = le64(record, 48)
@@ -122,11 +136,11 @@ struct KerasArchive {
                     try checkZIP64(directoryOffset, "the central directory's offset", path)
                 }
             }
-            guard directoryOffset + directorySize <= UInt64(file.size) else {
+            guard directoryOffset + directorySize <= UInt64(size) else {
                 throw KerasImportError.damaged(
                     file: path, reason: "the zip archive's directory of entries lies beyond the end of the file (the file is truncated?)")
             }
-            let directory = try file.read(at: Int(directoryOffset), count: Int(directorySize))
+            let directory = try read(Int(directoryOffset), Int(directorySize))
             var entry = 0
             while entry + 46 <= directory.count, le32(directory, entry) == 0x0201_4b50 {
                 let nameLength = Int(le16(directory, entry + 28))
@@ -179,13 +193,14 @@ struct KerasArchive {
     static let ratioFreeBytes = 1 << 20
 
     /// A sentence for an error of the zip reader, never its type or case name.
+    static let missingEndRecord =
+        "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
+
     static func sentence(for error: Error) -> String {
         if let error = error as? Archive.ArchiveError {
             switch error {
             case .unreadableArchive: return "the file cannot be opened as a zip archive"
-            case .missingEndOfCentralDirectoryRecord:
-                return
-                    "it is not a complete zip archive: the directory at the end of every zip file is missing (the file is truncated or not a zip)"
+            case .missingEndOfCentralDirectoryRecord: return missingEndRecord
             case .invalidCentralDirectoryOffset, .invalidCentralDirectorySize, .invalidCentralDirectoryEntryCount:
                 return "the zip archive's directory of entries is damaged"
             case .invalidLocalHeaderDataOffset, .invalidLocalHeaderSize: return "an entry's header in the zip archive is damaged"

@@ -129,15 +129,16 @@ public enum KerasReader {
         }
         // HDF5 opens the image from a copy of its own, so the weights take twice their size.
         let image = try archive.member("model.weights.h5", maxBytes: .max, limit: "", copies: 2)
+        let parse = ConfigurationParse(config, file: path)
         let file: HDF5Snapshot
         do throws(HDF5Error) {
-            file = try HDF5Snapshot.read(image: image, origin: "\(path)#model.weights.h5", skip: skipsOptimizerState)
+            file = try HDF5Snapshot.read(image: image, origin: "\(path)#model.weights.h5", skip: skipsOptimizerState, alongside: parse.run)
         } catch {
             throw .hdf5(error, file: path) { .damaged(file: path, reason: "model.weights.h5: \($0)") }
         }
         let weights = try KerasArchiveWeights(file: file, displayName: path)
         return try lower(
-            config, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, options: options)
+            parse, version: version ?? "3", backend: nil, format: "keras", weights: weights, file: path, options: options)
     }
 
     /// Whether a group at the root of a Keras HDF5 file holds optimizer state, which Kiln never reads:
@@ -166,9 +167,10 @@ public enum KerasReader {
         guard try isHDF5(weightsFile) else {
             throw .notAWeightsFile(file: weightsPath, reason: "it is not an HDF5 file")
         }
+        let parse = ConfigurationParse(text, file: path)
         let file: HDF5Snapshot
         do throws(HDF5Error) {
-            file = try HDF5Snapshot.read(path: weightsPath, skip: skipsOptimizerState)
+            file = try HDF5Snapshot.read(path: weightsPath, skip: skipsOptimizerState, alongside: parse.run)
         } catch {
             throw .hdf5(error, file: weightsPath) { .damaged(file: weightsPath, reason: $0) }
         }
@@ -204,10 +206,10 @@ public enum KerasReader {
         }
         // The version that wrote the architecture decides version-dependent definitions: Keras 2's to_json
         // records it, Keras 3's writes a `module` beside each class instead.
-        let root = try? JSON(parsing: text)
+        let root = parse.json
         let version = root?["keras_version"]?.string ?? (root?["module"] != nil ? "3" : weightsVersion)
         return try lower(
-            text, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
+            parse, version: version, backend: root?["backend"]?.string, format: "json", weights: weights, file: path,
             options: options)
     }
 
@@ -217,18 +219,24 @@ public enum KerasReader {
         _ configText: String, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
         options: Options = Options()
     ) throws(KerasImportError) -> Graph {
-        let json: JSON
-        do {
-            json = try JSON(parsing: configText)
-        } catch {
+        let parse = ConfigurationParse(configText, file: file)
+        parse.run()
+        return try lower(parse, version: version, backend: backend, format: format, weights: weights, file: file, options: options)
+    }
+
+    /// `lower(_:version:backend:format:weights:file:options:)` of a configuration already parsed.
+    private static func lower(
+        _ parse: ConfigurationParse, version: String?, backend: String?, format: String, weights: KerasWeightSource, file: String,
+        options: Options
+    ) throws(KerasImportError) -> Graph {
+        guard let spec = parse.spec else {
             throw .badConfig(file: file, reason: "the configuration (model_config or config.json) is not valid JSON")
         }
-        let spec = try KerasConfigParser(file: file).parse(json)
         let majorVersion = version.flatMap { Int($0.prefix { $0.isNumber }) } ?? 3
         var lowering = KerasLowering(file: file, kerasMajorVersion: majorVersion, weights: weights)
         lowering.inputShapes = options.inputShapes
         lowering.statefulAsStateless = options.statefulAsStateless
-        var graph = try lowering.lower(spec)
+        var graph = try lowering.lower(try spec.get())
         graph.metadata["source"] = "keras \(version ?? "unknown")"
         graph.metadata["source_format"] = format
         if let backend { graph.metadata["keras_backend"] = backend }
@@ -238,5 +246,29 @@ public enum KerasReader {
             throw .invalidGraph(file: file, error)
         }
         return graph
+    }
+}
+
+/// A model configuration parsed (the JSON, then `KerasConfigParser`) apart from reading its weights: on
+/// another thread while the HDF5 child reads them (`HDF5Snapshot.read(path:skip:alongside:)`), or in turn.
+/// Its results are kept, so each error is thrown where it was before, after the weights file's.
+final class ConfigurationParse: @unchecked Sendable {
+    private let text: String
+    private let file: String
+    /// The parsed JSON; nil if it is not JSON, or before `run`.
+    private(set) var json: JSON?
+    /// The parsed configuration or its error; nil if the text is not JSON, or before `run`.
+    private(set) var spec: Result<ModelSpec, KerasImportError>?
+
+    init(_ text: String, file: String) {
+        self.text = text
+        self.file = file
+    }
+
+    /// Parses, once. `HDF5Snapshot` calls it on its thread and waits for it before it returns, which is what
+    /// makes the results safe to read on the caller's thread afterwards.
+    func run() {
+        json = try? JSON(parsing: text)
+        if let json { spec = Result { () throws(KerasImportError) in try KerasConfigParser(file: file).parse(json) } }
     }
 }
